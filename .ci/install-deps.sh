@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages anyedge needs, only when some are missing.
+# Usage: install-deps.sh [build|test|bench]  (each set includes the previous ones)
+set -euo pipefail
+set_name=${1:-build}
+
+pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
+      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev openssl curl)
+if [[ $set_name == test || $set_name == bench ]]; then
+    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk)
+fi
+if [[ $set_name == bench ]]; then
+    pkgs+=(nghttp2-client util-linux)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
