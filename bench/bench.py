@@ -1,0 +1,794 @@
+#!/usr/bin/env python3
+"""cdn-edge vs nginx benchmark driver (see bench/README.md).
+
+Started through bench/run.sh. Python 3 standard library only; the load comes
+from wrk (and `openssl s_time` for full TLS handshakes), pinned with taskset.
+"""
+
+import argparse
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MIB = 1024 * 1024
+BIG_SIZE = 20 * MIB
+PAGE_SIZE = 8192
+PAGE_PATH = "/bench/8k.html"
+BIG_PATH = "/big-20m.bin"
+
+# name -> description of one load shape.
+#   tool   wrk | stime
+#   unit   req (rate in requests/s, CPU per request) | mib (MiB/s, CPU per MiB)
+#   target issue thresholds on the edge/nginx ratios (rate >=, cpu <=)
+CASES = {
+    "ka8k": dict(tool="wrk", tls=False, path=PAGE_PATH, conns=64, depth=1, unit="req",
+                 desc="8 KB page, 64 keep-alive connections",
+                 target=dict(rate=1.0, cpu=0.85)),
+    "pipe8k": dict(tool="wrk", tls=False, path=PAGE_PATH, conns=64, depth=16, unit="req",
+                   desc="8 KB page, 64 connections, 16 requests pipelined",
+                   target=dict(rate=1.5)),
+    "big20m": dict(tool="wrk", tls=False, path=BIG_PATH, conns=4, depth=1, unit="mib",
+                   desc="20 MiB file, 4 keep-alive connections",
+                   target=dict(rate=1.0)),
+    "tls_ka8k": dict(tool="wrk", tls=True, path=PAGE_PATH, conns=64, depth=1, unit="req",
+                     desc="8 KB page over TLS 1.3, 64 keep-alive connections",
+                     target=dict(rate=1.0, cpu=0.85)),
+    "tls_new": dict(tool="stime", tls=True, path=PAGE_PATH, conns=4, depth=1, unit="req",
+                    desc="full TLS 1.3 handshake + one request per connection (openssl s_time -new)",
+                    target=dict(rate=1.0, cpu=0.85)),
+    "tls_resume": dict(tool="wrk", tls=True, path=PAGE_PATH, conns=64, depth=1, unit="req",
+                       close=True,
+                       desc="TLS 1.3 connection per request, resumed by ticket (wrk, Connection: close)",
+                       target=dict(rate=1.0)),
+    "tls_big": dict(tool="wrk", tls=True, path=BIG_PATH, conns=4, depth=1, unit="mib",
+                    desc="20 MiB file over TLS 1.3, 4 keep-alive connections",
+                    target=dict(rate=1.0)),
+}
+DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big"
+
+MOZILLA_INTERMEDIATE = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
+
+
+class Fatal(Exception):
+    pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+def log(msg=""):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# /proc accounting
+
+def proc_cpu_ticks(pid):
+    """utime+stime (fields 14 and 15 of /proc/PID/stat) in clock ticks, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()  # rest[0] is field 3 (state)
+    return int(rest[11]) + int(rest[12])
+
+
+def proc_children(pid):
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def proc_tree(pid):
+    seen, todo = [], [pid]
+    while todo and len(seen) < 256:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.append(p)
+        todo.extend(proc_children(p))
+    return seen
+
+
+def core_times(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                idle = v[3] + (v[4] if len(v) > 4 else 0)
+                total = sum(v[:8])  # guest time is already inside user
+                return total - idle, total
+    return 0, 0
+
+
+# --------------------------------------------------------------------------
+# processes
+
+class Child:
+    """A process we started; only ever signalled by its own pid."""
+
+    def __init__(self, argv, logpath, env=None, cwd=None):
+        self.argv = argv
+        self.logpath = logpath
+        self.logf = open(logpath, "wb")
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                  stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        self.pid = self.p.pid
+        self.known_tree = [self.pid]
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, grace=10.0):
+        if self.p.poll() is None:
+            self.known_tree = proc_tree(self.pid) or self.known_tree
+            try:
+                self.p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log(f"  pid {self.pid} ignored SIGTERM for {grace:.0f}s, killing")
+                self.p.kill()
+                self.p.wait(timeout=5)
+        # Children we saw (e.g. nginx workers) must not outlive their master.
+        for pid in self.known_tree[1:]:
+            if proc_cpu_ticks(pid) is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.logf.close()
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.logpath, "rb") as f:
+                lines = f.read().decode(errors="replace").splitlines()
+            return "\n".join("    | " + l for l in lines[-n:])
+        except OSError:
+            return ""
+
+
+class Server:
+    def __init__(self, name, argv, port, tls_port, logpath, cpu, env=None, cwd=None):
+        self.name = name
+        self.argv = argv
+        self.port = port
+        self.tls_port = tls_port  # None: no TLS
+        self.logpath = logpath
+        self.cpu = cpu
+        self.env = env
+        self.cwd = cwd
+        self.child = None
+
+    def start(self):
+        argv = ["taskset", "-c", str(self.cpu)] + self.argv
+        self.child = Child(argv, self.logpath, env=self.env, cwd=self.cwd)
+        ports = [self.port] + ([self.tls_port] if self.tls_port else [])
+        deadline = time.monotonic() + 15
+        pending = list(ports)
+        while pending and time.monotonic() < deadline:
+            if not self.child.alive():
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", pending[0]), timeout=0.5):
+                    pending.pop(0)
+            except OSError:
+                time.sleep(0.1)
+        if pending:
+            rc = self.child.p.poll()
+            self.child.stop(grace=3)
+            raise Fatal(f"{self.name} did not start listening on {pending} "
+                        f"({'exited with ' + str(rc) if rc is not None else 'timeout'}); "
+                        f"command: {' '.join(self.argv)}\n  log {self.logpath}:\n"
+                        + self.child.log_tail())
+        time.sleep(0.2)  # let nginx fork its worker
+
+    def cpu_ticks(self):
+        tree = proc_tree(self.child.pid)
+        self.child.known_tree = tree
+        return sum(t for t in (proc_cpu_ticks(p) for p in tree) if t is not None)
+
+    def stop(self):
+        if self.child:
+            self.child.stop()
+            self.child = None
+
+
+# --------------------------------------------------------------------------
+# set-up: data, certificate, configs
+
+def make_page():
+    head = ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<title>anyedge bench page</title>\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "</head>\n<body>\n<h1>8 KB benchmark page</h1>\n")
+    tail = "</body>\n</html>\n"
+    para = ("<p>Anycast sends every client to the nearest edge; this page is exactly "
+            "8192 bytes so that benchmarks compare like with like.</p>\n")
+    body = ""
+    while len((head + body + para + tail).encode()) <= PAGE_SIZE - 16:
+        body += para
+    fill = PAGE_SIZE - len((head + body + tail).encode()) - len("<!--  -->\n")
+    body += "<!-- " + "x" * fill + " -->\n"
+    page = (head + body + tail).encode()
+    assert len(page) == PAGE_SIZE, len(page)
+    return page
+
+
+def prepare_data(tmp, site_src):
+    data = os.path.join(tmp, "site")
+    if os.path.isdir(site_src) and os.listdir(site_src):
+        shutil.copytree(site_src, data, symlinks=False, ignore_dangling_symlinks=True)
+    else:
+        log(f"note: {site_src} is missing or empty; serving only the generated files")
+        os.makedirs(data)
+    os.makedirs(os.path.join(data, "bench"), exist_ok=True)
+    with open(os.path.join(data, "bench", "8k.html"), "wb") as f:
+        f.write(make_page())
+    big = os.path.join(data, "big-20m.bin")
+    subprocess.run(f"head -c {BIG_SIZE} /dev/urandom > '{big}'", shell=True, check=True)
+    if os.path.getsize(big) != BIG_SIZE:
+        raise Fatal("could not create the 20 MiB file")
+    with open(big, "rb") as f:
+        big_sha = hashlib.sha256(f.read()).hexdigest()
+    # nginx workers run as nobody when started by root: make the tree readable.
+    for root, dirs, files in os.walk(tmp):
+        os.chmod(root, 0o755)
+        for n in files:
+            os.chmod(os.path.join(root, n), 0o644)
+    return data, big_sha
+
+
+def make_cert(tmp):
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "7",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(key, 0o644)  # read by an unprivileged nginx worker? (master reads it; harmless in a temp dir)
+    return cert, key
+
+
+def nginx_conf(dirpath, data, port, tls_port, cert, key):
+    os.makedirs(dirpath, exist_ok=True)
+    conf = os.path.join(dirpath, "nginx.conf")
+    d = dirpath
+    text = f"""# generated by bench/run.sh
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_errors on;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    etag on;
+    server_tokens off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+"""
+    if tls_port:
+        text += f"""        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {MOZILLA_INTERMEDIATE};
+        ssl_prefer_server_ciphers off;
+        ssl_session_tickets on;
+"""
+    text += f"""        root {data};
+        index index.html;
+        error_page 404 /404.html;
+    }}
+}}
+"""
+    with open(conf, "w") as f:
+        f.write(text)
+    return conf
+
+
+def nginx_server(name, tmp, data, cert, key, cpu, tls=True):
+    d = os.path.join(tmp, name)
+    port, tls_port = free_port(), (free_port() if tls else None)
+    conf = nginx_conf(d, data, port, tls_port, cert, key)
+    argv = ["nginx", "-p", d + "/", "-e", os.path.join(d, "error.log"),
+            "-c", conf, "-g", "daemon off;"]
+    return Server(name, argv, port, tls_port, os.path.join(d, "stdout.log"), cpu)
+
+
+def edge_server(args, tmp, data, cert, key, cpu):
+    name = "cdn-edge"
+    if args.edge_cmd == "nginx":
+        log("note: --edge-cmd nginx: the 'cdn-edge' column is a second nginx (script self-test)")
+        return nginx_server(name, tmp, data, cert, key, cpu), True, ""
+    port, tls_port = free_port(), free_port()
+    subst = dict(site=data, port=port, tls_port=tls_port, cert=cert, key=key)
+    if args.edge_cmd:
+        argv = [a.format(**subst) for a in args.edge_cmd.split()]
+        tls_ok = "{tls_port}" in args.edge_cmd
+        note = "" if tls_ok else "edge command has no {tls_port}: TLS cases skipped"
+    else:
+        binary = os.path.join(args.build_dir, "edge", "cdn-edge")
+        if not os.access(binary, os.X_OK):
+            raise Fatal(f"{binary} not found or not executable. Build it first "
+                        f"(cmake -S . -B {args.build_dir} && cmake --build {args.build_dir}), "
+                        f"or pass --build-dir / --edge-cmd.")
+        try:
+            helptext = subprocess.run([binary, "--help"], capture_output=True, text=True,
+                                      timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise Fatal(f"{binary} --help failed: {e}")
+        argv = [binary, "--site", data, "--listen", f"127.0.0.1:{port}", "--threads", "1"]
+        tls_ok = all(f in helptext for f in ("--tls-listen", "--cert", "--key"))
+        note = ""
+        if tls_ok:
+            argv += ["--tls-listen", f"127.0.0.1:{tls_port}", "--cert", cert, "--key", key]
+        else:
+            note = f"{binary} --help lists no --tls-listen/--cert/--key: TLS cases skipped"
+        argv += args.edge_args.split()
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    srv = Server(name, argv, port, tls_port if tls_ok else None,
+                 os.path.join(d, "stdout.log"), cpu, cwd=d)
+    return srv, tls_ok, note
+
+
+# --------------------------------------------------------------------------
+# checks before measuring
+
+def fetch(port, path, tls, method="GET"):
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=20, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request(method, path)
+        r = conn.getresponse()
+        body = r.read()
+        ver = conn.sock.version() if tls and conn.sock else None
+        return r.status, body, ver
+    finally:
+        conn.close()
+
+
+def preflight(srv, tls, page, big_sha):
+    """Both servers must serve identical bytes, else the comparison is void."""
+    port = srv.tls_port if tls else srv.port
+    what = "https" if tls else "http"
+    st, body, ver = fetch(port, PAGE_PATH, tls)
+    if st != 200 or body != page:
+        raise Fatal(f"{srv.name}: {what} GET {PAGE_PATH} gave {st}, {len(body)} bytes "
+                    f"(want 200 and the {PAGE_SIZE}-byte page)")
+    if tls and ver != "TLSv1.3":
+        raise Fatal(f"{srv.name}: negotiated {ver}, want TLSv1.3")
+    st, body, _ = fetch(port, BIG_PATH, tls)
+    if st != 200 or hashlib.sha256(body).hexdigest() != big_sha:
+        raise Fatal(f"{srv.name}: {what} GET {BIG_PATH} gave {st}, {len(body)} bytes, "
+                    f"content differs from the file")
+
+
+# --------------------------------------------------------------------------
+# load generators
+
+class Running:
+    """The load generator processes of the current run (killed on interrupt)."""
+    procs = []
+
+
+def wait_rusage(p, timeout):
+    """Wait for Popen p with os.wait4; returns (status, ru_utime+ru_stime seconds)."""
+    timer = threading.Timer(timeout, lambda: p.poll() is None and p.kill())
+    timer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    finally:
+        timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_utime + ru.ru_stime
+
+
+def run_wrk(case, port, duration, client_cpu, env, tmp):
+    scheme = "https" if case["tls"] else "http"
+    url = f"{scheme}://127.0.0.1:{port}{case['path']}"
+    timeout = "30s" if case["unit"] == "mib" else "10s"
+    argv = ["taskset", "-c", str(client_cpu), "wrk", "-t1", f"-c{case['conns']}",
+            f"-d{duration}s", f"--timeout={timeout}", "-s", os.path.join(HERE, "wrk.lua")]
+    if case.get("close"):
+        argv += ["-H", "Connection: close"]
+    argv += [url, "--", str(case["depth"])]
+    out_path = os.path.join(tmp, "client.out")
+    with open(out_path, "wb") as out:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, env=env)
+        Running.procs = [p]
+        rc, cpu = wait_rusage(p, duration + 60)
+        Running.procs = []
+    with open(out_path, errors="replace") as f:
+        text = f.read()
+    m = re.search(r"^WRKJSON (\{.*\})$", text, re.M)
+    if rc != 0 or not m:
+        raise Fatal(f"wrk failed (exit {rc}): {' '.join(argv)}\n{text[-2000:]}")
+    w = json.loads(m.group(1))
+    errors = {k[4:]: int(v) for k, v in w.items() if k.startswith("err_") and v}
+    return dict(requests=int(w["requests"]), bytes=int(w["bytes"]),
+                client_cpu_s=cpu, errors=errors, client_cmd=" ".join(argv))
+
+
+STIME_RE = re.compile(r"(\d+) connections in \d+ real seconds, (\d+) bytes read per connection")
+
+
+def run_stime(case, port, duration, client_cpu, env, tmp):
+    """Full TLS 1.3 handshakes: `openssl s_time -new` never resumes a session."""
+    procs, outs = [], []
+    argv = ["taskset", "-c", str(client_cpu), "openssl", "s_time",
+            "-connect", f"127.0.0.1:{port}", "-new", "-tls1_3",
+            "-www", case["path"], "-time", str(duration)]
+    for i in range(case["conns"]):
+        path = os.path.join(tmp, f"stime{i}.out")
+        outs.append(path)
+        with open(path, "wb") as out:
+            procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT, env=env))
+    Running.procs = procs
+    cpu, rcs = 0.0, []
+    for p in procs:
+        rc, c = wait_rusage(p, duration + 60)
+        cpu += c
+        rcs.append(rc)
+    Running.procs = []
+    requests, nbytes = 0, 0
+    for rc, path in zip(rcs, outs):
+        with open(path, errors="replace") as f:
+            text = f.read()
+        m = STIME_RE.search(text)
+        if rc != 0 or not m:
+            raise Fatal(f"openssl s_time failed (exit {rc}): {' '.join(argv)}\n{text[-1500:]}")
+        n, per = int(m.group(1)), int(m.group(2))
+        if n and per < PAGE_SIZE:
+            raise Fatal(f"openssl s_time read {per} bytes per connection (< page size): "
+                        f"the server is not answering {case['path']} with the page")
+        requests += n
+        nbytes += n * per
+    return dict(requests=requests, bytes=nbytes, client_cpu_s=cpu, errors={},
+                client_cmd=f"{len(procs)} x " + " ".join(argv))
+
+
+def measure(srv, case, duration, args, env, tmp):
+    port = srv.tls_port if case["tls"] else srv.port
+    runner = run_stime if case["tool"] == "stime" else run_wrk
+    if args.warmup > 0:
+        runner(case, port, args.warmup, args.client_cpu, env, tmp)
+    c0_busy0, c0_total0 = core_times(args.server_cpu)
+    t0, ticks0 = time.monotonic(), srv.cpu_ticks()
+    r = runner(case, port, duration, args.client_cpu, env, tmp)
+    ticks1, t1 = srv.cpu_ticks(), time.monotonic()
+    c0_busy1, c0_total1 = core_times(args.server_cpu)
+    if not srv.child.alive():
+        raise Fatal(f"{srv.name} died during {case['name']}:\n" + srv.child.log_tail())
+    wall = t1 - t0
+    scpu = (ticks1 - ticks0) / CLK_TCK
+    reqs, mib = r["requests"], r["bytes"] / MIB
+    res = dict(case=case["name"], server=srv.name, duration_s=duration, wall_s=round(wall, 3),
+               requests=reqs, bytes=r["bytes"],
+               req_per_s=round(reqs / wall, 1), mib_per_s=round(mib / wall, 2),
+               server_cpu_s=round(scpu, 3),
+               server_cpu_us_per_req=round(scpu * 1e6 / reqs, 3) if reqs else None,
+               server_cpu_ms_per_mib=round(scpu * 1e3 / mib, 4) if mib else None,
+               server_busy_pct=round(100 * scpu / wall, 1),
+               client_cpu_s=round(r["client_cpu_s"], 3),
+               client_busy_pct=round(100 * r["client_cpu_s"] / wall, 1),
+               server_core_busy_pct=round(100 * (c0_busy1 - c0_busy0) /
+                                          max(1, c0_total1 - c0_total0), 1),
+               errors=r["errors"], client_cmd=r["client_cmd"])
+    return res
+
+
+# --------------------------------------------------------------------------
+# report
+
+def med(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, digits=None):
+    if v is None:
+        return "–"
+    if digits is None:
+        digits = 0 if abs(v) >= 1000 else (1 if abs(v) >= 10 else (2 if abs(v) >= 1 else 3))
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def report(results, cases, names, skipped, meta):
+    E, N = names
+    lines = []
+    lines.append(f"### cdn-edge vs nginx — {meta['date']}")
+    lines.append("")
+    lines.append(f"{meta['rounds']} rounds × {meta['duration']} s per run (after a "
+                 f"{meta['warmup']} s warm-up), medians over rounds; server on CPU "
+                 f"{meta['server_cpu']}, client on CPU {meta['client_cpu']}; one worker each. "
+                 f"{meta['versions']}.")
+    lines.append("")
+    lines.append(f"| case | metric | {E} | {N} | {E}/{N} | target |")
+    lines.append("|---|---|---:|---:|---:|---|")
+    for cname in cases:
+        c = CASES[cname]
+        if cname in skipped:
+            lines.append(f"| {cname} | skipped: {skipped[cname]} | | | | |")
+            continue
+        er = [r for r in results if r["case"] == cname and r["server"] == E]
+        nr = [r for r in results if r["case"] == cname and r["server"] == N]
+        if not er or not nr:
+            continue
+        if c["unit"] == "mib":
+            rk, rl, ck, cl = "mib_per_s", "MiB/s", "server_cpu_ms_per_mib", "server CPU ms/MiB"
+        else:
+            rk, rl, ck, cl = "req_per_s", "req/s", "server_cpu_us_per_req", "server CPU µs/req"
+        tgt = c.get("target", {})
+        for key, label, tkey, better in ((rk, rl, "rate", ">="), (ck, cl, "cpu", "<=")):
+            a, b = med(er, key), med(nr, key)
+            q = ratio(a, b)
+            t = ""
+            if tkey in tgt and q is not None:
+                ok = q >= tgt[tkey] if better == ">=" else q <= tgt[tkey]
+                t = f"{'≥' if better == '>=' else '≤'} {tgt[tkey]:.2f} {'ok' if ok else 'MISS'}"
+            lines.append(f"| {cname} | {label} | {fmt(a)} | {fmt(b)} | "
+                         f"{fmt(q, 2) if q is not None else '–'} | {t} |")
+        busy = lambda rows: (f"{fmt(med(rows, 'server_busy_pct'), 0)} / "
+                             f"{fmt(med(rows, 'server_core_busy_pct'), 0)} / "
+                             f"{fmt(med(rows, 'client_busy_pct'), 0)}")
+        lines.append(f"| {cname} | busy % server / server core / client | {busy(er)} | "
+                     f"{busy(nr)} | | |")
+        errs = sum(sum(r["errors"].values()) for r in er + nr)
+        if errs:
+            lines.append(f"| {cname} | client-reported errors (all runs) | "
+                         f"{sum(sum(r['errors'].values()) for r in er)} | "
+                         f"{sum(sum(r['errors'].values()) for r in nr)} | | |")
+    lines.append("")
+    lines.append("Cases: " + "; ".join(f"{n}: {CASES[n]['desc']}" for n in cases) + ".")
+    return "\n".join(lines)
+
+
+def versions():
+    out = []
+    try:
+        v = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+        out.append(v.replace("nginx version: ", ""))
+    except OSError:
+        pass
+    try:
+        v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+        out.append("wrk " + v[0].split()[1] if v else "wrk")
+    except (OSError, IndexError):
+        pass
+    try:
+        out.append(subprocess.run(["openssl", "version"], capture_output=True,
+                                  text=True).stdout.split(" (")[0].strip())
+    except OSError:
+        pass
+    out.append("Linux " + os.uname().release)
+    return ", ".join(out)
+
+
+# --------------------------------------------------------------------------
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="bench/run.sh",
+        description="Compare cdn-edge and nginx (one worker each) on loopback, alternating; "
+                    "prints medians and edge/nginx ratios as a Markdown table.")
+    ap.add_argument("--build-dir", default="build",
+                    help="CMake build dir holding edge/cdn-edge (default: build)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations per case (default 3)")
+    ap.add_argument("--duration", type=int, default=8, help="seconds per run (default 8)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="unmeasured seconds before every run (default 1, 0 = none)")
+    ap.add_argument("--cases", default=DEFAULT_CASES,
+                    help=f"comma list from {','.join(CASES)} (default {DEFAULT_CASES})")
+    ap.add_argument("--out", help="directory for raw JSON lines and the table "
+                                  "(default BUILD/bench-results)")
+    ap.add_argument("--site", default=os.path.join(REPO, "site"),
+                    help="site to copy into the data dir (default: the repo's site/)")
+    ap.add_argument("--edge-cmd",
+                    help="replace cdn-edge: 'nginx' (self-test: nginx on both sides) or a "
+                         "command with {site} {port} {tls_port} {cert} {key} placeholders")
+    ap.add_argument("--edge-args", default="",
+                    help="extra arguments appended to the cdn-edge command line")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
+    a = ap.parse_args(argv)
+    a.cases = [c.strip() for c in a.cases.split(",") if c.strip()]
+    bad = [c for c in a.cases if c not in CASES]
+    if bad:
+        ap.error(f"unknown case(s) {bad}; known: {','.join(CASES)}")
+    if not 1 <= a.rounds <= 50 or not 1 <= a.duration <= 600 or not 0 <= a.warmup <= 60:
+        ap.error("--rounds 1..50, --duration 1..600, --warmup 0..60")
+    if not os.path.isabs(a.build_dir) and not os.path.isdir(a.build_dir) \
+            and os.path.isdir(os.path.join(REPO, a.build_dir)):
+        a.build_dir = os.path.join(REPO, a.build_dir)
+    a.build_dir = os.path.abspath(a.build_dir)
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    for tool in ("wrk", "nginx", "openssl", "taskset"):
+        if not shutil.which(tool):
+            raise Fatal(f"{tool} not found (apt-get install -y wrk nginx-light openssl util-linux)")
+    ncpu = os.cpu_count() or 1
+    if max(args.server_cpu, args.client_cpu) >= ncpu or args.server_cpu == args.client_cpu:
+        raise Fatal(f"need two distinct CPUs < {ncpu} for server and client")
+    try:  # keep this driver off the server's core
+        os.sched_setaffinity(0, {args.client_cpu})
+    except OSError:
+        pass
+
+    def on_signal(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+
+    out_dir = os.path.abspath(args.out or os.path.join(args.build_dir, "bench-results"))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    tmp = tempfile.mkdtemp(prefix="anyedge-bench-")
+    servers = []
+    try:
+        log(f"temp dir {tmp}")
+        data, big_sha = prepare_data(tmp, args.site)
+        page = make_page()
+        cert, key = make_cert(tmp)
+        edge, edge_tls, note = edge_server(args, tmp, data, cert, key, args.server_cpu)
+        nginx = nginx_server("nginx", tmp, data, cert, key, args.server_cpu)
+        skipped = {}
+        if not edge_tls:
+            log("note: " + note)
+            for c in args.cases:
+                if CASES[c]["tls"]:
+                    skipped[c] = "edge has no TLS yet"
+        servers = [edge, nginx]
+        for s in servers:
+            log(f"starting {s.name}: {' '.join(s.argv)}")
+            s.start()
+            preflight(s, False, page, big_sha)
+            if s.tls_port:
+                preflight(s, True, page, big_sha)
+        log("both servers serve identical bytes (8 KB page, 20 MiB file"
+            + (", also over TLS 1.3)" if edge_tls else ")"))
+
+        cases = [c for c in args.cases if c not in skipped]
+        runs = args.rounds * len(cases) * 2
+        est = runs * (args.duration + args.warmup + 0.5)
+        log(f"{runs} runs, about {est / 60:.1f} min; load average "
+            f"{open('/proc/loadavg').read().split()[0]}")
+
+        os.makedirs(out_dir, exist_ok=True)
+        jsonl = os.path.join(out_dir, f"bench-{stamp}.jsonl")
+        env = dict(os.environ)
+        client_conf = os.path.join(tmp, "client-openssl.cnf")
+        with open(client_conf, "w") as f:
+            f.write("openssl_conf = c\n[c]\nssl_conf = s\n[s]\nsystem_default = d\n"
+                    "[d]\nMinProtocol = TLSv1.3\n")
+        env["OPENSSL_CONF"] = client_conf  # wrk and s_time: TLS 1.3 only
+
+        results = []
+        n = 0
+        with open(jsonl, "w") as jf:
+            for rnd in range(1, args.rounds + 1):
+                order = servers if rnd % 2 == 1 else servers[::-1]
+                for cname in cases:
+                    case = dict(CASES[cname], name=cname)
+                    for srv in order:
+                        n += 1
+                        r = measure(srv, case, args.duration, args, env, tmp)
+                        r.update(round=rnd, ts=datetime.datetime.now().isoformat(
+                            timespec="seconds"))
+                        results.append(r)
+                        jf.write(json.dumps(r) + "\n")
+                        jf.flush()
+                        rate = (f"{r['mib_per_s']:9.1f} MiB/s" if case["unit"] == "mib"
+                                else f"{r['req_per_s']:9.0f} req/s")
+                        cpu = (f"{r['server_cpu_ms_per_mib']:.3f} ms/MiB" if case["unit"] == "mib"
+                               else f"{r['server_cpu_us_per_req']:.2f} µs/req")
+                        warn = f"  ERRORS {r['errors']}" if r["errors"] else ""
+                        log(f"[{n:3d}/{runs}] r{rnd} {cname:9s} {srv.name:8s} {rate}  "
+                            f"server {cpu}  busy srv {r['server_busy_pct']:.0f}% "
+                            f"core {r['server_core_busy_pct']:.0f}% "
+                            f"cli {r['client_busy_pct']:.0f}%{warn}")
+        meta = dict(date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                    rounds=args.rounds, duration=args.duration, warmup=args.warmup,
+                    server_cpu=args.server_cpu, client_cpu=args.client_cpu,
+                    versions=versions())
+        table = report(results, args.cases, (edge.name, nginx.name), skipped, meta)
+        if args.edge_cmd:
+            table += f"\n\n(cdn-edge column produced by --edge-cmd {args.edge_cmd!r})"
+        md = os.path.join(out_dir, f"bench-{stamp}.md")
+        with open(md, "w") as f:
+            f.write(table + "\n")
+        print(table, flush=True)
+        log(f"\nraw results: {jsonl}\ntable: {md}")
+        return 0
+    finally:
+        for p in Running.procs:
+            if p.poll() is None:
+                p.kill()
+        for s in servers:
+            s.stop()
+        if args.keep_tmp:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Fatal as e:
+        log(f"bench: error: {e}")
+        sys.exit(1)
+    except Interrupted as e:
+        log(f"bench: interrupted ({e}), servers stopped")
+        sys.exit(130)
