@@ -1,0 +1,236 @@
+#include "origin-sync/content/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "origin-sync/content/digest.h"
+#include "origin-sync/content/signing.h"
+
+namespace anyedge {
+
+namespace {
+
+std::string errno_text(const std::string& what, const fs::path& p) {
+    return what + " " + p.string() + ": " + std::strerror(errno);
+}
+
+class Fd {
+public:
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+    int release() {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
+
+private:
+    int fd_;
+};
+
+}  // namespace
+
+fs::path blob_path(const fs::path& root, std::string_view sha) {
+    return root / blob_url_path(sha);
+}
+
+std::string blob_url_path(std::string_view sha) {
+    std::string s(sha);
+    if (s.size() < 3) return "objects/sha256/" + s;
+    return "objects/sha256/" + s.substr(0, 2) + "/" + s.substr(2);
+}
+
+std::string manifest_url_path(uint64_t generation) {
+    return "generations/" + std::to_string(generation) + ".json";
+}
+
+fs::path manifest_path(const fs::path& root, uint64_t generation) {
+    return root / manifest_url_path(generation);
+}
+
+fs::path manifest_sig_path(const fs::path& root, uint64_t generation) {
+    return root / (manifest_url_path(generation) + ".sig");
+}
+
+fs::path current_file_path(const fs::path& root) { return root / "current"; }
+fs::path current_sig_path(const fs::path& root) { return root / "current.sig"; }
+fs::path next_file_path(const fs::path& root) { return root / "next"; }
+fs::path next_sig_path(const fs::path& root) { return root / "next.sig"; }
+
+Result<std::string> read_file(const fs::path& path, uint64_t max_bytes) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return make_error(errno_text("cannot open", path));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return make_error(errno_text("cannot stat", path));
+    if (!S_ISREG(st.st_mode)) return make_error(path.string() + " is not a regular file");
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+        return make_error(path.string() + " is larger than " + std::to_string(max_bytes) +
+                          " bytes");
+    }
+    std::string out;
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return make_error(errno_text("cannot read", path));
+        if (n == 0) break;  // file shrank under us: return what is there
+        done += static_cast<size_t>(n);
+    }
+    out.resize(done);
+    return out;
+}
+
+Status fsync_dir(const fs::path& dir) {
+    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.get() < 0) return make_error(errno_text("cannot open directory", dir));
+    if (::fsync(fd.get()) != 0) return make_error(errno_text("cannot fsync", dir));
+    return ok_status();
+}
+
+Status atomic_write_file(const fs::path& path, std::string_view bytes, mode_t mode) {
+    static std::atomic<uint64_t> counter{0};
+    fs::path dir = path.parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return make_error("cannot create " + dir.string() + ": " + ec.message());
+
+    // Unique per process and call, so concurrent writers never share a temporary file.
+    fs::path tmp = path;
+    tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (fd.get() < 0) return make_error(errno_text("cannot create", tmp));
+    auto cleanup_fail = [&](std::string msg) {
+        ::unlink(tmp.c_str());
+        return make_error(std::move(msg));
+    };
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return cleanup_fail(errno_text("cannot write", tmp));
+        done += static_cast<size_t>(n);
+    }
+    // open(2) applies the umask; set the exact mode requested.
+    if (::fchmod(fd.get(), mode) != 0) return cleanup_fail(errno_text("cannot chmod", tmp));
+    if (::fsync(fd.get()) != 0) return cleanup_fail(errno_text("cannot fsync", tmp));
+    if (::close(fd.release()) != 0) return cleanup_fail(errno_text("cannot close", tmp));
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        return cleanup_fail(errno_text("cannot rename onto", path));
+    }
+    return fsync_dir(dir);
+}
+
+std::vector<uint64_t> list_generations(const fs::path& root) {
+    std::vector<uint64_t> out;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(root / "generations", ec);
+         !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        if (!name.ends_with(".json")) continue;
+        std::string num = name.substr(0, name.size() - 5);
+        if (num.empty() || num.size() > 19 ||
+            num.find_first_not_of("0123456789") != std::string::npos || num[0] == '0') {
+            continue;
+        }
+        out.push_back(std::stoull(num));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// Manifests of a few hundred thousand files stay well below this.
+constexpr uint64_t kMaxManifestBytes = 256ull << 20;
+constexpr uint64_t kMaxPointerBytes = 64 << 10;
+
+Result<Generation> load_generation(const fs::path& state_dir, uint64_t generation,
+                                   const std::string* expected_sha256, const VerifyKey* key) {
+    fs::path p = manifest_path(state_dir, generation);
+    auto bytes = read_file(p, kMaxManifestBytes);
+    if (!bytes) return Error{bytes.error()};
+    if (expected_sha256 && sha256_hex(*bytes) != *expected_sha256) {
+        return make_error(p.string() + ": hash does not match current.manifest_sha256");
+    }
+    if (key) {
+        auto sig = read_file(manifest_sig_path(state_dir, generation), kMaxPointerBytes);
+        if (!sig) return Error{sig.error()};
+        if (Status s = key->verify(*bytes, *sig); !s) {
+            return make_error(p.string() + ": " + s.error());
+        }
+    }
+    auto m = parse_manifest(*bytes);
+    if (!m) return make_error(p.string() + ": " + m.error());
+    if (m->generation != generation) {
+        return make_error(p.string() + ": carries generation " + std::to_string(m->generation));
+    }
+    return Generation{std::move(*m), std::move(*bytes)};
+}
+
+Result<LiveGeneration> load_live_generation(const fs::path& state_dir, const VerifyKey* key) {
+    fs::path cp = current_file_path(state_dir);
+    auto cur_bytes = read_file(cp, kMaxPointerBytes);
+    if (!cur_bytes) return Error{cur_bytes.error()};
+    if (key) {
+        auto sig = read_file(current_sig_path(state_dir), kMaxPointerBytes);
+        if (!sig) return Error{sig.error()};
+        if (Status s = key->verify(*cur_bytes, *sig); !s) {
+            return make_error(cp.string() + ": " + s.error());
+        }
+    }
+    auto cur = parse_current(*cur_bytes);
+    if (!cur) return make_error(cp.string() + ": " + cur.error());
+    auto gen = load_generation(state_dir, cur->generation, &cur->manifest_sha256, key);
+    if (!gen) return Error{gen.error()};
+    return LiveGeneration{std::move(*cur), std::move(gen->manifest),
+                          std::move(gen->manifest_bytes)};
+}
+
+Result<Generation> load_previous_generation(const fs::path& state_dir, const Manifest& live,
+                                            const VerifyKey* key) {
+    if (live.parent == 0) {
+        return make_error("generation " + std::to_string(live.generation) + " has no parent");
+    }
+    return load_generation(state_dir, live.parent, nullptr, key);
+}
+
+std::vector<std::string> referenced_blobs(const Manifest& m) {
+    std::set<std::string> seen;
+    for (const auto& [_, f] : m.files) {
+        seen.insert(f.sha256);
+        for (const auto& [__, sha] : f.encodings) seen.insert(sha);
+    }
+    return {seen.begin(), seen.end()};
+}
+
+Status check_blobs(const fs::path& root, const Manifest& m) {
+    for (const auto& [path, f] : m.files) {
+        std::error_code ec;
+        auto size = fs::file_size(blob_path(root, f.sha256), ec);
+        if (ec) return make_error("blob " + f.sha256 + " of " + path + " is missing");
+        if (size != f.size) {
+            return make_error("blob " + f.sha256 + " of " + path + " has size " +
+                              std::to_string(size) + ", manifest says " + std::to_string(f.size));
+        }
+        for (const auto& [enc, sha] : f.encodings) {
+            if (!fs::exists(blob_path(root, sha), ec)) {
+                return make_error(enc + " blob " + sha + " of " + path + " is missing");
+            }
+        }
+    }
+    return ok_status();
+}
+
+}  // namespace anyedge
