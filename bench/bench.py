@@ -734,6 +734,12 @@ def main(argv):
                     "[d]\nMinProtocol = TLSv1.3\n")
         env["OPENSSL_CONF"] = client_conf  # wrk and s_time: TLS 1.3 only
 
+        with open(os.path.join(out_dir, f"bench-{stamp}.meta.json"), "w") as f:
+            json.dump(dict(args=vars(args), versions=versions(),
+                           servers={s.name: s.argv for s in servers},
+                           nginx_conf=open(os.path.join(tmp, "nginx", "nginx.conf")).read(),
+                           loadavg_start=open("/proc/loadavg").read().strip(),
+                           skipped=skipped), f, indent=1)
         results = []
         n = 0
         with open(jsonl, "w") as jf:
