@@ -1,0 +1,131 @@
+// The announce/withdraw decision for one node (pure: no clock, no I/O, no threads).
+//
+// Inputs arrive as Observations (one per health-check round, or at once when the edge is seen
+// dying), each carrying the caller's monotonic time. Output is the desired RouteState plus, when
+// anything changed, a Transition with a human-readable reason; every transition is counted.
+//
+// States:
+//   starting   withdrawn at boot until `success_threshold` rounds pass (BIRD-NOTES pitfall 4)
+//   announced  route out; soft faults (stale content, origin unreachable) only de-prefer it,
+//              because if every node is stale none may vanish
+//   withdrawn  hard faults (edge down, wedged, wrong bytes): `fail_threshold` failures in a row,
+//              or edge death at once; back after `success_threshold` successes in a row AND a
+//              hold-down since the last failure; the hold-down doubles (up to a maximum) when
+//              the route is withdrawn again within `flap_window` of being announced
+//   draining   operator drain: GRACEFUL_SHUTDOWN tag (RFC 8326) for `drain_tag_time`, then
+//              withdraw; becomes drained when the edge reports it has drained
+//   drained    withdrawn until the drain request goes away
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "bgp-hooks/policy/route_state.h"
+
+namespace anyedge::policy {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+struct PolicyConfig {
+    int fail_threshold = 3;        // N consecutive hard failures -> withdraw
+    int success_threshold = 5;     // M consecutive successes -> may announce
+    int soft_fail_threshold = 3;   // consecutive soft faults -> de-prefer
+    int soft_success_threshold = 5;
+    Millis hold_down{5000};        // base hold-down after a failure
+    Millis max_hold_down{300000};
+    Millis flap_window{60000};     // withdrawn again this soon after announcing = a flap
+    Millis drain_tag_time{5000};   // GRACEFUL_SHUTDOWN tag before the withdrawal
+    Millis drain_timeout{60000};   // report why the edge has not drained after this
+};
+
+enum class State { starting, announced, withdrawn, draining, drained };
+const char* to_string(State s);
+
+// What the edge says about its own drain (GET /status "drain.state").
+enum class EdgeDrain { unknown, serving, draining, drained };
+
+struct Observation {
+    Clock::time_point now;
+    bool hard_ok = false;          // every local check passed this round
+    std::string hard_reason;       // why not, when !hard_ok
+    bool edge_dead = false;        // the edge process is known dead: withdraw without waiting
+    bool soft_ok = true;           // content fresh, origin reachable
+    std::string soft_reason;
+    bool drain_requested = false;  // level: operator wants this node drained
+    EdgeDrain edge_drain = EdgeDrain::unknown;
+    std::string edge_drain_detail; // e.g. "in_flight=3 last_accept_age_ms=120"
+};
+
+struct Transition {
+    State from_state;
+    State to_state;
+    RouteState from_route;
+    RouteState to_route;
+    std::string reason;
+};
+std::string describe(const Transition& t);
+
+struct Counters {
+    uint64_t rounds = 0;
+    uint64_t hard_failures = 0;
+    uint64_t soft_failures = 0;
+    uint64_t transitions = 0;
+    uint64_t announces = 0;
+    uint64_t withdrawals = 0;
+    uint64_t depreferrals = 0;
+    uint64_t flaps = 0;
+    uint64_t drains = 0;
+    uint64_t drain_timeouts = 0;
+    uint64_t edge_deaths = 0;
+};
+
+struct Decision {
+    RouteState route;
+    std::optional<Transition> transition;
+    // Set once when a drain exceeds drain_timeout without the edge reporting drained.
+    std::optional<std::string> warning;
+};
+
+class StateMachine {
+public:
+    StateMachine(PolicyConfig config, Clock::time_point start);
+
+    Decision step(const Observation& o);
+
+    State state() const { return state_; }
+    RouteState route() const { return route_; }
+    const Counters& counters() const { return counters_; }
+    Millis current_hold_down() const { return hold_down_; }
+    // When a withdrawn node may come back at the earliest (ignoring the success count).
+    Clock::time_point hold_until() const { return last_failure_ + hold_down_; }
+    const PolicyConfig& config() const { return config_; }
+
+private:
+    Decision move(State to, RouteState route, std::string reason);
+    RouteState serving_route() const {
+        return depreferred_ ? RouteState::deprefer : RouteState::announce;
+    }
+
+    PolicyConfig config_;
+    State state_ = State::starting;
+    RouteState route_ = RouteState::withdraw;
+    Counters counters_;
+
+    int hard_fail_run_ = 0;
+    int hard_ok_run_ = 0;
+    int soft_fail_run_ = 0;
+    int soft_ok_run_ = 0;
+    bool depreferred_ = false;
+    std::string last_soft_reason_;
+
+    Clock::time_point announced_since_;
+    Clock::time_point last_failure_;
+    Millis hold_down_;
+    Clock::time_point drain_started_;
+    bool drain_timeout_reported_ = false;
+};
+
+}  // namespace anyedge::policy
