@@ -15,8 +15,8 @@ constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed
                                                        "Thu", "Fri", "Sat"};
 constexpr std::array<std::string_view, 7> kLongDayNames = {
     "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
-constexpr std::array<std::string_view, 12> kMonthNames = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 // 0001-01-01 and 9999-12-31T23:59:59 bound what four digits can express.
 constexpr std::int64_t kMaxFormattable = 253402300799;
@@ -28,7 +28,7 @@ void put2(char* p, unsigned v) {
 
 // Small cursor over the input; every accessor fails softly so parsing never reads past the end.
 class Cursor {
-public:
+  public:
     explicit Cursor(std::string_view s) : s_(s) {}
 
     bool literal(std::string_view lit) {
@@ -68,15 +68,15 @@ public:
     }
     bool at_end() const { return pos_ == s_.size(); }
 
-private:
+  private:
     std::string_view s_;
     std::size_t pos_ = 0;
 };
 
 // time-of-day = hour ":" minute ":" second; second may be 60 for a leap second (RFC 5322 §3.3).
 bool time_of_day(Cursor& c, unsigned& h, unsigned& m, unsigned& s) {
-    return c.digits(2, h) && c.literal(":") && c.digits(2, m) && c.literal(":") &&
-           c.digits(2, s) && h <= 23 && m <= 59 && s <= 60;
+    return c.digits(2, h) && c.literal(":") && c.digits(2, m) && c.literal(":") && c.digits(2, s) &&
+           h <= 23 && m <= 59 && s <= 60;
 }
 
 std::optional<std::int64_t> to_unix(unsigned y, unsigned mon, unsigned d, unsigned h, unsigned mi,

@@ -223,8 +223,8 @@ std::string unsatisfied_content_range(std::uint64_t length) {
 }
 
 MultipartBody build_multipart_byteranges(std::span<const ByteRange> ranges,
-                                         std::string_view part_content_type,
-                                         std::uint64_t length, std::string_view boundary) {
+                                         std::string_view part_content_type, std::uint64_t length,
+                                         std::string_view boundary) {
     MultipartBody body;
     body.content_type = "multipart/byteranges; boundary=";
     body.content_type += boundary;

@@ -93,7 +93,7 @@ struct MultipartBody {
 // Each part header starts with CRLF (ending the previous body part, or as a harmless empty
 // preamble line before the first), then "--boundary", Content-Type, Content-Range, CRLF CRLF.
 MultipartBody build_multipart_byteranges(std::span<const ByteRange> ranges,
-                                         std::string_view part_content_type,
-                                         std::uint64_t length, std::string_view boundary);
+                                         std::string_view part_content_type, std::uint64_t length,
+                                         std::string_view boundary);
 
 }  // namespace anyedge::http

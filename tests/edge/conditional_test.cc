@@ -126,6 +126,7 @@ constexpr auto k412 = Precondition::precondition_failed;
 const Validators kBoth{kEtag, kLastModified};
 
 TEST(Preconditions, Rfc9110Precedence) {
+    // clang-format off
     const PreconditionCase cases[] = {
         {"no conditions", kGet, {}, kBoth, kProceed},
 
@@ -197,6 +198,7 @@ TEST(Preconditions, Rfc9110Precedence) {
           .if_unmodified_since = kAtLm},
          kBoth, kProceed},
     };
+    // clang-format on
     for (const auto& c : cases) {
         EXPECT_EQ(evaluate_preconditions(c.method, c.fields, c.validators), c.expected) << c.name;
     }

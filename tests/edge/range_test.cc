@@ -182,8 +182,8 @@ TEST(IfRange, StrongEtagOrExactDate) {
         {"\"abc\"", "\"abc\"", true},
         {" \"abc\" ", "\"abc\"", true},
         {"\"abd\"", "\"abc\"", false},
-        {"W/\"abc\"", "\"abc\"", false},      // weak never matches (§13.1.5)
-        {"\"abc\"", "W/\"abc\"", false},      // nor a weak current tag
+        {"W/\"abc\"", "\"abc\"", false},         // weak never matches (§13.1.5)
+        {"\"abc\"", "W/\"abc\"", false},         // nor a weak current tag
         {"\"abc\", \"def\"", "\"abc\"", false},  // one validator, not a list
         {"\"abc\"", "", false},
         {"Sun, 06 Nov 1994 08:49:37 GMT", "\"abc\"", true},
@@ -241,14 +241,15 @@ TEST(Multipart, LayoutMatchesRfc9110Example) {
 
     const std::string wire = assemble(body, pdf);
     EXPECT_EQ(body.content_length, wire.size());
-    const std::string expected = "\r\n--THIS_STRING_SEPARATES\r\n"
-                                 "Content-Type: application/pdf\r\n"
-                                 "Content-Range: bytes 500-999/8000\r\n\r\n" +
-                                 pdf.substr(500, 500) +
-                                 "\r\n--THIS_STRING_SEPARATES\r\n"
-                                 "Content-Type: application/pdf\r\n"
-                                 "Content-Range: bytes 7000-7999/8000\r\n\r\n" +
-                                 pdf.substr(7000, 1000) + "\r\n--THIS_STRING_SEPARATES--\r\n";
+    const std::string expected =
+        "\r\n--THIS_STRING_SEPARATES\r\n"
+        "Content-Type: application/pdf\r\n"
+        "Content-Range: bytes 500-999/8000\r\n\r\n" +
+        pdf.substr(500, 500) +
+        "\r\n--THIS_STRING_SEPARATES\r\n"
+        "Content-Type: application/pdf\r\n"
+        "Content-Range: bytes 7000-7999/8000\r\n\r\n" +
+        pdf.substr(7000, 1000) + "\r\n--THIS_STRING_SEPARATES--\r\n";
     EXPECT_EQ(wire, expected);
 }
 
