@@ -1,0 +1,103 @@
+#include "edge/cache/site_loader.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <system_error>
+
+#include "edge/http/mime.h"
+
+namespace anyedge::cache {
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<Bytes> read_bytes(const fs::path& file, size_t size, size_t mmap_threshold) {
+    if (size >= mmap_threshold) {
+        auto m = MappedFile::open(file.string());
+        if (!m) return make_error(m.error());
+        return Bytes{std::move(*m)};
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return make_error("cannot read " + file.string());
+    std::string s(size, '\0');
+    in.read(s.data(), static_cast<std::streamsize>(size));
+    if (static_cast<size_t>(in.gcount()) != size) return make_error("short read " + file.string());
+    return Bytes{std::move(s)};
+}
+
+bool inside(const fs::path& root, const fs::path& p) {
+    auto r = root.begin();
+    auto q = p.begin();
+    for (; r != root.end(); ++r, ++q) {
+        if (q == p.end() || *r != *q) return false;
+    }
+    return true;
+}
+
+struct Found {
+    fs::path file;  // resolved, inside root
+    size_t size = 0;
+    int64_t mtime = 0;
+};
+
+}  // namespace
+
+Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, size_t mmap_threshold) {
+    std::error_code ec;
+    const fs::path root = fs::canonical(dir, ec);
+    if (ec) return make_error("site folder " + dir.string() + ": " + ec.message());
+    if (!fs::is_directory(root)) return make_error("site folder " + dir.string() + " is not a folder");
+
+    std::map<std::string, Found> found;  // URL path -> file
+    fs::recursive_directory_iterator it(root, fs::directory_options::none, ec);
+    if (ec) return make_error("cannot list " + root.string() + ": " + ec.message());
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (ec) return make_error("cannot list " + root.string() + ": " + ec.message());
+        const fs::path& p = it->path();
+        const std::string name = p.filename().string();
+        if (!name.empty() && name.front() == '.') {
+            if (it->is_directory()) it.disable_recursion_pending();
+            continue;
+        }
+        // Resolve symlinks and refuse anything whose target leaves the site (RFC-less but
+        // essential: a link to /etc/passwd must never become servable).
+        const fs::path real = fs::canonical(p, ec);
+        if (ec || !inside(root, real)) {
+            ec.clear();
+            continue;
+        }
+        struct stat st {};
+        if (::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        std::string url = "/" + fs::relative(p, root).generic_string();
+        found[url] = Found{real, static_cast<size_t>(st.st_size), static_cast<int64_t>(st.st_mtime)};
+    }
+
+    std::vector<FileSpec> specs;
+    for (const auto& [url, f] : found) {
+        const bool is_br = url.ends_with(".br");
+        const bool is_gz = url.ends_with(".gz");
+        if ((is_br || is_gz) && found.count(url.substr(0, url.size() - 3))) continue;
+        FileSpec spec;
+        spec.path = url;
+        spec.content_type = std::string(http::mime_type_for(url));
+        spec.last_modified = f.mtime;
+        auto bytes = read_bytes(f.file, f.size, mmap_threshold);
+        if (!bytes) return make_error(bytes.error());
+        spec.bytes = std::move(*bytes);
+        for (const auto& [suffix, coding] : {std::pair{".br", "br"}, std::pair{".gz", "gzip"}}) {
+            auto v = found.find(url + suffix);
+            // A variant is only worth serving when it is smaller than the original.
+            if (v == found.end() || v->second.size >= f.size) continue;
+            auto vb = read_bytes(v->second.file, v->second.size, mmap_threshold);
+            if (!vb) return make_error(vb.error());
+            spec.encodings.emplace_back(coding, std::move(*vb));
+        }
+        specs.push_back(std::move(spec));
+    }
+    return specs;
+}
+
+}  // namespace anyedge::cache

@@ -1,0 +1,164 @@
+#include "edge/cache/snapshot.h"
+
+#include <fnmatch.h>
+#include <time.h>
+
+#include "origin-sync/content/digest.h"
+
+namespace anyedge::cache {
+namespace {
+
+std::string_view view_of(const Bytes& b) {
+    if (const auto* s = std::get_if<std::string>(&b)) return *s;
+    return std::get<MappedFile>(b).bytes();
+}
+
+std::string http_date(int64_t unix_seconds) {
+    const time_t t = static_cast<time_t>(unix_seconds);
+    struct tm tm {};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    // RFC 9110 §5.6.7 IMF-fixdate; strftime's %a/%b are locale-dependent, so format by hand.
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+             tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+    return buf;
+}
+
+void add_line(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+}
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+}  // namespace
+
+bool is_fingerprinted(std::string_view path) {
+    const auto slash = path.rfind('/');
+    std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    // name.<hex8+>.ext or name-<hex8+>.ext
+    size_t run = 0;
+    for (size_t i = 0; i < name.size(); ++i) {
+        if (is_hex(name[i])) {
+            ++run;
+            continue;
+        }
+        if (name[i] == '.' && run >= 8 && i >= run + 1) {
+            const char before = name[i - run - 1];
+            if (before == '.' || before == '-') return true;
+        }
+        run = 0;
+    }
+    return false;
+}
+
+std::string default_cache_control(std::string_view path, std::string_view content_type) {
+    if (is_fingerprinted(path)) return "public, max-age=31536000, immutable";
+    if (content_type.starts_with("text/html")) return "public, max-age=60";
+    return "public, max-age=3600";
+}
+
+std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
+                                                const SnapshotOptions& options,
+                                                uint64_t generation) {
+    auto snap = std::make_shared<Snapshot>();
+    snap->generation_ = generation;
+    snap->storage_.reserve(files.size() * 2);
+
+    std::string common;
+    add_line(common, "X-Content-Type-Options", "nosniff");
+    if (!options.node_name.empty()) add_line(common, "X-Served-By", options.node_name);
+    for (const auto& [name, value] : options.extra_headers) add_line(common, name, value);
+    snap->common_headers_ = common;
+
+    for (auto& spec : files) {
+        Entry e;
+        e.path = spec.path;
+        e.content_type = spec.content_type;
+        e.last_modified = spec.last_modified;
+        e.last_modified_text = http_date(spec.last_modified);
+        e.cache_control = spec.cache_control;
+        if (e.cache_control.empty()) {
+            for (const auto& rule : options.cache_rules) {
+                if (fnmatch(rule.pattern.c_str(), spec.path.c_str(), 0) == 0) {
+                    e.cache_control = rule.cache_control;
+                    break;
+                }
+            }
+        }
+        if (e.cache_control.empty()) e.cache_control = default_cache_control(e.path, e.content_type);
+
+        const bool has_variants = !spec.encodings.empty();
+        e.common_headers = common;
+        if (has_variants) add_line(e.common_headers, "Vary", "Accept-Encoding");
+
+        auto make_rep = [&](std::string encoding, Bytes bytes, const std::string& hex) {
+            Representation r;
+            r.encoding = std::move(encoding);
+            snap->storage_.push_back(std::move(bytes));
+            r.body = view_of(snap->storage_.back());
+            r.etag = "\"" + (hex.empty() ? sha256_hex(r.body) : hex) + "\"";
+            std::string validators;
+            add_line(validators, "ETag", r.etag);
+            add_line(validators, "Last-Modified", e.last_modified_text);
+            add_line(validators, "Cache-Control", e.cache_control);
+            r.validators = validators + e.common_headers;
+            std::string head = "HTTP/1.1 200 OK\r\n";
+            add_line(head, "Content-Type", e.content_type);
+            add_line(head, "Content-Length", std::to_string(r.body.size()));
+            if (!r.encoding.empty()) add_line(head, "Content-Encoding", r.encoding);
+            add_line(head, "Accept-Ranges", "bytes");
+            head += r.validators;
+            r.head_200 = std::move(head);
+            return r;
+        };
+        e.identity = make_rep("", std::move(spec.bytes), spec.sha256_hex);
+        for (size_t i = 0; i < spec.encodings.size(); ++i) {
+            auto& [enc, bytes] = spec.encodings[i];
+            const std::string hex =
+                i < spec.encoding_sha256_hex.size() ? spec.encoding_sha256_hex[i] : "";
+            e.encoded.push_back(make_rep(enc, std::move(bytes), hex));
+        }
+
+        // Every ancestor of a file is a directory that may be asked for without its slash.
+        for (auto pos = e.path.find('/', 1); pos != std::string::npos;
+             pos = e.path.find('/', pos + 1)) {
+            snap->directories_.insert(e.path.substr(0, pos));
+        }
+        snap->entries_.emplace(e.path, std::move(e));
+    }
+    if (auto it = snap->entries_.find(std::string_view("/404.html")); it != snap->entries_.end()) {
+        snap->not_found_ = &it->second;
+    }
+    return snap;
+}
+
+Lookup Snapshot::find(std::string_view path) const {
+    Lookup result;
+    if (path.empty() || path.front() != '/') return result;
+    if (path.back() == '/') {
+        std::string index;
+        index.reserve(path.size() + 10);
+        index.append(path).append("index.html");
+        if (auto it = entries_.find(std::string_view(index)); it != entries_.end()) {
+            result.kind = LookupKind::kFile;
+            result.entry = &it->second;
+        }
+        return result;
+    }
+    if (auto it = entries_.find(path); it != entries_.end()) {
+        result.kind = LookupKind::kFile;
+        result.entry = &it->second;
+        return result;
+    }
+    if (directories_.find(path) != directories_.end()) result.kind = LookupKind::kRedirectToSlash;
+    return result;
+}
+
+}  // namespace anyedge::cache

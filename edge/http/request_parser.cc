@@ -1,0 +1,247 @@
+#include "edge/http/request_parser.h"
+
+#include <optional>
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+
+namespace anyedge::http {
+namespace beast_http = boost::beast::http;
+using boost::beast::error_code;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// RFC 9112 §6.1: a Transfer-Encoding we accept is a list whose last coding is "chunked" and
+// in which "chunked" appears only once. Anything else cannot be framed safely.
+bool is_final_chunked(std::string_view te) {
+    bool saw_chunked = false;
+    bool last_chunked = false;
+    while (!te.empty()) {
+        const auto comma = te.find(',');
+        std::string_view item = trim(te.substr(0, comma));
+        te = comma == std::string_view::npos ? std::string_view{} : te.substr(comma + 1);
+        if (item.empty()) continue;
+        if (item.find(';') != std::string_view::npos) return false;  // no coding parameters
+        last_chunked = iequals(item, "chunked");
+        if (last_chunked) {
+            if (saw_chunked) return false;
+            saw_chunked = true;
+        }
+    }
+    return last_chunked;
+}
+
+// Beast unfolds obs-fold and tolerates some sloppy lines; RFC 9112 §5.1/§5.2 say a server must
+// reject whitespace between field name and colon, and may reject obs-fold: we reject both,
+// along with bare LF, because front proxies may frame such requests differently.
+std::string_view check_raw_header(std::string_view header) {
+    const auto first_crlf = header.find("\r\n");
+    if (first_crlf == std::string_view::npos) return "malformed request line";
+    size_t pos = first_crlf + 2;
+    while (pos < header.size()) {
+        const auto eol = header.find("\r\n", pos);
+        if (eol == std::string_view::npos) return "malformed header line";
+        std::string_view line = header.substr(pos, eol - pos);
+        pos = eol + 2;
+        if (line.empty()) break;  // end of header block
+        if (line.front() == ' ' || line.front() == '\t') return "obsolete line folding";
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) return "header line without name";
+        for (size_t i = 0; i < colon; ++i) {
+            const char c = line[i];
+            if (c == ' ' || c == '\t') return "whitespace before colon";
+        }
+        if (line.find('\n') != std::string_view::npos || line.find('\r') != std::string_view::npos)
+            return "bare CR or LF in header";
+    }
+    for (size_t i = 0; i < header.size(); ++i) {
+        if (header[i] == '\n' && (i == 0 || header[i - 1] != '\r')) return "bare LF";
+        if (header[i] == '\0') return "NUL in header";
+    }
+    return {};
+}
+
+class BeastRequestParser final : public beast_http::basic_parser<true> {
+public:
+    explicit BeastRequestParser(Request& out) : out_(out) {}
+
+    int host_count = 0;
+    int content_length_count = 0;
+    int transfer_encoding_count = 0;
+    std::string_view transfer_encoding;
+
+private:
+    void on_request_impl(beast_http::verb verb, boost::beast::string_view method_bv,
+                         boost::beast::string_view target_bv, int version, error_code&) override {
+        const std::string_view method(method_bv.data(), method_bv.size());
+        const std::string_view target(target_bv.data(), target_bv.size());
+        switch (verb) {
+            case beast_http::verb::get: out_.method = Method::kGet; break;
+            case beast_http::verb::head: out_.method = Method::kHead; break;
+            case beast_http::verb::options: out_.method = Method::kOptions; break;
+            default: out_.method = Method::kOther; break;
+        }
+        out_.method_name = method;
+        out_.target = target;
+        out_.version = version;
+    }
+
+    void on_response_impl(int, boost::beast::string_view, int, error_code& ec) override {
+        ec = beast_http::error::bad_method;
+    }
+
+    void on_field_impl(beast_http::field name, boost::beast::string_view,
+                       boost::beast::string_view value_bv, error_code&) override {
+        const std::string_view value(value_bv.data(), value_bv.size());
+        using F = beast_http::field;
+        switch (name) {
+            case F::host:
+                ++host_count;
+                out_.host = value;
+                break;
+            case F::content_length: ++content_length_count; break;
+            case F::transfer_encoding:
+                ++transfer_encoding_count;
+                transfer_encoding = value;
+                break;
+            case F::if_match: out_.if_match = value; break;
+            case F::if_none_match: out_.if_none_match = value; break;
+            case F::if_modified_since: out_.if_modified_since = value; break;
+            case F::if_unmodified_since: out_.if_unmodified_since = value; break;
+            case F::range: out_.range = value; break;
+            case F::if_range: out_.if_range = value; break;
+            case F::accept_encoding: out_.accept_encoding = value; break;
+            default: break;
+        }
+    }
+
+    void on_header_impl(error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+    std::size_t on_body_impl(boost::beast::string_view body, error_code&) override {
+        return body.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                   error_code&) override {
+        return body.size();
+    }
+    void on_finish_impl(error_code&) override {}
+
+    Request& out_;
+};
+
+}  // namespace
+
+struct RequestParser::Impl {
+    std::optional<BeastRequestParser> parser;
+    bool header_done = false;
+};
+
+RequestParser::RequestParser(ParserLimits limits) : impl_(std::make_unique<Impl>()), limits_(limits) {
+    reset();
+}
+
+RequestParser::~RequestParser() = default;
+
+void RequestParser::reset() {
+    request_ = Request{};
+    error_status_ = 0;
+    error_reason_ = {};
+    impl_->header_done = false;
+    auto& p = impl_->parser.emplace(request_);
+    p.header_limit(limits_.max_header_bytes);
+    p.body_limit(limits_.max_body_bytes);
+}
+
+ParseStatus RequestParser::fail(int status, std::string_view reason) {
+    error_status_ = status;
+    error_reason_ = reason;
+    return ParseStatus::kError;
+}
+
+ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
+    consumed = 0;
+    if (error_status_ != 0) return ParseStatus::kError;
+    auto& p = *impl_->parser;
+
+    if (!impl_->header_done) {
+        // RFC 9112 §3: a request-line longer than we accept gets 414, before the header limit.
+        const auto eol = data.find("\r\n");
+        const size_t line_len = eol == std::string_view::npos ? data.size() : eol;
+        if (line_len > limits_.max_target_bytes) return fail(414, "request-line too long");
+        // RFC 9112 §2.2: ignore at least one empty line before the request-line.
+        size_t skipped = 0;
+        while (data.substr(skipped).starts_with("\r\n") && skipped < 4) skipped += 2;
+        data.remove_prefix(skipped);
+
+        error_code ec;
+        const size_t n = p.put(boost::asio::const_buffer(data.data(), data.size()), ec);
+        if (ec == beast_http::error::need_more) {
+            consumed = skipped;
+            return ParseStatus::kNeedMore;
+        }
+        if (ec == beast_http::error::header_limit) return fail(431, "header too large");
+        if (ec == beast_http::error::body_limit) return fail(413, "request body too large");
+        if (ec) return fail(400, "malformed request");
+        if (!p.is_header_done()) {
+            consumed = skipped;
+            return ParseStatus::kNeedMore;
+        }
+
+        if (auto why = check_raw_header(data.substr(0, n)); !why.empty()) return fail(400, why);
+        if (request_.version < 10 || request_.version >= 20) {
+            return fail(505, "HTTP version not supported");
+        }
+        if (request_.version >= 11 && p.host_count != 1) return fail(400, "need exactly one Host");
+        if (p.host_count > 1) return fail(400, "duplicate Host");
+        if (p.content_length_count > 1) return fail(400, "duplicate Content-Length");
+        if (p.transfer_encoding_count > 0) {
+            if (request_.version < 11) return fail(400, "Transfer-Encoding on HTTP/1.0");
+            if (p.content_length_count > 0) return fail(400, "Content-Length with Transfer-Encoding");
+            if (p.transfer_encoding_count > 1) return fail(400, "repeated Transfer-Encoding");
+            if (!is_final_chunked(p.transfer_encoding)) {
+                return fail(400, "Transfer-Encoding other than a final chunked");
+            }
+        }
+        request_.keep_alive = p.keep_alive();
+        request_.chunked = p.chunked();
+        if (auto cl = p.content_length()) request_.content_length = *cl;
+        impl_->header_done = true;
+        consumed = skipped + n;
+        return p.is_done() ? ParseStatus::kDone : ParseStatus::kHeaderDone;
+    }
+
+    // Body bytes: Beast frames them (Content-Length or chunked) and we discard them.
+    size_t total = 0;
+    while (!p.is_done() && total < data.size()) {
+        error_code ec;
+        const size_t n = p.put(
+            boost::asio::const_buffer(data.data() + total, data.size() - total), ec);
+        total += n;
+        if (ec == beast_http::error::need_more) break;
+        if (ec == beast_http::error::body_limit) return fail(413, "request body too large");
+        if (ec) return fail(400, "malformed request body");
+        if (n == 0) break;
+    }
+    consumed = total;
+    return p.is_done() ? ParseStatus::kDone : ParseStatus::kNeedMore;
+}
+
+}  // namespace anyedge::http

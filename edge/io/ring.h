@@ -1,0 +1,65 @@
+// Ring: one io_uring instance owned by one worker thread (SINGLE_ISSUER | DEFER_TASKRUN), and
+// BufferRing: a provided-buffer ring that multishot receives pick buffers from.
+//
+// Feature probing happens once in Ring::create, which fails with one message naming what the
+// kernel lacks. Not thread-safe: every call comes from the owning thread.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "origin-sync/content/result.h"
+
+namespace anyedge::io {
+
+class Ring {
+public:
+    static Result<std::unique_ptr<Ring>> create(unsigned entries);
+    ~Ring();
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+
+    io_uring* raw() { return &ring_; }
+    // A free SQE; submits pending ones first when the submission queue is full.
+    io_uring_sqe* get_sqe();
+
+private:
+    Ring() = default;
+    io_uring ring_{};
+    bool initialized_ = false;
+};
+
+// Buffers handed to the kernel for multishot receive. A completed receive names a buffer id;
+// the caller copies the bytes out and gives the buffer back at once with recycle().
+class BufferRing {
+public:
+    static Result<std::unique_ptr<BufferRing>> create(Ring& ring, uint16_t group_id,
+                                                      unsigned count, unsigned buffer_size);
+    ~BufferRing();
+    BufferRing(const BufferRing&) = delete;
+    BufferRing& operator=(const BufferRing&) = delete;
+
+    uint16_t group_id() const { return group_id_; }
+    const char* buffer(uint16_t id) const { return data_ + size_t(id) * buffer_size_; }
+    void recycle(uint16_t id);
+
+private:
+    BufferRing() = default;
+    Ring* ring_ = nullptr;
+    io_uring_buf_ring* br_ = nullptr;
+    size_t br_bytes_ = 0;
+    char* data_ = nullptr;
+    size_t data_bytes_ = 0;
+    unsigned count_ = 0;
+    unsigned buffer_size_ = 0;
+    uint16_t group_id_ = 0;
+};
+
+// Whether this kernel supports everything the edge needs; an empty string when it does,
+// otherwise what is missing. Used by tests to skip with a reason.
+std::string probe_io_uring_support();
+
+}  // namespace anyedge::io

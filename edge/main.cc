@@ -1,0 +1,131 @@
+// cdn-edge: flags and config, then wiring. See edge/server/worker.h for the data path.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "edge/cache/site_loader.h"
+#include "edge/server/config.h"
+#include "edge/server/listener.h"
+#include "edge/server/worker.h"
+
+using namespace anyedge;
+
+namespace {
+
+int fail(const std::string& message) {
+    std::cerr << "cdn-edge: " << message << "\n";
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    server::EdgeConfig cfg;
+    server::EdgeConfig flags;
+    std::string config_file;
+    CLI::App app{"cdn-edge: the anyedge io_uring HTTP/TLS edge server"};
+    app.add_option("--config", config_file, "JSON config file (same keys as the long flags)");
+    app.add_option("--site", flags.site, "plain folder to serve");
+    app.add_option("--state", flags.state, "node state directory (published generations)");
+    app.add_option("--listen", flags.listen, "HTTP address, 127.0.0.1:8080 or [::1]:8080");
+    app.add_option("--tls-listen", flags.tls_listen, "HTTPS address");
+    app.add_option("--cert", flags.cert, "certificate chain PEM (repeat for SNI)");
+    app.add_option("--key", flags.key, "private key PEM (one per --cert)");
+    app.add_option("--ticket-keys", flags.ticket_keys, "session-ticket key file shared by nodes");
+    app.add_option("--admin", flags.admin, "admin listener: 127.0.0.1:PORT or unix:PATH");
+    app.add_option("--admin-token-file", flags.admin_token_file, "bearer token for admin POSTs");
+    app.add_option("--node-name", flags.node_name, "name sent as X-Served-By");
+    auto* threads = app.add_option("--threads", flags.threads, "worker threads (one ring each)");
+    app.add_option("--access-log", flags.access_log, "access log path, '-' for stdout");
+    CLI11_PARSE(app, argc, argv);
+
+    if (!config_file.empty()) {
+        if (auto st = server::load_config_file(config_file, cfg); !st) return fail(st.error());
+    }
+    // Flags override the file.
+    if (!flags.site.empty()) cfg.site = flags.site;
+    if (!flags.state.empty()) cfg.state = flags.state;
+    if (!flags.listen.empty()) cfg.listen = flags.listen;
+    if (!flags.tls_listen.empty()) cfg.tls_listen = flags.tls_listen;
+    if (!flags.cert.empty()) cfg.cert = flags.cert;
+    if (!flags.key.empty()) cfg.key = flags.key;
+    if (!flags.ticket_keys.empty()) cfg.ticket_keys = flags.ticket_keys;
+    if (!flags.admin.empty()) cfg.admin = flags.admin;
+    if (!flags.admin_token_file.empty()) cfg.admin_token_file = flags.admin_token_file;
+    if (!flags.node_name.empty()) cfg.node_name = flags.node_name;
+    if (!flags.access_log.empty()) cfg.access_log = flags.access_log;
+    if (threads->count() > 0) cfg.threads = flags.threads;
+    if (auto st = server::validate(cfg); !st) return fail(st.error());
+
+    // Block the stop signals in every thread; the main thread waits for them with sigwait.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    cache::SnapshotOptions snap_opts;
+    snap_opts.node_name = cfg.node_name;
+    snap_opts.extra_headers = cfg.headers;
+    snap_opts.cache_rules = cfg.cache_rules;
+    snap_opts.mmap_threshold = cfg.mmap_threshold;
+
+    server::SharedState shared;
+    auto files = cache::load_site_dir(cfg.site, snap_opts.mmap_threshold);
+    if (!files) return fail(files.error());
+    auto snapshot = cache::Snapshot::build(std::move(*files), snap_opts, 0);
+    std::cerr << "cdn-edge: loaded " << snapshot->file_count() << " files from " << cfg.site
+              << "\n";
+    shared.publish(std::move(snapshot));
+
+    std::vector<std::vector<server::ListenerSocket>> per_worker(cfg.threads);
+    for (const auto& text : cfg.listen) {
+        auto addr = server::parse_listen_address(text);
+        if (!addr) return fail(addr.error());
+        auto fds = server::open_listeners(*addr, cfg.threads, 4096);
+        if (!fds) return fail(fds.error());
+        for (unsigned i = 0; i < cfg.threads; ++i) per_worker[i].push_back({(*fds)[i], false});
+        std::cout << "listening http " << addr->to_string() << std::endl;
+    }
+
+    server::WorkerOptions wopts;
+    wopts.session.parser.max_header_bytes = cfg.max_header_bytes;
+    wopts.session.parser.max_target_bytes = cfg.max_target_bytes;
+    wopts.session.max_requests_per_connection = cfg.max_requests_per_connection;
+    wopts.max_connections = std::max(1u, cfg.max_connections / cfg.threads);
+    wopts.header_timeout_ms = cfg.header_timeout_ms;
+    wopts.idle_timeout_ms = cfg.idle_timeout_ms;
+    wopts.send_timeout_ms = cfg.send_timeout_ms;
+    wopts.stop_timeout_ms = cfg.stop_timeout_ms;
+
+    std::vector<std::unique_ptr<server::Worker>> workers;
+    std::vector<std::thread> threads_run;
+    std::atomic<int> failed{0};
+    for (unsigned i = 0; i < cfg.threads; ++i) {
+        workers.push_back(
+            std::make_unique<server::Worker>(i, std::move(per_worker[i]), wopts, shared));
+    }
+    for (unsigned i = 0; i < cfg.threads; ++i) {
+        threads_run.emplace_back([&, i] {
+            const std::string err = workers[i]->run();
+            if (!err.empty()) {
+                std::cerr << "cdn-edge: worker " << i << ": " << err << "\n";
+                failed = 1;
+                shared.stopping = true;
+                kill(getpid(), SIGTERM);  // wake the main thread's sigwait
+            }
+        });
+    }
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (!failed) std::cerr << "cdn-edge: signal " << sig << ", finishing in-flight responses\n";
+    shared.stopping = true;
+    for (auto& t : threads_run) t.join();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,51 @@
+// EdgeConfig: every cdn-edge setting, from the command line and/or a JSON config file.
+// The JSON file uses the same names as the long flags (with '_' for '-'); an unknown key or a
+// value of the wrong type is refused with a message naming the key. Flags override the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "edge/cache/snapshot.h"
+#include "origin-sync/content/result.h"
+
+namespace anyedge::server {
+
+struct EdgeConfig {
+    std::string site;   // plain folder to serve
+    std::string state;  // node state directory (generations); exclusive with site
+    std::vector<std::string> listen;
+    std::vector<std::string> tls_listen;
+    std::vector<std::string> cert;  // one or more certificate chains (PEM), chosen by SNI
+    std::vector<std::string> key;   // matching private keys
+    std::string ticket_keys;        // shared session-ticket key file
+    std::string admin;              // ADDR:PORT or unix:PATH
+    std::string admin_token_file;
+    std::string node_name;
+    unsigned threads = 1;
+    bool redirect_http = false;  // plain HTTP answers 301 to https
+    std::string hsts;            // Strict-Transport-Security value on TLS responses
+    std::string access_log;      // path, "-" for stdout, empty for off
+    uint32_t max_connections = 10000;
+    uint32_t header_timeout_ms = 10000;
+    uint32_t idle_timeout_ms = 60000;
+    uint32_t send_timeout_ms = 30000;
+    uint32_t max_requests_per_connection = 100000;
+    uint32_t max_header_bytes = 16 * 1024;
+    uint32_t max_target_bytes = 8 * 1024;
+    uint32_t stop_timeout_ms = 10000;
+    uint32_t skew_grace_s = 300;
+    uint64_t mmap_threshold = 256 * 1024;
+    std::vector<cache::CacheRule> cache_rules;
+    std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+};
+
+// Parses a JSON config file's text into cfg (fields present in the file are overwritten).
+Status apply_config_json(const std::string& text, EdgeConfig& cfg);
+Status load_config_file(const std::string& path, EdgeConfig& cfg);
+// Cross-field checks after flags and file are merged.
+Status validate(const EdgeConfig& cfg);
+
+}  // namespace anyedge::server

@@ -1,0 +1,104 @@
+#include "edge/server/http_session.h"
+
+namespace anyedge::server {
+
+HttpSession::HttpSession(const SessionLimits& limits) : limits_(limits), parser_(limits.parser) {}
+
+void HttpSession::on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
+                             const ResponseContext& context, ResponseSink& out) {
+    if (state_ == State::kClosed) return;  // lingering: input after a final answer is dropped
+    if (buffer_.empty()) {
+        process(bytes, false, snapshot, context, out);
+    } else {
+        buffer_.append(bytes);
+        process(buffer_, true, snapshot, context, out);
+    }
+}
+
+void HttpSession::resume(const cache::Snapshot& snapshot, const ResponseContext& context,
+                         ResponseSink& out) {
+    if (state_ == State::kClosed || buffer_.empty()) return;
+    process(buffer_, true, snapshot, context, out);
+}
+
+void HttpSession::account(const ResponseInfo& info) {
+    ++counters_.requests;
+    counters_.body_bytes += info.body_bytes;
+    if (info.status < 300) {
+        ++counters_.status_2xx;
+    } else if (info.status < 400) {
+        ++counters_.status_3xx;
+    } else if (info.status < 500) {
+        ++counters_.status_4xx;
+    } else {
+        ++counters_.status_5xx;
+    }
+}
+
+void HttpSession::process(std::string_view data, bool data_is_buffer,
+                          const cache::Snapshot& snapshot, const ResponseContext& context,
+                          ResponseSink& out) {
+    size_t pos = 0;
+    while (state_ != State::kClosed && pos < data.size()) {
+        if (state_ == State::kHeader && out.queued_bytes() >= limits_.output_budget) break;
+        size_t consumed = 0;
+        const http::ParseStatus st = parser_.feed(data.substr(pos), consumed);
+        if (st == http::ParseStatus::kError && state_ == State::kDiscardBody) {
+            // The request was already answered; its body is broken: just stop reading.
+            last_error_ = parser_.error_reason();
+            state_ = State::kClosed;
+            closing_ = true;
+            break;
+        }
+        if (st == http::ParseStatus::kError) {
+            last_error_ = parser_.error_reason();
+            account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
+                                  context, out));
+            state_ = State::kClosed;
+            closing_ = true;
+            break;
+        }
+        if (state_ == State::kHeader && st != http::ParseStatus::kNeedMore) {
+            // A complete header: answer now (views point into data, still intact).
+            ++requests_;
+            ResponseContext ctx = context;
+            if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
+                ctx.force_close = true;
+            }
+            const http::Request& req = parser_.request();
+            const ResponseInfo info = respond(req, snapshot, ctx, out);
+            account(info);
+            pos += consumed;
+            if (!info.keep_alive) {
+                // RFC 9112 §9.6: after "close" no further request on this connection is read.
+                // A declared body is not waited for: lingering close discards it.
+                state_ = State::kClosed;
+                closing_ = true;
+                break;
+            }
+            if (st == http::ParseStatus::kHeaderDone) {
+                state_ = State::kDiscardBody;
+                continue;
+            }
+            parser_.reset();
+            continue;
+        }
+        pos += consumed;
+        if (st == http::ParseStatus::kDone) {  // the end of a discarded body
+            state_ = State::kHeader;
+            parser_.reset();
+            continue;
+        }
+        break;  // kNeedMore
+    }
+
+    // Keep what was not consumed for the next receive.
+    if (data_is_buffer) {
+        buffer_.erase(0, pos);
+    } else if (pos < data.size() && state_ != State::kClosed) {
+        buffer_.assign(data.substr(pos));
+    }
+    if (state_ == State::kClosed) buffer_.clear();
+}
+
+}  // namespace anyedge::server

@@ -1,0 +1,71 @@
+// HttpSession: the HTTP/1.1 side of one connection, sans-IO. Plaintext bytes in (from the
+// socket or from TLS), responses out (into a ResponseSink), in request order.
+//
+// It answers every complete request it holds while the sink's queue stays under the output
+// budget (pipelining back-pressure), discards request bodies it has framed, and after an
+// error answer or a "close" response it reads nothing more. One connection, one thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "edge/cache/snapshot.h"
+#include "edge/http/request_parser.h"
+#include "edge/server/responder.h"
+
+namespace anyedge::server {
+
+struct SessionLimits {
+    http::ParserLimits parser;
+    uint32_t max_requests_per_connection = 100000;
+    size_t output_budget = 1 << 20;  // stop answering pipelined requests above this
+};
+
+struct SessionCounters {
+    uint64_t requests = 0;
+    uint64_t status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
+    uint64_t body_bytes = 0;
+};
+
+class HttpSession {
+public:
+    explicit HttpSession(const SessionLimits& limits);
+
+    // Takes received bytes and answers what it can. The snapshot and sink are the caller's.
+    void on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
+                    const ResponseContext& context, ResponseSink& out);
+    // The output queue drained: answer requests still buffered.
+    void resume(const cache::Snapshot& snapshot, const ResponseContext& context,
+                ResponseSink& out);
+
+    // No more input wanted: close once the queued output is sent.
+    bool closing() const { return closing_; }
+    // A request has begun arriving but is not complete (header read timeout applies).
+    bool mid_request() const { return !buffer_.empty() || state_ == State::kDiscardBody; }
+    uint64_t requests() const { return requests_; }
+    const SessionCounters& counters() const { return counters_; }
+    // The reason for the last error response, for the access log.
+    std::string_view last_error() const { return last_error_; }
+    // Stops after the current response (drain, shutdown): the next response says close.
+    void close_after_current() { close_requested_ = true; }
+
+private:
+    enum class State { kHeader, kDiscardBody, kClosed };
+    void process(std::string_view data, bool data_is_buffer, const cache::Snapshot& snapshot,
+                 const ResponseContext& context, ResponseSink& out);
+    void account(const ResponseInfo& info);
+
+    SessionLimits limits_;
+    http::RequestParser parser_;
+    std::string buffer_;  // unparsed bytes (a partial header, or requests held back)
+    State state_ = State::kHeader;
+    bool closing_ = false;
+    bool close_requested_ = false;
+    bool close_after_body_ = false;
+    uint64_t requests_ = 0;
+    SessionCounters counters_;
+    std::string_view last_error_;
+};
+
+}  // namespace anyedge::server

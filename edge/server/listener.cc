@@ -1,0 +1,96 @@
+#include "edge/server/listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace anyedge::server {
+
+std::string ListenAddress::to_string() const {
+    if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+    return host + ":" + std::to_string(port);
+}
+
+Result<ListenAddress> parse_listen_address(const std::string& text) {
+    ListenAddress a;
+    std::string host;
+    std::string port_text;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return make_error("bad listen address '" + text + "': expected [IPv6]:PORT");
+        }
+        host = text.substr(1, close - 1);
+        port_text = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string::npos || text.find(':') != colon) {
+            return make_error("bad listen address '" + text + "': expected IPv4:PORT or [IPv6]:PORT");
+        }
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+    }
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535 ||
+        port_text.empty()) {
+        return make_error("bad port in listen address '" + text + "'");
+    }
+    a.host = host;
+    a.port = static_cast<uint16_t>(port);
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.addr);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.addr);
+    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(a.port);
+        a.addr_len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(a.port);
+        a.addr_len = sizeof(sockaddr_in6);
+    } else {
+        return make_error("bad host in listen address '" + text + "': not an IP literal");
+    }
+    return a;
+}
+
+Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog) {
+    std::vector<int> fds;
+    auto fail = [&](const std::string& what) -> Result<std::vector<int>> {
+        const std::string msg = what + " " + address.to_string() + ": " + std::strerror(errno);
+        for (int fd : fds) ::close(fd);
+        return make_error(msg);
+    };
+    for (unsigned i = 0; i < count; ++i) {
+        const int fd = ::socket(address.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return fail("socket");
+        fds.push_back(fd);
+        const int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+            return fail("SO_REUSEPORT");
+        }
+        if (address.addr.ss_family == AF_INET6) {
+            ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        }
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&address.addr), address.addr_len) != 0) {
+            return fail("bind");
+        }
+        if (::listen(fd, backlog) != 0) return fail("listen");
+        if (address.port == 0) {
+            // Learn the ephemeral port so the remaining listeners join the same group.
+            socklen_t len = sizeof address.addr;
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&address.addr), &len);
+            address.port = ntohs(address.addr.ss_family == AF_INET
+                                     ? reinterpret_cast<sockaddr_in*>(&address.addr)->sin_port
+                                     : reinterpret_cast<sockaddr_in6*>(&address.addr)->sin6_port);
+        }
+    }
+    return fds;
+}
+
+}  // namespace anyedge::server

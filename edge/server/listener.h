@@ -1,0 +1,29 @@
+// Listening sockets: parsing "127.0.0.1:8080" / "[::1]:8080" and opening SO_REUSEPORT
+// listeners, one per worker, so the kernel spreads connections across threads without a lock.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "origin-sync/content/result.h"
+
+namespace anyedge::server {
+
+struct ListenAddress {
+    std::string host;  // literal IPv4 or IPv6 address
+    uint16_t port = 0;
+    sockaddr_storage addr{};
+    socklen_t addr_len = 0;
+    std::string to_string() const;
+};
+
+Result<ListenAddress> parse_listen_address(const std::string& text);
+
+// Opens `count` listeners on the same address. Port 0 picks an ephemeral port once; every
+// listener shares it (the returned address carries the real port).
+Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog);
+
+}  // namespace anyedge::server

@@ -1,0 +1,69 @@
+#include "edge/server/output_queue.h"
+
+#include <algorithm>
+
+namespace anyedge::server {
+
+void OutputQueue::copy(std::string_view bytes) {
+    if (bytes.empty()) return;
+    if (!segments_.empty() && segments_.back().owned &&
+        segments_.back().offset + segments_.back().len == arena_.size()) {
+        segments_.back().len += bytes.size();
+    } else {
+        segments_.push_back(Segment{true, arena_.size(), nullptr, bytes.size()});
+    }
+    arena_.append(bytes);
+    total_ += bytes.size();
+}
+
+void OutputQueue::reference(std::string_view bytes) {
+    if (bytes.empty()) return;
+    if (snapshot_ && *snapshot_ && (holds_.empty() || holds_.back() != *snapshot_)) {
+        holds_.push_back(*snapshot_);
+    }
+    segments_.push_back(Segment{false, 0, bytes.data(), bytes.size()});
+    total_ += bytes.size();
+}
+
+size_t OutputQueue::gather(iovec* iov, size_t max_iov, size_t max_bytes) const {
+    size_t n = 0;
+    size_t bytes = 0;
+    for (size_t i = head_segment_; i < segments_.size() && n < max_iov && bytes < max_bytes; ++i) {
+        const Segment& s = segments_[i];
+        const char* base = s.owned ? arena_.data() + s.offset : s.ptr;
+        size_t skip = i == head_segment_ ? head_offset_ : 0;
+        size_t len = std::min(s.len - skip, max_bytes - bytes);
+        iov[n].iov_base = const_cast<char*>(base + skip);
+        iov[n].iov_len = len;
+        bytes += len;
+        ++n;
+    }
+    return n;
+}
+
+void OutputQueue::consume(size_t n) {
+    sent_ += n;
+    while (n > 0 && head_segment_ < segments_.size()) {
+        const size_t left = segments_[head_segment_].len - head_offset_;
+        if (n < left) {
+            head_offset_ += n;
+            return;
+        }
+        n -= left;
+        ++head_segment_;
+        head_offset_ = 0;
+    }
+    if (sent_ == total_) clear();
+}
+
+void OutputQueue::clear() {
+    arena_.clear();
+    segments_.clear();
+    holds_.clear();
+    head_segment_ = 0;
+    head_offset_ = 0;
+    total_ = 0;
+    sent_ = 0;
+}
+
+}  // namespace anyedge::server

@@ -1,0 +1,55 @@
+// OutputQueue: the bytes a connection still has to send, as a gather list. Copied bytes live
+// in an arena; referenced bytes point into snapshots that the queue keeps alive until sent.
+//
+// Invariant: while a send built from gather() is in flight, nothing is appended to this queue
+// (the connection appends to its back queue and swaps when the front one is drained), so the
+// iovecs handed to the kernel stay valid. One connection, one thread.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edge/cache/snapshot.h"
+#include "edge/server/response_sink.h"
+
+namespace anyedge::server {
+
+class OutputQueue final : public ResponseSink {
+public:
+    void copy(std::string_view bytes) override;
+    void reference(std::string_view bytes) override;
+    size_t queued_bytes() const override { return total_ - sent_; }
+
+    // The snapshot that reference() bytes belong to; kept alive while they are queued.
+    void set_snapshot(const std::shared_ptr<const cache::Snapshot>* snapshot) {
+        snapshot_ = snapshot;
+    }
+
+    bool empty() const { return sent_ == total_; }
+    // Fills up to max_iov iovecs (at most max_bytes) from the unsent head; returns the count.
+    size_t gather(iovec* iov, size_t max_iov, size_t max_bytes) const;
+    // Marks n bytes as sent; resets the queue when everything is.
+    void consume(size_t n);
+    void clear();
+
+private:
+    struct Segment {
+        bool owned;
+        size_t offset;  // into arena_ when owned
+        const char* ptr;
+        size_t len;
+    };
+    std::string arena_;
+    std::vector<Segment> segments_;
+    std::vector<std::shared_ptr<const cache::Snapshot>> holds_;
+    const std::shared_ptr<const cache::Snapshot>* snapshot_ = nullptr;
+    size_t head_segment_ = 0;  // first segment not fully sent
+    size_t head_offset_ = 0;   // bytes of it already sent
+    size_t total_ = 0;
+    size_t sent_ = 0;
+};
+
+}  // namespace anyedge::server

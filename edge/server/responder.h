@@ -1,0 +1,36 @@
+// Responder: the pure HTTP decision, request + snapshot in, response bytes out. No sockets,
+// no clocks (the Date line comes in the context), no allocation on a plain hit beyond the
+// sink's own buffer. Safe on any thread; the snapshot must outlive the call.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "edge/cache/snapshot.h"
+#include "edge/http/request.h"
+#include "edge/server/response_sink.h"
+
+namespace anyedge::server {
+
+struct ResponseContext {
+    std::string_view date_line;      // "Date: <IMF-fixdate>\r\n"
+    bool force_close = false;        // draining, stopping, or the connection's request cap hit
+    std::string_view extra_headers;  // per-listener lines, e.g. Strict-Transport-Security
+};
+
+struct ResponseInfo {
+    int status = 0;
+    uint64_t body_bytes = 0;
+    bool keep_alive = false;  // false: close the connection once this response is sent
+};
+
+ResponseInfo respond(const http::Request& request, const cache::Snapshot& snapshot,
+                     const ResponseContext& context, ResponseSink& out);
+
+// A response to a request that could not be parsed: always closes the connection.
+ResponseInfo respond_error(int status, std::string_view reason, const cache::Snapshot* snapshot,
+                           const ResponseContext& context, ResponseSink& out);
+
+std::string_view status_text(int status);
+
+}  // namespace anyedge::server

@@ -1,0 +1,443 @@
+#include "edge/server/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "edge/io/ring.h"
+#include "edge/server/output_queue.h"
+
+namespace anyedge::server {
+namespace {
+
+enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore };
+
+constexpr uint64_t pack(Op op, uint32_t slot, uint32_t gen) {
+    return (uint64_t(op) << 56) | (uint64_t(slot & 0xffffff) << 32) | gen;
+}
+constexpr Op op_of(uint64_t ud) { return static_cast<Op>(ud >> 56); }
+constexpr uint32_t slot_of(uint64_t ud) { return uint32_t(ud >> 32) & 0xffffff; }
+constexpr uint32_t gen_of(uint64_t ud) { return uint32_t(ud); }
+
+constexpr size_t kMaxIov = 64;
+constexpr size_t kMaxSendBytes = 4 << 20;  // per sendmsg; large files go out in chunks
+constexpr uint16_t kBufferGroup = 1;
+
+int64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct Conn {
+    int fd = -1;
+    uint32_t gen = 0;
+    bool in_use = false;
+    bool tls = false;
+    bool recv_armed = false;
+    bool send_inflight = false;
+    bool closing = false;         // abort: cancel everything, then close
+    bool close_submitted = false;
+    bool lingering = false;       // no more responses: close once output is sent
+    bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
+    std::optional<HttpSession> session;
+    OutputQueue front;  // being sent
+    OutputQueue back;   // being filled
+    iovec iov[kMaxIov];
+    msghdr msg{};
+    int64_t last_activity_ms = 0;
+    int64_t request_start_ms = 0;
+    int64_t linger_start_ms = 0;
+};
+
+}  // namespace
+
+struct Worker::Impl {
+    Impl(unsigned index, std::vector<ListenerSocket> listeners, const WorkerOptions& options,
+         SharedState& shared, WorkerCounters& counters)
+        : index(index), listeners(std::move(listeners)), options(options), shared(shared),
+          counters(counters) {}
+
+    unsigned index;
+    std::vector<ListenerSocket> listeners;
+    WorkerOptions options;
+    SharedState& shared;
+    WorkerCounters& counters;
+
+    std::unique_ptr<io::Ring> ring;
+    std::unique_ptr<io::BufferRing> buffers;
+    std::vector<std::unique_ptr<Conn>> conns;
+    std::vector<uint32_t> free_slots;
+    uint32_t open = 0;
+
+    std::shared_ptr<const cache::Snapshot> snapshot;
+    uint64_t snapshot_version = ~uint64_t(0);
+    char date_line[64] = {};
+    size_t date_len = 0;
+    time_t date_second = 0;
+    bool stopping = false;
+    int64_t stop_deadline = 0;
+    int64_t now = 0;
+    std::vector<uint32_t> dirty;  // connections with output to flush this turn
+
+    std::string run();
+    void refresh_turn_state();
+    void arm_accept(size_t listener_index);
+    void arm_recv(uint32_t slot);
+    void on_accept(size_t listener_index, int res, uint32_t flags);
+    void on_recv(uint32_t slot, int res, uint32_t flags);
+    void on_send(uint32_t slot, int res);
+    void flush(uint32_t slot);
+    void begin_abort(uint32_t slot);
+    void begin_linger(uint32_t slot);
+    void maybe_finish(uint32_t slot);
+    void release(uint32_t slot);
+    void sweep();
+    void start_stop();
+    ResponseContext context(const Conn& c) const;
+    void publish_counters(const HttpSession& before_after, const SessionCounters& old);
+};
+
+Worker::Worker(unsigned index, std::vector<ListenerSocket> listeners, const WorkerOptions& options,
+               SharedState& shared)
+    : impl_(std::make_unique<Impl>(index, std::move(listeners), options, shared, counters_)) {}
+
+Worker::~Worker() = default;
+
+std::string Worker::run() { return impl_->run(); }
+
+ResponseContext Worker::Impl::context(const Conn&) const {
+    ResponseContext ctx;
+    ctx.date_line = std::string_view(date_line, date_len);
+    ctx.force_close = stopping || shared.draining.load(std::memory_order_relaxed);
+    ctx.extra_headers = options.extra_headers;
+    return ctx;
+}
+
+void Worker::Impl::refresh_turn_state() {
+    now = now_ms();
+    const time_t sec = time(nullptr);
+    if (sec != date_second) {
+        date_second = sec;
+        struct tm tm {};
+        gmtime_r(&sec, &tm);
+        static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        const int n = snprintf(date_line, sizeof date_line,
+                               "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", kDays[tm.tm_wday],
+                               tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                               tm.tm_min, tm.tm_sec);
+        date_len = n > 0 ? size_t(n) : 0;
+    }
+    const uint64_t v = shared.version();
+    if (v != snapshot_version) {
+        snapshot_version = v;
+        snapshot = shared.current();
+    }
+}
+
+void Worker::Impl::arm_accept(size_t li) {
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_multishot_accept(sqe, listeners[li].fd, nullptr, nullptr, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, pack(Op::kAccept, uint32_t(li), 0));
+}
+
+void Worker::Impl::arm_recv(uint32_t slot) {
+    Conn& c = *conns[slot];
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kBufferGroup;
+    io_uring_sqe_set_data64(sqe, pack(Op::kRecv, slot, c.gen));
+    c.recv_armed = true;
+}
+
+void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
+    if (!(flags & IORING_CQE_F_MORE) && !stopping) arm_accept(li);
+    if (res < 0) return;  // e.g. -EMFILE, -ECONNABORTED: the listener stays armed
+    const int fd = res;
+    if (stopping || open >= options.max_connections) {
+        // Over the cap: refuse at once rather than queue work we cannot bound.
+        io_uring_sqe* sqe = ring->get_sqe();
+        io_uring_prep_close(sqe, fd);
+        io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
+        return;
+    }
+    const int one = 1;
+    // Responses are whole sends; Nagle would only add latency to the last segment.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    uint32_t slot;
+    if (!free_slots.empty()) {
+        slot = free_slots.back();
+        free_slots.pop_back();
+    } else {
+        slot = uint32_t(conns.size());
+        conns.push_back(std::make_unique<Conn>());
+    }
+    Conn& c = *conns[slot];
+    c.fd = fd;
+    c.in_use = true;
+    c.tls = listeners[li].tls;
+    c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
+    c.shut_wr = false;
+    c.session.emplace(options.session);
+    c.front.clear();
+    c.back.clear();
+    c.front.set_snapshot(&snapshot);
+    c.back.set_snapshot(&snapshot);
+    c.last_activity_ms = now;
+    c.request_start_ms = now;
+    ++open;
+    counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    counters.open_connections.fetch_add(1, std::memory_order_relaxed);
+    counters.last_accept_ms.store(now, std::memory_order_relaxed);
+    arm_recv(slot);
+}
+
+void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
+    Conn& c = *conns[slot];
+    if (!(flags & IORING_CQE_F_MORE)) c.recv_armed = false;
+    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+        const uint16_t bid = uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
+        std::string_view data(buffers->buffer(bid), size_t(res));
+        if (!c.closing && !c.lingering) {
+            if (!c.session->mid_request()) c.request_start_ms = now;
+            c.last_activity_ms = now;
+            const SessionCounters before = c.session->counters();
+            c.session->on_receive(data, *snapshot, context(c), c.back);
+            publish_counters(*c.session, before);
+            if (!c.back.empty()) dirty.push_back(slot);
+            if (c.session->closing() && c.back.empty() && !c.send_inflight) begin_linger(slot);
+        }
+        // Provided buffers are leases: the bytes were copied or consumed; give it back now.
+        buffers->recycle(bid);
+    } else if (res == -ENOBUFS) {
+        // Every receive buffer is in use: back-pressure, not an error. Re-armed below.
+    } else if (res == 0 || res < 0) {
+        // EOF or error. With output still pending the peer may only have half-closed.
+        if (res == 0 && (c.send_inflight || !c.back.empty()) && !c.closing) {
+            c.session->close_after_current();
+            c.lingering = true;  // nothing more to read; close once the output is sent
+            c.linger_start_ms = now;
+        } else {
+            begin_abort(slot);
+        }
+        maybe_finish(slot);
+        return;
+    }
+    if (!c.recv_armed && !c.closing && c.in_use) arm_recv(slot);
+    maybe_finish(slot);
+}
+
+void Worker::Impl::publish_counters(const HttpSession& s, const SessionCounters& old) {
+    const SessionCounters& n = s.counters();
+    auto bump = [](std::atomic<uint64_t>& a, uint64_t delta) {
+        if (delta) a.store(a.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    };
+    bump(counters.requests, n.requests - old.requests);
+    bump(counters.status_2xx, n.status_2xx - old.status_2xx);
+    bump(counters.status_3xx, n.status_3xx - old.status_3xx);
+    bump(counters.status_4xx, n.status_4xx - old.status_4xx);
+    bump(counters.status_5xx, n.status_5xx - old.status_5xx);
+    bump(counters.body_bytes, n.body_bytes - old.body_bytes);
+}
+
+void Worker::Impl::flush(uint32_t slot) {
+    Conn& c = *conns[slot];
+    if (!c.in_use || c.send_inflight || c.closing) return;
+    if (c.front.empty() && !c.back.empty()) std::swap(c.front, c.back);
+    if (c.front.empty()) return;
+    const size_t n = c.front.gather(c.iov, kMaxIov, kMaxSendBytes);
+    c.msg = msghdr{};
+    c.msg.msg_iov = c.iov;
+    c.msg.msg_iovlen = n;
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
+    c.send_inflight = true;
+    c.last_activity_ms = now;
+    counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::Impl::on_send(uint32_t slot, int res) {
+    Conn& c = *conns[slot];
+    c.send_inflight = false;
+    counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (res <= 0) {
+        begin_abort(slot);  // EPIPE, ECONNRESET, or cancelled by a timeout
+        maybe_finish(slot);
+        return;
+    }
+    c.last_activity_ms = now;
+    c.front.consume(size_t(res));
+    if (c.front.empty() && !c.closing) {
+        // Room again: answer pipelined requests that waited for the queue to drain.
+        const SessionCounters before = c.session->counters();
+        c.session->resume(*snapshot, context(c), c.back);
+        publish_counters(*c.session, before);
+    }
+    if (!c.closing && (!c.front.empty() || !c.back.empty())) {
+        flush(slot);
+        return;
+    }
+    if (c.session->closing() || c.lingering) begin_linger(slot);
+    maybe_finish(slot);
+}
+
+// After the last response: shut our write side and discard input for a while, so that a
+// client still sending (a pipelined tail, a body) gets our answer instead of a reset
+// (RFC 9112 §9.6, "lingering close").
+void Worker::Impl::begin_linger(uint32_t slot) {
+    Conn& c = *conns[slot];
+    if (c.closing || c.shut_wr || c.send_inflight || !c.front.empty() || !c.back.empty()) return;
+    if (!c.lingering) c.linger_start_ms = now;
+    c.lingering = true;
+    c.shut_wr = true;
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
+    io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, slot, c.gen));
+    if (!c.recv_armed) begin_abort(slot);  // the peer already sent its FIN
+}
+
+void Worker::Impl::begin_abort(uint32_t slot) {
+    Conn& c = *conns[slot];
+    if (c.closing) return;
+    c.closing = true;
+    if (c.recv_armed || c.send_inflight) {
+        io_uring_sqe* sqe = ring->get_sqe();
+        io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, slot, c.gen));
+    }
+}
+
+void Worker::Impl::maybe_finish(uint32_t slot) {
+    Conn& c = *conns[slot];
+    if (!c.in_use || !c.closing || c.close_submitted || c.recv_armed || c.send_inflight) return;
+    c.close_submitted = true;
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_close(sqe, c.fd);
+    io_uring_sqe_set_data64(sqe, pack(Op::kClose, slot, c.gen));
+}
+
+void Worker::Impl::release(uint32_t slot) {
+    Conn& c = *conns[slot];
+    c.in_use = false;
+    c.fd = -1;
+    ++c.gen;
+    c.session.reset();
+    c.front.clear();
+    c.back.clear();
+    free_slots.push_back(slot);
+    --open;
+    counters.open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::Impl::sweep() {
+    for (uint32_t slot = 0; slot < conns.size(); ++slot) {
+        Conn& c = *conns[slot];
+        if (!c.in_use || c.closing) continue;
+        const bool has_output = c.send_inflight || !c.front.empty() || !c.back.empty();
+        if (has_output) {
+            // A reader too slow to take any bytes for the send timeout loses the connection.
+            if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);
+        } else if (c.lingering) {
+            if (now - c.linger_start_ms > options.linger_ms) begin_abort(slot);
+        } else if (c.session->mid_request()) {
+            // Slowloris: a header must arrive whole within the header timeout.
+            if (now - c.request_start_ms > options.header_timeout_ms) begin_abort(slot);
+        } else if (stopping || now - c.last_activity_ms > options.idle_timeout_ms) {
+            begin_abort(slot);  // idle keep-alive connection
+        }
+        maybe_finish(slot);
+    }
+}
+
+void Worker::Impl::start_stop() {
+    stopping = true;
+    stop_deadline = now + options.stop_timeout_ms;
+    for (size_t i = 0; i < listeners.size(); ++i) {
+        io_uring_sqe* sqe = ring->get_sqe();
+        io_uring_prep_cancel64(sqe, pack(Op::kAccept, uint32_t(i), 0), 0);
+        io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
+    }
+    for (uint32_t slot = 0; slot < conns.size(); ++slot) {
+        Conn& c = *conns[slot];
+        if (c.in_use && !c.closing) c.session->close_after_current();
+    }
+    sweep();
+}
+
+std::string Worker::Impl::run() {
+    auto r = io::Ring::create(options.ring_entries);
+    if (!r) return r.error();
+    ring = std::move(*r);
+    auto b = io::BufferRing::create(*ring, kBufferGroup, options.recv_buffers,
+                                    options.recv_buffer_size);
+    if (!b) return b.error();
+    buffers = std::move(*b);
+    refresh_turn_state();
+    if (!snapshot) return "no site snapshot published";
+    for (size_t i = 0; i < listeners.size(); ++i) arm_accept(i);
+
+    int64_t last_sweep = now;
+    for (;;) {
+        __kernel_timespec ts{};
+        ts.tv_nsec = 200 * 1000 * 1000;
+        io_uring_cqe* cqe = nullptr;
+        int rc = io_uring_submit_and_wait_timeout(ring->raw(), &cqe, 1, &ts, nullptr);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
+            return std::string("io_uring_submit_and_wait_timeout: ") + std::strerror(-rc);
+        }
+        refresh_turn_state();
+        unsigned head;
+        unsigned seen = 0;
+        io_uring_for_each_cqe(ring->raw(), head, cqe) {
+            ++seen;
+            const uint64_t ud = cqe->user_data;
+            const Op op = op_of(ud);
+            const uint32_t slot = slot_of(ud);
+            if (op == Op::kAccept) {
+                on_accept(slot, cqe->res, cqe->flags);
+                continue;
+            }
+            if (op == Op::kIgnore || slot >= conns.size()) continue;
+            Conn& c = *conns[slot];
+            if (!c.in_use || c.gen != gen_of(ud)) {
+                // A stale completion; a multishot receive may still have taken a buffer.
+                if (op == Op::kRecv && (cqe->flags & IORING_CQE_F_BUFFER)) {
+                    buffers->recycle(uint16_t(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+                }
+                continue;
+            }
+            switch (op) {
+                case Op::kRecv: on_recv(slot, cqe->res, cqe->flags); break;
+                case Op::kSend: on_send(slot, cqe->res); break;
+                case Op::kClose: release(slot); break;
+                default: break;
+            }
+        }
+        io_uring_cq_advance(ring->raw(), seen);
+
+        for (uint32_t slot : dirty) flush(slot);
+        dirty.clear();
+
+        if (!stopping && shared.stopping.load(std::memory_order_relaxed)) start_stop();
+        if (now - last_sweep >= 250 || stopping) {
+            last_sweep = now;
+            sweep();
+        }
+        if (stopping && (open == 0 || now > stop_deadline)) break;
+    }
+    for (auto& l : listeners) ::close(l.fd);
+    return {};
+}
+
+}  // namespace anyedge::server

@@ -1,0 +1,57 @@
+// Worker: one thread, one io_uring, its own SO_REUSEPORT listeners, its own connections.
+// Every socket operation (accept, receive, send, shutdown, close) goes through the ring:
+// multishot accept, multishot receive into a provided-buffer ring, sendmsg of gather lists.
+//
+// user_data packs {operation, connection slot, slot generation}; a slot is reused only after
+// its close completed and no operation is in flight, and a stale generation is ignored.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edge/server/http_session.h"
+#include "edge/server/shared_state.h"
+
+namespace anyedge::server {
+
+struct WorkerOptions {
+    SessionLimits session;
+    uint32_t max_connections = 10000;  // per worker
+    uint32_t header_timeout_ms = 10000;
+    uint32_t idle_timeout_ms = 60000;
+    uint32_t send_timeout_ms = 30000;
+    uint32_t linger_ms = 2000;
+    uint32_t stop_timeout_ms = 10000;
+    unsigned ring_entries = 4096;
+    unsigned recv_buffers = 1024;  // power of two
+    unsigned recv_buffer_size = 16384;
+    std::string extra_headers;  // serialized lines added to every response
+};
+
+struct ListenerSocket {
+    int fd = -1;
+    bool tls = false;
+};
+
+class Worker {
+public:
+    Worker(unsigned index, std::vector<ListenerSocket> listeners, const WorkerOptions& options,
+           SharedState& shared);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Runs until SharedState::stopping is set and every connection has finished (or the stop
+    // timeout passed). Returns an error message when the ring cannot be set up.
+    std::string run();
+    const WorkerCounters& counters() const { return counters_; }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    WorkerCounters counters_;
+};
+
+}  // namespace anyedge::server
