@@ -52,11 +52,14 @@ struct CurrentPointer {
 // Content encodings a manifest may list (the edge negotiates exactly these).
 inline constexpr std::string_view kEncodings[] = {"br", "gzip"};
 
+// RFC 3629 UTF-8 (no overlong forms, no surrogates).
+bool is_valid_utf8(std::string_view s);
+
 // True for 64 lowercase hex characters.
 bool is_sha256_hex(std::string_view s);
 
 // OK when `path` (no leading slash) is a site path the edge can serve: non-empty, at most 1024
-// bytes, no empty, "." or ".." segment, no leading or trailing "/", no backslash, NUL, control
+// bytes, valid UTF-8, no empty, "." or ".." segment, no leading or trailing "/", no backslash, NUL, control
 // character, '?' or '#'. The error message says what is wrong, not where (callers add that).
 Status validate_site_path(std::string_view path);
 

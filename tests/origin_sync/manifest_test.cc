@@ -141,6 +141,11 @@ TEST(Manifest, ValidateSitePathDirect) {
     EXPECT_TRUE(validate_site_path("post/x/index.html").ok());
     EXPECT_FALSE(validate_site_path(std::string_view("a\0b", 3)).ok());
     EXPECT_FALSE(validate_site_path("a\x7f").ok());
+    EXPECT_FALSE(validate_site_path("caf\xe9.html").ok());      // Latin-1, not UTF-8
+    EXPECT_FALSE(validate_site_path("\xc0\xaf").ok());          // overlong "/"
+    EXPECT_FALSE(validate_site_path("\xed\xa0\x80").ok());     // surrogate
+    EXPECT_FALSE(validate_site_path("\xe2\x82").ok());          // truncated
+    EXPECT_TRUE(validate_site_path("\xe2\x82\xac/\xf0\x9f\x98\x80").ok());
 }
 
 TEST(Current, RoundTrip) {

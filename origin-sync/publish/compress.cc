@@ -1,0 +1,83 @@
+#include "origin-sync/publish/compress.h"
+
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <zlib.h>
+
+namespace anyedge::publish {
+
+Result<std::string> brotli_compress(std::string_view in) {
+    // Quality 11 is slow; past a few MB the gain is small, so big files use 9.
+    int quality = in.size() > (4u << 20) ? 9 : BROTLI_MAX_QUALITY;
+    size_t out_size = BrotliEncoderMaxCompressedSize(in.size());
+    if (out_size == 0) out_size = in.size() + 1024;
+    std::string out(out_size, '\0');
+    if (!BrotliEncoderCompress(quality, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, in.size(),
+                               reinterpret_cast<const uint8_t*>(in.data()), &out_size,
+                               reinterpret_cast<uint8_t*>(out.data()))) {
+        return make_error("brotli compression failed");
+    }
+    out.resize(out_size);
+    return out;
+}
+
+Result<std::string> gzip_compress(std::string_view in) {
+    z_stream zs{};
+    // windowBits 15 + 16: zlib writes a gzip header (mtime 0, no name) and trailer.
+    if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+        return make_error("gzip: deflateInit2 failed");
+    }
+    std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    int rc = deflate(&zs, Z_FINISH);
+    size_t produced = zs.total_out;
+    deflateEnd(&zs);
+    if (rc != Z_STREAM_END) return make_error("gzip: deflate failed");
+    out.resize(produced);
+    return out;
+}
+
+Result<std::string> brotli_decompress(std::string_view in) {
+    BrotliDecoderState* st = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
+    if (!st) return make_error("brotli: out of memory");
+    std::string out;
+    size_t avail_in = in.size();
+    const uint8_t* next_in = reinterpret_cast<const uint8_t*>(in.data());
+    BrotliDecoderResult r;
+    do {
+        uint8_t buf[16384];
+        size_t avail_out = sizeof buf;
+        uint8_t* next_out = buf;
+        r = BrotliDecoderDecompressStream(st, &avail_in, &next_in, &avail_out, &next_out,
+                                          nullptr);
+        out.append(reinterpret_cast<char*>(buf), sizeof buf - avail_out);
+    } while (r == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT);
+    BrotliDecoderDestroyInstance(st);
+    if (r != BROTLI_DECODER_RESULT_SUCCESS) return make_error("brotli: corrupt stream");
+    return out;
+}
+
+Result<std::string> gzip_decompress(std::string_view in) {
+    z_stream zs{};
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) return make_error("gzip: inflateInit2 failed");
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    std::string out;
+    int rc;
+    do {
+        char buf[16384];
+        zs.next_out = reinterpret_cast<Bytef*>(buf);
+        zs.avail_out = sizeof buf;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out.append(buf, sizeof buf - zs.avail_out);
+    } while (rc == Z_OK);
+    inflateEnd(&zs);
+    if (rc != Z_STREAM_END) return make_error("gzip: corrupt stream");
+    return out;
+}
+
+}  // namespace anyedge::publish
