@@ -1,0 +1,327 @@
+#include "bgp-hooks/config/node_config.h"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+namespace anyedge::hooks {
+
+namespace {
+
+using nlohmann::json;
+
+// Thrown inside this file only; parse_node_config turns it into a Result.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// A JSON object being read: remembers which keys were consumed so leftovers can be reported.
+class Obj {
+public:
+    Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {
+        if (!j_.is_object()) fail("", "expected an object");
+    }
+    ~Obj() = default;
+
+    [[noreturn]] void fail(const std::string& key, const std::string& msg) const {
+        throw ConfigError(where(key) + ": " + msg);
+    }
+    std::string where(const std::string& key) const {
+        if (key.empty()) return path_.empty() ? "(top level)" : path_;
+        return path_.empty() ? key : path_ + "." + key;
+    }
+    bool has(const std::string& key) {
+        used_.insert(key);
+        return j_.contains(key) && !j_.at(key).is_null();
+    }
+    const json& at(const std::string& key) {
+        if (!has(key)) fail(key, "missing (required)");
+        return j_.at(key);
+    }
+    std::string str(const std::string& key, std::optional<std::string> def = std::nullopt) {
+        if (!has(key)) {
+            if (def) return *def;
+            fail(key, "missing (required)");
+        }
+        const json& v = j_.at(key);
+        if (!v.is_string()) fail(key, "expected a string");
+        return v.get<std::string>();
+    }
+    int64_t integer(const std::string& key, std::optional<int64_t> def, int64_t min, int64_t max) {
+        if (!has(key)) {
+            if (def) return *def;
+            fail(key, "missing (required)");
+        }
+        const json& v = j_.at(key);
+        if (!v.is_number_integer()) fail(key, "expected an integer");
+        int64_t x = v.get<int64_t>();
+        if (x < min || x > max) {
+            fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        }
+        return x;
+    }
+    bool boolean(const std::string& key, bool def) {
+        if (!has(key)) return def;
+        const json& v = j_.at(key);
+        if (!v.is_boolean()) fail(key, "expected true or false");
+        return v.get<bool>();
+    }
+    std::vector<std::string> strings(const std::string& key) {
+        std::vector<std::string> out;
+        if (!has(key)) return out;
+        const json& v = j_.at(key);
+        if (!v.is_array()) fail(key, "expected an array of strings");
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (!v[i].is_string()) fail(key + "[" + std::to_string(i) + "]", "expected a string");
+            out.push_back(v[i].get<std::string>());
+        }
+        return out;
+    }
+    // Every key present must have been read: an unknown key is a typo or a wrong version.
+    void finish() const {
+        for (const auto& [k, _] : j_.items()) {
+            if (!used_.count(k)) fail(k, "unknown key");
+        }
+    }
+
+private:
+    const json& j_;
+    std::string path_;
+    std::set<std::string> used_;
+};
+
+bool parse_prefix(const std::string& p, bool v6) {
+    auto slash = p.find('/');
+    if (slash == std::string::npos) return false;
+    std::string addr = p.substr(0, slash);
+    std::string len = p.substr(slash + 1);
+    if (len.empty() || len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+    }
+    int l = std::stoi(len);
+    unsigned char buf[16];
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) return false;
+    return l <= (v6 ? 128 : 32);
+}
+
+int address_family(const std::string& a) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, a.c_str(), buf) == 1) return 4;
+    if (inet_pton(AF_INET6, a.c_str(), buf) == 1) return 6;
+    return 0;
+}
+
+bool valid_bird_name(const std::string& n) {
+    if (n.empty() || n.size() > 60 || !(std::isalpha(static_cast<unsigned char>(n[0])))) return false;
+    for (char c : n) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+    }
+    return true;
+}
+
+// Paths end up inside BIRD config strings; forbid what would break out of the quotes.
+void check_path(Obj& o, const std::string& key, const std::string& v) {
+    if (v.find_first_of("\"\n\\") != std::string::npos) o.fail(key, "contains a quote or newline");
+}
+
+NodeConfig parse(const json& root) {
+    NodeConfig c;
+    Obj top(root, "");
+    c.node = top.str("node");
+    c.backend = top.str("backend", "bird");
+    if (c.backend != "bird" && c.backend != "exabgp") top.fail("backend", "must be bird or exabgp");
+    c.drain_file = top.str("drain_file", "");
+    c.status_file = top.str("status_file", "");
+    c.withdraw_on_exit = top.boolean("withdraw_on_exit", true);
+
+    {
+        Obj a(top.at("anycast"), "anycast");
+        c.anycast_v4 = a.strings("ipv4");
+        c.anycast_v6 = a.strings("ipv6");
+        for (size_t i = 0; i < c.anycast_v4.size(); ++i) {
+            if (!parse_prefix(c.anycast_v4[i], false)) {
+                a.fail("ipv4[" + std::to_string(i) + "]", "not an IPv4 prefix: " + c.anycast_v4[i]);
+            }
+        }
+        for (size_t i = 0; i < c.anycast_v6.size(); ++i) {
+            if (!parse_prefix(c.anycast_v6[i], true)) {
+                a.fail("ipv6[" + std::to_string(i) + "]", "not an IPv6 prefix: " + c.anycast_v6[i]);
+            }
+        }
+        if (c.anycast_v4.empty() && c.anycast_v6.empty()) a.fail("", "needs ipv4 or ipv6 prefixes");
+        a.finish();
+    }
+
+    if (top.has("bird")) {
+        Obj b(top.at("bird"), "bird");
+        auto& s = c.bird;
+        s.socket = b.str("socket", s.socket);
+        s.state_file = b.str("state_file", s.state_file);
+        check_path(b, "state_file", s.state_file);
+        s.log = b.str("log", s.log);
+        check_path(b, "log", s.log);
+        s.router_id = b.str("router_id", "");
+        if (!s.router_id.empty() && address_family(s.router_id) != 4) {
+            b.fail("router_id", "must be an IPv4 address");
+        }
+        s.local_as = static_cast<uint32_t>(b.integer("local_as", 0, 0, 4294967295LL));
+        s.hold_time_s = static_cast<int>(b.integer("hold_time_s", 3, 3, 65535));
+        s.keepalive_time_s = static_cast<int>(b.integer("keepalive_time_s", 1, 1, 65535));
+        if (s.keepalive_time_s * 3 > s.hold_time_s) {
+            b.fail("keepalive_time_s", "must be at most a third of hold_time_s");
+        }
+        s.bfd = b.boolean("bfd", true);
+        s.bfd_interval_ms = static_cast<int>(b.integer("bfd_interval_ms", 100, 10, 10000));
+        s.bfd_multiplier = static_cast<int>(b.integer("bfd_multiplier", 3, 1, 255));
+        if (b.has("med")) s.med = static_cast<uint32_t>(b.integer("med", 0, 0, 4294967295LL));
+        s.timeout_ms = static_cast<int>(b.integer("timeout_ms", 3000, 100, 60000));
+        if (b.has("upstreams")) {
+            const json& ups = b.at("upstreams");
+            if (!ups.is_array()) b.fail("upstreams", "expected an array of objects");
+            for (size_t i = 0; i < ups.size(); ++i) {
+                Obj u(ups[i], "bird.upstreams[" + std::to_string(i) + "]");
+                Upstream up;
+                up.name = u.str("name");
+                if (!valid_bird_name(up.name)) {
+                    u.fail("name", "must be a letter then letters, digits or _");
+                }
+                up.neighbor = u.str("neighbor");
+                int fam = address_family(up.neighbor);
+                if (fam == 0) u.fail("neighbor", "not an IP address: " + up.neighbor);
+                up.ipv6 = fam == 6;
+                up.as = static_cast<uint32_t>(u.integer("as", std::nullopt, 1, 4294967295LL));
+                up.source = u.str("source", "");
+                if (!up.source.empty() && address_family(up.source) != fam) {
+                    u.fail("source", "must be an address of the neighbor's family");
+                }
+                up.interface = u.str("interface", "");
+                check_path(u, "interface", up.interface);
+                u.finish();
+                s.upstreams.push_back(std::move(up));
+            }
+        }
+        b.finish();
+    }
+
+    if (top.has("deprefer")) {
+        Obj d(top.at("deprefer"), "deprefer");
+        c.deprefer.prepend = static_cast<int>(d.integer("prepend", 2, 0, 10));
+        c.deprefer.communities = d.strings("communities");
+        for (size_t i = 0; i < c.deprefer.communities.size(); ++i) {
+            if (!policy::valid_community(c.deprefer.communities[i])) {
+                d.fail("communities[" + std::to_string(i) + "]", "expected \"ASN:VALUE\" (16 bits each)");
+            }
+            if (c.deprefer.communities[i] == "65535:0") {
+                d.fail("communities[" + std::to_string(i) + "]",
+                       "65535:0 is GRACEFUL_SHUTDOWN, used for drains; pick another");
+            }
+        }
+        if (c.deprefer.prepend == 0 && c.deprefer.communities.empty()) {
+            d.fail("", "needs a prepend > 0 or at least one community");
+        }
+        d.finish();
+    }
+
+    {
+        Obj e(top.at("edge"), "edge");
+        c.edge.admin = e.str("admin");
+        if (c.edge.admin.rfind("unix:", 0) != 0 && c.edge.admin.find(':') == std::string::npos) {
+            e.fail("admin", "expected HOST:PORT or unix:PATH");
+        }
+        c.edge.token_file = e.str("token_file", "");
+        c.edge.pid_file = e.str("pid_file", "");
+        c.edge.pid = static_cast<int>(e.integer("pid", 0, 0, 1 << 22));
+        e.finish();
+    }
+
+    if (top.has("checks")) {
+        Obj k(top.at("checks"), "checks");
+        c.interval_ms = static_cast<int>(k.integer("interval_ms", 200, 20, 60000));
+        c.timeout_ms = static_cast<int>(k.integer("timeout_ms", 150, 10, 60000));
+        if (k.has("canary")) {
+            Obj n(k.at("canary"), "checks.canary");
+            c.canary.enabled = true;
+            c.canary.address = n.str("address");
+            c.canary.host = n.str("host", "");
+            c.canary.path = n.str("path", "/");
+            if (c.canary.path.empty() || c.canary.path[0] != '/') n.fail("path", "must start with /");
+            c.canary.expected_etag = n.str("expected_etag", "");
+            c.canary.manifest_dir = n.str("manifest_dir", "");
+            if (c.canary.expected_etag.empty() && c.canary.manifest_dir.empty()) {
+                n.fail("", "needs expected_etag or manifest_dir");
+            }
+            n.finish();
+        }
+        if (k.has("freshness")) {
+            Obj f(k.at("freshness"), "checks.freshness");
+            c.freshness.grace_s = static_cast<int>(f.integer("grace_s", 600, 0, 86400 * 30));
+            c.freshness.origin_current_url = f.str("origin_current_url", "");
+            if (!c.freshness.origin_current_url.empty() &&
+                c.freshness.origin_current_url.rfind("http://", 0) != 0) {
+                f.fail("origin_current_url", "only http:// URLs are supported");
+            }
+            c.freshness.max_generation_age_s =
+                static_cast<int>(f.integer("max_generation_age_s", 0, 0, 86400 * 365));
+            c.freshness.origin_poll_ms =
+                static_cast<int>(f.integer("origin_poll_ms", 5000, 100, 3600000));
+            f.finish();
+        }
+        k.finish();
+    }
+
+    if (top.has("policy")) {
+        Obj p(top.at("policy"), "policy");
+        auto& q = c.policy;
+        q.fail_threshold = static_cast<int>(p.integer("fail_threshold", 3, 1, 1000));
+        q.success_threshold = static_cast<int>(p.integer("success_threshold", 5, 1, 1000));
+        q.soft_fail_threshold = static_cast<int>(p.integer("soft_fail_threshold", 3, 1, 1000));
+        q.soft_success_threshold =
+            static_cast<int>(p.integer("soft_success_threshold", 5, 1, 1000));
+        q.hold_down = policy::Millis(p.integer("hold_down_ms", 5000, 0, 86400000));
+        q.max_hold_down = policy::Millis(p.integer("max_hold_down_ms", 300000, 0, 86400000));
+        if (q.max_hold_down < q.hold_down) p.fail("max_hold_down_ms", "must be >= hold_down_ms");
+        q.flap_window = policy::Millis(p.integer("flap_window_ms", 60000, 0, 86400000));
+        q.drain_tag_time = policy::Millis(p.integer("drain_tag_ms", 5000, 0, 3600000));
+        q.drain_timeout = policy::Millis(p.integer("drain_timeout_ms", 60000, 0, 86400000));
+        p.finish();
+    }
+    top.finish();
+
+    if (c.backend == "exabgp" && c.bird.local_as == 0) {
+        throw ConfigError("bird.local_as: required (the ExaBGP backend prepends it to de-prefer)");
+    }
+    return c;
+}
+
+}  // namespace
+
+Result<NodeConfig> parse_node_config(const std::string& json_text) {
+    try {
+        // The exception's message carries the line and column of a syntax error.
+        json root = json::parse(json_text);
+        return parse(root);
+    } catch (const ConfigError& e) {
+        return make_error(e.what());
+    } catch (const json::parse_error& e) {
+        return make_error(std::string("not valid JSON: ") + e.what());
+    } catch (const std::exception& e) {
+        return make_error(std::string("config: ") + e.what());
+    }
+}
+
+Result<NodeConfig> load_node_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return make_error("cannot read config " + path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto r = parse_node_config(ss.str());
+    if (!r) return make_error(path + ": " + r.error());
+    return r;
+}
+
+}  // namespace anyedge::hooks

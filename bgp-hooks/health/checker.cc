@@ -1,0 +1,239 @@
+#include "bgp-hooks/health/checker.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "origin-sync/content/manifest.h"
+#include "origin-sync/content/store.h"
+
+namespace anyedge::health {
+
+namespace {
+
+using nlohmann::json;
+using policy::Clock;
+
+std::string seconds(Clock::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + "s";
+}
+
+}  // namespace
+
+Result<EdgeStatus> parse_edge_status(std::string_view text) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return make_error("/status is not a JSON object");
+    EdgeStatus s;
+    s.ok = true;
+    if (auto it = j.find("generation"); it != j.end() && it->is_number_unsigned()) {
+        s.generation = it->get<uint64_t>();
+    }
+    if (auto it = j.find("generation_age_s"); it != j.end() && it->is_number()) {
+        s.generation_age_s = it->get<double>();
+    }
+    if (auto it = j.find("drain"); it != j.end() && it->is_object()) {
+        std::string state = it->value("state", "");
+        if (state == "serving") {
+            s.drain = policy::EdgeDrain::serving;
+        } else if (state == "draining") {
+            s.drain = policy::EdgeDrain::draining;
+        } else if (state == "drained") {
+            s.drain = policy::EdgeDrain::drained;
+        } else {
+            return make_error("/status drain.state is '" + state + "'");
+        }
+        for (const char* k : {"in_flight", "open_connections", "last_accept_age_ms"}) {
+            auto v = it->find(k);
+            if (v == it->end()) v = j.find(k);
+            if (v != j.end() && v != it->end() && v->is_number()) {
+                if (!s.drain_detail.empty()) s.drain_detail += " ";
+                s.drain_detail += std::string(k) + "=" + v->dump();
+            }
+        }
+    } else {
+        s.drain = policy::EdgeDrain::serving;
+    }
+    return s;
+}
+
+std::string normalize_etag(std::string_view e) {
+    while (!e.empty() && e.front() == ' ') e.remove_prefix(1);
+    while (!e.empty() && e.back() == ' ') e.remove_suffix(1);
+    if (e.size() >= 2 && e.front() == '"' && e.back() == '"') {
+        e.remove_prefix(1);
+        e.remove_suffix(1);
+    }
+    return std::string(e);
+}
+
+Checker::Checker(const hooks::NodeConfig& c) : c_(c), timeout_(c.timeout_ms) {
+    if (auto ep = parse_endpoint(c.edge.admin)) {
+        admin_ = *ep;
+    } else {
+        admin_error_ = "edge.admin: " + ep.error();
+    }
+    if (c.canary.enabled) {
+        if (auto ep = parse_endpoint(c.canary.address)) canary_ = *ep;
+    }
+    if (!c.freshness.origin_current_url.empty()) {
+        if (auto u = parse_http_url(c.freshness.origin_current_url)) origin_ = *u;
+    }
+}
+
+Result<uint64_t> Checker::check_healthz(int abort_fd) {
+    if (!admin_) return make_error(admin_error_);
+    HttpRequest req;
+    req.target = "/healthz";
+    auto r = http_request(*admin_, req, timeout_, abort_fd);
+    if (!r) return make_error("healthz: " + r.error());
+    if (r->status != 200) return make_error("healthz: HTTP " + std::to_string(r->status));
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("status", "") != "ok") {
+        return make_error("healthz: body is not {\"status\":\"ok\"}");
+    }
+    uint64_t gen = 0;
+    if (auto it = j.find("generation"); it != j.end() && it->is_number_unsigned()) {
+        gen = it->get<uint64_t>();
+    }
+    return gen;
+}
+
+Result<std::string> Checker::expected_etag(uint64_t generation) {
+    if (!c_.canary.expected_etag.empty()) return normalize_etag(c_.canary.expected_etag);
+    if (generation == etag_generation_ && !etag_.empty()) return etag_;
+    // The edge names its generation; the canary must match that generation's manifest.
+    auto g = load_generation(c_.canary.manifest_dir, generation);
+    if (!g) return make_error("manifest for generation " + std::to_string(generation) + ": " + g.error());
+    std::string key = c_.canary.path.substr(1);
+    if (key.empty() || key.back() == '/') key += "index.html";
+    auto it = g->manifest.files.find(key);
+    if (it == g->manifest.files.end()) {
+        return make_error("canary path " + c_.canary.path + " is not in generation " +
+                          std::to_string(generation));
+    }
+    etag_generation_ = generation;
+    etag_ = it->second.sha256;
+    return etag_;
+}
+
+Status Checker::check_canary(uint64_t generation, int abort_fd) {
+    if (!canary_) return make_error("checks.canary.address: not a numeric HOST:PORT");
+    auto want = expected_etag(generation);
+    if (!want) return make_error("canary: " + want.error());
+    HttpRequest req;
+    req.target = c_.canary.path;
+    req.host = c_.canary.host.empty() ? canary_->display() : c_.canary.host;
+    // Identity encoding: the ETag then is the hash of the identity bytes, as in the manifest.
+    req.headers.emplace_back("Accept-Encoding", "identity");
+    auto r = http_request(*canary_, req, timeout_, abort_fd);
+    if (!r) return make_error("canary " + c_.canary.path + ": " + r.error());
+    if (r->status != 200) {
+        return make_error("canary " + c_.canary.path + ": HTTP " + std::to_string(r->status));
+    }
+    std::string got = normalize_etag(r->header("etag"));
+    if (got != *want) {
+        return make_error("canary " + c_.canary.path + ": ETag " +
+                          (got.empty() ? "missing" : got.substr(0, 16) + "...") + ", expected " +
+                          want->substr(0, 16) + "...");
+    }
+    return ok_status();
+}
+
+void Checker::poll_origin(Clock::time_point now) {
+    if (!origin_) return;
+    if (next_origin_poll_ && now < *next_origin_poll_) return;
+    next_origin_poll_ = now + std::chrono::milliseconds(c_.freshness.origin_poll_ms);
+    HttpRequest req;
+    req.target = origin_->second;
+    req.host = origin_->first.display();
+    // The origin may be far away: allow more than a local check.
+    auto r = http_request(origin_->first, req, std::max(timeout_, std::chrono::milliseconds(2000)));
+    std::string err;
+    if (!r) {
+        err = r.error();
+    } else if (r->status != 200) {
+        err = "HTTP " + std::to_string(r->status);
+    } else if (auto cur = parse_current(r->body)) {
+        origin_generation_ = cur->generation;
+    } else {
+        err = "bad current pointer: " + cur.error();
+    }
+    if (err.empty()) {
+        origin_failing_since_.reset();
+    } else {
+        origin_error_ = err;
+        if (!origin_failing_since_) origin_failing_since_ = now;
+    }
+}
+
+std::string Checker::soft_fault(Clock::time_point now, uint64_t generation, bool have_status) {
+    auto grace = std::chrono::seconds(c_.freshness.grace_s);
+    if (origin_failing_since_ && now - *origin_failing_since_ >= grace) {
+        return "origin unreachable for " + seconds(now - *origin_failing_since_) + ": " +
+               origin_error_;
+    }
+    if (origin_generation_ && generation > 0 && generation < *origin_generation_) {
+        if (!lagging_since_) lagging_since_ = now;
+        if (now - *lagging_since_ >= grace) {
+            return "content stale: generation " + std::to_string(generation) + " < origin's " +
+                   std::to_string(*origin_generation_) + " for " + seconds(now - *lagging_since_);
+        }
+    } else if (generation > 0) {
+        lagging_since_.reset();
+    }
+    if (have_status && c_.freshness.max_generation_age_s > 0 &&
+        status_.generation_age_s > c_.freshness.max_generation_age_s) {
+        return "content stale: generation age " + std::to_string(int(status_.generation_age_s)) +
+               "s > " + std::to_string(c_.freshness.max_generation_age_s) + "s";
+    }
+    return "";
+}
+
+policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
+    policy::Observation o;
+    o.now = now;
+    auto gen = check_healthz(abort_fd);
+    o.hard_ok = gen.ok();
+    if (!gen) o.hard_reason = gen.error();
+
+    bool have_status = false;
+    if (admin_) {
+        HttpRequest req;
+        req.target = "/status";
+        auto r = http_request(*admin_, req, timeout_, abort_fd);
+        if (r && r->status == 200) {
+            if (auto s = parse_edge_status(r->body)) {
+                status_ = *s;
+                have_status = true;
+            }
+        }
+    }
+    if (!have_status) status_.drain = policy::EdgeDrain::unknown;
+    uint64_t generation = gen ? *gen : 0;
+    if (generation == 0 && have_status) generation = status_.generation;
+
+    if (o.hard_ok && c_.canary.enabled) {
+        if (auto st = check_canary(generation, abort_fd); !st) {
+            o.hard_ok = false;
+            o.hard_reason = st.error();
+        }
+    }
+
+    poll_origin(now);
+    std::string soft = soft_fault(now, generation, have_status);
+    o.soft_ok = soft.empty();
+    o.soft_reason = soft;
+
+    if (have_status) {
+        edge_drain_requested_ = status_.drain == policy::EdgeDrain::draining ||
+                                status_.drain == policy::EdgeDrain::drained;
+    }
+    bool file = !c_.drain_file.empty() && std::filesystem::exists(c_.drain_file);
+    o.drain_requested = file || edge_drain_requested_;
+    o.edge_drain = status_.drain;
+    o.edge_drain_detail = status_.drain_detail;
+    return o;
+}
+
+}  // namespace anyedge::health

@@ -1,0 +1,72 @@
+// One round of health checks for the local edge, turned into a policy::Observation.
+//
+// Hard (local) checks: the edge's admin GET /healthz answers 200 {"status":"ok"}, and the
+// canary GET on the service address answers 200 with the ETag the live manifest predicts (a
+// wedged edge times out, a wrong-content edge fails the ETag). Soft (possibly global) checks:
+// the node's generation lags the origin's longer than the grace, the origin is unreachable
+// longer than the grace, or the generation is older than max_generation_age_s.
+// The drain request is the drain file or the edge's own /status drain state.
+// Blocking; runs on the main loop's thread; every request is bounded by checks.timeout_ms.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "bgp-hooks/config/node_config.h"
+#include "bgp-hooks/health/http_client.h"
+#include "bgp-hooks/policy/state_machine.h"
+
+namespace anyedge::health {
+
+struct EdgeStatus {
+    bool ok = false;
+    uint64_t generation = 0;
+    double generation_age_s = 0;
+    policy::EdgeDrain drain = policy::EdgeDrain::unknown;
+    std::string drain_detail;
+};
+
+// Pure: parses the edge's /status JSON.
+Result<EdgeStatus> parse_edge_status(std::string_view json);
+// Pure: the strong ETag value without quotes (W/ prefixes are kept: they never match).
+std::string normalize_etag(std::string_view etag);
+
+class Checker {
+public:
+    explicit Checker(const hooks::NodeConfig& config);
+
+    // Runs the checks; `abort_fd` (the edge's pidfd, or -1) cuts a request short.
+    policy::Observation run_round(policy::Clock::time_point now, int abort_fd);
+
+    // Last values seen, for the status file.
+    const EdgeStatus& last_status() const { return status_; }
+    std::optional<uint64_t> origin_generation() const { return origin_generation_; }
+
+private:
+    Result<uint64_t> check_healthz(int abort_fd);
+    Status check_canary(uint64_t generation, int abort_fd);
+    Result<std::string> expected_etag(uint64_t generation);
+    void poll_origin(policy::Clock::time_point now);
+    std::string soft_fault(policy::Clock::time_point now, uint64_t generation, bool have_status);
+
+    const hooks::NodeConfig& c_;
+    std::optional<Endpoint> admin_;
+    std::string admin_error_;
+    std::optional<Endpoint> canary_;
+    std::optional<std::pair<Endpoint, std::string>> origin_;
+    std::chrono::milliseconds timeout_;
+
+    EdgeStatus status_;
+    bool edge_drain_requested_ = false;  // sticky while the edge cannot be asked
+    uint64_t etag_generation_ = 0;
+    std::string etag_;
+
+    std::optional<uint64_t> origin_generation_;
+    std::optional<policy::Clock::time_point> next_origin_poll_;
+    std::optional<policy::Clock::time_point> origin_failing_since_;
+    std::string origin_error_;
+    std::optional<policy::Clock::time_point> lagging_since_;
+};
+
+}  // namespace anyedge::health
