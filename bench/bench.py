@@ -127,11 +127,12 @@ def proc_tree(pid):
     return seen
 
 
-def core_times(cpu):
-    """(busy, total) jiffies of one CPU from /proc/stat."""
+def core_times(cpu=None):
+    """(busy, total) jiffies of one CPU (None: all CPUs) from /proc/stat."""
+    tag = "cpu " if cpu is None else f"cpu{cpu} "
     with open("/proc/stat") as f:
         for line in f:
-            if line.startswith(f"cpu{cpu} "):
+            if line.startswith(tag):
                 v = [int(x) for x in line.split()[1:]]
                 idle = v[3] + (v[4] if len(v) > 4 else 0)
                 total = sum(v[:8])  # guest time is already inside user
@@ -518,10 +519,14 @@ def measure(srv, case, duration, args, env, tmp):
     if args.warmup > 0:
         runner(case, port, args.warmup, args.client_cpu, env, tmp)
     c0_busy0, c0_total0 = core_times(args.server_cpu)
+    all_busy0, _ = core_times()
+    me0 = os.times()
     t0, ticks0 = time.monotonic(), srv.cpu_ticks()
     r = runner(case, port, duration, args.client_cpu, env, tmp)
     ticks1, t1 = srv.cpu_ticks(), time.monotonic()
     c0_busy1, c0_total1 = core_times(args.server_cpu)
+    all_busy1, _ = core_times()
+    me1 = os.times()
     if not srv.child.alive():
         raise Fatal(f"{srv.name} died during {case['name']}:\n" + srv.child.log_tail())
     wall = t1 - t0
@@ -539,6 +544,13 @@ def measure(srv, case, duration, args, env, tmp):
                server_core_busy_pct=round(100 * (c0_busy1 - c0_busy0) /
                                           max(1, c0_total1 - c0_total0), 1),
                errors=r["errors"], client_cmd=r["client_cmd"])
+    # Everything else the machine did meanwhile, in % of one core: both cores'
+    # busy time minus server, client and this driver. Includes the kernel's
+    # softirq network work (similar for both servers); a large value means
+    # other processes competed with the benchmark and its figures are noisy.
+    driver = (me1.user + me1.system) - (me0.user + me0.system)
+    other = (all_busy1 - all_busy0) / CLK_TCK - scpu - r["client_cpu_s"] - driver
+    res["other_busy_pct"] = round(max(0.0, 100 * other / wall), 1)
     return res
 
 
@@ -556,6 +568,15 @@ def fmt(v, digits=None):
     if digits is None:
         digits = 0 if abs(v) >= 1000 else (1 if abs(v) >= 10 else (2 if abs(v) >= 1 else 3))
     return f"{v:,.{digits}f}"
+
+
+def spread(rows, key):
+    """Half the min-max range relative to the median, in %."""
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    m = statistics.median(vals) if vals else None
+    if len(vals) < 2 or not m:
+        return ""
+    return f" ±{50 * (max(vals) - min(vals)) / m:.0f}%"
 
 
 def ratio(a, b):
@@ -595,18 +616,30 @@ def report(results, cases, names, skipped, meta):
             if tkey in tgt and q is not None:
                 ok = q >= tgt[tkey] if better == ">=" else q <= tgt[tkey]
                 t = f"{'≥' if better == '>=' else '≤'} {tgt[tkey]:.2f} {'ok' if ok else 'MISS'}"
-            lines.append(f"| {cname} | {label} | {fmt(a)} | {fmt(b)} | "
+            lines.append(f"| {cname} | {label} | {fmt(a)}{spread(er, key)} | "
+                         f"{fmt(b)}{spread(nr, key)} | "
                          f"{fmt(q, 2) if q is not None else '–'} | {t} |")
         busy = lambda rows: (f"{fmt(med(rows, 'server_busy_pct'), 0)} / "
                              f"{fmt(med(rows, 'server_core_busy_pct'), 0)} / "
-                             f"{fmt(med(rows, 'client_busy_pct'), 0)}")
-        lines.append(f"| {cname} | busy % server / server core / client | {busy(er)} | "
+                             f"{fmt(med(rows, 'client_busy_pct'), 0)} / "
+                             f"{fmt(med(rows, 'other_busy_pct'), 0)}")
+        lines.append(f"| {cname} | busy % server / server core / client / other | {busy(er)} | "
                      f"{busy(nr)} | | |")
         errs = sum(sum(r["errors"].values()) for r in er + nr)
         if errs:
             lines.append(f"| {cname} | client-reported errors (all runs) | "
                          f"{sum(sum(r['errors'].values()) for r in er)} | "
                          f"{sum(sum(r['errors'].values()) for r in nr)} | | |")
+    lines.append("")
+    others = [r["other_busy_pct"] for r in results]
+    if others and statistics.median(others) > 30:
+        lines.append(f"**Noisy machine:** other work used a median {statistics.median(others):.0f}% "
+                     f"of a core during the runs (max {max(others):.0f}%); compare ratios, "
+                     f"and rerun on a quiet machine before quoting figures.")
+        lines.append("")
+    lines.append("±: half the min–max range over rounds, relative to the median. "
+                 "busy %: server process CPU, server core total, client CPU, and other work "
+                 "on the machine (both cores minus server, client and driver; % of one core).")
     lines.append("")
     lines.append("Cases: " + "; ".join(f"{n}: {CASES[n]['desc']}" for n in cases) + ".")
     return "\n".join(lines)
@@ -763,7 +796,7 @@ def main(argv):
                         log(f"[{n:3d}/{runs}] r{rnd} {cname:9s} {srv.name:8s} {rate}  "
                             f"server {cpu}  busy srv {r['server_busy_pct']:.0f}% "
                             f"core {r['server_core_busy_pct']:.0f}% "
-                            f"cli {r['client_busy_pct']:.0f}%{warn}")
+                            f"cli {r['client_busy_pct']:.0f}% other {r['other_busy_pct']:.0f}%{warn}")
         meta = dict(date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
                     rounds=args.rounds, duration=args.duration, warmup=args.warmup,
                     server_cpu=args.server_cpu, client_cpu=args.client_cpu,
