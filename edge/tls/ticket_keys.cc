@@ -198,13 +198,15 @@ Result<std::vector<TicketKey>> load_ticket_key_file(const std::string& path) {
 std::string format_ticket_key(const TicketKey& key) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string line = std::to_string(key.not_before) + " " + std::to_string(key.not_after) + " ";
-    for (const auto* part : {&key.name[0], &key.hmac_key[0], &key.aes_key[0]}) {
-        const std::size_t n = part == &key.name[0] ? key.name.size() : key.hmac_key.size();
-        for (std::size_t i = 0; i < n; ++i) {
-            line += kHex[part[i] >> 4];
-            line += kHex[part[i] & 0xF];
+    auto append_hex = [&line](std::span<const unsigned char> bytes) {
+        for (unsigned char b : bytes) {
+            line += kHex[b >> 4];
+            line += kHex[b & 0xF];
         }
-    }
+    };
+    append_hex(key.name);
+    append_hex(key.hmac_key);
+    append_hex(key.aes_key);
     return line;
 }
 

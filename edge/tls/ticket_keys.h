@@ -52,7 +52,7 @@ std::string format_ticket_key(const TicketKey& key);
 Result<TicketKey> random_ticket_key(std::int64_t not_before, std::int64_t not_after);
 
 class TicketKeyRing {
-public:
+  public:
     explicit TicketKeyRing(std::vector<TicketKey> keys);
     ~TicketKeyRing();
     TicketKeyRing(const TicketKeyRing&) = delete;
@@ -67,7 +67,7 @@ public:
 
     std::size_t size() const { return keys_.size(); }
 
-private:
+  private:
     std::vector<TicketKey> keys_;
 };
 
