@@ -1,0 +1,111 @@
+#include "origin-sync/replicate/fleet_status.h"
+
+#include <cstdio>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace anyedge::replicate {
+
+NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResponse>& r) {
+    NodeStatus s;
+    s.admin_url = admin_url;
+    if (!r) {
+        s.error = r.error();
+        return s;
+    }
+    if (r->status != 200) {
+        s.error = "GET /status answered " + std::to_string(r->status);
+        return s;
+    }
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        s.error = "GET /status: not a JSON object";
+        return s;
+    }
+    s.reachable = true;
+    if (j.contains("node") && j["node"].is_string()) s.node = j["node"].get<std::string>();
+    if (j.contains("generation") && j["generation"].is_number_unsigned()) {
+        s.generation = j["generation"].get<uint64_t>();
+    }
+    if (j.contains("generation_age_s") && j["generation_age_s"].is_number()) {
+        s.generation_age_s = j["generation_age_s"].get<double>();
+    }
+    if (j.contains("healthy") && j["healthy"].is_boolean()) s.healthy = j["healthy"].get<bool>();
+    if (j.contains("sync") && j["sync"].is_object()) {
+        const auto& sync = j["sync"];
+        if (sync.contains("last_error") && sync["last_error"].is_string()) {
+            s.sync_error = sync["last_error"].get<std::string>();
+        }
+    }
+    return s;
+}
+
+NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::milliseconds timeout) {
+    auto url = parse_url(admin_url);
+    if (!url) return parse_node_status(admin_url, Error{url.error()});
+    url->path = "/";  // the admin API lives at the root
+    HttpClient client(*url, HttpClientOptions{"", timeout});
+    return parse_node_status(admin_url, client.request("GET", "status"));
+}
+
+std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin_urls,
+                                           std::chrono::milliseconds timeout) {
+    // One thread per node: an unreachable node costs one timeout, not one per node.
+    std::vector<NodeStatus> out(admin_urls.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < admin_urls.size(); ++i) {
+        threads.emplace_back([&, i] { out[i] = fetch_node_status(admin_urls[i], timeout); });
+    }
+    for (auto& t : threads) t.join();
+    return out;
+}
+
+std::string format_status_table(const std::vector<NodeStatus>& nodes) {
+    std::string out;
+    char line[512];
+    std::snprintf(line, sizeof line, "%-16s %-28s %10s %10s %-9s %s\n", "NODE", "ADMIN",
+                  "GENERATION", "AGE", "HEALTH", "ERROR");
+    out += line;
+    for (const auto& n : nodes) {
+        std::string gen = n.reachable ? std::to_string(n.generation) : "-";
+        char age[32] = "-";
+        if (n.reachable && n.generation_age_s >= 0) {
+            std::snprintf(age, sizeof age, "%.0fs", n.generation_age_s);
+        }
+        const char* health = !n.reachable ? "DOWN" : n.healthy ? "healthy" : "UNHEALTHY";
+        std::string err = !n.error.empty() ? n.error : n.sync_error;
+        std::snprintf(line, sizeof line, "%-16s %-28s %10s %10s %-9s %s\n",
+                      n.node.empty() ? "?" : n.node.c_str(), n.admin_url.c_str(), gen.c_str(),
+                      age, health, err.c_str());
+        out += line;
+    }
+    return out;
+}
+
+WaitOutcome wait_for_generation(const std::vector<std::string>& admin_urls, uint64_t generation,
+                                std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds poll_interval,
+                                const std::function<void(size_t, size_t)>& on_progress) {
+    auto start = std::chrono::steady_clock::now();
+    WaitOutcome w;
+    while (true) {
+        auto fleet = fetch_fleet_status(admin_urls, std::min(timeout, std::chrono::milliseconds(2000)));
+        w.laggards.clear();
+        for (const auto& n : fleet) {
+            if (!n.reachable || n.generation < generation) w.laggards.push_back(n.admin_url);
+        }
+        size_t live = fleet.size() - w.laggards.size();
+        if (on_progress) on_progress(live, fleet.size());
+        w.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
+        if (w.laggards.empty()) {
+            w.converged = true;
+            return w;
+        }
+        if (w.elapsed >= timeout) return w;
+        std::this_thread::sleep_for(poll_interval);
+    }
+}
+
+}  // namespace anyedge::replicate

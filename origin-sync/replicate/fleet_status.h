@@ -1,0 +1,52 @@
+// Fleet convergence as seen from the edge admin API: `cdnctl status` and `publish --wait`.
+// Each node's admin endpoint answers GET /status with JSON
+// {"node": name, "generation": n, "generation_age_s": x, "healthy": bool, ...}; an optional
+// "sync" object (cdn-sync's status file, relayed by the edge) adds the last sync error.
+// Blocking; call from one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "origin-sync/replicate/http_client.h"
+
+namespace anyedge::replicate {
+
+struct NodeStatus {
+    std::string admin_url;
+    bool reachable = false;
+    std::string error;  // why it is unreachable or its answer unusable
+    std::string node;
+    uint64_t generation = 0;
+    double generation_age_s = -1;
+    bool healthy = false;
+    std::string sync_error;
+};
+
+// Interprets one node's answer (pure; exposed for tests).
+NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResponse>& r);
+
+NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::milliseconds timeout);
+std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin_urls,
+                                           std::chrono::milliseconds timeout);
+
+// A fixed-width table: node, admin URL, generation, age, health, last error.
+std::string format_status_table(const std::vector<NodeStatus>& nodes);
+
+struct WaitOutcome {
+    bool converged = false;
+    std::vector<std::string> laggards;  // admin URLs not on `generation` at the deadline
+    std::chrono::milliseconds elapsed{0};
+};
+
+// Polls every node until each reports generation >= `generation` or `timeout` passes.
+// `on_progress(live, total)` is called after each round.
+WaitOutcome wait_for_generation(const std::vector<std::string>& admin_urls, uint64_t generation,
+                                std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds poll_interval,
+                                const std::function<void(size_t, size_t)>& on_progress);
+
+}  // namespace anyedge::replicate
