@@ -44,9 +44,14 @@ Result<EdgeStatus> parse_edge_status(std::string_view text) {
             return make_error("/status drain.state is '" + state + "'");
         }
         for (const char* k : {"in_flight", "open_connections", "last_accept_age_ms"}) {
-            auto v = it->find(k);
-            if (v == it->end()) v = j.find(k);
-            if (v != j.end() && v != it->end() && v->is_number()) {
+            // open_connections sits at the top level of /status, the others under "drain".
+            const json* v = nullptr;
+            if (it->contains(k)) {
+                v = &(*it)[k];
+            } else if (j.contains(k)) {
+                v = &j[k];
+            }
+            if (v && v->is_number()) {
                 if (!s.drain_detail.empty()) s.drain_detail += " ";
                 s.drain_detail += std::string(k) + "=" + v->dump();
             }

@@ -1,0 +1,137 @@
+// Node config validation (errors name the key) and BIRD config rendering.
+#include "bgp-hooks/config/node_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "bgp-hooks/templates/bird_config.h"
+
+namespace anyedge::hooks {
+namespace {
+
+using nlohmann::json;
+
+json minimal() {
+    return json{{"node", "e1"},
+                {"anycast", {{"ipv4", {"203.0.113.10/32"}}, {"ipv6", {"2001:db8:a::10/128"}}}},
+                {"edge", {{"admin", "127.0.0.1:9000"}}},
+                {"bird",
+                 {{"router_id", "192.0.2.2"},
+                  {"local_as", 64601},
+                  {"upstreams", {{{"name", "up1"}, {"neighbor", "192.0.2.1"}, {"as", 64500}}}}}}};
+}
+
+std::string error_of(const json& j) {
+    auto r = parse_node_config(j.dump());
+    return r ? "" : r.error();
+}
+
+TEST(NodeConfig, ShippedExampleParses) {
+    std::ifstream in(std::string(ANYEDGE_SOURCE_DIR) + "/bgp-hooks/templates/node.example.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto r = parse_node_config(ss.str());
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->node, "edge1");
+    EXPECT_EQ(r->bird.upstreams.size(), 2u);
+    EXPECT_TRUE(r->bird.upstreams[1].ipv6);
+    EXPECT_EQ(r->interval_ms, 200);
+    EXPECT_TRUE(r->canary.enabled);
+    EXPECT_EQ(r->deprefer.communities, std::vector<std::string>{"64601:100"});
+}
+
+TEST(NodeConfig, Defaults) {
+    auto r = parse_node_config(minimal().dump());
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->backend, "bird");
+    EXPECT_EQ(r->interval_ms, 200);
+    EXPECT_EQ(r->policy.fail_threshold, 3);
+    EXPECT_EQ(r->bird.hold_time_s, 3);
+    EXPECT_EQ(r->bird.keepalive_time_s, 1);
+    EXPECT_TRUE(r->withdraw_on_exit);
+}
+
+TEST(NodeConfig, ErrorsNameTheKey) {
+    struct Case {
+        std::function<void(json&)> edit;
+        const char* expect;
+    };
+    const std::vector<Case> cases = {
+        {[](json& j) { j["checks"] = {{"interval_ms", "fast"}}; }, "checks.interval_ms: expected an integer"},
+        {[](json& j) { j["checks"] = {{"intervall_ms", 100}}; }, "checks.intervall_ms: unknown key"},
+        {[](json& j) { j["colour"] = "blue"; }, "colour: unknown key"},
+        {[](json& j) { j.erase("node"); }, "node: missing"},
+        {[](json& j) { j["anycast"]["ipv4"][0] = "203.0.113.300/32"; }, "anycast.ipv4[0]: not an IPv4"},
+        {[](json& j) { j["anycast"]["ipv6"][0] = "203.0.113.1/32"; }, "anycast.ipv6[0]: not an IPv6"},
+        {[](json& j) { j["bird"]["upstreams"][0]["neighbor"] = "router1"; },
+         "bird.upstreams[0].neighbor: not an IP address"},
+        {[](json& j) { j["bird"]["upstreams"][0]["name"] = "up-1"; }, "bird.upstreams[0].name"},
+        {[](json& j) { j["bird"]["upstreams"][0]["as"] = 0; }, "bird.upstreams[0].as: must be between"},
+        {[](json& j) { j["bird"]["hold_time_s"] = 2; }, "bird.hold_time_s"},
+        {[](json& j) { j["bird"]["keepalive_time_s"] = 2; }, "bird.keepalive_time_s"},
+        {[](json& j) { j["bird"]["state_file"] = "/tmp/x\"; include \"/etc/passwd"; },
+         "bird.state_file: contains a quote"},
+        {[](json& j) { j["deprefer"] = {{"communities", {"65535:0"}}}; }, "deprefer.communities[0]"},
+        {[](json& j) { j["deprefer"] = {{"prepend", 0}}; }, "deprefer: needs a prepend"},
+        {[](json& j) { j["backend"] = "gobgp"; }, "backend: must be bird or exabgp"},
+        {[](json& j) { j["edge"]["admin"] = "localhost"; }, "edge.admin"},
+        {[](json& j) { j["checks"] = {{"canary", {{"address", "127.0.0.1:80"}}}}; },
+         "checks.canary: needs expected_etag or manifest_dir"},
+        {[](json& j) { j["policy"] = {{"hold_down_ms", 10}, {"max_hold_down_ms", 5}}; },
+         "policy.max_hold_down_ms"},
+        {[](json& j) { j["withdraw_on_exit"] = "yes"; }, "withdraw_on_exit: expected true or false"},
+    };
+    for (const auto& c : cases) {
+        json j = minimal();
+        c.edit(j);
+        std::string e = error_of(j);
+        EXPECT_NE(e.find(c.expect), std::string::npos) << "got: '" << e << "' want: " << c.expect;
+    }
+    auto bad = parse_node_config("{\"node\": ");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().find("not valid JSON"), std::string::npos);
+}
+
+TEST(BirdTemplate, EdgeConfigHasTheSafetyProperties) {
+    auto c = parse_node_config(minimal().dump());
+    ASSERT_TRUE(c) << c.error();
+    auto text = render_edge_bird_config(*c);
+    ASSERT_TRUE(text) << text.error();
+    for (const char* want :
+         {"graceful restart off;", "hold time 3;", "keepalive time 1;", "bfd on;",
+          "import none;", "export filter anycast_export4;", "if DRAIN = 3 then reject;",
+          "bgp_community.add((65535, 0));", "include \"/var/lib/anyedge/bird-route-state.conf\";",
+          "route 203.0.113.10/32 blackhole;", "route 2001:db8:a::10/128 blackhole;",
+          "protocol bfd", "bgp_path.prepend(LOCAL_AS);"}) {
+        EXPECT_NE(text->find(want), std::string::npos) << want;
+    }
+    EXPECT_EQ(text->find("graceful restart on"), std::string::npos);
+    // An IPv4-only upstream list: the v6 prefix is still originated, no v6 session exists.
+    EXPECT_EQ(text->find("ipv6 {"), std::string::npos);
+}
+
+TEST(BirdTemplate, NeedsRouterIdAsAndUpstreams) {
+    json j = minimal();
+    j["bird"].erase("router_id");
+    auto c = parse_node_config(j.dump());
+    ASSERT_TRUE(c);
+    auto r = render_edge_bird_config(*c);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().find("bird.router_id"), std::string::npos);
+}
+
+TEST(BirdTemplate, UpstreamSnippetHonoursGracefulShutdown) {
+    auto c = parse_node_config(minimal().dump());
+    ASSERT_TRUE(c);
+    auto s = render_upstream_snippet(*c);
+    EXPECT_NE(s.find("if (65535, 0) ~ bgp_community then bgp_local_pref = 0;"), std::string::npos);
+    EXPECT_NE(s.find("203.0.113.10/32"), std::string::npos);
+    EXPECT_NE(s.find("2001:db8:a::10/128"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace anyedge::hooks
