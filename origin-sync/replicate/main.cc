@@ -1,0 +1,74 @@
+// cdn-sync: keeps this node's state directory on the origin's live generation.
+//   cdn-sync --origin URL --state DIR --pubkey PEM [--edge-admin URL] [--edge-token FILE]
+//            [--interval-ms 1000] [--keep 3] [--parallel 4] [--ca FILE]
+// Runs until SIGINT/SIGTERM. Logs to stderr; the last state is in DIR/sync-status.json.
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+
+#include <CLI/CLI.hpp>
+
+#include "origin-sync/content/signing.h"
+#include "origin-sync/replicate/sync_agent.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+void log_line(const std::string& line) {
+    std::time_t t = std::time(nullptr);
+    char ts[32];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    std::fprintf(stderr, "%s cdn-sync: %s\n", ts, line.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace anyedge;
+    CLI::App app{"cdn-sync: follow an anyedge origin into a node's state directory"};
+    replicate::SyncOptions o;
+    std::string pubkey;
+    int interval_ms = 1000, max_backoff_ms = 30000, timeout_ms = 10000, throttle_ms = 0;
+    bool once = false;
+    app.add_option("--origin", o.origin_url, "origin base URL (http:// or https://)")->required();
+    app.add_option("--state", o.state_dir, "the node's state directory")->required();
+    app.add_option("--pubkey", pubkey, "Ed25519 public key PEM that signs the site")->required();
+    app.add_option("--edge-admin", o.edge_admin_url, "edge admin URL to POST /reload to");
+    app.add_option("--edge-token", o.edge_token_file, "file with the admin bearer token");
+    app.add_option("--ca", o.ca_file, "CA bundle to verify an https origin");
+    app.add_option("--interval-ms", interval_ms, "poll interval");
+    app.add_option("--max-backoff-ms", max_backoff_ms, "longest pause between failing polls");
+    app.add_option("--timeout-ms", timeout_ms, "per-request timeout");
+    app.add_option("--keep", o.keep, "generations kept on disk");
+    app.add_option("--parallel", o.parallel, "concurrent blob downloads");
+    app.add_option("--throttle-ms", throttle_ms,
+                   "pause after each blob per connection, to spare a busy origin");
+    app.add_flag("--once", once, "poll once and exit (status 0 when in sync)");
+    CLI11_PARSE(app, argc, argv);
+    o.interval = std::chrono::milliseconds(interval_ms);
+    o.max_backoff = std::chrono::milliseconds(max_backoff_ms);
+    o.timeout = std::chrono::milliseconds(timeout_ms);
+    o.throttle = std::chrono::milliseconds(throttle_ms);
+
+    auto key = VerifyKey::load(pubkey);
+    if (!key) {
+        log_line("fatal: " + key.error());
+        return 1;
+    }
+    replicate::SyncAgent agent(o, *key, log_line);
+    if (once) {
+        std::error_code ec;
+        std::filesystem::create_directories(o.state_dir, ec);
+        Status s = agent.poll_once();
+        return s ? 0 : 1;
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    log_line("following " + o.origin_url + " into " + o.state_dir.string());
+    agent.run(g_stop);
+    log_line("stopped");
+    return 0;
+}
