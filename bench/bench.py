@@ -555,8 +555,26 @@ def run_stime(case, port, duration, client_cpu, env, tmp):
                 client_cmd=f"{len(procs)} x " + " ".join(argv))
 
 
+def wait_quiet(max_wait, limit_pct=15.0):
+    """Wait (at most max_wait s) until the whole machine is nearly idle for 0.5 s:
+    other people's builds on a shared box distort every figure. Returns the
+    seconds waited and the last busy % seen (of one core)."""
+    start = time.monotonic()
+    busy = 0.0
+    while True:
+        b0, _ = core_times()
+        time.sleep(0.5)
+        b1, _ = core_times()
+        busy = 100 * (b1 - b0) / CLK_TCK / 0.5
+        waited = time.monotonic() - start
+        if busy <= limit_pct or waited >= max_wait:
+            return round(waited, 1), round(busy, 1)
+        time.sleep(0.5)
+
+
 def measure(srv, case, duration, args, env, tmp):
     port = srv.tls_port if case["tls"] else srv.port
+    quiet = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
     runner = run_stime if case["tool"] == "stime" else run_wrk
     if args.warmup > 0:
         runner(case, port, args.warmup, args.client_cpu, env, tmp)
@@ -593,6 +611,8 @@ def measure(srv, case, duration, args, env, tmp):
     driver = (me1.user + me1.system) - (me0.user + me0.system)
     other = (all_busy1 - all_busy0) / CLK_TCK - scpu - r["client_cpu_s"] - driver
     res["other_busy_pct"] = round(max(0.0, 100 * other / wall), 1)
+    if quiet:
+        res["quiet_wait_s"], res["idle_check_busy_pct"] = quiet
     return res
 
 
@@ -732,6 +752,9 @@ def parse_args(argv):
                          "command with {site} {port} {tls_port} {cert} {key} placeholders")
     ap.add_argument("--edge-args", default="",
                     help="extra arguments appended to the cdn-edge command line")
+    ap.add_argument("--wait-quiet", type=int, default=0, metavar="S",
+                    help="before each run wait up to S seconds for the machine to be idle "
+                         "(for shared machines; default 0 = don't wait)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, logs)")
@@ -740,8 +763,9 @@ def parse_args(argv):
     bad = [c for c in a.cases if c not in CASES]
     if bad:
         ap.error(f"unknown case(s) {bad}; known: {','.join(CASES)}")
-    if not 1 <= a.rounds <= 50 or not 1 <= a.duration <= 600 or not 0 <= a.warmup <= 60:
-        ap.error("--rounds 1..50, --duration 1..600, --warmup 0..60")
+    if not 1 <= a.rounds <= 50 or not 1 <= a.duration <= 600 or not 0 <= a.warmup <= 60 \
+            or not 0 <= a.wait_quiet <= 600:
+        ap.error("--rounds 1..50, --duration 1..600, --warmup 0..60, --wait-quiet 0..600")
     if not os.path.isabs(a.build_dir) and not os.path.isdir(a.build_dir) \
             and os.path.isdir(os.path.join(REPO, a.build_dir)):
         a.build_dir = os.path.join(REPO, a.build_dir)
@@ -802,6 +826,8 @@ def main(argv):
         cases = [c for c in args.cases if c not in skipped]
         runs = args.rounds * len(cases) * 2
         est = runs * (args.duration + args.warmup + 0.5)
+        if args.wait_quiet:
+            log(f"waiting up to {args.wait_quiet} s for an idle machine before each run")
         log(f"{runs} runs, about {est / 60:.1f} min; load average "
             f"{open('/proc/loadavg').read().split()[0]}")
 
