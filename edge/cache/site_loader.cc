@@ -71,7 +71,7 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, size_t mmap_thr
         }
         struct stat st {};
         if (::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        std::string url = "/" + fs::relative(p, root).generic_string();
+        std::string url = "/" + p.lexically_relative(root).generic_string();
         found[url] = Found{real, static_cast<size_t>(st.st_size), static_cast<int64_t>(st.st_mtime)};
     }
 

@@ -1,5 +1,6 @@
 #include "edge/http/request_parser.h"
 
+#include <cstring>
 #include <optional>
 
 #include <boost/beast/http/basic_parser.hpp>
@@ -85,6 +86,7 @@ public:
     int host_count = 0;
     int content_length_count = 0;
     int transfer_encoding_count = 0;
+    bool bad_content_length = false;
     std::string_view transfer_encoding;
 
 private:
@@ -116,7 +118,13 @@ private:
                 ++host_count;
                 out_.host = value;
                 break;
-            case F::content_length: ++content_length_count; break;
+            case F::content_length:
+                ++content_length_count;
+                // RFC 9110 §8.6 lets a server fold "1, 1"; we refuse lists outright.
+                if (value.empty() || value.find_first_not_of("0123456789") != value.npos) {
+                    bad_content_length = true;
+                }
+                break;
             case F::transfer_encoding:
                 ++transfer_encoding_count;
                 transfer_encoding = value;
@@ -152,6 +160,8 @@ private:
 struct RequestParser::Impl {
     std::optional<BeastRequestParser> parser;
     bool header_done = false;
+    size_t scan_from = 0;  // where the search for the header's end resumes
+    size_t line_end = 0;   // offset of the request-line's LF once seen
 };
 
 RequestParser::RequestParser(ParserLimits limits) : impl_(std::make_unique<Impl>()), limits_(limits) {
@@ -165,6 +175,8 @@ void RequestParser::reset() {
     error_status_ = 0;
     error_reason_ = {};
     impl_->header_done = false;
+    impl_->scan_from = 0;
+    impl_->line_end = 0;
     auto& p = impl_->parser.emplace(request_);
     p.header_limit(limits_.max_header_bytes);
     p.body_limit(limits_.max_body_bytes);
@@ -182,28 +194,45 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
     auto& p = *impl_->parser;
 
     if (!impl_->header_done) {
-        // RFC 9112 §3: a request-line longer than we accept gets 414, before the header limit.
-        const auto eol = data.find("\r\n");
-        const size_t line_len = eol == std::string_view::npos ? data.size() : eol;
-        if (line_len > limits_.max_target_bytes) return fail(414, "request-line too long");
         // RFC 9112 §2.2: ignore at least one empty line before the request-line.
         size_t skipped = 0;
         while (data.substr(skipped).starts_with("\r\n") && skipped < 4) skipped += 2;
         data.remove_prefix(skipped);
+        consumed = skipped;
+
+        // Find the end of the header ourselves before Beast sees it: Beast consumes a
+        // complete request-line even when the fields are not there yet, which would leave
+        // our views pointing into bytes the caller is about to move.
+        size_t header_end = 0;
+        for (size_t i = impl_->scan_from; i < data.size(); ++i) {
+            const char* nl =
+                static_cast<const char*>(memchr(data.data() + i, '\n', data.size() - i));
+            if (!nl) break;
+            const size_t at = static_cast<size_t>(nl - data.data());
+            if (at == 0 || data[at - 1] != '\r') return fail(400, "bare LF");
+            if (at >= 3 && data[at - 2] == '\n' && data[at - 3] == '\r') {
+                header_end = at + 1;
+                break;
+            }
+            if (impl_->line_end == 0) impl_->line_end = at;
+            i = at;
+        }
+        // RFC 9112 §3: a request-line longer than we accept gets 414, before the header limit.
+        const size_t line_len = impl_->line_end ? impl_->line_end : data.size();
+        if (line_len > limits_.max_target_bytes) return fail(414, "request-line too long");
+        if (header_end == 0) {
+            if (data.size() > limits_.max_header_bytes) return fail(431, "header too large");
+            // Resume the scan near the end next time: no quadratic rescans on slow clients.
+            impl_->scan_from = data.size() > 3 ? data.size() - 3 : 0;
+            return ParseStatus::kNeedMore;
+        }
+        if (header_end > limits_.max_header_bytes) return fail(431, "header too large");
 
         error_code ec;
-        const size_t n = p.put(boost::asio::const_buffer(data.data(), data.size()), ec);
-        if (ec == beast_http::error::need_more) {
-            consumed = skipped;
-            return ParseStatus::kNeedMore;
-        }
+        const size_t n = p.put(boost::asio::const_buffer(data.data(), header_end), ec);
         if (ec == beast_http::error::header_limit) return fail(431, "header too large");
         if (ec == beast_http::error::body_limit) return fail(413, "request body too large");
-        if (ec) return fail(400, "malformed request");
-        if (!p.is_header_done()) {
-            consumed = skipped;
-            return ParseStatus::kNeedMore;
-        }
+        if (ec || !p.is_header_done() || n != header_end) return fail(400, "malformed request");
 
         if (auto why = check_raw_header(data.substr(0, n)); !why.empty()) return fail(400, why);
         if (request_.version < 10 || request_.version >= 20) {
@@ -212,6 +241,7 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
         if (request_.version >= 11 && p.host_count != 1) return fail(400, "need exactly one Host");
         if (p.host_count > 1) return fail(400, "duplicate Host");
         if (p.content_length_count > 1) return fail(400, "duplicate Content-Length");
+        if (p.bad_content_length) return fail(400, "malformed Content-Length");
         if (p.transfer_encoding_count > 0) {
             if (request_.version < 11) return fail(400, "Transfer-Encoding on HTTP/1.0");
             if (p.content_length_count > 0) return fail(400, "Content-Length with Transfer-Encoding");

@@ -1,0 +1,184 @@
+// The HTTP side of a connection as a pure function: bytes in, response bytes out.
+#include "edge/server/http_session.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "edge/cache/site_loader.h"
+
+namespace anyedge::server {
+namespace {
+
+class StringSink : public ResponseSink {
+public:
+    void copy(std::string_view b) override { out.append(b); }
+    void reference(std::string_view b) override { out.append(b); }
+    size_t queued_bytes() const override { return out.size(); }
+    std::string out;
+};
+
+std::shared_ptr<const cache::Snapshot> site() {
+    static auto snap = [] {
+        auto files = cache::load_site_dir(ANYEDGE_SOURCE_DIR "/site", 64 * 1024);
+        EXPECT_TRUE(files.ok());
+        cache::SnapshotOptions opts;
+        opts.node_name = "test-node";
+        return cache::Snapshot::build(std::move(*files), opts, 1);
+    }();
+    return snap;
+}
+
+struct Exchange {
+    std::string out;
+    bool closing;
+};
+
+Exchange exchange(const std::string& input, size_t piece = 0) {
+    HttpSession s{SessionLimits{}};
+    StringSink sink;
+    ResponseContext ctx;
+    ctx.date_line = "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n";
+    if (piece == 0) piece = input.size();
+    for (size_t i = 0; i < input.size(); i += piece) {
+        s.on_receive(std::string_view(input).substr(i, piece), *site(), ctx, sink);
+    }
+    return {sink.out, s.closing()};
+}
+
+int count(const std::string& hay, const std::string& needle) {
+    int n = 0;
+    for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+    return n;
+}
+
+TEST(HttpSession, GetHomePage) {
+    auto r = exchange("GET / HTTP/1.1\r\nHost: blog.example\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 200 OK\r\n"));
+    EXPECT_NE(r.out.find("Content-Type: text/html; charset=utf-8\r\n"), std::string::npos);
+    EXPECT_NE(r.out.find("ETag: \""), std::string::npos);
+    EXPECT_NE(r.out.find("Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n"), std::string::npos);
+    EXPECT_NE(r.out.find("X-Served-By: test-node\r\n"), std::string::npos);
+    EXPECT_NE(r.out.find("<!doctype html>"), std::string::npos);
+    EXPECT_FALSE(r.closing);
+}
+
+TEST(HttpSession, HeadHasHeadersOnly) {
+    auto get = exchange("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto head = exchange("HEAD /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    const auto body_at = get.out.find("\r\n\r\n") + 4;
+    EXPECT_EQ(head.out, get.out.substr(0, body_at));
+}
+
+TEST(HttpSession, PipelinedResponsesInOrderAtEverySplit) {
+    const std::string in =
+        "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\nHEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+        "GET /nope HTTP/1.1\r\nHost: h\r\n\r\nGET /post HTTP/1.1\r\nHost: h\r\n\r\n";
+    const auto whole = exchange(in);
+    for (size_t piece = 1; piece < in.size(); ++piece) {
+        ASSERT_EQ(exchange(in, piece).out, whole.out) << piece;
+    }
+    const auto a = whole.out.find("HTTP/1.1 200");
+    const auto b = whole.out.find("HTTP/1.1 200", a + 1);
+    const auto c = whole.out.find("HTTP/1.1 404");
+    const auto d = whole.out.find("HTTP/1.1 301");
+    EXPECT_LT(a, b);
+    EXPECT_LT(b, c);
+    EXPECT_LT(c, d);
+    EXPECT_EQ(count(whole.out, "HTTP/1.1 "), 4);
+}
+
+TEST(HttpSession, Http10) {
+    auto r = exchange("GET / HTTP/1.0\r\n\r\n");
+    EXPECT_NE(r.out.find("Connection: close\r\n"), std::string::npos);
+    EXPECT_TRUE(r.closing);
+    r = exchange("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(count(r.out, "HTTP/1.1 200 OK"), 2);
+    EXPECT_NE(r.out.find("Connection: keep-alive\r\n"), std::string::npos);
+    EXPECT_TRUE(r.closing);
+}
+
+TEST(HttpSession, NotFoundUses404Page) {
+    auto r = exchange("GET /missing HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 404 Not Found\r\n"));
+    EXPECT_NE(r.out.find("<html"), std::string::npos);
+    EXPECT_FALSE(r.closing);
+}
+
+TEST(HttpSession, DirectoryRedirectKeepsQuery) {
+    auto r = exchange("GET /post/anycast-basics?utm=x HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 301 Moved Permanently\r\n"));
+    EXPECT_NE(r.out.find("Location: /post/anycast-basics/?utm=x\r\n"), std::string::npos);
+    auto dir = exchange("GET /post/anycast-basics/ HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(dir.out.starts_with("HTTP/1.1 200 OK\r\n"));
+}
+
+TEST(HttpSession, MethodsAndOptions) {
+    auto r = exchange("DELETE / HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 405 "));
+    EXPECT_NE(r.out.find("Allow: GET, HEAD, OPTIONS\r\n"), std::string::npos);
+    EXPECT_FALSE(r.closing);
+    r = exchange("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 204 "));
+    EXPECT_NE(r.out.find("Allow: GET, HEAD, OPTIONS\r\n"), std::string::npos);
+    r = exchange("GET * HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 400 "));
+}
+
+TEST(HttpSession, PostWithBodyConsumesExactlyTheBody) {
+    auto r = exchange(
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 14\r\n\r\nGET / HTTP/1.1GET /robots.txt "
+        "HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 405 "));
+    // The 14 body bytes are not a request; the next request is the robots.txt one.
+    EXPECT_EQ(count(r.out, "HTTP/1.1 "), 2);
+    EXPECT_NE(r.out.find("Sitemap:"), std::string::npos);
+}
+
+TEST(HttpSession, ErrorsCloseAndStopReading) {
+    auto r = exchange("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"
+                      "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.out.starts_with("HTTP/1.1 400 "));
+    EXPECT_NE(r.out.find("Connection: close\r\n"), std::string::npos);
+    EXPECT_EQ(count(r.out, "HTTP/1.1 "), 1);
+    EXPECT_TRUE(r.closing);
+}
+
+TEST(HttpSession, TraversalNeverLeaks) {
+    for (const char* t : {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt",
+                          "/..\\CMakeLists.txt", "/%2e%2e%5cCMakeLists.txt",
+                          "/post/../../CMakeLists.txt"}) {
+        auto r = exchange(std::string("GET ") + t + " HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_TRUE(r.out.starts_with("HTTP/1.1 400 ") || r.out.starts_with("HTTP/1.1 404 ")) << t;
+        EXPECT_EQ(r.out.find("cmake_minimum_required"), std::string::npos) << t;
+    }
+}
+
+TEST(HttpSession, ForceCloseSaysClose) {
+    HttpSession s{SessionLimits{}};
+    StringSink sink;
+    ResponseContext ctx;
+    ctx.force_close = true;
+    s.on_receive("GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", *site(), ctx,
+                 sink);
+    EXPECT_EQ(count(sink.out, "HTTP/1.1 200"), 1);
+    EXPECT_NE(sink.out.find("Connection: close\r\n"), std::string::npos);
+    EXPECT_TRUE(s.closing());
+}
+
+TEST(HttpSession, OutputBudgetHoldsPipelinedRequests) {
+    SessionLimits limits;
+    limits.output_budget = 1;  // one response at a time
+    HttpSession s{limits};
+    StringSink sink;
+    ResponseContext ctx;
+    s.on_receive("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n",
+                 *site(), ctx, sink);
+    EXPECT_EQ(count(sink.out, "HTTP/1.1 200"), 1);
+    StringSink next;
+    s.resume(*site(), ctx, next);
+    EXPECT_EQ(count(next.out, "HTTP/1.1 200"), 1);
+}
+
+}  // namespace
+}  // namespace anyedge::server

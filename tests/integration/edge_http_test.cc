@@ -1,0 +1,270 @@
+// cdn-edge as a black box: a real process on an ephemeral port, raw HTTP/1.1 over sockets.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "edge/io/ring.h"
+#include "tests/integration/edge_process.h"
+
+namespace anyedge::testing {
+namespace {
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class EdgeHttp : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        const std::string why = io::probe_io_uring_support();
+        if (!why.empty()) {
+            skip_reason_ = "io_uring unavailable: " + why;
+            return;
+        }
+        // A copy of the bundled site plus a large random file and a symlink that leaves it.
+        root_ = fs::temp_directory_path() / ("anyedge-http-" + std::to_string(getpid()));
+        fs::remove_all(root_);
+        fs::create_directories(root_ / "outside");
+        fs::copy(source_dir() + "/site", root_ / "site", fs::copy_options::recursive);
+        std::ofstream(root_ / "outside" / "secret.txt") << "top secret\n";
+        fs::create_symlink(root_ / "outside" / "secret.txt", root_ / "site" / "leak.txt");
+        fs::create_symlink(root_ / "outside", root_ / "site" / "leakdir");
+        fs::create_symlink(root_ / "site" / "robots.txt", root_ / "site" / "robots-link.txt");
+        std::mt19937_64 rng(42);
+        std::string big(5 * 1024 * 1024 + 123, '\0');
+        for (auto& c : big) c = static_cast<char>(rng());
+        std::ofstream(root_ / "site" / "big.bin", std::ios::binary) << big;
+        edge_ = std::make_unique<EdgeProcess>(
+            edge_binary(), std::vector<std::string>{"--site", (root_ / "site").string(),
+                                                    "--listen", "127.0.0.1:0", "--threads", "2",
+                                                    "--node-name", "it-node"});
+    }
+    static void TearDownTestSuite() {
+        edge_.reset();
+        if (!root_.empty()) fs::remove_all(root_);
+    }
+    void SetUp() override {
+        if (!skip_reason_.empty()) {
+            if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << skip_reason_;
+            GTEST_SKIP() << skip_reason_;
+        }
+        ASSERT_TRUE(edge_ && edge_->started()) << (edge_ ? edge_->log() : "");
+    }
+    static std::string ask(const std::string& req) {
+        RawClient c(edge_->port());
+        EXPECT_TRUE(c.connected());
+        c.send_all(req);
+        return c.read_until_close(std::chrono::seconds(3));
+    }
+    static std::string get1(const std::string& target, const std::string& extra = "") {
+        RawClient c(edge_->port());
+        c.send_all("GET " + target + " HTTP/1.1\r\nHost: blog.example\r\n" + extra + "\r\n");
+        auto r = c.read_responses(1);
+        return r.empty() ? std::string() : r[0];
+    }
+
+    static inline fs::path root_;
+    static inline std::unique_ptr<EdgeProcess> edge_;
+    static inline std::string skip_reason_;
+};
+
+TEST_F(EdgeHttp, GetAndHeadOfHome) {
+    const std::string r = get1("/");
+    ASSERT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r.substr(0, 200);
+    const std::string expected = read_file(root_ / "site" / "index.html");
+    EXPECT_EQ(body_of(r), expected);
+    EXPECT_EQ(header_of(r, "ETag"), "\"" + sha256_hex_of(expected) + "\"");
+    EXPECT_EQ(header_of(r, "Content-Type"), "text/html; charset=utf-8");
+    EXPECT_EQ(header_of(r, "X-Served-By"), "it-node");
+    EXPECT_FALSE(header_of(r, "Date").empty());
+    EXPECT_FALSE(header_of(r, "Last-Modified").empty());
+
+    RawClient c(edge_->port());
+    c.send_all("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto head = c.read_responses(1, true);
+    ASSERT_EQ(head.size(), 1u);
+    EXPECT_EQ(header_of(head[0], "Content-Length"), std::to_string(expected.size()));
+    EXPECT_EQ(body_of(head[0]), "");
+    // Nothing follows the HEAD response on the connection.
+    c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto next = c.read_responses(1);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(body_of(next[0]), read_file(root_ / "site" / "robots.txt"));
+}
+
+TEST_F(EdgeHttp, NotFoundServes404Page) {
+    const std::string r = get1("/no/such/page");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 404 Not Found\r\n"));
+    EXPECT_EQ(body_of(r), read_file(root_ / "site" / "404.html"));
+}
+
+TEST_F(EdgeHttp, PipelinedKeepAliveInOrder) {
+    RawClient c(edge_->port());
+    std::string batch;
+    const char* targets[] = {"/robots.txt", "/", "/nope", "/sitemap.xml", "/robots.txt"};
+    for (const char* t : targets) batch += std::string("GET ") + t + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    ASSERT_TRUE(c.send_all(batch));
+    auto rs = c.read_responses(5);
+    ASSERT_EQ(rs.size(), 5u);
+    EXPECT_EQ(body_of(rs[0]), read_file(root_ / "site" / "robots.txt"));
+    EXPECT_EQ(body_of(rs[1]), read_file(root_ / "site" / "index.html"));
+    EXPECT_TRUE(rs[2].starts_with("HTTP/1.1 404"));
+    EXPECT_EQ(body_of(rs[3]), read_file(root_ / "site" / "sitemap.xml"));
+    EXPECT_EQ(body_of(rs[4]), read_file(root_ / "site" / "robots.txt"));
+    // Still open for more (keep-alive).
+    c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(c.read_responses(1).size(), 1u);
+}
+
+TEST_F(EdgeHttp, ManyPipelinedRequestsByteAtATime) {
+    RawClient c(edge_->port());
+    std::string batch;
+    for (int i = 0; i < 50; ++i) batch += "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (char ch : batch) ASSERT_TRUE(c.send_all(std::string(1, ch)));
+    EXPECT_EQ(c.read_responses(50).size(), 50u);
+}
+
+TEST_F(EdgeHttp, Http10WithAndWithoutKeepAlive) {
+    const std::string r = ask("GET /robots.txt HTTP/1.0\r\n\r\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n"));
+    EXPECT_EQ(body_of(r), read_file(root_ / "site" / "robots.txt"));  // then closed by server
+
+    RawClient c(edge_->port());
+    c.send_all("GET /robots.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto first = c.read_responses(1);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(header_of(first[0], "Connection"), "keep-alive");
+    c.send_all("GET /robots.txt HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(c.read_responses(1).size(), 1u);
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(EdgeHttp, DirectoryRedirect) {
+    const std::string r = get1("/post/anycast-basics?from=feed");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 301 "));
+    EXPECT_EQ(header_of(r, "Location"), "/post/anycast-basics/?from=feed");
+    EXPECT_TRUE(get1("/post/anycast-basics/").starts_with("HTTP/1.1 200 OK"));
+}
+
+TEST_F(EdgeHttp, GarbageAndSmugglingGet400AndClose) {
+    const std::string bad[] = {
+        "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n",
+        "HELLO\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+        "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  folded\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    };
+    for (const auto& req : bad) {
+        RawClient c(edge_->port());
+        ASSERT_TRUE(c.send_all(req + "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n"));
+        const std::string r = c.read_until_close(std::chrono::seconds(4));
+        EXPECT_TRUE(r.starts_with("HTTP/1.1 400 ")) << req << "\n" << r;
+        EXPECT_EQ(header_of(r, "Connection"), "close") << req;
+        // Exactly one response: nothing after the bad request was treated as a request.
+        EXPECT_EQ(r.find("HTTP/1.1", 1), std::string::npos) << req;
+    }
+}
+
+TEST_F(EdgeHttp, HugeHeadersGet431AndLongUri414) {
+    std::string r = ask("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 431 ")) << r.substr(0, 100);
+    r = ask("GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 414 ")) << r.substr(0, 100);
+}
+
+TEST_F(EdgeHttp, TraversalAndSymlinksNeverLeak) {
+    const std::string attempts[] = {
+        "/../outside/secret.txt", "/%2e%2e/outside/secret.txt", "/..%2foutside%2fsecret.txt",
+        "/leak.txt", "/leakdir/secret.txt", "/post/../../outside/secret.txt",
+        "/%2E%2E%5Coutside%5Csecret.txt", "/..\\outside\\secret.txt", "//../outside/secret.txt",
+        "http://h/../outside/secret.txt", "/leak.txt%00.html", "/./../outside/secret.txt",
+    };
+    for (const auto& t : attempts) {
+        const std::string r = ask("GET " + t + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        EXPECT_EQ(r.find("top secret"), std::string::npos) << t;
+        EXPECT_TRUE(r.starts_with("HTTP/1.1 400") || r.starts_with("HTTP/1.1 404")) << t << r;
+    }
+    // A symlink that stays inside the site is served.
+    EXPECT_EQ(body_of(get1("/robots-link.txt")), read_file(root_ / "site" / "robots.txt"));
+}
+
+TEST_F(EdgeHttp, LargeFileBytesMatch) {
+    const std::string expected = read_file(root_ / "site" / "big.bin");
+    RawClient c(edge_->port());
+    c.send_all("GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto rs = c.read_responses(2, false, std::chrono::seconds(20));
+    ASSERT_EQ(rs.size(), 2u);
+    EXPECT_EQ(sha256_hex_of(body_of(rs[0])), sha256_hex_of(expected));
+    EXPECT_EQ(header_of(rs[0], "ETag"), "\"" + sha256_hex_of(expected) + "\"");
+    EXPECT_EQ(body_of(rs[1]), read_file(root_ / "site" / "robots.txt"));
+}
+
+TEST_F(EdgeHttp, OtherMethods405WithAllow) {
+    const std::string r = get1("/");
+    RawClient c(edge_->port());
+    c.send_all("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto rs = c.read_responses(2);
+    ASSERT_EQ(rs.size(), 2u);
+    EXPECT_TRUE(rs[0].starts_with("HTTP/1.1 405 "));
+    EXPECT_EQ(header_of(rs[0], "Allow"), "GET, HEAD, OPTIONS");
+    EXPECT_TRUE(rs[1].starts_with("HTTP/1.1 200 "));
+}
+
+TEST(EdgeCli, BadConfigKeyIsNamed) {
+    const fs::path cfg = fs::temp_directory_path() / ("anyedge-cfg-" + std::to_string(getpid()));
+    std::ofstream(cfg) << R"({"site": "site", "listen": ["127.0.0.1:0"], "lisen": 1})";
+    EdgeProcess p(edge_binary(), {"--config", cfg.string()}, 1);
+    EXPECT_FALSE(p.started());
+    for (int i = 0; i < 100 && p.log().empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(p.log().find("'lisen'"), std::string::npos) << p.log();
+    std::ofstream(cfg) << R"({"site": "site", "listen": "127.0.0.1:0", "threads": "two"})";
+    EdgeProcess q(edge_binary(), {"--config", cfg.string()}, 1);
+    EXPECT_FALSE(q.started());
+    for (int i = 0; i < 100 && q.log().empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(q.log().find("'threads'"), std::string::npos) << q.log();
+    fs::remove(cfg);
+}
+
+TEST(EdgeCli, ConfigFileAndIpv6AndGracefulStop) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    const fs::path cfg = fs::temp_directory_path() / ("anyedge-cfg6-" + std::to_string(getpid()));
+    std::ofstream(cfg) << R"({"site": ")" << source_dir()
+                       << R"(/site", "listen": ["[::1]:0", "127.0.0.1:0"], "threads": 2})";
+    EdgeProcess p(edge_binary(), {"--config", cfg.string()}, 2);
+    ASSERT_TRUE(p.started()) << p.log();
+    ASSERT_EQ(p.addresses().size(), 2u);
+    EXPECT_TRUE(p.addresses()[0].starts_with("[::1]:"));
+    RawClient c6(p.port(0), "::1");
+    ASSERT_TRUE(c6.connected());
+    c6.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(c6.read_responses(1).size(), 1u);
+    // An idle keep-alive connection is closed by the stop, and the process exits 0.
+    RawClient idle(p.port(1));
+    idle.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(idle.read_responses(1).size(), 1u);
+    EXPECT_EQ(p.stop(), 0) << p.log();
+    EXPECT_TRUE(idle.closed_by_peer());
+    fs::remove(cfg);
+}
+
+}  // namespace
+}  // namespace anyedge::testing

@@ -1,0 +1,68 @@
+// Test helpers: start a real cdn-edge process on an ephemeral port, talk raw sockets to it.
+// Every wait is bounded; the process is stopped by its PID.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace anyedge::testing {
+
+class EdgeProcess {
+public:
+    // Starts `binary` with args; waits until it prints its "listening <kind> ADDR" lines.
+    EdgeProcess(const std::string& binary, std::vector<std::string> args, int listeners = 1);
+    ~EdgeProcess();
+    EdgeProcess(const EdgeProcess&) = delete;
+    EdgeProcess& operator=(const EdgeProcess&) = delete;
+
+    bool started() const { return pid_ > 0 && !addresses_.empty(); }
+    pid_t pid() const { return pid_; }
+    // "127.0.0.1:PORT" per listener, in the order printed.
+    const std::vector<std::string>& addresses() const { return addresses_; }
+    const std::vector<std::string>& kinds() const { return kinds_; }
+    uint16_t port(size_t i = 0) const;
+    // Sends SIGTERM and waits (bounded); returns the exit status or -1 on timeout.
+    int stop(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+    // Everything the process wrote to stderr so far (for failure messages).
+    std::string log();
+
+private:
+    pid_t pid_ = -1;
+    int stdout_fd_ = -1;
+    std::string stderr_path_;
+    std::vector<std::string> addresses_;
+    std::vector<std::string> kinds_;
+};
+
+// A blocking TCP client with timeouts (SO_RCVTIMEO/SO_SNDTIMEO).
+class RawClient {
+public:
+    explicit RawClient(uint16_t port, const std::string& host = "127.0.0.1");
+    ~RawClient();
+    bool connected() const { return fd_ >= 0; }
+    bool send_all(const std::string& bytes);
+    // Reads until the peer closes or the timeout passes.
+    std::string read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // Reads complete HTTP responses (Content-Length framed) until `count` have arrived.
+    std::vector<std::string> read_responses(size_t count, bool head_only = false,
+                                            std::chrono::milliseconds timeout =
+                                                std::chrono::seconds(5));
+    // True when the peer has closed (EOF or reset) within the timeout.
+    bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(3));
+    int fd() const { return fd_; }
+
+private:
+    int fd_ = -1;
+    std::string pending_;
+};
+
+std::string edge_binary();
+std::string source_dir();
+std::string sha256_hex_of(const std::string& bytes);
+std::string body_of(const std::string& response);
+std::string header_of(const std::string& response, const std::string& name);
+
+}  // namespace anyedge::testing
