@@ -60,7 +60,7 @@ Result<CurrentPointer> SyncAgent::fetch_pointer(const std::string& name, std::st
                                                 bool* unchanged) {
     *unchanged = false;
     // The publisher writes NAME.sig then NAME; fetched in between, the pair does not match.
-    // One immediate retry tells that race apart from a real signature failure.
+    // A few quick retries tell that race apart from a real signature failure.
     for (int attempt = 0;; ++attempt) {
         std::map<std::string, std::string> h;
         if (!etag->empty()) h["If-None-Match"] = *etag;
@@ -80,7 +80,10 @@ Result<CurrentPointer> SyncAgent::fetch_pointer(const std::string& name, std::st
             return make_error("GET " + name + ".sig: HTTP " + std::to_string(s->status));
         }
         if (Status v = key_.verify(r->body, s->body); !v) {
-            if (attempt == 0) continue;
+            if (attempt < 3) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
+                continue;
+            }
             return make_error("`" + name + "` from the origin fails signature verification (" +
                               v.error() + "): signed by another key? refusing it");
         }
