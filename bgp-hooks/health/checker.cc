@@ -82,7 +82,11 @@ Checker::Checker(const hooks::NodeConfig& c) : c_(c), timeout_(c.timeout_ms) {
         if (auto ep = parse_endpoint(c.canary.address)) canary_ = *ep;
     }
     if (!c.freshness.origin_current_url.empty()) {
-        if (auto u = parse_http_url(c.freshness.origin_current_url)) origin_ = *u;
+        if (auto u = parse_http_url(c.freshness.origin_current_url)) {
+            origin_ = std::make_unique<OriginPoller>(
+                u->first, u->second, std::chrono::milliseconds(c.freshness.origin_poll_ms),
+                std::max(timeout_, std::chrono::milliseconds(2000)));
+        }
     }
 }
 
@@ -145,44 +149,68 @@ Status Checker::check_canary(uint64_t generation, int abort_fd) {
     return ok_status();
 }
 
-void Checker::poll_origin(Clock::time_point now) {
-    if (!origin_) return;
-    if (next_origin_poll_ && now < *next_origin_poll_) return;
-    next_origin_poll_ = now + std::chrono::milliseconds(c_.freshness.origin_poll_ms);
-    HttpRequest req;
-    req.target = origin_->second;
-    req.host = origin_->first.display();
-    // The origin may be far away: allow more than a local check.
-    auto r = http_request(origin_->first, req, std::max(timeout_, std::chrono::milliseconds(2000)));
-    std::string err;
-    if (!r) {
-        err = r.error();
-    } else if (r->status != 200) {
-        err = "HTTP " + std::to_string(r->status);
-    } else if (auto cur = parse_current(r->body)) {
-        origin_generation_ = cur->generation;
-    } else {
-        err = "bad current pointer: " + cur.error();
+OriginPoller::OriginPoller(Endpoint ep, std::string target, std::chrono::milliseconds period,
+                           std::chrono::milliseconds timeout)
+    : ep_(std::move(ep)), target_(std::move(target)), period_(period), timeout_(timeout),
+      thread_([this] { run(); }) {}
+
+OriginPoller::~OriginPoller() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
     }
-    if (err.empty()) {
-        origin_failing_since_.reset();
-    } else {
-        origin_error_ = err;
-        if (!origin_failing_since_) origin_failing_since_ = now;
+    cv_.notify_all();
+    thread_.join();
+}
+
+OriginPoller::Snapshot OriginPoller::snapshot() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return snap_;
+}
+
+void OriginPoller::run() {
+    for (;;) {
+        HttpRequest req;
+        req.target = target_;
+        req.host = ep_.display();
+        auto r = http_request(ep_, req, timeout_);
+        std::string err;
+        std::optional<uint64_t> gen;
+        if (!r) {
+            err = r.error();
+        } else if (r->status != 200) {
+            err = "HTTP " + std::to_string(r->status);
+        } else if (auto cur = parse_current(r->body)) {
+            gen = cur->generation;
+        } else {
+            err = "bad current pointer: " + cur.error();
+        }
+        std::unique_lock<std::mutex> lock(mu_);
+        if (err.empty()) {
+            snap_.generation = gen;
+            snap_.failing_since.reset();
+            snap_.error.clear();
+        } else {
+            snap_.error = err;
+            if (!snap_.failing_since) snap_.failing_since = Clock::now();
+        }
+        if (cv_.wait_for(lock, period_, [this] { return stop_; })) return;
     }
 }
 
 std::string Checker::soft_fault(Clock::time_point now, uint64_t generation, bool have_status) {
     auto grace = std::chrono::seconds(c_.freshness.grace_s);
-    if (origin_failing_since_ && now - *origin_failing_since_ >= grace) {
-        return "origin unreachable for " + seconds(now - *origin_failing_since_) + ": " +
-               origin_error_;
+    OriginPoller::Snapshot origin;
+    if (origin_) origin = origin_->snapshot();
+    if (origin.failing_since && now - *origin.failing_since >= grace) {
+        return "origin unreachable for " + seconds(now - *origin.failing_since) + ": " +
+               origin.error;
     }
-    if (origin_generation_ && generation > 0 && generation < *origin_generation_) {
+    if (origin.generation && generation > 0 && generation < *origin.generation) {
         if (!lagging_since_) lagging_since_ = now;
         if (now - *lagging_since_ >= grace) {
             return "content stale: generation " + std::to_string(generation) + " < origin's " +
-                   std::to_string(*origin_generation_) + " for " + seconds(now - *lagging_since_);
+                   std::to_string(*origin.generation) + " for " + seconds(now - *lagging_since_);
         }
     } else if (generation > 0) {
         lagging_since_.reset();
@@ -203,7 +231,9 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
     if (!gen) o.hard_reason = gen.error();
 
     bool have_status = false;
-    if (admin_) {
+    // A healthz that timed out means a wedged edge: do not wait a second time on /status.
+    bool wedged = !gen && gen.error().find("timed out") != std::string::npos;
+    if (admin_ && !wedged) {
         HttpRequest req;
         req.target = "/status";
         auto r = http_request(*admin_, req, timeout_, abort_fd);
@@ -225,7 +255,6 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
         }
     }
 
-    poll_origin(now);
     std::string soft = soft_fault(now, generation, have_status);
     o.soft_ok = soft.empty();
     o.soft_reason = soft;

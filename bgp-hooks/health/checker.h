@@ -9,9 +9,13 @@
 // Blocking; runs on the main loop's thread; every request is bounded by checks.timeout_ms.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "bgp-hooks/config/node_config.h"
 #include "bgp-hooks/health/http_client.h"
@@ -32,6 +36,34 @@ Result<EdgeStatus> parse_edge_status(std::string_view json);
 // Pure: the strong ETag value without quotes (W/ prefixes are kept: they never match).
 std::string normalize_etag(std::string_view etag);
 
+// Polls the origin's `current` pointer on its own thread: the origin may be far away or down,
+// and a slow answer must never delay the local checks that can withdraw the route.
+class OriginPoller {
+public:
+    struct Snapshot {
+        std::optional<uint64_t> generation;  // last generation seen
+        std::optional<policy::Clock::time_point> failing_since;
+        std::string error;
+    };
+    OriginPoller(Endpoint ep, std::string target, std::chrono::milliseconds period,
+                 std::chrono::milliseconds timeout);
+    ~OriginPoller();
+    OriginPoller(const OriginPoller&) = delete;
+    OriginPoller& operator=(const OriginPoller&) = delete;
+    Snapshot snapshot() const;
+
+private:
+    void run();
+    Endpoint ep_;
+    std::string target_;
+    std::chrono::milliseconds period_, timeout_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    Snapshot snap_;
+    std::thread thread_;
+};
+
 class Checker {
 public:
     explicit Checker(const hooks::NodeConfig& config);
@@ -41,20 +73,21 @@ public:
 
     // Last values seen, for the status file.
     const EdgeStatus& last_status() const { return status_; }
-    std::optional<uint64_t> origin_generation() const { return origin_generation_; }
+    std::optional<uint64_t> origin_generation() const {
+        return origin_ ? origin_->snapshot().generation : std::nullopt;
+    }
 
 private:
     Result<uint64_t> check_healthz(int abort_fd);
     Status check_canary(uint64_t generation, int abort_fd);
     Result<std::string> expected_etag(uint64_t generation);
-    void poll_origin(policy::Clock::time_point now);
     std::string soft_fault(policy::Clock::time_point now, uint64_t generation, bool have_status);
 
     const hooks::NodeConfig& c_;
     std::optional<Endpoint> admin_;
     std::string admin_error_;
     std::optional<Endpoint> canary_;
-    std::optional<std::pair<Endpoint, std::string>> origin_;
+    std::unique_ptr<OriginPoller> origin_;
     std::chrono::milliseconds timeout_;
 
     EdgeStatus status_;
@@ -62,10 +95,6 @@ private:
     uint64_t etag_generation_ = 0;
     std::string etag_;
 
-    std::optional<uint64_t> origin_generation_;
-    std::optional<policy::Clock::time_point> next_origin_poll_;
-    std::optional<policy::Clock::time_point> origin_failing_since_;
-    std::string origin_error_;
     std::optional<policy::Clock::time_point> lagging_since_;
 };
 

@@ -199,7 +199,8 @@ public:
 };
 
 Lab* g_lab = nullptr;
-std::string g_skip;
+std::string g_skip;  // the environment cannot run the lab (no netns): skip
+std::string g_fail;  // the lab could run but did not come up: a real failure
 
 class BgpHooksLab : public ::testing::Test {
 protected:
@@ -209,7 +210,7 @@ protected:
             g_lab->down();
             return;
         }
-        if (!write_configs(&g_skip)) {
+        if (!write_configs(&g_fail)) {
             g_lab->down();
             return;
         }
@@ -227,7 +228,8 @@ protected:
             },
             20s);
         if (!t) {
-            g_skip = "BGP sessions did not come up in 20 s; see " + g_lab->dir.string();
+            g_fail = "BGP sessions did not come up in 20 s: " +
+                     read_file(g_lab->dir / "up-bird.log");
             g_lab->down();
             return;
         }
@@ -265,8 +267,8 @@ protected:
             *why = "render-bird --check failed";
             return false;
         }
-        if (run(bin + " render-bird --upstream --config " + (d / "render.json").string() + " > " +
-                (d / "upstream-snippet.conf").string()) != 0) {
+        if (run(bin + " render-bird --upstream --config " + (d / "render.json").string() +
+                " --out " + (d / "upstream-snippet.conf").string()) != 0) {
             *why = "render-bird --upstream failed";
             return false;
         }
@@ -296,6 +298,7 @@ protected:
     }
 
     void SetUp() override {
+        ASSERT_TRUE(g_fail.empty()) << g_fail;
         if (!g_skip.empty()) {
             if (const char* req = std::getenv("ANYEDGE_REQUIRE_NETNS"); req && *req == '1') {
                 FAIL() << "netns lab required (ANYEDGE_REQUIRE_NETNS=1) but: " << g_skip;
@@ -347,7 +350,7 @@ protected:
         j["edge"] = {{"admin", "127.0.0.1:" + std::to_string(port_)},
                      {"pid_file", (g_lab->dir / "edge-app.pid").string()}};
         j["checks"] = {{"interval_ms", 100},
-                       {"timeout_ms", 300},
+                       {"timeout_ms", 150},
                        {"canary",
                         {{"address", "127.0.0.1:" + std::to_string(port_)},
                          {"path", "/canary.html"},
@@ -518,7 +521,9 @@ TEST_F(BgpHooksLab, StaleContentIsDepreferredNotWithdrawn) {
     auto t = wait_for(
         [&] {
             auto r = upstream_route(kV4);
-            return r && r->find("64601 64601 64601") != std::string::npos;
+            auto r6 = upstream_route(kV6);
+            return r && r->find("64601 64601 64601") != std::string::npos && r6 &&
+                   r6->find("64601 64601 64601") != std::string::npos;
         },
         5s);
     ASSERT_TRUE(t) << hooks_log();
