@@ -1,0 +1,129 @@
+// tls_context: the server-side TLS configuration shared by every connection of the process.
+//
+// Owns: one SSL_CTX per certificate name-set (SNI switches the handshake to it with
+// SSL_set_SSL_CTX), protocol and cipher policy, ALPN selection, and the session-ticket key ring.
+// Policy (Mozilla "intermediate"): TLS 1.2 and 1.3 only; for 1.2 only ECDHE key exchange with
+// AES-GCM or ChaCha20-Poly1305 (no CBC, no RSA key exchange, no SHA-1 MACs, no DHE since no
+// DH parameters are shipped); the three TLS 1.3 suites; groups X25519, P-256, P-384; the
+// client's cipher preference (intermediate: every suite is strong); no renegotiation; no
+// compression. Resumption is by stateless tickets only (no server session cache), so that a
+// ticket issued by one process or node resumes on any other that shares the key file.
+// Invariants: after create() everything but the ticket key ring is immutable; the ring is an
+// immutable object swapped under a mutex that is taken only during handshakes.
+// Threads: one TlsContext serves any number of threads; reload_ticket_keys() may run on any
+// thread at any time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edge/tls/openssl_ptr.h"
+#include "edge/tls/ticket_keys.h"
+#include "origin-sync/content/result.h"
+
+namespace anyedge::tls {
+
+struct CertificateConfig {
+    std::string cert_path;  // PEM: the leaf first, then intermediates
+    std::string key_path;   // PEM private key (ECDSA P-256/P-384 or RSA)
+    // SNI names this certificate serves: exact names or "*.example.com" (matches exactly one
+    // label). Empty: the certificate's own dNSName entries (its CN when it has none).
+    std::vector<std::string> names;
+};
+
+struct TlsConfig {
+    // At least one. Certificates with the same name set share one SSL_CTX, which is how an
+    // ECDSA and an RSA certificate serve the same names (OpenSSL picks by what the client
+    // supports). The first certificate's set is the default, used without SNI or for an
+    // unknown name.
+    std::vector<CertificateConfig> certificates;
+    // ALPN protocols in server preference order (RFC 7301). A client offering ALPN with none
+    // of them gets the no_application_protocol alert (§3.2); empty disables ALPN.
+    std::vector<std::string> alpn = {"http/1.1"};
+    // Shared ticket key file (format in edge/tls/ticket_keys.h). Empty: one random key for this
+    // process, so resumption works only against this process.
+    std::string ticket_key_file;
+    // NewSessionTicket messages per TLS 1.3 handshake; 0 disables tickets. One is enough for
+    // clients that use a ticket once (RFC 8446 §C.4) and halves the work of the default two.
+    int tickets_per_handshake = 1;
+    // Ticket lifetime hint and the oldest session accepted for resumption (RFC 8446 §4.6.1
+    // caps it at 7 days).
+    long session_lifetime_seconds = 7200;
+    // Time source for ticket key windows (Unix seconds); empty: the system clock. For tests.
+    std::function<std::int64_t()> clock;
+};
+
+struct TlsCounters {
+    std::uint64_t handshakes = 0;          // completed, full and resumed
+    std::uint64_t resumed = 0;             // completed by resuming a ticket
+    std::uint64_t handshake_failures = 0;  // failed before completion
+};
+
+class TlsContext {
+  public:
+    // Loads certificates and keys, checks that each key matches its certificate, loads the
+    // ticket keys. Startup: every error is returned with the file it concerns.
+    static Result<std::unique_ptr<TlsContext>> create(TlsConfig config);
+
+    ~TlsContext();
+    TlsContext(const TlsContext&) = delete;
+    TlsContext& operator=(const TlsContext&) = delete;
+
+    // A new server-side SSL for one connection (accept state set), or nullptr on allocation
+    // failure. The SSL keeps a reference to the context's SSL_CTX, but the callbacks use this
+    // object: it must outlive every SSL it made.
+    SslPtr new_ssl() const;
+
+    // Re-reads config.ticket_key_file and swaps the ring in; handshakes already running keep
+    // the ring they started with. On error the current keys stay and the error is returned.
+    Status reload_ticket_keys();
+    // Replaces the ring with the given keys (tests, tooling). At least one key.
+    Status set_ticket_keys(std::vector<TicketKey> keys);
+
+    // Called by TlsSession when a handshake completes or fails.
+    void note_handshake(bool resumed);
+    void note_handshake_failure();
+    TlsCounters counters() const;
+
+    // The SSL_CTX for a server name, as the SNI callback resolves it (case-insensitive exact
+    // match, then "*.<parent>", then the default). For tests and diagnostics.
+    SSL_CTX* context_for_name(std::string_view server_name) const;
+    SSL_CTX* default_context() const { return contexts_.front().get(); }
+
+    std::int64_t now() const;
+
+  private:
+    explicit TlsContext(TlsConfig config);
+
+    Status load_certificates();
+    Status configure(SSL_CTX* ctx);
+    std::shared_ptr<const TicketKeyRing> ticket_keys() const;
+
+    static int on_servername(SSL* ssl, int* alert, void* arg);
+    static int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                       const unsigned char* in, unsigned int inlen, void* arg);
+    static int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
+                             EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc);
+
+    TlsConfig config_;
+    std::vector<SslCtxPtr> contexts_;                        // [0] is the default
+    std::map<std::string, SSL_CTX*, std::less<>> exact_;     // "www.example.com"
+    std::map<std::string, SSL_CTX*, std::less<>> wildcard_;  // "example.com" for *.example.com
+    std::vector<std::string> alpn_;                          // validated protocol names
+
+    mutable std::mutex keys_mutex_;
+    std::shared_ptr<const TicketKeyRing> keys_;
+
+    std::atomic<std::uint64_t> handshakes_{0};
+    std::atomic<std::uint64_t> resumed_{0};
+    std::atomic<std::uint64_t> failures_{0};
+};
+
+}  // namespace anyedge::tls

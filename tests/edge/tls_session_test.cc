@@ -1,0 +1,881 @@
+// Two TlsSessions wired memory to memory: a server made by TlsContext and a client SSL built
+// here. No sockets; certificates and ticket keys are made on the fly in a temporary directory.
+#include "edge/tls/tls_session.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "edge/tls/self_signed.h"
+#include "edge/tls/ticket_keys.h"
+#include "edge/tls/tls_context.h"
+
+namespace anyedge::tls {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+  public:
+    TempDir() {
+        char tmpl[] = "/tmp/tls_session_test.XXXXXX";
+        path_ = mkdtemp(tmpl);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+  private:
+    std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& content) {
+    std::ofstream out(path, std::ios::trunc);
+    out << content;
+}
+
+std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+// Certificates shared by every test of the suite: RSA generation is slow.
+struct Pki {
+    TempDir dir;
+    CertificateConfig default_cert, exact, wildcard, dual_ec, dual_rsa;
+
+    CertificateConfig make(const std::string& stem, KeyType type, std::vector<std::string> names) {
+        auto pem = make_self_signed(type, names);
+        EXPECT_TRUE(pem) << pem.error();
+        CertificateConfig c{dir.file(stem + ".crt"), dir.file(stem + ".key"), {}};
+        write_file(c.cert_path, pem->certificate);
+        write_file(c.key_path, pem->private_key);
+        return c;
+    }
+
+    Pki() {
+        default_cert = make("default", KeyType::ecdsa_p256, {"default.test"});
+        exact = make("exact", KeyType::ecdsa_p256, {"www.example.com", "example.com"});
+        wildcard = make("wildcard", KeyType::ecdsa_p256, {"*.example.net"});
+        dual_ec = make("dual-ec", KeyType::ecdsa_p256, {"dual.example.org"});
+        dual_rsa = make("dual-rsa", KeyType::rsa2048, {"dual.example.org"});
+    }
+};
+
+Pki& pki() {
+    static Pki instance;
+    return instance;
+}
+
+TlsConfig base_config() {
+    TlsConfig config;
+    config.certificates = {pki().default_cert, pki().exact, pki().wildcard, pki().dual_ec,
+                           pki().dual_rsa};
+    return config;
+}
+
+std::unique_ptr<TlsContext> make_context(TlsConfig config) {
+    auto ctx = TlsContext::create(std::move(config));
+    EXPECT_TRUE(ctx) << (ctx ? "" : ctx.error());
+    return ctx ? std::move(*ctx) : nullptr;
+}
+
+struct ClientOptions {
+    int min_version = TLS1_2_VERSION;
+    int max_version = TLS1_3_VERSION;
+    std::string sni = {};
+    std::vector<std::string> alpn = {};
+    std::string tls12_ciphers = {};  // empty: OpenSSL's default
+    std::string sigalgs = {};        // empty: OpenSSL's default
+    SSL_SESSION* resume = nullptr;
+    bool insecure = false;  // allow protocols below TLS 1.2 (seclevel 0)
+};
+
+SslCtxPtr client_context(const ClientOptions& o) {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (o.insecure) {
+        SSL_CTX_set_security_level(ctx.get(), 0);
+        SSL_CTX_set_cipher_list(ctx.get(), "DEFAULT:@SECLEVEL=0");
+    }
+    SSL_CTX_set_min_proto_version(ctx.get(), o.min_version);
+    SSL_CTX_set_max_proto_version(ctx.get(), o.max_version);
+    if (!o.tls12_ciphers.empty()) {
+        SSL_CTX_set_cipher_list(ctx.get(), o.tls12_ciphers.c_str());
+    }
+    if (!o.sigalgs.empty()) {
+        SSL_CTX_set1_sigalgs_list(ctx.get(), o.sigalgs.c_str());
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    // The client must keep sessions for the test to reuse them.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
+    return ctx;
+}
+
+TlsSession make_client(SSL_CTX* ctx, const ClientOptions& o, TlsSessionOptions so = {}) {
+    SslPtr ssl(SSL_new(ctx));
+    SSL_set_connect_state(ssl.get());
+    if (!o.sni.empty()) {
+        SSL_set_tlsext_host_name(ssl.get(), o.sni.c_str());
+    }
+    if (!o.alpn.empty()) {
+        std::string wire;
+        for (const auto& p : o.alpn) {
+            wire += static_cast<char>(p.size());
+            wire += p;
+        }
+        SSL_set_alpn_protos(ssl.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+    }
+    if (o.resume != nullptr) {
+        SSL_set_session(ssl.get(), o.resume);
+    }
+    auto session = TlsSession::adopt(std::move(ssl), so);
+    EXPECT_TRUE(session);
+    return std::move(*session);
+}
+
+TlsSession make_server(TlsContext& ctx, TlsSessionOptions so = {}) {
+    auto session = TlsSession::accept(ctx, so);
+    EXPECT_TRUE(session);
+    return std::move(*session);
+}
+
+// Moves pending ciphertext from `from` into `to`; true if anything moved.
+bool transfer(TlsSession& from, TlsSession& to) {
+    bool moved = false;
+    for (;;) {
+        const std::string_view pending = from.pending_ciphertext();
+        if (pending.empty()) {
+            return moved;
+        }
+        // Exercise both input paths: the zero-copy one and the copying one.
+        std::size_t n;
+        const std::span<char> space = to.input_space();
+        if (pending.size() % 2 == 0 && !space.empty()) {
+            n = std::min(space.size(), pending.size());
+            std::memcpy(space.data(), pending.data(), n);
+            to.commit_input(n);
+        } else {
+            n = to.feed_ciphertext({pending.data(), pending.size()});
+        }
+        if (n == 0) {
+            return moved;
+        }
+        from.consume_ciphertext(n);
+        moved = true;
+    }
+}
+
+struct HandshakeResult {
+    TlsStatus client;
+    TlsStatus server;
+};
+
+HandshakeResult handshake(TlsSession& client, TlsSession& server) {
+    TlsIo c{}, s{};
+    for (int i = 0; i < 50; ++i) {
+        c = client.handshake();
+        const bool a = transfer(client, server);
+        s = server.handshake();
+        const bool b = transfer(server, client);
+        const bool done = c.status == TlsStatus::ok && s.status == TlsStatus::ok;
+        const bool dead = c.status == TlsStatus::error || s.status == TlsStatus::error;
+        if ((done || dead) && !a && !b) {
+            break;
+        }
+    }
+    return {c.status, s.status};
+}
+
+// After the handshake: lets the client process what the server sent after its Finished
+// (TLS 1.3 NewSessionTicket).
+void settle(TlsSession& client, TlsSession& server) {
+    char buf[256];
+    for (int i = 0; i < 4; ++i) {
+        transfer(server, client);
+        client.read_plaintext(buf);
+        transfer(client, server);
+        server.read_plaintext(buf);
+    }
+}
+
+std::string peer_common_name(const TlsSession& client) {
+    X509* cert = SSL_get0_peer_certificate(client.native_handle());
+    if (cert == nullptr) {
+        return "";
+    }
+    char cn[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    return cn;
+}
+
+int peer_key_type(const TlsSession& client) {
+    X509* cert = SSL_get0_peer_certificate(client.native_handle());
+    return cert == nullptr ? 0 : EVP_PKEY_get_base_id(X509_get0_pubkey(cert));
+}
+
+TEST(TlsSession, HandshakeTls13) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {.sni = "www.example.com", .alpn = {"http/1.1"}});
+    TlsSession server = make_server(*ctx);
+    EXPECT_FALSE(server.handshake_done());
+    const HandshakeResult r = handshake(client, server);
+    ASSERT_EQ(r.client, TlsStatus::ok) << client.error_reason();
+    ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
+    EXPECT_TRUE(server.handshake_done());
+    EXPECT_EQ(server.protocol(), "TLSv1.3");
+    EXPECT_EQ(client.protocol(), "TLSv1.3");
+    EXPECT_EQ(server.alpn(), "http/1.1");
+    EXPECT_EQ(server.sni(), "www.example.com");
+    EXPECT_FALSE(server.resumed());
+    EXPECT_TRUE(server.error_reason().empty());
+    const std::string cipher(server.cipher());
+    EXPECT_TRUE(cipher == "TLS_AES_128_GCM_SHA256" || cipher == "TLS_AES_256_GCM_SHA384" ||
+                cipher == "TLS_CHACHA20_POLY1305_SHA256")
+        << cipher;
+    const TlsCounters counters = ctx->counters();
+    EXPECT_EQ(counters.handshakes, 1u);
+    EXPECT_EQ(counters.resumed, 0u);
+    EXPECT_EQ(counters.handshake_failures, 0u);
+
+    // Application data both ways.
+    ASSERT_EQ(client.write_plaintext(std::string_view("GET / HTTP/1.1\r\n\r\n")).status,
+              TlsStatus::ok);
+    transfer(client, server);
+    char buf[64];
+    TlsIo io = server.read_plaintext(buf);
+    ASSERT_EQ(io.status, TlsStatus::ok);
+    EXPECT_EQ(std::string(buf, io.bytes), "GET / HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::want_read);
+    ASSERT_EQ(server.write_plaintext(std::string_view("HTTP/1.1 200 OK\r\n")).status,
+              TlsStatus::ok);
+    transfer(server, client);
+    std::string got;
+    while ((io = client.read_plaintext(buf)).status == TlsStatus::ok) {
+        got.append(buf, io.bytes);
+    }
+    EXPECT_EQ(io.status, TlsStatus::want_read);
+    EXPECT_EQ(got, "HTTP/1.1 200 OK\r\n");
+}
+
+TEST(TlsSession, HandshakeTls12) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({.max_version = TLS1_2_VERSION});
+    TlsSession client = make_client(cctx.get(), {.alpn = {"http/1.1"}});
+    TlsSession server = make_server(*ctx);
+    const HandshakeResult r = handshake(client, server);
+    ASSERT_EQ(r.client, TlsStatus::ok) << client.error_reason();
+    ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
+    EXPECT_EQ(server.protocol(), "TLSv1.2");
+    EXPECT_EQ(server.alpn(), "http/1.1");
+    const std::string cipher(server.cipher());
+    // An ECDHE suite with an AEAD cipher (Mozilla intermediate), never CBC or static RSA.
+    EXPECT_EQ(cipher.rfind("ECDHE-ECDSA-", 0), 0u) << cipher;
+    EXPECT_TRUE(cipher.find("GCM") != std::string::npos ||
+                cipher.find("CHACHA20") != std::string::npos)
+        << cipher;
+    EXPECT_EQ(ctx->counters().handshakes, 1u);
+}
+
+TEST(TlsSession, SniChoosesTheCertificate) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    const struct {
+        const char* sni;
+        const char* cn;
+    } cases[] = {
+        {"www.example.com", "www.example.com"},
+        {"example.com", "www.example.com"},
+        {"WWW.Example.COM", "www.example.com"},  // DNS names are case-insensitive
+        {"a.example.net", "*.example.net"},
+        {"Some-Host.EXAMPLE.net", "*.example.net"},
+        {"a.b.example.net", "default.test"},  // a wildcard covers one label only
+        {"example.net", "default.test"},
+        {"unknown.test", "default.test"},
+        {"", "default.test"},  // no SNI at all
+        {"dual.example.org", "dual.example.org"},
+    };
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        auto cctx = client_context({.max_version = version});
+        for (const auto& c : cases) {
+            TlsSession client = make_client(cctx.get(), {.sni = c.sni});
+            TlsSession server = make_server(*ctx);
+            const HandshakeResult r = handshake(client, server);
+            ASSERT_EQ(r.server, TlsStatus::ok) << c.sni << ": " << server.error_reason();
+            ASSERT_EQ(r.client, TlsStatus::ok) << c.sni << ": " << client.error_reason();
+            EXPECT_EQ(peer_common_name(client), c.cn) << c.sni << " version " << version;
+            EXPECT_EQ(server.sni(), c.sni);
+        }
+    }
+}
+
+TEST(TlsSession, EcdsaAndRsaCertificatesForTheSameName) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    const struct {
+        ClientOptions options;
+        int key_type;
+    } cases[] = {
+        {{.max_version = TLS1_2_VERSION,
+          .sni = "dual.example.org",
+          .tls12_ciphers = "ECDHE-RSA-AES128-GCM-SHA256"},
+         EVP_PKEY_RSA},
+        {{.max_version = TLS1_2_VERSION,
+          .sni = "dual.example.org",
+          .tls12_ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384"},
+         EVP_PKEY_EC},
+        {{.sni = "dual.example.org", .sigalgs = "rsa_pss_rsae_sha256"}, EVP_PKEY_RSA},
+        {{.sni = "dual.example.org", .sigalgs = "ecdsa_secp256r1_sha256"}, EVP_PKEY_EC},
+    };
+    for (const auto& c : cases) {
+        auto cctx = client_context(c.options);
+        TlsSession client = make_client(cctx.get(), c.options);
+        TlsSession server = make_server(*ctx);
+        const HandshakeResult r = handshake(client, server);
+        ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
+        ASSERT_EQ(r.client, TlsStatus::ok) << client.error_reason();
+        EXPECT_EQ(peer_key_type(client), c.key_type)
+            << c.options.tls12_ciphers << c.options.sigalgs;
+        EXPECT_EQ(peer_common_name(client), "dual.example.org");
+    }
+    // A certificate that only has an ECDSA key cannot serve an RSA-only TLS 1.2 client.
+    ClientOptions rsa_only{.max_version = TLS1_2_VERSION,
+                           .sni = "www.example.com",
+                           .tls12_ciphers = "ECDHE-RSA-AES128-GCM-SHA256"};
+    auto cctx = client_context(rsa_only);
+    TlsSession client = make_client(cctx.get(), rsa_only);
+    TlsSession server = make_server(*ctx);
+    EXPECT_EQ(handshake(client, server).server, TlsStatus::error);
+}
+
+TEST(TlsSession, Alpn) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    {
+        TlsSession client = make_client(cctx.get(), {.alpn = {"h2", "http/1.1"}});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        EXPECT_EQ(server.alpn(), "http/1.1");
+        EXPECT_EQ(client.alpn(), "http/1.1");
+    }
+    {
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        EXPECT_EQ(server.alpn(), "");
+    }
+    {
+        // RFC 7301 §3.2: nothing in common is a fatal no_application_protocol alert.
+        TlsSession client = make_client(cctx.get(), {.alpn = {"h2"}});
+        TlsSession server = make_server(*ctx);
+        const HandshakeResult r = handshake(client, server);
+        EXPECT_EQ(r.server, TlsStatus::error);
+        EXPECT_EQ(r.client, TlsStatus::error);
+        EXPECT_NE(client.error_reason().find("no application protocol"), std::string_view::npos)
+            << client.error_reason();
+    }
+    // Server preference order wins when the list is configurable.
+    TlsConfig both = base_config();
+    both.alpn = {"h2", "http/1.1"};
+    auto ctx2 = make_context(both);
+    ASSERT_TRUE(ctx2);
+    TlsSession client = make_client(cctx.get(), {.alpn = {"http/1.1", "h2"}});
+    TlsSession server = make_server(*ctx2);
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    EXPECT_EQ(server.alpn(), "h2");
+}
+
+// Sends `size` bytes from writer to reader through small buffers, draining in between, and
+// checks every byte.
+void big_transfer(TlsSession& writer, TlsSession& reader, std::size_t size) {
+    std::string payload(size, '\0');
+    std::uint32_t x = 12345;
+    for (char& c : payload) {
+        x = x * 1103515245 + 12345;
+        c = static_cast<char>(x >> 24);
+    }
+    std::string received;
+    received.reserve(size);
+    std::size_t sent = 0;
+    std::vector<char> buf(7000);
+    int blocked = 0;
+    for (int rounds = 0; received.size() < size && rounds < 100000; ++rounds) {
+        if (sent < size) {
+            // Chunks the size a sender would use for a mapped file.
+            const std::size_t chunk = std::min<std::size_t>(1 << 20, size - sent);
+            const TlsIo io = writer.write_plaintext({payload.data() + sent, chunk});
+            ASSERT_TRUE(io.status == TlsStatus::ok || io.status == TlsStatus::want_write)
+                << writer.error_reason();
+            blocked += io.status == TlsStatus::want_write;
+            sent += io.bytes;
+        }
+        transfer(writer, reader);
+        for (;;) {
+            const TlsIo io = reader.read_plaintext(buf);
+            if (io.status != TlsStatus::ok) {
+                ASSERT_EQ(io.status, TlsStatus::want_read) << reader.error_reason();
+                break;
+            }
+            received.append(buf.data(), io.bytes);
+        }
+        transfer(reader, writer);
+    }
+    ASSERT_EQ(received.size(), size);
+    EXPECT_TRUE(received == payload);
+    EXPECT_GT(blocked, 0);  // the bounded output buffer really pushed back
+}
+
+TEST(TlsSession, BigTransfersThroughSmallBuffers) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        auto cctx = client_context({.max_version = version});
+        const TlsSessionOptions small{.input_buffer = 4096, .output_buffer = 16 * 1024};
+        TlsSession client = make_client(cctx.get(), {}, small);
+        TlsSession server = make_server(*ctx, small);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok) << server.error_reason();
+        big_transfer(server, client, 20u << 20);
+        big_transfer(client, server, 1u << 20);
+    }
+}
+
+TEST(TlsSession, WriteRetryKeepsTheSameBytes) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx, {.output_buffer = 8192});
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    settle(client, server);
+    std::string data(100000, 'x');
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        data[i] = static_cast<char>('a' + i % 26);
+    }
+    TlsIo io = server.write_plaintext(data);
+    EXPECT_EQ(io.status, TlsStatus::want_write);
+    EXPECT_LT(io.bytes, data.size());
+    EXPECT_LE(server.pending_ciphertext_bytes(), 8192u);
+    std::size_t accepted = io.bytes;
+    // Retrying from a copy at a different address is allowed (moving write buffer).
+    std::string copy = data;
+    std::string received;
+    char buf[16384];
+    while (received.size() < data.size()) {
+        transfer(server, client);
+        for (TlsIo r; (r = client.read_plaintext(buf)).status == TlsStatus::ok;) {
+            received.append(buf, r.bytes);
+        }
+        if (accepted < data.size()) {
+            io = server.write_plaintext({copy.data() + accepted, copy.size() - accepted});
+            ASSERT_NE(io.status, TlsStatus::error) << server.error_reason();
+            accepted += io.bytes;
+        }
+    }
+    EXPECT_EQ(received, data);
+}
+
+TEST(TlsSession, CloseNotifyBothWays) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    char buf[64];
+    {
+        // Server closes: data written before close_notify arrives, then a clean close.
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        ASSERT_EQ(server.write_plaintext(std::string_view("bye")).status, TlsStatus::ok);
+        ASSERT_EQ(server.shutdown().status, TlsStatus::ok);
+        transfer(server, client);
+        TlsIo io = client.read_plaintext(buf);
+        ASSERT_EQ(io.status, TlsStatus::ok) << client.error_reason();
+        EXPECT_EQ(std::string(buf, io.bytes), "bye");
+        EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::closed);
+        EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::closed);  // stays closed
+        // The client answers with its own close_notify; the server sees a clean close.
+        ASSERT_EQ(client.shutdown().status, TlsStatus::ok);
+        transfer(client, server);
+        client.feed_eof();
+        server.feed_eof();
+        EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::closed);
+        EXPECT_TRUE(server.error_reason().empty());
+    }
+    {
+        // Client closes first; the server may still answer, then closes too.
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        settle(client, server);
+        ASSERT_EQ(client.write_plaintext(std::string_view("last")).status, TlsStatus::ok);
+        ASSERT_EQ(client.shutdown().status, TlsStatus::ok);
+        transfer(client, server);
+        TlsIo io = server.read_plaintext(buf);
+        ASSERT_EQ(io.status, TlsStatus::ok);
+        EXPECT_EQ(std::string(buf, io.bytes), "last");
+        EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::closed);
+        ASSERT_EQ(server.write_plaintext(std::string_view("ok")).status, TlsStatus::ok);
+        ASSERT_EQ(server.shutdown().status, TlsStatus::ok);
+        EXPECT_EQ(server.shutdown().status, TlsStatus::ok);  // idempotent
+        transfer(server, client);
+        io = client.read_plaintext(buf);
+        ASSERT_EQ(io.status, TlsStatus::ok) << client.error_reason();
+        EXPECT_EQ(std::string(buf, io.bytes), "ok");
+        EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::closed);
+    }
+    {
+        // Shutdown before the handshake completes queues nothing and fails nothing.
+        TlsSession server = make_server(*ctx);
+        EXPECT_EQ(server.shutdown().status, TlsStatus::ok);
+        EXPECT_EQ(server.pending_ciphertext_bytes(), 0u);
+    }
+}
+
+TEST(TlsSession, TruncationIsDetected) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    char buf[64];
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        auto cctx = client_context({.max_version = version});
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        settle(client, server);
+        // Data, then the TCP connection ends without close_notify.
+        ASSERT_EQ(client.write_plaintext(std::string_view("partial")).status, TlsStatus::ok);
+        transfer(client, server);
+        server.feed_eof();
+        TlsIo io = server.read_plaintext(buf);
+        ASSERT_EQ(io.status, TlsStatus::ok);
+        EXPECT_EQ(std::string(buf, io.bytes), "partial");
+        io = server.read_plaintext(buf);
+        EXPECT_EQ(io.status, TlsStatus::truncated) << server.error_reason();
+        EXPECT_FALSE(server.error_reason().empty());
+        // Final: nothing more is attempted.
+        EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::truncated);
+        EXPECT_EQ(server.write_plaintext(std::string_view("x")).status, TlsStatus::truncated);
+        EXPECT_EQ(server.feed_ciphertext(std::string_view("more")), 0u);
+    }
+    // Half a record, then EOF.
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    settle(client, server);
+    ASSERT_EQ(client.write_plaintext(std::string_view("0123456789")).status, TlsStatus::ok);
+    const std::string_view pending = client.pending_ciphertext();
+    ASSERT_GT(pending.size(), 10u);
+    ASSERT_EQ(server.feed_ciphertext(pending.substr(0, 8)), 8u);
+    EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::want_read);
+    server.feed_eof();
+    EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::truncated);
+    // In the middle of a handshake.
+    TlsSession client2 = make_client(cctx.get(), {});
+    TlsSession server2 = make_server(*ctx);
+    client2.handshake();
+    const std::string_view hello = client2.pending_ciphertext();
+    ASSERT_GT(hello.size(), 20u);
+    server2.feed_ciphertext(hello.substr(0, 20));
+    EXPECT_EQ(server2.handshake().status, TlsStatus::want_read);
+    server2.feed_eof();
+    EXPECT_EQ(server2.handshake().status, TlsStatus::truncated);
+    EXPECT_EQ(ctx->counters().handshake_failures, 1u);
+}
+
+TEST(TlsSession, OldProtocolsAreRefused) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    for (int version : {TLS1_1_VERSION, TLS1_VERSION}) {
+        ClientOptions old{.min_version = version, .max_version = version, .insecure = true};
+        auto cctx = client_context(old);
+        TlsSession client = make_client(cctx.get(), old);
+        TlsSession server = make_server(*ctx);
+        const HandshakeResult r = handshake(client, server);
+        EXPECT_EQ(r.server, TlsStatus::error);
+        EXPECT_EQ(r.client, TlsStatus::error);
+        EXPECT_NE(server.error_reason().find("unsupported protocol"), std::string_view::npos)
+            << server.error_reason();
+        EXPECT_FALSE(server.handshake_done());
+    }
+    EXPECT_EQ(ctx->counters().handshake_failures, 2u);
+    EXPECT_EQ(ctx->counters().handshakes, 0u);
+}
+
+TEST(TlsSession, GarbageIsAProtocolError) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    TlsSession server = make_server(*ctx);
+    server.feed_ciphertext(std::string_view("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const TlsIo io = server.handshake();
+    EXPECT_EQ(io.status, TlsStatus::error);
+    EXPECT_FALSE(server.error_reason().empty());
+    // An alert may be queued for the peer; the session stays dead.
+    char buf[16];
+    EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::error);
+    EXPECT_EQ(server.shutdown().status, TlsStatus::error);
+}
+
+TEST(TlsSession, RenegotiationIsRefused) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({.max_version = TLS1_2_VERSION});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    ASSERT_EQ(SSL_renegotiate(client.native_handle()), 1);
+    ERR_clear_error();
+    EXPECT_LE(SSL_do_handshake(client.native_handle()), 0);  // sends a new ClientHello
+    ERR_clear_error();
+    transfer(client, server);
+    char buf[16];
+    // The server does not start a new handshake (it answers no_renegotiation).
+    TlsIo io = server.read_plaintext(buf);
+    EXPECT_NE(io.status, TlsStatus::ok);
+    transfer(server, client);
+    io = client.read_plaintext(buf);
+    EXPECT_EQ(io.status, TlsStatus::error);
+    EXPECT_NE(client.error_reason().find("no renegotiation"), std::string_view::npos)
+        << client.error_reason();
+    EXPECT_EQ(ctx->counters().handshakes, 1u);
+}
+
+// --- session resumption with a shared ticket key file ---
+
+struct ResumptionTest : ::testing::Test {
+    TempDir dir;
+    std::string key_file = dir.file("tickets.keys");
+
+    TlsConfig config() {
+        TlsConfig c = base_config();
+        c.ticket_key_file = key_file;
+        return c;
+    }
+
+    static TicketKey key(std::int64_t nb, std::int64_t na) {
+        auto k = random_ticket_key(nb, na);
+        EXPECT_TRUE(k);
+        return *k;
+    }
+
+    void write_keys(const std::vector<TicketKey>& keys) {
+        std::string text = "# test keys\n";
+        for (const auto& k : keys) {
+            text += format_ticket_key(k) + "\n";
+        }
+        write_file(key_file, text);
+    }
+
+    // A full connection that ends with the client holding a session (with a ticket if one
+    // was issued). Returns nullptr if the handshake failed.
+    struct Outcome {
+        bool ok = false;
+        bool resumed = false;
+        SSL_SESSION* session = nullptr;  // owned by the caller
+    };
+    Outcome connect(TlsContext& ctx, SSL_CTX* cctx, SSL_SESSION* resume) {
+        TlsSession client = make_client(cctx, {.sni = "www.example.com", .resume = resume});
+        TlsSession server = make_server(ctx);
+        const HandshakeResult r = handshake(client, server);
+        Outcome out;
+        out.ok = r.client == TlsStatus::ok && r.server == TlsStatus::ok;
+        settle(client, server);
+        out.resumed = client.resumed();
+        EXPECT_EQ(client.resumed(), server.resumed());
+        out.session = SSL_get1_session(client.native_handle());
+        // A client SSL freed without close_notify marks its session not resumable
+        // (ssl_clear_bad_session), as a browser's would be after a broken connection.
+        client.shutdown();
+        return out;
+    }
+
+    static std::array<unsigned char, 16> ticket_name(SSL_SESSION* s) {
+        std::array<unsigned char, 16> name{};
+        const unsigned char* tick = nullptr;
+        std::size_t len = 0;
+        SSL_SESSION_get0_ticket(s, &tick, &len);
+        // RFC 5077 §4 layout (OpenSSL's): key_name(16) || IV(16) || ciphertext || MAC(32).
+        if (tick != nullptr && len >= 16) {
+            std::memcpy(name.data(), tick, 16);
+        }
+        return name;
+    }
+};
+
+TEST_F(ResumptionTest, TicketFromOneProcessResumesOnAnother) {
+    write_keys({key(now() - 100, now() + 3600)});
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        // Two contexts loading the same file stand for two cdn-edge processes.
+        auto node_a = make_context(config());
+        auto node_b = make_context(config());
+        ASSERT_TRUE(node_a && node_b);
+        auto cctx = client_context({.max_version = version});
+        Outcome first = connect(*node_a, cctx.get(), nullptr);
+        ASSERT_TRUE(first.ok);
+        EXPECT_FALSE(first.resumed);
+        ASSERT_TRUE(first.session != nullptr);
+        ASSERT_TRUE(SSL_SESSION_has_ticket(first.session)) << version;
+
+        Outcome second = connect(*node_b, cctx.get(), first.session);
+        ASSERT_TRUE(second.ok);
+        EXPECT_TRUE(second.resumed) << version;
+        EXPECT_EQ(node_b->counters().handshakes, 1u);
+        EXPECT_EQ(node_b->counters().resumed, 1u);
+        EXPECT_EQ(node_a->counters().resumed, 0u);
+
+        // A node with other keys cannot read the ticket: full handshake, not a failure.
+        TempDir other_dir;
+        TlsConfig other = base_config();
+        other.ticket_key_file = other_dir.file("other.keys");
+        write_file(other.ticket_key_file, format_ticket_key(key(now() - 100, now() + 3600)));
+        auto node_c = make_context(other);
+        ASSERT_TRUE(node_c);
+        Outcome third = connect(*node_c, cctx.get(), first.session);
+        ASSERT_TRUE(third.ok);
+        EXPECT_FALSE(third.resumed);
+
+        // Without a key file every process has its own random key.
+        auto lonely_a = make_context(base_config());
+        auto lonely_b = make_context(base_config());
+        Outcome la = connect(*lonely_a, cctx.get(), nullptr);
+        Outcome lb = connect(*lonely_b, cctx.get(), la.session);
+        EXPECT_FALSE(lb.resumed);
+        Outcome la2 = connect(*lonely_a, cctx.get(), la.session);
+        EXPECT_TRUE(la2.resumed);
+
+        for (SSL_SESSION* s :
+             {first.session, second.session, third.session, la.session, lb.session, la2.session}) {
+            SSL_SESSION_free(s);
+        }
+    }
+}
+
+TEST_F(ResumptionTest, EveryTls13ResumptionYieldsAFreshTicket) {
+    write_keys({key(now() - 100, now() + 3600)});
+    auto ctx = make_context(config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    Outcome prev = connect(*ctx, cctx.get(), nullptr);
+    ASSERT_TRUE(prev.ok);
+    for (int i = 0; i < 4; ++i) {
+        Outcome next = connect(*ctx, cctx.get(), prev.session);
+        ASSERT_TRUE(next.ok);
+        EXPECT_TRUE(next.resumed) << i;
+        EXPECT_NE(next.session, prev.session) << i;  // a new ticket, not the used one
+        SSL_SESSION_free(prev.session);
+        prev = next;
+    }
+    SSL_SESSION_free(prev.session);
+    EXPECT_EQ(ctx->counters().handshakes, 5u);
+    EXPECT_EQ(ctx->counters().resumed, 4u);
+}
+
+TEST_F(ResumptionTest, KeyOutsideItsWindowDoesNotEncrypt) {
+    const TicketKey expired = key(now() - 1000, now() - 10);
+    const TicketKey current = key(now() - 100, now() + 3600);
+    const TicketKey future = key(now() + 600, now() + 7200);
+    write_keys({expired, current, future});
+    auto ctx = make_context(config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    Outcome out = connect(*ctx, cctx.get(), nullptr);
+    ASSERT_TRUE(out.ok);
+    ASSERT_TRUE(SSL_SESSION_has_ticket(out.session));
+    EXPECT_EQ(ticket_name(out.session), current.name);
+    SSL_SESSION_free(out.session);
+
+    // Only an expired key: the handshake works, but no ticket is issued.
+    write_keys({expired});
+    auto stale = make_context(config());
+    ASSERT_TRUE(stale);
+    Outcome none = connect(*stale, cctx.get(), nullptr);
+    ASSERT_TRUE(none.ok);
+    EXPECT_FALSE(SSL_SESSION_has_ticket(none.session));
+    SSL_SESSION_free(none.session);
+}
+
+TEST_F(ResumptionTest, ReloadRotatesKeysWithoutRestart) {
+    const TicketKey a = key(now() - 100, now() + 3600);
+    write_keys({a});
+    auto ctx = make_context(config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    Outcome first = connect(*ctx, cctx.get(), nullptr);
+    ASSERT_TRUE(first.ok);
+    EXPECT_EQ(ticket_name(first.session), a.name);
+
+    // A newer key starts: it encrypts, A still decrypts and its tickets get replaced.
+    TicketKey b = key(now() - 10, now() + 7200);
+    write_keys({a, b});
+    ASSERT_TRUE(ctx->reload_ticket_keys());
+    Outcome second = connect(*ctx, cctx.get(), first.session);
+    ASSERT_TRUE(second.ok);
+    EXPECT_TRUE(second.resumed);
+    EXPECT_EQ(ticket_name(second.session), b.name);
+
+    // A's window ends: its tickets are refused (full handshake), B's still resume.
+    TicketKey a_expired = a;
+    a_expired.not_before = now() - 100;
+    a_expired.not_after = now() - 1;
+    write_keys({a_expired, b});
+    ASSERT_TRUE(ctx->reload_ticket_keys());
+    Outcome third = connect(*ctx, cctx.get(), first.session);
+    ASSERT_TRUE(third.ok);
+    EXPECT_FALSE(third.resumed);
+    Outcome fourth = connect(*ctx, cctx.get(), second.session);
+    ASSERT_TRUE(fourth.ok);
+    EXPECT_TRUE(fourth.resumed);
+
+    // A broken file is reported and changes nothing.
+    write_file(key_file, "garbage\n");
+    const Status bad = ctx->reload_ticket_keys();
+    EXPECT_FALSE(bad);
+    EXPECT_NE(bad.error().find(key_file), std::string::npos);
+    Outcome fifth = connect(*ctx, cctx.get(), fourth.session);
+    EXPECT_TRUE(fifth.resumed);
+
+    for (SSL_SESSION* s :
+         {first.session, second.session, third.session, fourth.session, fifth.session}) {
+        SSL_SESSION_free(s);
+    }
+}
+
+TEST_F(ResumptionTest, ClockDrivesKeyWindows) {
+    // The same key file, read by a context whose clock moves: the key stops decrypting at its
+    // not_after without any reload.
+    std::int64_t fake_now = 1'000'000;
+    write_keys({key(999'000, 1'001'000)});
+    TlsConfig c = config();
+    c.clock = [&fake_now] { return fake_now; };
+    auto ctx = make_context(c);
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    Outcome first = connect(*ctx, cctx.get(), nullptr);
+    ASSERT_TRUE(first.ok);
+    ASSERT_TRUE(SSL_SESSION_has_ticket(first.session));
+    fake_now = 1'000'500;
+    Outcome second = connect(*ctx, cctx.get(), first.session);
+    EXPECT_TRUE(second.resumed);
+    fake_now = 1'001'000;
+    Outcome third = connect(*ctx, cctx.get(), first.session);
+    EXPECT_TRUE(third.ok);
+    EXPECT_FALSE(third.resumed);
+    for (SSL_SESSION* s : {first.session, second.session, third.session}) {
+        SSL_SESSION_free(s);
+    }
+}
+
+}  // namespace
+}  // namespace anyedge::tls
