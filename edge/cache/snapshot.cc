@@ -69,7 +69,6 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
                                                 uint64_t generation) {
     auto snap = std::make_shared<Snapshot>();
     snap->generation_ = generation;
-    snap->storage_.reserve(files.size() * 2);
 
     std::string common;
     add_line(common, "X-Content-Type-Options", "nosniff");

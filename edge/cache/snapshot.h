@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -100,7 +101,7 @@ private:
     };
     std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
     std::unordered_set<std::string, Hash, std::equal_to<>> directories_;
-    std::vector<Bytes> storage_;
+    std::deque<Bytes> storage_;  // deque: stable addresses (views point into small strings)
     const Entry* not_found_ = nullptr;
     uint64_t generation_ = 0;
     std::string common_headers_;  // X-Served-By, nosniff, extras: for generated responses

@@ -2,7 +2,10 @@
 
 #include <string>
 
+#include "edge/http/accept_encoding.h"
+#include "edge/http/conditional.h"
 #include "edge/http/path.h"
+#include "edge/http/range.h"
 
 namespace anyedge::server {
 namespace {
@@ -73,45 +76,151 @@ ResponseInfo small_response(int status, const http::Request& req, std::string_vi
     return info;
 }
 
-ResponseInfo send_entry(int status, const cache::Entry& e, const http::Request& req,
-                        const ResponseContext& ctx, ResponseSink& out) {
-    const cache::Representation& rep = e.identity;
+// Per-response lines after the static ones: Date, listener extras, Connection, blank line.
+bool finish_to_sink(ResponseSink& out, const http::Request& req, const ResponseContext& ctx) {
+    const bool keep = req.keep_alive && !ctx.force_close;
+    out.copy(ctx.date_line);
+    out.copy(ctx.extra_headers);
+    if (!keep) {
+        out.copy("Connection: close\r\n\r\n");
+    } else if (req.version < 11) {
+        out.copy("Connection: keep-alive\r\n\r\n");
+    } else {
+        out.copy("\r\n");
+    }
+    return keep;
+}
+
+// RFC 9110 §12.5.3: pick br or gzip when the client accepts it. A Range request always gets
+// the identity representation, so a range never applies to bytes the client did not ask for.
+const cache::Representation& choose_representation(const cache::Entry& e,
+                                                   const http::Request& req) {
+    if (e.encoded.empty() || req.accept_encoding.empty() || !req.range.empty()) return e.identity;
+    http::CodingSet available{http::ContentCoding::identity};
+    for (const auto& rep : e.encoded) {
+        available.add(rep.encoding == "br" ? http::ContentCoding::br : http::ContentCoding::gzip);
+    }
+    const auto chosen = http::choose_content_coding(req.accept_encoding, available);
+    if (!chosen || *chosen == http::ContentCoding::identity) return e.identity;
+    const std::string_view token = http::content_coding_token(*chosen);
+    for (const auto& rep : e.encoded) {
+        if (rep.encoding == token) return rep;
+    }
+    return e.identity;
+}
+
+ResponseInfo send_partial(const cache::Entry& e, const cache::Representation& rep,
+                          const std::vector<http::ByteRange>& ranges, const http::Request& req,
+                          const ResponseContext& ctx, ResponseSink& out) {
+    const uint64_t length = rep.body.size();
+    std::string head = "HTTP/1.1 206 Partial Content\r\n";
     ResponseInfo info;
-    info.status = status;
-    if (status == 200) {
-        // The hot path: the prebuilt head, then the per-response lines, straight into the sink.
-        out.copy(rep.head_200);
-        const bool keep = req.keep_alive && !ctx.force_close;
-        out.copy(ctx.date_line);
-        out.copy(ctx.extra_headers);
-        if (!keep) {
-            out.copy("Connection: close\r\n\r\n");
-        } else if (req.version < 11) {
-            out.copy("Connection: keep-alive\r\n\r\n");
-        } else {
-            out.copy("\r\n");
-        }
-        info.keep_alive = keep;
-        if (req.method != http::Method::kHead && !rep.body.empty()) {
-            out.reference(rep.body);
-            info.body_bytes = rep.body.size();
+    info.status = 206;
+    const bool with_body = req.method != http::Method::kHead;
+    if (ranges.size() == 1) {
+        const http::ByteRange& r = ranges.front();
+        add_line(head, "Content-Type", e.content_type);
+        add_line(head, "Content-Length", std::to_string(r.size()));
+        add_line(head, "Content-Range", http::content_range(r, length));
+        head.append("Accept-Ranges: bytes\r\n").append(rep.validators);
+        out.copy(head);
+        info.keep_alive = finish_to_sink(out, req, ctx);
+        if (with_body) {
+            out.reference(rep.body.substr(r.first, r.size()));
+            info.body_bytes = r.size();
         }
         return info;
     }
-    std::string head;
-    {
-        // The 404 page: same bytes as the file, a different status line, no caching for long.
-        status_line(head, status);
-        add_line(head, "Content-Type", e.content_type);
-        add_line(head, "Content-Length", std::to_string(rep.body.size()));
-        add_line(head, "Cache-Control", "no-cache");
-        head.append(e.common_headers);
-    }
-    info.keep_alive = finish_head(head, req, ctx);
+    // The boundary comes from the ETag so that every node sends identical bytes.
+    const std::string boundary = "anyedge-" + rep.etag.substr(1, 24);
+    const http::MultipartBody mp =
+        http::build_multipart_byteranges(ranges, e.content_type, length, boundary);
+    add_line(head, "Content-Type", mp.content_type);
+    add_line(head, "Content-Length", std::to_string(mp.content_length));
+    head.append("Accept-Ranges: bytes\r\n").append(rep.validators);
     out.copy(head);
+    info.keep_alive = finish_to_sink(out, req, ctx);
+    if (with_body) {
+        for (const auto& part : mp.parts) {
+            out.copy(part.header);
+            out.reference(rep.body.substr(part.range.first, part.range.size()));
+        }
+        out.copy(mp.trailer);
+        info.body_bytes = mp.content_length;
+    }
+    return info;
+}
+
+ResponseInfo send_entry(const cache::Entry& e, const http::Request& req,
+                        const ResponseContext& ctx, ResponseSink& out,
+                        const cache::Snapshot& snap) {
+    const cache::Representation& rep = choose_representation(e, req);
+    ResponseInfo info;
+
+    const bool conditional = !req.if_match.empty() || !req.if_none_match.empty() ||
+                             !req.if_modified_since.empty() || !req.if_unmodified_since.empty();
+    if (conditional) {
+        http::ConditionalFields fields{req.if_match, req.if_none_match, req.if_modified_since,
+                                       req.if_unmodified_since};
+        const http::Precondition pc = http::evaluate_preconditions(
+            http::MethodClass::get_or_head, fields, http::Validators{rep.etag, e.last_modified});
+        if (pc == http::Precondition::not_modified) {
+            // RFC 9110 §15.4.5: a 304 carries the validators and caching headers, no body.
+            out.copy("HTTP/1.1 304 Not Modified\r\n");
+            out.copy(rep.validators);
+            info.status = 304;
+            info.keep_alive = finish_to_sink(out, req, ctx);
+            return info;
+        }
+        if (pc == http::Precondition::precondition_failed) {
+            return small_response(412, req, {}, "text/plain; charset=utf-8",
+                                  "412 Precondition Failed\n", &snap, ctx, out);
+        }
+    }
+
+    if (!req.range.empty() &&
+        (req.if_range.empty() ||
+         http::if_range_allows(req.if_range, rep.etag, e.last_modified))) {
+        const http::RangeDecision d = http::evaluate_range(req.range, rep.body.size());
+        if (d.outcome == http::RangeOutcome::partial) {
+            return send_partial(e, rep, d.ranges, req, ctx, out);
+        }
+        if (d.outcome == http::RangeOutcome::unsatisfiable) {
+            std::string extra;
+            add_line(extra, "Content-Range", http::unsatisfied_content_range(rep.body.size()));
+            extra.append(rep.validators);
+            return small_response(416, req, extra, "text/plain; charset=utf-8",
+                                  "416 Range Not Satisfiable\n", nullptr, ctx, out);
+        }
+    }
+
+    // The hot path: the prebuilt head, then the per-response lines, straight into the sink.
+    out.copy(rep.head_200);
+    info.status = 200;
+    info.keep_alive = finish_to_sink(out, req, ctx);
     if (req.method != http::Method::kHead && !rep.body.empty()) {
         out.reference(rep.body);
         info.body_bytes = rep.body.size();
+    }
+    return info;
+}
+
+// The 404 page: the file's bytes with a 404 status line, revalidated every time.
+ResponseInfo send_not_found_page(const cache::Entry& e, const http::Request& req,
+                                 const ResponseContext& ctx, ResponseSink& out) {
+    std::string head;
+    status_line(head, 404);
+    add_line(head, "Content-Type", e.content_type);
+    add_line(head, "Content-Length", std::to_string(e.identity.body.size()));
+    add_line(head, "Cache-Control", "no-cache");
+    head.append(e.common_headers);
+    out.copy(head);
+    ResponseInfo info;
+    info.status = 404;
+    info.keep_alive = finish_to_sink(out, req, ctx);
+    if (req.method != http::Method::kHead && !e.identity.body.empty()) {
+        out.reference(e.identity.body);
+        info.body_bytes = e.identity.body.size();
     }
     return info;
 }
@@ -184,7 +293,7 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
 
     const cache::Lookup found = snap.find(path.target.path);
     switch (found.kind) {
-        case cache::LookupKind::kFile: return send_entry(200, *found.entry, req, ctx, out);
+        case cache::LookupKind::kFile: return send_entry(*found.entry, req, ctx, out, snap);
         case cache::LookupKind::kRedirectToSlash: {
             std::string location = encode_path(path.target.path) + "/";
             if (path.target.has_query) location.append("?").append(path.target.query);
@@ -197,7 +306,7 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
         case cache::LookupKind::kNotFound: break;
     }
     if (const cache::Entry* page = snap.not_found_page()) {
-        return send_entry(404, *page, req, ctx, out);
+        return send_not_found_page(*page, req, ctx, out);
     }
     return small_response(404, req, {}, "text/plain; charset=utf-8", "404 Not Found\n", &snap,
                           ctx, out);

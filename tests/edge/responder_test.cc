@@ -1,0 +1,144 @@
+// RFC 9110 semantics of the pure Responder: conditionals, ranges, content-coding choice.
+#include "edge/server/responder.h"
+
+#include <gtest/gtest.h>
+
+#include "edge/http/request_parser.h"
+#include "origin-sync/content/digest.h"
+
+namespace anyedge::server {
+namespace {
+
+class StringSink : public ResponseSink {
+public:
+    void copy(std::string_view b) override { out.append(b); }
+    void reference(std::string_view b) override { out.append(b); }
+    size_t queued_bytes() const override { return out.size(); }
+    std::string out;
+};
+
+const std::string kText = "0123456789abcdefghijklmnopqrstuvwxyz";  // 36 bytes
+
+std::shared_ptr<const cache::Snapshot> snapshot() {
+    static auto snap = [] {
+        std::vector<cache::FileSpec> files;
+        cache::FileSpec f;
+        f.path = "/a.txt";
+        f.content_type = "text/plain; charset=utf-8";
+        f.last_modified = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+        f.bytes = kText;
+        f.encodings.emplace_back("br", cache::Bytes{std::string("BR-BYTES")});
+        f.encodings.emplace_back("gzip", cache::Bytes{std::string("GZIP-BYTES")});
+        files.push_back(std::move(f));
+        return cache::Snapshot::build(std::move(files), {}, 1);
+    }();
+    return snap;
+}
+
+std::string ask(const std::string& headers, const char* method = "GET") {
+    http::RequestParser p;
+    const std::string msg =
+        std::string(method) + " /a.txt HTTP/1.1\r\nHost: h\r\n" + headers + "\r\n";
+    size_t used = 0;
+    EXPECT_EQ(p.feed(msg, used), http::ParseStatus::kDone) << p.error_reason();
+    StringSink sink;
+    ResponseContext ctx;
+    ctx.date_line = "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n";
+    respond(p.request(), *snapshot(), ctx, sink);
+    return sink.out;
+}
+
+std::string body(const std::string& r) { return r.substr(r.find("\r\n\r\n") + 4); }
+std::string etag_of(const std::string& bytes) { return "\"" + sha256_hex(bytes) + "\""; }
+
+TEST(Responder, PlainGetIsIdentityWithVary) {
+    const std::string r = ask("");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n"));
+    EXPECT_NE(r.find("Vary: Accept-Encoding\r\n"), std::string::npos);
+    EXPECT_NE(r.find("ETag: " + etag_of(kText)), std::string::npos);
+    EXPECT_EQ(body(r), kText);
+}
+
+TEST(Responder, ContentCodingByQValues) {
+    struct Case {
+        const char* accept;
+        const char* body;
+    } cases[] = {
+        {"Accept-Encoding: br, gzip\r\n", "BR-BYTES"},
+        {"Accept-Encoding: gzip\r\n", "GZIP-BYTES"},
+        {"Accept-Encoding: br;q=0.5, gzip;q=0.8\r\n", "GZIP-BYTES"},
+        {"Accept-Encoding: br;q=0, gzip;q=0\r\n", kText.c_str()},
+        {"Accept-Encoding: identity\r\n", kText.c_str()},
+        {"Accept-Encoding: *\r\n", "BR-BYTES"},
+        {"Accept-Encoding: deflate\r\n", kText.c_str()},
+    };
+    for (const auto& c : cases) {
+        const std::string r = ask(c.accept);
+        EXPECT_EQ(body(r), c.body) << c.accept;
+        EXPECT_NE(r.find("ETag: " + etag_of(c.body)), std::string::npos) << c.accept;
+        if (std::string(c.body) == "BR-BYTES") {
+            EXPECT_NE(r.find("Content-Encoding: br\r\n"), std::string::npos);
+        }
+    }
+}
+
+TEST(Responder, ConditionalGet) {
+    EXPECT_TRUE(ask("If-None-Match: " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
+    EXPECT_TRUE(ask("If-None-Match: W/" + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
+    EXPECT_TRUE(ask("If-None-Match: \"x\", " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
+    EXPECT_TRUE(ask("If-None-Match: *\r\n").starts_with("HTTP/1.1 304 "));
+    EXPECT_TRUE(ask("If-None-Match: \"other\"\r\n").starts_with("HTTP/1.1 200 "));
+    // The br representation has its own ETag: the identity one does not match it.
+    EXPECT_TRUE(ask("Accept-Encoding: br\r\nIf-None-Match: " + etag_of(kText) + "\r\n")
+                    .starts_with("HTTP/1.1 200 "));
+    EXPECT_TRUE(ask("Accept-Encoding: br\r\nIf-None-Match: " + etag_of("BR-BYTES") + "\r\n")
+                    .starts_with("HTTP/1.1 304 "));
+    const std::string r304 = ask("If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+    EXPECT_TRUE(r304.starts_with("HTTP/1.1 304 "));
+    EXPECT_NE(r304.find("ETag: "), std::string::npos);
+    EXPECT_EQ(body(r304), "");
+    EXPECT_TRUE(ask("If-Modified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n").starts_with("HTTP/1.1 200 "));
+    // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+    EXPECT_TRUE(ask("If-None-Match: \"other\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
+                    .starts_with("HTTP/1.1 200 "));
+    EXPECT_TRUE(ask("If-Match: \"other\"\r\n").starts_with("HTTP/1.1 412 "));
+    EXPECT_TRUE(ask("If-Match: " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 200 "));
+    EXPECT_TRUE(ask("If-Unmodified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n").starts_with("HTTP/1.1 412 "));
+}
+
+TEST(Responder, Ranges) {
+    std::string r = ask("Range: bytes=0-9\r\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 206 "));
+    EXPECT_NE(r.find("Content-Range: bytes 0-9/36\r\n"), std::string::npos);
+    EXPECT_EQ(body(r), "0123456789");
+    r = ask("Range: bytes=-6\r\n");
+    EXPECT_EQ(body(r), "uvwxyz");
+    r = ask("Range: bytes=30-\r\n");
+    EXPECT_EQ(body(r), "uvwxyz");
+    // A Range request gets identity bytes even when br is acceptable.
+    r = ask("Range: bytes=0-1\r\nAccept-Encoding: br\r\n");
+    EXPECT_EQ(body(r), "01");
+    EXPECT_EQ(r.find("Content-Encoding"), std::string::npos);
+    r = ask("Range: bytes=100-200\r\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 416 "));
+    EXPECT_NE(r.find("Content-Range: bytes */36\r\n"), std::string::npos);
+    r = ask("Range: bytes=0-1,4-5\r\n");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 206 "));
+    EXPECT_NE(r.find("Content-Type: multipart/byteranges; boundary="), std::string::npos);
+    EXPECT_NE(body(r).find("Content-Range: bytes 0-1/36"), std::string::npos);
+    EXPECT_NE(body(r).find("Content-Range: bytes 4-5/36"), std::string::npos);
+    const auto cl = r.find("Content-Length: ");
+    EXPECT_EQ(std::stoul(r.substr(cl + 16)), body(r).size());
+    // If-Range with the current ETag honours the range; a stale one gets the whole file.
+    EXPECT_TRUE(ask("Range: bytes=0-1\r\nIf-Range: " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 206"));
+    EXPECT_TRUE(ask("Range: bytes=0-1\r\nIf-Range: \"old\"\r\n").starts_with("HTTP/1.1 200"));
+    // Syntactically invalid ranges are ignored.
+    EXPECT_TRUE(ask("Range: bytes=abc\r\n").starts_with("HTTP/1.1 200"));
+    // HEAD with a range: headers only.
+    r = ask("Range: bytes=0-9\r\n", "HEAD");
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 206 "));
+    EXPECT_EQ(body(r), "");
+}
+
+}  // namespace
+}  // namespace anyedge::server
