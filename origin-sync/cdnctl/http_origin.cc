@@ -2,8 +2,7 @@
 
 namespace anyedge::cdnctl {
 
-HttpOrigin::HttpOrigin(replicate::Url url, replicate::HttpClientOptions options,
-                       std::string token)
+HttpOrigin::HttpOrigin(replicate::Url url, replicate::HttpClientOptions options, std::string token)
     : client_(std::move(url), std::move(options)), token_(std::move(token)) {}
 
 std::string HttpOrigin::describe() const {

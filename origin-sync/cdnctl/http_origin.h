@@ -12,7 +12,7 @@
 namespace anyedge::cdnctl {
 
 class HttpOrigin : public publish::Origin {
-public:
+  public:
     HttpOrigin(replicate::Url url, replicate::HttpClientOptions options, std::string token);
     std::string describe() const override;
     Status lock() override { return ok_status(); }
@@ -21,7 +21,7 @@ public:
     Status put(const std::string& rel, std::string_view bytes) override;
     std::vector<uint64_t> list_generations() override { return {}; }
 
-private:
+  private:
     std::map<std::string, std::string> auth() const;
     replicate::HttpClient client_;
     std::string token_;

@@ -43,17 +43,17 @@ std::string human_bytes(uint64_t n) {
 
 // Renders publish progress: a redrawn bar on a terminal, a few plain lines otherwise.
 class ProgressView {
-public:
+  public:
     ProgressView() : tty_(::isatty(STDERR_FILENO) == 1) {}
     void operator()(const publish::Progress& p) {
         using Phase = publish::Progress::Phase;
         if (p.phase == Phase::kHashing) {
             if (tty_) {
                 int width = 30;
-                int filled = p.files_total ? static_cast<int>(width * p.files_done / p.files_total)
-                                           : width;
-                std::string item = p.item.size() > 40 ? "..." + p.item.substr(p.item.size() - 37)
-                                                      : p.item;
+                int filled =
+                    p.files_total ? static_cast<int>(width * p.files_done / p.files_total) : width;
+                std::string item =
+                    p.item.size() > 40 ? "..." + p.item.substr(p.item.size() - 37) : p.item;
                 std::fprintf(stderr, "\r\033[K[%s%s] %llu/%llu files, %s uploaded  %s",
                              std::string(filled, '#').c_str(),
                              std::string(width - filled, ' ').c_str(),
@@ -74,13 +74,14 @@ public:
             }
         } else {
             if (tty_) std::fprintf(stderr, "\n");
-            std::fprintf(stderr, "%s\n", p.phase == Phase::kStaging
-                                             ? ("staging: wrote " + p.item + " and next").c_str()
-                                             : "committing: writing current");
+            std::fprintf(stderr, "%s\n",
+                         p.phase == Phase::kStaging
+                             ? ("staging: wrote " + p.item + " and next").c_str()
+                             : "committing: writing current");
         }
     }
 
-private:
+  private:
     bool tty_;
     uint64_t last_ = UINT64_MAX;
 };
@@ -229,24 +230,26 @@ int main(int argc, char** argv) {
         o.progress = ProgressView();
         report = publish::publish_site(o, *key, **origin);
         if (!report) return fail("publish refused: " + report.error());
-        std::printf("published generation %llu (parent %llu): %llu files, uploaded %llu blobs "
-                    "(%s), %llu already at the origin\n",
-                    static_cast<unsigned long long>(report->generation),
-                    static_cast<unsigned long long>(report->parent),
-                    static_cast<unsigned long long>(report->files),
-                    static_cast<unsigned long long>(report->blobs_uploaded),
-                    human_bytes(report->bytes_uploaded).c_str(),
-                    static_cast<unsigned long long>(report->blobs_present));
+        std::printf(
+            "published generation %llu (parent %llu): %llu files, uploaded %llu blobs "
+            "(%s), %llu already at the origin\n",
+            static_cast<unsigned long long>(report->generation),
+            static_cast<unsigned long long>(report->parent),
+            static_cast<unsigned long long>(report->files),
+            static_cast<unsigned long long>(report->blobs_uploaded),
+            human_bytes(report->bytes_uploaded).c_str(),
+            static_cast<unsigned long long>(report->blobs_present));
     } else {
         publish::RollbackOptions o;
         o.to = to;
         o.expires_seconds = expires_s;
         report = publish::rollback(o, *key, **origin);
         if (!report) return fail("rollback refused: " + report.error());
-        std::printf("rolled back: generation %llu now serves the files of an earlier one "
-                    "(parent %llu)\n",
-                    static_cast<unsigned long long>(report->generation),
-                    static_cast<unsigned long long>(report->parent));
+        std::printf(
+            "rolled back: generation %llu now serves the files of an earlier one "
+            "(parent %llu)\n",
+            static_cast<unsigned long long>(report->generation),
+            static_cast<unsigned long long>(report->parent));
     }
     std::fflush(stdout);
     if (wait) return wait_fleet(nodes, report->generation, wait_timeout_s);

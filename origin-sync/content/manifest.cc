@@ -19,7 +19,8 @@ struct ParseError {
 
 [[noreturn]] void fail(std::string message) { throw ParseError{std::move(message)}; }
 
-void check_keys(const json& obj, const std::string& where, std::initializer_list<const char*> allowed,
+void check_keys(const json& obj, const std::string& where,
+                std::initializer_list<const char*> allowed,
                 std::initializer_list<const char*> required) {
     if (!obj.is_object()) fail(where + ": expected an object");
     for (const auto& [key, _] : obj.items()) {
@@ -89,8 +90,7 @@ auto guarded(std::string_view text, F&& f) -> Result<decltype(f(std::declval<con
 }
 
 FileEntry parse_file(const json& obj, const std::string& where) {
-    check_keys(obj, where,
-               {"sha256", "size", "type", "encodings", "cache-control", "modified"},
+    check_keys(obj, where, {"sha256", "size", "type", "encodings", "cache-control", "modified"},
                {"sha256", "size", "type", "cache-control", "modified"});
     FileEntry f;
     f.sha256 = get_hash(obj, where, "sha256");

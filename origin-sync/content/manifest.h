@@ -59,8 +59,9 @@ bool is_valid_utf8(std::string_view s);
 bool is_sha256_hex(std::string_view s);
 
 // OK when `path` (no leading slash) is a site path the edge can serve: non-empty, at most 1024
-// bytes, valid UTF-8, no empty, "." or ".." segment, no leading or trailing "/", no backslash, NUL, control
-// character, '?' or '#'. The error message says what is wrong, not where (callers add that).
+// bytes, valid UTF-8, no empty, "." or ".." segment, no leading or trailing "/", no backslash, NUL,
+// control character, '?' or '#'. The error message says what is wrong, not where (callers add
+// that).
 Status validate_site_path(std::string_view path);
 
 Result<Manifest> parse_manifest(std::string_view json);

@@ -27,7 +27,7 @@ struct PkeyDeleter {
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 
 class VerifyKey {
-public:
+  public:
     static Result<VerifyKey> from_pem(std::string_view pem);
     static Result<VerifyKey> load(const std::filesystem::path& pem_file);
 
@@ -37,14 +37,14 @@ public:
     std::string raw() const;
     std::string pem() const;
 
-private:
+  private:
     friend class SigningKey;
     explicit VerifyKey(PkeyPtr k) : key_(std::move(k)) {}
     std::shared_ptr<EVP_PKEY> key_;
 };
 
 class SigningKey {
-public:
+  public:
     static Result<SigningKey> generate();
     static Result<SigningKey> from_pem(std::string_view pem);
     static Result<SigningKey> load(const std::filesystem::path& pem_file);
@@ -54,7 +54,7 @@ public:
     VerifyKey public_key() const;
     std::string private_pem() const;
 
-private:
+  private:
     explicit SigningKey(PkeyPtr k) : key_(std::move(k)) {}
     std::shared_ptr<EVP_PKEY> key_;
 };

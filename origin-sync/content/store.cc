@@ -22,7 +22,7 @@ std::string errno_text(const std::string& what, const fs::path& p) {
 }
 
 class Fd {
-public:
+  public:
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() {
         if (fd_ >= 0) ::close(fd_);
@@ -36,15 +36,13 @@ public:
         return f;
     }
 
-private:
+  private:
     int fd_;
 };
 
 }  // namespace
 
-fs::path blob_path(const fs::path& root, std::string_view sha) {
-    return root / blob_url_path(sha);
-}
+fs::path blob_path(const fs::path& root, std::string_view sha) { return root / blob_url_path(sha); }
 
 std::string blob_url_path(std::string_view sha) {
     std::string s(sha);

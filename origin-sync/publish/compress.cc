@@ -24,8 +24,7 @@ Result<std::string> brotli_compress(std::string_view in) {
 Result<std::string> gzip_compress(std::string_view in) {
     z_stream zs{};
     // windowBits 15 + 16: zlib writes a gzip header (mtime 0, no name) and trailer.
-    if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) !=
-        Z_OK) {
+    if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
         return make_error("gzip: deflateInit2 failed");
     }
     std::string out(deflateBound(&zs, in.size()) + 32, '\0');
@@ -52,8 +51,7 @@ Result<std::string> brotli_decompress(std::string_view in) {
         uint8_t buf[16384];
         size_t avail_out = sizeof buf;
         uint8_t* next_out = buf;
-        r = BrotliDecoderDecompressStream(st, &avail_in, &next_in, &avail_out, &next_out,
-                                          nullptr);
+        r = BrotliDecoderDecompressStream(st, &avail_in, &next_in, &avail_out, &next_out, nullptr);
         out.append(reinterpret_cast<char*>(buf), sizeof buf - avail_out);
     } while (r == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT);
     BrotliDecoderDestroyInstance(st);

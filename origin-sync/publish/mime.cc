@@ -67,11 +67,16 @@ std::string mime_type(std::string_view path) {
 bool is_compressible(std::string_view mime) {
     std::string_view base = mime.substr(0, mime.find(';'));
     if (base.starts_with("text/")) return true;
-    static constexpr std::string_view kTypes[] = {
-        "application/json",     "application/manifest+json", "application/xml",
-        "application/atom+xml", "application/rss+xml",       "image/svg+xml",
-        "image/x-icon",         "application/wasm",          "font/ttf",
-        "font/otf"};
+    static constexpr std::string_view kTypes[] = {"application/json",
+                                                  "application/manifest+json",
+                                                  "application/xml",
+                                                  "application/atom+xml",
+                                                  "application/rss+xml",
+                                                  "image/svg+xml",
+                                                  "image/x-icon",
+                                                  "application/wasm",
+                                                  "font/ttf",
+                                                  "font/otf"};
     return std::find(std::begin(kTypes), std::end(kTypes), base) != std::end(kTypes);
 }
 
@@ -85,10 +90,12 @@ bool is_fingerprinted(std::string_view path) {
         bool hex = part.size() >= 8 && std::all_of(part.begin(), part.end(), [](char c) {
                        return std::isxdigit(static_cast<unsigned char>(c));
                    });
-        bool digit = std::any_of(part.begin(), part.end(),
-                                 [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-        bool letter = std::any_of(part.begin(), part.end(),
-                                  [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+        bool digit = std::any_of(part.begin(), part.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+        });
+        bool letter = std::any_of(part.begin(), part.end(), [](char c) {
+            return std::isalpha(static_cast<unsigned char>(c));
+        });
         if (hex && digit && letter) return true;
         start = end + 1;
     }

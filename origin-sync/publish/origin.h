@@ -18,7 +18,7 @@
 namespace anyedge::publish {
 
 class Origin {
-public:
+  public:
     virtual ~Origin() = default;
     virtual std::string describe() const = 0;
     // Takes an exclusive publish lock held until the Origin is destroyed.
@@ -33,7 +33,7 @@ public:
 };
 
 class LocalOrigin : public Origin {
-public:
+  public:
     explicit LocalOrigin(std::filesystem::path root) : root_(std::move(root)) {}
     ~LocalOrigin() override;
     std::string describe() const override { return root_.string(); }
@@ -43,7 +43,7 @@ public:
     Status put(const std::string& rel, std::string_view bytes) override;
     std::vector<uint64_t> list_generations() override;
 
-private:
+  private:
     std::filesystem::path root_;
     int lock_fd_ = -1;
 };

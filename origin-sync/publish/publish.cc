@@ -85,8 +85,8 @@ Result<OriginState> inspect_origin(Origin& origin, const SigningKey& key,
 }
 
 // Writes manifest, `next`, waits, then `current`: the two phases.
-Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& origin,
-                             int64_t now, int64_t expires_seconds, int64_t stage_seconds,
+Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& origin, int64_t now,
+                             int64_t expires_seconds, int64_t stage_seconds,
                              const ProgressFn& progress, PublishReport report) {
     std::string bytes = serialize_manifest(m);
     auto msig = key.sign(bytes);
@@ -99,14 +99,16 @@ Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& o
     std::string pbytes = serialize_current(ptr);
     auto psig = key.sign(pbytes);
     if (!psig) return Error{psig.error()};
-    if (progress) progress(Progress{Progress::Phase::kStaging, report.files, report.files,
-                                    report.bytes_uploaded, mpath});
+    if (progress)
+        progress(Progress{Progress::Phase::kStaging, report.files, report.files,
+                          report.bytes_uploaded, mpath});
     if (Status s = origin.put("next.sig", *psig); !s) return Error{s.error()};
     if (Status s = origin.put("next", pbytes); !s) return Error{s.error()};
     if (stage_seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(stage_seconds));
 
-    if (progress) progress(Progress{Progress::Phase::kCommitting, report.files, report.files,
-                                    report.bytes_uploaded, "current"});
+    if (progress)
+        progress(Progress{Progress::Phase::kCommitting, report.files, report.files,
+                          report.bytes_uploaded, "current"});
     // `current` goes last: until it is written no node switches.
     if (Status s = origin.put("current.sig", *psig); !s) return Error{s.error()};
     if (Status s = origin.put("current", pbytes); !s) return Error{s.error()};
@@ -227,8 +229,8 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
         ++done;
     }
     if (opts.progress) {
-        opts.progress(Progress{Progress::Phase::kHashing, done, files->size(),
-                               report.bytes_uploaded, ""});
+        opts.progress(
+            Progress{Progress::Phase::kHashing, done, files->size(), report.bytes_uploaded, ""});
     }
     // Nodes verify with the key they are configured with; public.pem at the origin lets a
     // later publish with another key be refused (trust on first publish).
@@ -241,8 +243,7 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
                   report);
 }
 
-Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& key,
-                               Origin& origin) {
+Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& key, Origin& origin) {
     if (opts.expires_seconds <= 0) return make_error("expiry must be positive");
     if (Status s = origin.lock(); !s) return Error{s.error()};
     auto st = inspect_origin(origin, key, opts.expected_public_key);

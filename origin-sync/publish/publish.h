@@ -35,7 +35,7 @@ using ProgressFn = std::function<void(const Progress&)>;
 struct PublishOptions {
     std::filesystem::path site_dir;
     int64_t expires_seconds = 7 * 24 * 3600;  // lifetime of the signed `current`
-    int64_t stage_seconds = 0;  // pause between `next` (stage) and `current` (flip)
+    int64_t stage_seconds = 0;                // pause between `next` (stage) and `current` (flip)
     // When set, the signing key must match it (besides the origin's own public.pem).
     std::optional<VerifyKey> expected_public_key;
     ProgressFn progress;
@@ -65,8 +65,7 @@ struct RollbackOptions {
 // Publishes the files of manifest `to` again as a new, higher generation (nodes refuse lower
 // generation numbers, so going back must go forward). Checks that every blob it names is
 // still at the origin.
-Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& key,
-                               Origin& origin);
+Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& key, Origin& origin);
 
 // Builds the manifest entry for one file's bytes (type, cache-control, variants). Exposed for
 // tests. `variants` receives encoding -> compressed bytes for variants that are smaller.

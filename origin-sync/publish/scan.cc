@@ -29,8 +29,8 @@ Result<std::vector<SiteFile>> scan_site(const fs::path& dir) {
     if (ec) return make_error("site directory " + dir.string() + ": " + ec.message());
     if (!fs::is_directory(root, ec)) return make_error(dir.string() + " is not a directory");
     if (::access(root.c_str(), R_OK | X_OK) != 0) {
-        return make_error("site directory " + dir.string() + " is not readable: " +
-                          std::strerror(errno));
+        return make_error("site directory " + dir.string() +
+                          " is not readable: " + std::strerror(errno));
     }
 
     std::vector<SiteFile> files;

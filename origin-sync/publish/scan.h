@@ -13,10 +13,10 @@
 namespace anyedge::publish {
 
 struct SiteFile {
-    std::string path;                // site path, no leading slash
-    std::filesystem::path source;    // file to read (a symlink's target inside the site)
+    std::string path;              // site path, no leading slash
+    std::filesystem::path source;  // file to read (a symlink's target inside the site)
     uint64_t size = 0;
-    int64_t modified = 0;            // unix seconds
+    int64_t modified = 0;  // unix seconds
 };
 
 // Lists the regular files under `dir`, sorted by path. Refuses (error naming the file): a

@@ -76,8 +76,8 @@ std::string format_status_table(const std::vector<NodeStatus>& nodes) {
         const char* health = !n.reachable ? "DOWN" : n.healthy ? "healthy" : "UNHEALTHY";
         std::string err = !n.error.empty() ? n.error : n.sync_error;
         std::snprintf(line, sizeof line, "%-16s %-28s %10s %10s %-9s %s\n",
-                      n.node.empty() ? "?" : n.node.c_str(), n.admin_url.c_str(), gen.c_str(),
-                      age, health, err.c_str());
+                      n.node.empty() ? "?" : n.node.c_str(), n.admin_url.c_str(), gen.c_str(), age,
+                      health, err.c_str());
         out += line;
     }
     return out;
@@ -90,7 +90,8 @@ WaitOutcome wait_for_generation(const std::vector<std::string>& admin_urls, uint
     auto start = std::chrono::steady_clock::now();
     WaitOutcome w;
     while (true) {
-        auto fleet = fetch_fleet_status(admin_urls, std::min(timeout, std::chrono::milliseconds(2000)));
+        auto fleet =
+            fetch_fleet_status(admin_urls, std::min(timeout, std::chrono::milliseconds(2000)));
         w.laggards.clear();
         for (const auto& n : fleet) {
             if (!n.reachable || n.generation < generation) w.laggards.push_back(n.admin_url);

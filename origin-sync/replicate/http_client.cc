@@ -1,7 +1,5 @@
 #include "origin-sync/replicate/http_client.h"
 
-#include <openssl/ssl.h>
-
 #include <optional>
 
 #include <boost/asio/co_spawn.hpp>
@@ -14,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
 
 namespace anyedge::replicate {
 
@@ -43,7 +42,8 @@ Result<Url> parse_url(std::string_view text) {
     if (authority.empty()) return make_error("no host in URL " + std::string(text));
     if (authority.front() == '[') {  // IPv6 literal, RFC 3986 section 3.2.2
         size_t close = authority.find(']');
-        if (close == std::string_view::npos) return make_error("bad IPv6 host in " + std::string(text));
+        if (close == std::string_view::npos)
+            return make_error("bad IPv6 host in " + std::string(text));
         u.host = std::string(authority.substr(1, close - 1));
         std::string_view after = authority.substr(close + 1);
         if (after.starts_with(':')) u.port = std::string(after.substr(1));
@@ -107,8 +107,8 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
     req.version(11);
     bool default_port = (base_.scheme == "https" && base_.port == "443") ||
                         (base_.scheme == "http" && base_.port == "80");
-    std::string host = base_.host.find(':') != std::string::npos ? "[" + base_.host + "]"
-                                                                   : base_.host;
+    std::string host =
+        base_.host.find(':') != std::string::npos ? "[" + base_.host + "]" : base_.host;
     req.set(http::field::host, default_port ? host : host + ":" + base_.port);
     req.set(http::field::user_agent, "anyedge-origin-sync");
     for (const auto& [k, v] : headers) req.set(k, v);

@@ -42,7 +42,7 @@ struct HttpClientOptions {
 };
 
 class HttpClient {
-public:
+  public:
     HttpClient(Url base, HttpClientOptions options);
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
@@ -57,7 +57,7 @@ public:
 
     const Url& base() const { return base_; }
 
-private:
+  private:
     struct Impl;
     Url base_;
     std::unique_ptr<Impl> impl_;

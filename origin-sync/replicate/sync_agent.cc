@@ -31,8 +31,8 @@ SyncAgent::SyncAgent(SyncOptions options, VerifyKey key, Logger log)
     auto url = parse_url(opt_.origin_url);
     if (url) {
         origin_ = *url;
-        client_ = std::make_unique<HttpClient>(*origin_,
-                                               HttpClientOptions{opt_.ca_file, opt_.timeout});
+        client_ =
+            std::make_unique<HttpClient>(*origin_, HttpClientOptions{opt_.ca_file, opt_.timeout});
     } else {
         log_("bad --origin: " + url.error());
     }
@@ -183,7 +183,8 @@ Status SyncAgent::stage(uint64_t generation, const std::string& manifest_sha256)
     } else {
         auto r = client_->request("GET", mrel, {}, {}, kMaxManifestBytes);
         if (!r) return Error{r.error()};
-        if (r->status != 200) return make_error("GET " + mrel + ": HTTP " + std::to_string(r->status));
+        if (r->status != 200)
+            return make_error("GET " + mrel + ": HTTP " + std::to_string(r->status));
         if (sha256_hex(r->body) != manifest_sha256) {
             return make_error(mrel + " from the origin does not match the hash in its pointer");
         }
@@ -205,8 +206,8 @@ Status SyncAgent::stage(uint64_t generation, const std::string& manifest_sha256)
     uint64_t fetched = 0, bytes = 0, reused = 0;
     Status blobs = fetch_blobs(*m, &fetched, &bytes, &reused);
     if (!blobs) {
-        return make_error("staging generation " + std::to_string(generation) + " failed: " +
-                          blobs.error());
+        return make_error("staging generation " + std::to_string(generation) +
+                          " failed: " + blobs.error());
     }
     // The manifest goes to disk only once every blob it names is there.
     if (!local) {
@@ -307,9 +308,8 @@ Status SyncAgent::poll_once() {
     std::string nbytes, nsig, netag = next_etag_;
     auto next = fetch_pointer("next", &netag, &nbytes, &nsig, &unchanged);
     if (next && !unchanged) {
-        if (next->generation > live &&
-            !(staged_ && staged_->generation == next->generation &&
-              staged_->manifest_sha256 == next->manifest_sha256)) {
+        if (next->generation > live && !(staged_ && staged_->generation == next->generation &&
+                                         staged_->manifest_sha256 == next->manifest_sha256)) {
             if (Status s = stage(next->generation, next->manifest_sha256); !s) return finish(s);
         }
         next_etag_ = netag;
@@ -326,8 +326,8 @@ void SyncAgent::collect_garbage() {
     // now were left by a crash (kill -9 in the middle of a download).
     for (auto it = fs::recursive_directory_iterator(root, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_regular_file() && it->path().filename().string().find(".tmp.") !=
-                                         std::string::npos) {
+        if (it->is_regular_file() &&
+            it->path().filename().string().find(".tmp.") != std::string::npos) {
             std::error_code rm;
             fs::remove(it->path(), rm);
         }
@@ -369,8 +369,8 @@ void SyncAgent::collect_garbage() {
     for (auto it = fs::recursive_directory_iterator(objects, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (!it->is_regular_file()) continue;
-        std::string sha = it->path().parent_path().filename().string() +
-                          it->path().filename().string();
+        std::string sha =
+            it->path().parent_path().filename().string() + it->path().filename().string();
         if (!referenced.count(sha)) {
             std::error_code rm;
             if (fs::remove(it->path(), rm)) ++removed;
@@ -411,8 +411,8 @@ void SyncAgent::run(const std::atomic<bool>& stop) {
         failures = s ? 0 : std::min(failures + 1, 16);
         auto delay = opt_.interval;
         for (int i = 0; i < failures && delay < opt_.max_backoff; ++i) delay *= 2;
-        delay = failures ? std::min(delay, std::max(opt_.max_backoff, opt_.interval))
-                         : opt_.interval;
+        delay =
+            failures ? std::min(delay, std::max(opt_.max_backoff, opt_.interval)) : opt_.interval;
         auto until = std::chrono::steady_clock::now() + delay;
         while (!stop.load() && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));

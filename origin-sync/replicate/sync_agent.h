@@ -49,7 +49,7 @@ struct SyncOptions {
 using Logger = std::function<void(const std::string&)>;
 
 class SyncAgent {
-public:
+  public:
     SyncAgent(SyncOptions options, VerifyKey key, Logger log);
     ~SyncAgent();
 
@@ -62,7 +62,7 @@ public:
     // temporary files left by a crash. Called after each flip and at start.
     void collect_garbage();
 
-private:
+  private:
     struct Staged {
         uint64_t generation = 0;
         std::string manifest_sha256;

@@ -1,9 +1,9 @@
 #include "origin-sync/content/manifest.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "origin-sync/content/digest.h"
 
@@ -18,8 +18,12 @@ Manifest sample() {
     m.generation = 3;
     m.parent = 2;
     m.created = 1700000000;
-    FileEntry idx{kHashA, 10, "text/html; charset=utf-8", {{"br", kHashB}, {"gzip", kHashA}},
-                  "public, max-age=60", 1690000000};
+    FileEntry idx{kHashA,
+                  10,
+                  "text/html; charset=utf-8",
+                  {{"br", kHashB}, {"gzip", kHashA}},
+                  "public, max-age=60",
+                  1690000000};
     FileEntry img{kHashB, 1, "image/png", {}, "public, max-age=3600", 1690000001};
     m.files["index.html"] = idx;
     m.files["img/a b.png"] = img;
@@ -41,7 +45,8 @@ TEST(Manifest, RoundTripIsExactAndCanonical) {
 
 TEST(Manifest, ParsesHandWrittenDocument) {
     std::string doc = R"({"generation": 1, "parent": 0, "created": 5, "files": {
-        "a/b.css": {"sha256": ")" + kHashA + R"(", "size": 7, "type": "text/css",
+        "a/b.css": {"sha256": ")" +
+                      kHashA + R"(", "size": 7, "type": "text/css",
                     "cache-control": "public, max-age=1", "modified": 4}}})";
     auto m = parse_manifest(doc);
     ASSERT_TRUE(m.ok()) << m.error();
@@ -52,8 +57,7 @@ TEST(Manifest, ParsesHandWrittenDocument) {
 }
 
 std::string with_file(const std::string& path, const std::string& entry) {
-    return R"({"generation":2,"parent":1,"created":0,"files":{")" + path + R"(":)" + entry +
-           "}}";
+    return R"({"generation":2,"parent":1,"created":0,"files":{")" + path + R"(":)" + entry + "}}";
 }
 
 std::string good_entry() {
@@ -109,17 +113,31 @@ TEST(Manifest, RejectsBadDocumentsNamingTheField) {
 
 TEST(Manifest, RejectsPathsTheEdgeCannotServe) {
     std::vector<std::string> bad = {
-        "",          "/index.html", "a//b",   "a/",       "../etc/passwd", "a/../b", "./a",
-        "a/./b",     "a\\\\b",      "a\\u0000b", "a\\u0001b", "a\\nb",       "a?b",    "a#b",
-        "..",        ".",           std::string(1025, 'x'),
+        "",
+        "/index.html",
+        "a//b",
+        "a/",
+        "../etc/passwd",
+        "a/../b",
+        "./a",
+        "a/./b",
+        "a\\\\b",
+        "a\\u0000b",
+        "a\\u0001b",
+        "a\\nb",
+        "a?b",
+        "a#b",
+        "..",
+        ".",
+        std::string(1025, 'x'),
     };
     for (const auto& p : bad) {
         auto m = parse_manifest(with_file(p, good_entry()));
         ASSERT_FALSE(m.ok()) << "path accepted: " << p;
         EXPECT_NE(m.error().find("manifest.files"), std::string::npos) << m.error();
     }
-    for (std::string p : {"index.html", "a/b/c.txt", "caf\xc3\xa9.html", "a b", "..x", "x..",
-                          ".well-known/a"}) {
+    for (std::string p :
+         {"index.html", "a/b/c.txt", "caf\xc3\xa9.html", "a b", "..x", "x..", ".well-known/a"}) {
         auto m = parse_manifest(with_file(p, good_entry()));
         EXPECT_TRUE(m.ok()) << p << ": " << m.error();
     }
@@ -141,10 +159,10 @@ TEST(Manifest, ValidateSitePathDirect) {
     EXPECT_TRUE(validate_site_path("post/x/index.html").ok());
     EXPECT_FALSE(validate_site_path(std::string_view("a\0b", 3)).ok());
     EXPECT_FALSE(validate_site_path("a\x7f").ok());
-    EXPECT_FALSE(validate_site_path("caf\xe9.html").ok());      // Latin-1, not UTF-8
-    EXPECT_FALSE(validate_site_path("\xc0\xaf").ok());          // overlong "/"
-    EXPECT_FALSE(validate_site_path("\xed\xa0\x80").ok());     // surrogate
-    EXPECT_FALSE(validate_site_path("\xe2\x82").ok());          // truncated
+    EXPECT_FALSE(validate_site_path("caf\xe9.html").ok());  // Latin-1, not UTF-8
+    EXPECT_FALSE(validate_site_path("\xc0\xaf").ok());      // overlong "/"
+    EXPECT_FALSE(validate_site_path("\xed\xa0\x80").ok());  // surrogate
+    EXPECT_FALSE(validate_site_path("\xe2\x82").ok());      // truncated
     EXPECT_TRUE(validate_site_path("\xe2\x82\xac/\xf0\x9f\x98\x80").ok());
 }
 

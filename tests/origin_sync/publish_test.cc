@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/store.h"
@@ -44,10 +44,10 @@ TEST(Mime, FingerprintsAndCacheControl) {
     EXPECT_TRUE(is_fingerprinted("app-0a1b2c3d4e.js"));
     EXPECT_TRUE(is_fingerprinted("main_" + sha256_hex("x") + ".js"));
     EXPECT_FALSE(is_fingerprinted("style.css"));
-    EXPECT_FALSE(is_fingerprinted("style.3f9a1c2.css"));     // 7 hex
-    EXPECT_FALSE(is_fingerprinted("deadbeefcafe.css"));      // letters only: a word
-    EXPECT_FALSE(is_fingerprinted("12345678.css"));          // digits only: a date or id
-    EXPECT_FALSE(is_fingerprinted("3f9a1c2b/style.css"));    // the directory does not count
+    EXPECT_FALSE(is_fingerprinted("style.3f9a1c2.css"));   // 7 hex
+    EXPECT_FALSE(is_fingerprinted("deadbeefcafe.css"));    // letters only: a word
+    EXPECT_FALSE(is_fingerprinted("12345678.css"));        // digits only: a date or id
+    EXPECT_FALSE(is_fingerprinted("3f9a1c2b/style.css"));  // the directory does not count
     EXPECT_EQ(cache_control_for("s.3f9a1c2b.css", "text/css"),
               "public, max-age=31536000, immutable");
     EXPECT_EQ(cache_control_for("index.html", mime_type("index.html")), "public, max-age=60");

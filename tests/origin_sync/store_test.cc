@@ -16,8 +16,8 @@ using testing_util::write_text;
 
 TEST(Store, Layout) {
     std::string sha = sha256_hex("x");
-    EXPECT_EQ(blob_path("/s", sha), fs::path("/s/objects/sha256/" + sha.substr(0, 2) + "/" +
-                                             sha.substr(2)));
+    EXPECT_EQ(blob_path("/s", sha),
+              fs::path("/s/objects/sha256/" + sha.substr(0, 2) + "/" + sha.substr(2)));
     EXPECT_EQ(manifest_path("/s", 12), fs::path("/s/generations/12.json"));
     EXPECT_EQ(manifest_sig_path("/s", 12), fs::path("/s/generations/12.json.sig"));
     EXPECT_EQ(current_file_path("/s"), fs::path("/s/current"));

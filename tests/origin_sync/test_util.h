@@ -12,7 +12,7 @@
 namespace anyedge::testing_util {
 
 class TempDir {
-public:
+  public:
     TempDir() {
         std::string tmpl = (std::filesystem::temp_directory_path() / "anyedge-os-XXXXXX").string();
         char* p = ::mkdtemp(tmpl.data());
@@ -26,7 +26,7 @@ public:
     TempDir& operator=(const TempDir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

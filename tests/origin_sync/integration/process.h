@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,12 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include <spawn.h>
+
 extern char** environ;
 
 namespace anyedge::testing_util {
 
 class Process {
-public:
+  public:
     Process() = default;
     Process(const std::vector<std::string>& argv, const std::filesystem::path& log) {
         start(argv, log);
@@ -77,7 +78,7 @@ public:
         return ss.str();
     }
 
-private:
+  private:
     pid_t pid_ = -1;
     std::filesystem::path log_;
 };

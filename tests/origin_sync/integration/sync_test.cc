@@ -1,12 +1,11 @@
 // End-to-end content plane on loopback: cdnctl publishes into an origin directory served by
 // `python3 -m http.server`, cdn-sync processes follow it into per-node state directories.
 // Every wait is bounded; every process is stopped by its PID.
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <random>
 #include <regex>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/signing.h"
@@ -31,7 +30,7 @@ std::string random_bytes(size_t n, unsigned seed) {
 }
 
 class SyncTest : public ::testing::Test {
-protected:
+  protected:
     TempDir tmp;
     fs::path site = tmp.path() / "site";
     fs::path origin = tmp.path() / "origin";
@@ -85,10 +84,17 @@ protected:
     }
 
     void start_sync(int i, std::vector<std::string> extra = {}) {
-        std::vector<std::string> argv = {CDN_SYNC_BIN,        "--origin",      url(),
-                                         "--state",           node(i).string(), "--pubkey",
-                                         (keys / "public.pem").string(), "--interval-ms", "100",
-                                         "--max-backoff-ms", "300"};
+        std::vector<std::string> argv = {CDN_SYNC_BIN,
+                                         "--origin",
+                                         url(),
+                                         "--state",
+                                         node(i).string(),
+                                         "--pubkey",
+                                         (keys / "public.pem").string(),
+                                         "--interval-ms",
+                                         "100",
+                                         "--max-backoff-ms",
+                                         "300"};
         argv.insert(argv.end(), extra.begin(), extra.end());
         if (syncs.size() <= static_cast<size_t>(i)) syncs.resize(i + 1);
         syncs[i] = std::make_unique<Process>(argv, log("sync" + std::to_string(i)));
@@ -97,8 +103,13 @@ protected:
     std::string sync_log(int i) { return syncs[i]->output(); }
 
     std::string publish(int expect_code = 0, std::vector<std::string> extra = {}) {
-        std::vector<std::string> argv = {CDNCTL_BIN,     "publish", site.string(), "--origin",
-                                         origin.string(), "--key",  (keys / "private.pem").string()};
+        std::vector<std::string> argv = {CDNCTL_BIN,
+                                         "publish",
+                                         site.string(),
+                                         "--origin",
+                                         origin.string(),
+                                         "--key",
+                                         (keys / "private.pem").string()};
         argv.insert(argv.end(), extra.begin(), extra.end());
         std::string out;
         EXPECT_EQ(run_command(argv, log("publish"), &out), expect_code) << out;
@@ -166,8 +177,7 @@ TEST_F(SyncTest, ThreeNodesConvergeOneChangeMovesOneBlobAndRollback) {
     for (int i = 0; i < 3; ++i) {
         ASSERT_TRUE(eventually([&] { return live(i) == 3; })) << sync_log(i);
         expect_node_serves_site(i);
-        EXPECT_NE(sync_log(i).find("staged 3 (3 blobs fetched"), std::string::npos)
-            << sync_log(i);
+        EXPECT_NE(sync_log(i).find("staged 3 (3 blobs fetched"), std::string::npos) << sync_log(i);
     }
 
     std::string rb;
@@ -182,7 +192,8 @@ TEST_F(SyncTest, ThreeNodesConvergeOneChangeMovesOneBlobAndRollback) {
         ASSERT_TRUE(eventually([&] { return live(i) == 4; })) << sync_log(i);
         EXPECT_EQ(load_live_generation(node(i))->manifest.files, g2->manifest.files);
         EXPECT_TRUE(eventually([&] { return status(i).value("state", "") == "ok"; }))
-            << status(i).dump() << "\n" << sync_log(i);
+            << status(i).dump() << "\n"
+            << sync_log(i);
     }
 }
 
@@ -270,8 +281,7 @@ TEST_F(SyncTest, OriginDownThenUp) {
     ASSERT_TRUE(eventually([&] { return live(0) == 1; })) << sync_log(0);
     std::string same_port = port;
     http->stop(SIGTERM);
-    ASSERT_TRUE(eventually([&] { return status(0).value("state", "") == "error"; }))
-        << sync_log(0);
+    ASSERT_TRUE(eventually([&] { return status(0).value("state", "") == "error"; })) << sync_log(0);
     write_text(site / "index.html", "<html>published while the origin was unreachable</html>");
     publish();
     EXPECT_EQ(live(0), 1u);
@@ -316,18 +326,17 @@ TEST_F(SyncTest, KeepsLastGenerationsAndCollectsGarbage) {
     for (int v = 1; v <= 4; ++v) {
         write_text(site / "index.html", "<html>version " + std::to_string(v) + "</html>");
         publish();
-        ASSERT_TRUE(eventually([&] { return live(0) == static_cast<uint64_t>(v); }))
-            << sync_log(0);
+        ASSERT_TRUE(eventually([&] { return live(0) == static_cast<uint64_t>(v); })) << sync_log(0);
     }
-    ASSERT_TRUE(eventually([&] { return list_generations(node(0)).size() == 2; }))
-        << sync_log(0);
+    ASSERT_TRUE(eventually([&] { return list_generations(node(0)).size() == 2; })) << sync_log(0);
     EXPECT_EQ(list_generations(node(0)), (std::vector<uint64_t>{3, 4}));
     std::set<std::string> wanted;
     for (uint64_t g : {3, 4}) {
         for (auto& s : referenced_blobs(load_generation(node(0), g)->manifest)) wanted.insert(s);
     }
     EXPECT_TRUE(eventually([&] { return blob_count(node(0)) == wanted.size(); }))
-        << blob_count(node(0)) << " blobs, want " << wanted.size() << "\n" << sync_log(0);
+        << blob_count(node(0)) << " blobs, want " << wanted.size() << "\n"
+        << sync_log(0);
     // The live generation's parent survives for skew protection.
     EXPECT_TRUE(load_previous_generation(node(0), load_live_generation(node(0))->manifest).ok());
 }
