@@ -26,6 +26,8 @@ Result<std::unique_ptr<Ring>> Ring::create(unsigned entries) {
                           "(kernel.io_uring_disabled=0, not blocked by seccomp)");
     }
     r->initialized_ = true;
+    // Saves an fd lookup on every io_uring_enter; optional (Linux 5.18+).
+    io_uring_register_ring_fd(&r->ring_);
 
     io_uring_probe* probe = io_uring_get_probe_ring(&r->ring_);
     if (!probe) return make_error("io_uring: cannot probe supported operations");

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -74,6 +75,9 @@ Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, 
         if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
             return fail("SO_REUSEPORT");
         }
+        // Accepted sockets inherit TCP_NODELAY from the listener: no setsockopt per connection.
+        // Responses are whole sends; Nagle would only delay the tail of a large one.
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (address.addr.ss_family == AF_INET6) {
             ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         }

@@ -18,6 +18,12 @@ void OutputQueue::copy(std::string_view bytes) {
 
 void OutputQueue::reference(std::string_view bytes) {
     if (bytes.empty()) return;
+    // Small bodies are cheaper to copy than to send as a second iovec: the response then goes
+    // out as one contiguous send.
+    if (bytes.size() <= kCopyThreshold) {
+        copy(bytes);
+        return;
+    }
     if (snapshot_ && *snapshot_ && (holds_.empty() || holds_.back() != *snapshot_)) {
         holds_.push_back(*snapshot_);
     }

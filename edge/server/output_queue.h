@@ -35,6 +35,8 @@ public:
     void consume(size_t n);
     void clear();
 
+    static constexpr size_t kCopyThreshold = 16 * 1024;
+
 private:
     struct Segment {
         bool owned;

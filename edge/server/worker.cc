@@ -170,10 +170,6 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
         io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
         return;
     }
-    const int one = 1;
-    // Responses are whole sends; Nagle would only add latency to the last segment.
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-
     uint32_t slot;
     if (!free_slots.empty()) {
         slot = free_slots.back();
@@ -256,11 +252,16 @@ void Worker::Impl::flush(uint32_t slot) {
     if (c.front.empty() && !c.back.empty()) std::swap(c.front, c.back);
     if (c.front.empty()) return;
     const size_t n = c.front.gather(c.iov, kMaxIov, kMaxSendBytes);
-    c.msg = msghdr{};
-    c.msg.msg_iov = c.iov;
-    c.msg.msg_iovlen = n;
     io_uring_sqe* sqe = ring->get_sqe();
-    io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+    if (n == 1) {
+        // One contiguous buffer: plain send skips the msghdr and iovec import.
+        io_uring_prep_send(sqe, c.fd, c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        c.msg = msghdr{};
+        c.msg.msg_iov = c.iov;
+        c.msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+    }
     io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
     c.send_inflight = true;
     c.last_activity_ms = now;
