@@ -68,7 +68,9 @@ void sd_notify(const std::string& msg) {
     if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return;
-    ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+    // MSG_DONTWAIT: a full notify queue must never stall the loop that withdraws routes.
+    ::sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+             reinterpret_cast<sockaddr*>(&addr),
              static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
     ::close(fd);
 }

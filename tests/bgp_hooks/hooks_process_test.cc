@@ -5,8 +5,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +34,8 @@ protected:
     void TearDown() override {
         stop(hooks_);
         stop(edge_);
+        reading_ = false;
+        if (reader_.joinable()) reader_.join();
         if (notify_fd_ >= 0) ::close(notify_fd_);
         fs::remove_all(dir_);
     }
@@ -87,14 +92,27 @@ protected:
         EXPECT_EQ(::bind(notify_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
         return path;
     }
+    // systemd's queue is deep; a unix datagram socket's is max_dgram_qlen (often 10): read
+    // continuously, as systemd would.
+    void read_notifications() {
+        reading_ = true;
+        reader_ = std::thread([this] {
+            char buf[4096];
+            while (reading_) {
+                ssize_t n = ::recv(notify_fd_, buf, sizeof(buf), 0);
+                if (n > 0) {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    notified_.append(buf, static_cast<size_t>(n));
+                    notified_ += '\n';
+                } else {
+                    std::this_thread::sleep_for(5ms);
+                }
+            }
+        });
+    }
     std::string drain_notify() {
-        std::string all;
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(notify_fd_, buf, sizeof(buf), 0)) > 0;) {
-            all.append(buf, static_cast<size_t>(n));
-            all += '\n';
-        }
-        return all;
+        std::lock_guard<std::mutex> lock(mu_);
+        return notified_;
     }
     std::string exabgp() { return read_file(dir_ / "exabgp.out"); }
 
@@ -102,10 +120,15 @@ protected:
     int port_ = 0;
     pid_t edge_ = -1, hooks_ = -1;
     int notify_fd_ = -1;
+    std::atomic<bool> reading_{false};
+    std::thread reader_;
+    std::mutex mu_;
+    std::string notified_;
 };
 
 TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
     std::string notify = notify_socket();
+    read_notifications();
     start_hooks(notify);
     // Starts withdrawn: the first lines are withdrawals, and no announcement while the edge is
     // absent.
@@ -127,11 +150,13 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
     auto t = wait_for([&] { return exabgp().find("withdraw route 203.0.113.10/32", before) !=
                                    std::string::npos; },
                       5s);
-    ASSERT_TRUE(t) << exabgp();
+    ASSERT_TRUE(t) << exabgp() << read_file(dir_ / "hooks.log") << read_file(dir_ / "edge.out");
     std::printf("[exabgp] SIGKILL -> withdraw line in %lld ms\n", (long long)t->count());
     waitpid(edge_, nullptr, 0);
     edge_ = -1;
 
+    ASSERT_TRUE(wait_for([&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; },
+                         2s));
     std::string n = drain_notify();
     EXPECT_NE(n.find("READY=1"), std::string::npos) << n;
     EXPECT_NE(n.find("WATCHDOG=1"), std::string::npos) << n;
