@@ -341,5 +341,52 @@ TEST_F(SyncTest, KeepsLastGenerationsAndCollectsGarbage) {
     EXPECT_TRUE(load_previous_generation(node(0), load_live_generation(node(0))->manifest).ok());
 }
 
+TEST_F(SyncTest, HttpsOriginIsVerified) {
+    publish();
+    fs::path cert = tmp.path() / "cert.pem", key = tmp.path() / "key.pem";
+    std::string out;
+    ASSERT_EQ(run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj",
+                           "/CN=anyedge-test-origin", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", key.string(), "-out", cert.string()},
+                          log("openssl"), &out),
+              0)
+        << out;
+    Process tls({"/usr/bin/python3", "-u", TLS_ORIGIN_PY, origin.string(), cert.string(),
+                 key.string()},
+                log("tls"));
+    std::smatch m;
+    std::string tls_port;
+    ASSERT_TRUE(eventually([&] {
+        std::string text = tls.output();
+        if (!std::regex_search(text, m, std::regex("port ([0-9]+)"))) return false;
+        tls_port = m[1];
+        return true;
+    })) << tls.output();
+    std::string https = "https://127.0.0.1:" + tls_port + "/";
+    auto sync_argv = [&](int i) {
+        return std::vector<std::string>{CDN_SYNC_BIN, "--origin", https, "--state",
+                                        node(i).string(), "--pubkey",
+                                        (keys / "public.pem").string(), "--once"};
+    };
+    // Not trusted by the system store: refused, nothing staged.
+    EXPECT_NE(run_command(sync_argv(0), log("tls0"), &out), 0) << out;
+    EXPECT_NE(out.find("certificate verify failed"), std::string::npos) << out;
+    EXPECT_EQ(live(0), 0u);
+    // Trusted CA but the certificate names 127.0.0.1 only, not "localhost": refused.
+    auto wrong_name = sync_argv(2);
+    wrong_name[2] = "https://localhost:" + tls_port + "/";
+    wrong_name.insert(wrong_name.end(), {"--ca", cert.string()});
+    EXPECT_NE(run_command(wrong_name, log("tls2"), &out), 0) << out;
+    EXPECT_EQ(live(2), 0u);
+    // Trusted with --ca: synced over TLS.
+    auto argv = sync_argv(1);
+    argv.insert(argv.end(), {"--ca", cert.string()});
+    ASSERT_EQ(run_command(argv, log("tls1"), &out), 0) << out;
+    EXPECT_EQ(live(1), 1u);
+    expect_node_serves_site(1);
+    tls.stop(SIGTERM);
+}
+
 }  // namespace
 }  // namespace anyedge
