@@ -278,7 +278,8 @@ int render_bird(const hooks::NodeConfig& c, bool upstream, const std::string& ou
         }
     }
     std::string tmp = out + ".new";
-    if (auto st = policy::write_file_atomic(tmp, text, 0640); !st) {
+    // 0644: BIRD re-reads its config as user bird on `configure`; it holds no secrets.
+    if (auto st = policy::write_file_atomic(tmp, text, 0644); !st) {
         std::cerr << "cdn-hooks: " << st.error() << "\n";
         return 1;
     }
