@@ -652,6 +652,84 @@ TEST(TlsSession, RenegotiationIsRefused) {
     EXPECT_EQ(ctx->counters().handshakes, 1u);
 }
 
+// Multishot recv with small buffers delivers ciphertext in arbitrary pieces: a handshake and a
+// record split into single bytes must work the same.
+TEST(TlsSession, OneByteAtATime) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        auto cctx = client_context({.max_version = version});
+        TlsSession client = make_client(cctx.get(), {.sni = "a.example.net", .alpn = {"http/1.1"}});
+        TlsSession server = make_server(*ctx, {.input_buffer = 1, .output_buffer = 1});
+        auto trickle = [](TlsSession& from, TlsSession& to) {
+            bool moved = false;
+            for (std::string_view p; !(p = from.pending_ciphertext()).empty();) {
+                if (to.feed_ciphertext(p.substr(0, 1)) != 1) {
+                    break;
+                }
+                from.consume_ciphertext(1);
+                moved = true;
+            }
+            return moved;
+        };
+        TlsIo c{}, s{};
+        for (int i = 0; i < 100000; ++i) {
+            c = client.handshake();
+            const bool a = trickle(client, server);
+            s = server.handshake();
+            const bool b = trickle(server, client);
+            if (c.status == TlsStatus::ok && s.status == TlsStatus::ok && !a && !b) {
+                break;
+            }
+            ASSERT_NE(s.status, TlsStatus::error) << server.error_reason();
+        }
+        ASSERT_EQ(s.status, TlsStatus::ok);
+        ASSERT_EQ(c.status, TlsStatus::ok);
+        EXPECT_EQ(peer_common_name(client), "*.example.net");
+        ASSERT_EQ(client.write_plaintext(std::string_view("hello, byte by byte")).status,
+                  TlsStatus::ok);
+        std::string got;
+        char buf[64];
+        for (int i = 0; i < 100000 && got.size() < 19; ++i) {
+            trickle(client, server);
+            const TlsIo io = server.read_plaintext(buf);
+            ASSERT_NE(io.status, TlsStatus::error) << server.error_reason();
+            got.append(buf, io.bytes);
+            trickle(server, client);
+        }
+        EXPECT_EQ(got, "hello, byte by byte");
+    }
+}
+
+// Corrupting any byte of the client's first flight ends in a clean error (or, for a byte the
+// server cannot check yet, in waiting for more, then truncation), never in a crash or a hang.
+TEST(TlsSession, CorruptedClientHelloAtEveryOffset) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession probe = make_client(cctx.get(), {.sni = "www.example.com"});
+    probe.handshake();
+    const std::string hello(probe.pending_ciphertext());
+    ASSERT_GT(hello.size(), 100u);
+    int errors = 0;
+    for (std::size_t i = 0; i < hello.size(); ++i) {
+        std::string bad = hello;
+        bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(server.feed_ciphertext(bad), bad.size());
+        const TlsIo io = server.handshake();
+        EXPECT_TRUE(io.status == TlsStatus::error || io.status == TlsStatus::want_read) << i;
+        if (io.status == TlsStatus::error) {
+            ++errors;
+            EXPECT_FALSE(server.error_reason().empty());
+        }
+        server.feed_eof();
+        const TlsIo end = server.handshake();
+        EXPECT_TRUE(end.status == TlsStatus::error || end.status == TlsStatus::truncated) << i;
+    }
+    EXPECT_GT(errors, 0);
+}
+
 // --- session resumption with a shared ticket key file ---
 
 struct ResumptionTest : ::testing::Test {
