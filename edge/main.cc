@@ -1,5 +1,7 @@
 // cdn-edge: flags and config, then wiring. See edge/server/worker.h for the data path.
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -11,6 +13,8 @@
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
 #include "edge/server/worker.h"
+#include "edge/tls/self_signed.h"
+#include "edge/tls/tls_context.h"
 
 using namespace anyedge;
 
@@ -41,6 +45,8 @@ int main(int argc, char** argv) {
     app.add_option("--node-name", flags.node_name, "name sent as X-Served-By");
     auto* threads = app.add_option("--threads", flags.threads, "worker threads (one ring each)");
     app.add_option("--access-log", flags.access_log, "access log path, '-' for stdout");
+    app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
+    app.add_flag("--redirect-http", flags.redirect_http, "answer plain HTTP with 301 to HTTPS");
     CLI11_PARSE(app, argc, argv);
 
     if (!config_file.empty()) {
@@ -59,7 +65,33 @@ int main(int argc, char** argv) {
     if (!flags.node_name.empty()) cfg.node_name = flags.node_name;
     if (!flags.access_log.empty()) cfg.access_log = flags.access_log;
     if (threads->count() > 0) cfg.threads = flags.threads;
+    if (!flags.hsts.empty()) cfg.hsts = flags.hsts;
+    if (flags.redirect_http) cfg.redirect_http = true;
+    if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
+        // Out of the box HTTPS: a self-signed ECDSA P-256 certificate for localhost, made now.
+        const std::string dir = "/tmp/cdn-edge-selfsigned-" + std::to_string(getpid());
+        mkdir(dir.c_str(), 0700);
+        const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+        const std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
+        if (auto st = tls::generate_self_signed(cert, key, names); !st) return fail(st.error());
+        std::cerr << "cdn-edge: no --cert given: using a self-signed certificate for localhost ("
+                  << cert << ")\n";
+        cfg.cert = {cert};
+        cfg.key = {key};
+    }
     if (auto st = server::validate(cfg); !st) return fail(st.error());
+
+    std::unique_ptr<tls::TlsContext> tls_context;
+    if (!cfg.tls_listen.empty()) {
+        tls::TlsConfig tcfg;
+        for (size_t i = 0; i < cfg.cert.size(); ++i) {
+            tcfg.certificates.push_back({cfg.cert[i], cfg.key[i], {}});
+        }
+        tcfg.ticket_key_file = cfg.ticket_keys;
+        auto ctx = tls::TlsContext::create(std::move(tcfg));
+        if (!ctx) return fail(ctx.error());
+        tls_context = std::move(*ctx);
+    }
 
     // Block the stop signals in every thread; the main thread waits for them with sigwait.
     sigset_t stop_signals;
@@ -92,6 +124,16 @@ int main(int argc, char** argv) {
         for (unsigned i = 0; i < cfg.threads; ++i) per_worker[i].push_back({(*fds)[i], false});
         std::cout << "listening http " << addr->to_string() << std::endl;
     }
+    uint16_t https_port = 0;
+    for (const auto& text : cfg.tls_listen) {
+        auto addr = server::parse_listen_address(text);
+        if (!addr) return fail(addr.error());
+        auto fds = server::open_listeners(*addr, cfg.threads, 4096);
+        if (!fds) return fail(fds.error());
+        for (unsigned i = 0; i < cfg.threads; ++i) per_worker[i].push_back({(*fds)[i], true});
+        if (https_port == 0) https_port = addr->port;
+        std::cout << "listening https " << addr->to_string() << std::endl;
+    }
 
     server::WorkerOptions wopts;
     wopts.session.parser.max_header_bytes = cfg.max_header_bytes;
@@ -102,6 +144,9 @@ int main(int argc, char** argv) {
     wopts.idle_timeout_ms = cfg.idle_timeout_ms;
     wopts.send_timeout_ms = cfg.send_timeout_ms;
     wopts.stop_timeout_ms = cfg.stop_timeout_ms;
+    wopts.tls = tls_context.get();
+    if (!cfg.hsts.empty()) wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
+    if (cfg.redirect_http) wopts.redirect_https_port = https_port;
 
     std::vector<std::unique_ptr<server::Worker>> workers;
     std::vector<std::thread> threads_run;

@@ -291,6 +291,25 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
         return small_response(400, req, {}, "text/plain; charset=utf-8", body, &snap, ctx, out);
     }
 
+    if (ctx.redirect_https_port != 0) {
+        // Plain HTTP on a node that serves HTTPS: send the browser to the same URL over TLS.
+        std::string_view host = req.host;
+        if (const auto colon = host.rfind(':');
+            colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+            host = host.substr(0, colon);
+        }
+        std::string location = "https://";
+        location.append(host.empty() ? std::string_view("localhost") : host);
+        if (ctx.redirect_https_port != 443) {
+            location.append(":").append(std::to_string(ctx.redirect_https_port));
+        }
+        location.append(encode_path(path.target.path));
+        if (path.target.has_query) location.append("?").append(path.target.query);
+        std::string extra;
+        add_line(extra, "Location", location);
+        return small_response(301, req, extra, "text/plain; charset=utf-8",
+                              "301 Moved Permanently\n", &snap, ctx, out);
+    }
     const cache::Lookup found = snap.find(path.target.path);
     switch (found.kind) {
         case cache::LookupKind::kFile: return send_entry(*found.entry, req, ctx, out, snap);

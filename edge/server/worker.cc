@@ -12,6 +12,7 @@
 
 #include "edge/io/ring.h"
 #include "edge/server/output_queue.h"
+#include "edge/tls/tls_session.h"
 
 namespace anyedge::server {
 namespace {
@@ -39,7 +40,6 @@ struct Conn {
     int fd = -1;
     uint32_t gen = 0;
     bool in_use = false;
-    bool tls = false;
     bool recv_armed = false;
     bool send_inflight = false;
     bool closing = false;         // abort: cancel everything, then close
@@ -47,6 +47,8 @@ struct Conn {
     bool lingering = false;       // no more responses: close once output is sent
     bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
     std::optional<HttpSession> session;
+    std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
+    bool tls_shutdown_sent = false;
     OutputQueue front;  // being sent
     OutputQueue back;   // being filled
     iovec iov[kMaxIov];
@@ -102,6 +104,11 @@ struct Worker::Impl {
     void start_stop();
     ResponseContext context(const Conn& c) const;
     void publish_counters(const HttpSession& before_after, const SessionCounters& old);
+    bool has_output(const Conn& c) const;
+    void tls_input(uint32_t slot, std::string_view data);
+    void tls_flush(uint32_t slot);
+    void tls_on_send(uint32_t slot, int res);
+    char plain[16384];  // TLS plaintext scratch; copied into the session at once
 };
 
 Worker::Worker(unsigned index, std::vector<ListenerSocket> listeners, const WorkerOptions& options,
@@ -112,12 +119,18 @@ Worker::~Worker() = default;
 
 std::string Worker::run() { return impl_->run(); }
 
-ResponseContext Worker::Impl::context(const Conn&) const {
+ResponseContext Worker::Impl::context(const Conn& c) const {
     ResponseContext ctx;
     ctx.date_line = std::string_view(date_line, date_len);
     ctx.force_close = stopping || shared.draining.load(std::memory_order_relaxed);
-    ctx.extra_headers = options.extra_headers;
+    ctx.extra_headers = c.tls ? options.tls_extra_headers : options.extra_headers;
+    ctx.redirect_https_port = c.tls ? 0 : options.redirect_https_port;
     return ctx;
+}
+
+bool Worker::Impl::has_output(const Conn& c) const {
+    return c.send_inflight || !c.front.empty() || !c.back.empty() ||
+           (c.tls && c.tls->pending_ciphertext_bytes() > 0);
 }
 
 void Worker::Impl::refresh_turn_state() {
@@ -181,10 +194,24 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     Conn& c = *conns[slot];
     c.fd = fd;
     c.in_use = true;
-    c.tls = listeners[li].tls;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
     c.shut_wr = false;
     c.session.emplace(options.session);
+    c.tls.reset();
+    c.tls_shutdown_sent = false;
+    if (listeners[li].tls) {
+        auto t = options.tls ? tls::TlsSession::accept(*options.tls)
+                             : Result<tls::TlsSession>(make_error("no TLS context"));
+        if (!t) {
+            c.in_use = false;
+            free_slots.push_back(slot);
+            io_uring_sqe* sqe = ring->get_sqe();
+            io_uring_prep_close(sqe, fd);
+            io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
+            return;
+        }
+        c.tls.emplace(std::move(*t));
+    }
     c.front.clear();
     c.back.clear();
     c.front.set_snapshot(&snapshot);
@@ -204,7 +231,10 @@ void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         const uint16_t bid = uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
         std::string_view data(buffers->buffer(bid), size_t(res));
-        if (!c.closing && !c.lingering) {
+        if (c.tls && !c.closing) {
+            c.last_activity_ms = now;
+            tls_input(slot, data);
+        } else if (!c.closing && !c.lingering) {
             if (!c.session->mid_request()) c.request_start_ms = now;
             c.last_activity_ms = now;
             const SessionCounters before = c.session->counters();
@@ -219,7 +249,8 @@ void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
         // Every receive buffer is in use: back-pressure, not an error. Re-armed below.
     } else if (res == 0 || res < 0) {
         // EOF or error. With output still pending the peer may only have half-closed.
-        if (res == 0 && (c.send_inflight || !c.back.empty()) && !c.closing) {
+        if (c.tls && res == 0) c.tls->feed_eof();
+        if (res == 0 && has_output(c) && !c.closing) {
             c.session->close_after_current();
             c.lingering = true;  // nothing more to read; close once the output is sent
             c.linger_start_ms = now;
@@ -249,6 +280,10 @@ void Worker::Impl::publish_counters(const HttpSession& s, const SessionCounters&
 void Worker::Impl::flush(uint32_t slot) {
     Conn& c = *conns[slot];
     if (!c.in_use || c.send_inflight || c.closing) return;
+    if (c.tls) {
+        tls_flush(slot);
+        return;
+    }
     if (c.front.empty() && !c.back.empty()) std::swap(c.front, c.back);
     if (c.front.empty()) return;
     const size_t n = c.front.gather(c.iov, kMaxIov, kMaxSendBytes);
@@ -277,6 +312,10 @@ void Worker::Impl::on_send(uint32_t slot, int res) {
         maybe_finish(slot);
         return;
     }
+    if (c.tls) {
+        tls_on_send(slot, res);
+        return;
+    }
     c.last_activity_ms = now;
     c.front.consume(size_t(res));
     if (c.front.empty() && !c.closing) {
@@ -293,12 +332,129 @@ void Worker::Impl::on_send(uint32_t slot, int res) {
     maybe_finish(slot);
 }
 
+// TLS: ciphertext from the socket into OpenSSL, plaintext out of it into the HTTP session.
+void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
+    Conn& c = *conns[slot];
+    tls::TlsSession& t = *c.tls;
+    size_t off = 0;
+    for (int rounds = 0; rounds < 64; ++rounds) {
+        const size_t fed = off < data.size()
+                               ? t.feed_ciphertext(std::span<const char>(data.data() + off,
+                                                                         data.size() - off))
+                               : 0;
+        off += fed;
+        if (!t.handshake_done()) {
+            const tls::TlsIo hs = t.handshake();
+            if (hs.status == tls::TlsStatus::error || hs.status == tls::TlsStatus::truncated ||
+                hs.status == tls::TlsStatus::closed) {
+                // Send the alert OpenSSL queued, then close.
+                c.session->close_after_current();
+                c.lingering = true;
+                c.linger_start_ms = now;
+                break;
+            }
+            if (t.handshake_done()) {
+                counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+                if (t.resumed()) counters.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+        bool progress = fed > 0;
+        if (t.handshake_done() && !c.lingering) {
+            for (;;) {
+                const tls::TlsIo r = t.read_plaintext(std::span<char>(plain, sizeof plain));
+                if (r.bytes > 0) {
+                    progress = true;
+                    if (!c.session->mid_request()) c.request_start_ms = now;
+                    const SessionCounters before = c.session->counters();
+                    c.session->on_receive(std::string_view(plain, r.bytes), *snapshot, context(c),
+                                          c.back);
+                    publish_counters(*c.session, before);
+                }
+                if (r.status == tls::TlsStatus::ok && r.bytes > 0) continue;
+                if (r.status == tls::TlsStatus::closed) {
+                    // close_notify from the peer (RFC 8446 §6.1): answer what we have, then ours.
+                    c.session->close_after_current();
+                    c.lingering = true;
+                    c.linger_start_ms = now;
+                } else if (r.status == tls::TlsStatus::error ||
+                           r.status == tls::TlsStatus::truncated) {
+                    c.session->close_after_current();
+                    c.lingering = true;
+                    c.linger_start_ms = now;
+                }
+                break;
+            }
+        }
+        if (off >= data.size() || !progress) break;
+    }
+    dirty.push_back(slot);
+}
+
+void Worker::Impl::tls_flush(uint32_t slot) {
+    Conn& c = *conns[slot];
+    tls::TlsSession& t = *c.tls;
+    for (int rounds = 0; rounds < 64; ++rounds) {
+        // Encrypt queued plaintext until OpenSSL's output buffer is full.
+        bool blocked = false;
+        while (!c.back.empty() && t.handshake_done() && !blocked) {
+            iovec iov[8];
+            const size_t n = c.back.gather(iov, 8, 64 * 1024);
+            size_t wrote = 0;
+            for (size_t i = 0; i < n; ++i) {
+                const tls::TlsIo w = t.write_plaintext(
+                    std::span<const char>(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
+                wrote += w.bytes;
+                if (w.bytes < iov[i].iov_len) {
+                    blocked = true;
+                    if (w.status == tls::TlsStatus::error) {
+                        c.back.consume(wrote);
+                        begin_abort(slot);
+                        return;
+                    }
+                    break;
+                }
+            }
+            c.back.consume(wrote);
+        }
+        if (!blocked && c.back.empty() && t.handshake_done() && !c.session->closing() &&
+            !c.lingering) {
+            const SessionCounters before = c.session->counters();
+            c.session->resume(*snapshot, context(c), c.back);
+            publish_counters(*c.session, before);
+            if (!c.back.empty()) continue;
+        }
+        break;
+    }
+    if (c.back.empty() && !c.tls_shutdown_sent && (c.session->closing() || c.lingering)) {
+        t.shutdown();  // queue our close_notify after the last response
+        c.tls_shutdown_sent = true;
+    }
+    const std::string_view pending = t.pending_ciphertext();
+    if (!pending.empty()) {
+        io_uring_sqe* sqe = ring->get_sqe();
+        io_uring_prep_send(sqe, c.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
+        c.send_inflight = true;
+        counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (c.tls_shutdown_sent) begin_linger(slot);
+}
+
+void Worker::Impl::tls_on_send(uint32_t slot, int res) {
+    Conn& c = *conns[slot];
+    c.last_activity_ms = now;
+    c.tls->consume_ciphertext(size_t(res));
+    if (!c.closing) tls_flush(slot);
+    maybe_finish(slot);
+}
+
 // After the last response: shut our write side and discard input for a while, so that a
 // client still sending (a pipelined tail, a body) gets our answer instead of a reset
 // (RFC 9112 §9.6, "lingering close").
 void Worker::Impl::begin_linger(uint32_t slot) {
     Conn& c = *conns[slot];
-    if (c.closing || c.shut_wr || c.send_inflight || !c.front.empty() || !c.back.empty()) return;
+    if (c.closing || c.shut_wr || has_output(c)) return;
     if (!c.lingering) c.linger_start_ms = now;
     c.lingering = true;
     c.shut_wr = true;
@@ -345,8 +501,7 @@ void Worker::Impl::sweep() {
     for (uint32_t slot = 0; slot < conns.size(); ++slot) {
         Conn& c = *conns[slot];
         if (!c.in_use || c.closing) continue;
-        const bool has_output = c.send_inflight || !c.front.empty() || !c.back.empty();
-        if (has_output) {
+        if (has_output(c)) {
             // A reader too slow to take any bytes for the send timeout loses the connection.
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);
         } else if (c.lingering) {

@@ -13,6 +13,7 @@
 
 #include "edge/server/http_session.h"
 #include "edge/server/shared_state.h"
+#include "edge/tls/tls_context.h"
 
 namespace anyedge::server {
 
@@ -27,7 +28,10 @@ struct WorkerOptions {
     unsigned ring_entries = 4096;
     unsigned recv_buffers = 1024;  // power of two
     unsigned recv_buffer_size = 16384;
-    std::string extra_headers;  // serialized lines added to every response
+    std::string extra_headers;      // serialized lines added to every response
+    std::string tls_extra_headers;  // added to HTTPS responses (e.g. Strict-Transport-Security)
+    uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
+    tls::TlsContext* tls = nullptr;    // shared by all workers; required for TLS listeners
 };
 
 struct ListenerSocket {

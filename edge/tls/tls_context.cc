@@ -97,7 +97,7 @@ bool valid_server_name(const std::string& name) {
 
 TlsContext::TlsContext(TlsConfig config) : config_(std::move(config)) {}
 
-TlsContext::~TlsContext() = default;
+TlsContext::~TlsContext() { EVP_CIPHER_free(ticket_cipher_); }
 
 Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
     if (config.certificates.empty()) {
@@ -108,6 +108,11 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
         return make_error("TLS tickets_per_handshake must be >= 0 and session lifetime 1s..7d");
     }
     std::unique_ptr<TlsContext> self(new TlsContext(std::move(config)));
+    // Fetched once: EVP_aes_256_cbc() would repeat the provider lookup on every handshake.
+    self->ticket_cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+    if (self->ticket_cipher_ == nullptr) {
+        return make_error(openssl_error("AES-256-CBC for session tickets"));
+    }
     for (const std::string& proto : self->config_.alpn) {
         // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
         if (proto.empty() || proto.size() > 255) {
@@ -337,8 +342,8 @@ int TlsContext::on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned cha
         }
         key = current;
         std::memcpy(key_name, key->name.data(), key->name.size());
-        if (RAND_bytes(iv, 16) != 1 ||
-            EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv) != 1) {
+        if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(cipher, self->ticket_cipher_, nullptr,
+                                                          key->aes_key.data(), iv) != 1) {
             return -1;
         }
     } else {
@@ -346,7 +351,8 @@ int TlsContext::on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned cha
         if (key == nullptr) {
             return 0;
         }
-        if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key->aes_key.data(), iv) != 1) {
+        if (EVP_DecryptInit_ex(cipher, self->ticket_cipher_, nullptr, key->aes_key.data(), iv) !=
+            1) {
             return -1;
         }
     }

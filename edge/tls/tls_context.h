@@ -124,6 +124,8 @@ class TlsContext {
     std::atomic<std::uint64_t> handshakes_{0};
     std::atomic<std::uint64_t> resumed_{0};
     std::atomic<std::uint64_t> failures_{0};
+
+    EVP_CIPHER* ticket_cipher_ = nullptr;  // AES-256-CBC, owned
 };
 
 }  // namespace anyedge::tls
