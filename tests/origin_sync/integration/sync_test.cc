@@ -341,6 +341,52 @@ TEST_F(SyncTest, KeepsLastGenerationsAndCollectsGarbage) {
     EXPECT_TRUE(load_previous_generation(node(0), load_live_generation(node(0))->manifest).ok());
 }
 
+// Starts a python helper that prints "port N"; returns N.
+std::string start_helper(Process& p, const std::vector<std::string>& argv, const fs::path& log) {
+    p.start(argv, log);
+    std::smatch m;
+    std::string port;
+    eventually([&] {
+        std::string text = p.output();
+        if (!std::regex_search(text, m, std::regex("port ([0-9]+)"))) return false;
+        port = m[1];
+        return true;
+    });
+    return port;
+}
+
+TEST_F(SyncTest, EdgeReloadAndPublishWait) {
+    std::vector<std::unique_ptr<Process>> admins;
+    std::string nodes;
+    for (int i = 0; i < 2; ++i) {
+        admins.push_back(std::make_unique<Process>());
+        std::string p = start_helper(*admins[i],
+                                     {"/usr/bin/python3", "-u", FAKE_ADMIN_PY, node(i).string(),
+                                      "edge-" + std::to_string(i)},
+                                     log("admin" + std::to_string(i)));
+        ASSERT_FALSE(p.empty()) << admins[i]->output();
+        std::string admin = "http://127.0.0.1:" + p;
+        nodes += (nodes.empty() ? "" : ",") + admin;
+        start_sync(i, {"--edge-admin", admin});
+    }
+    std::string out = publish(0, {"--wait", "--nodes", nodes, "--wait-timeout", "20"});
+    EXPECT_NE(out.find("all 2 nodes live on generation 1"), std::string::npos) << out;
+    for (int i = 0; i < 2; ++i) EXPECT_NE(sync_log(i).find("edge reloaded"), std::string::npos);
+
+    ASSERT_EQ(run_command({CDNCTL_BIN, "status", "--nodes", nodes}, log("status"), &out), 0) << out;
+    EXPECT_NE(out.find("edge-0"), std::string::npos) << out;
+    EXPECT_NE(out.find("edge-1"), std::string::npos) << out;
+
+    // A node whose cdn-sync is stopped never reaches the new generation: --wait names it.
+    syncs[1]->stop(SIGTERM);
+    write_text(site / "index.html", "<html>v2</html>");
+    out = publish(1, {"--wait", "--nodes", nodes, "--wait-timeout", "2"});
+    std::string laggard = nodes.substr(nodes.find(',') + 1);
+    EXPECT_NE(out.find("not every node reached generation 2"), std::string::npos) << out;
+    EXPECT_NE(out.find(laggard), std::string::npos) << out;
+    for (auto& a : admins) a->stop(SIGTERM);
+}
+
 TEST_F(SyncTest, HttpsOriginIsVerified) {
     publish();
     fs::path cert = tmp.path() / "cert.pem", key = tmp.path() / "key.pem";
@@ -352,9 +398,9 @@ TEST_F(SyncTest, HttpsOriginIsVerified) {
                           log("openssl"), &out),
               0)
         << out;
-    Process tls({"/usr/bin/python3", "-u", TLS_ORIGIN_PY, origin.string(), cert.string(),
-                 key.string()},
-                log("tls"));
+    Process tls(
+        {"/usr/bin/python3", "-u", TLS_ORIGIN_PY, origin.string(), cert.string(), key.string()},
+        log("tls"));
     std::smatch m;
     std::string tls_port;
     ASSERT_TRUE(eventually([&] {
@@ -365,9 +411,14 @@ TEST_F(SyncTest, HttpsOriginIsVerified) {
     })) << tls.output();
     std::string https = "https://127.0.0.1:" + tls_port + "/";
     auto sync_argv = [&](int i) {
-        return std::vector<std::string>{CDN_SYNC_BIN, "--origin", https, "--state",
-                                        node(i).string(), "--pubkey",
-                                        (keys / "public.pem").string(), "--once"};
+        return std::vector<std::string>{CDN_SYNC_BIN,
+                                        "--origin",
+                                        https,
+                                        "--state",
+                                        node(i).string(),
+                                        "--pubkey",
+                                        (keys / "public.pem").string(),
+                                        "--once"};
     };
     // Not trusted by the system store: refused, nothing staged.
     EXPECT_NE(run_command(sync_argv(0), log("tls0"), &out), 0) << out;
