@@ -11,14 +11,16 @@ BirdBackend::BirdBackend(std::string state_file, std::string socket_path,
       log_(std::move(log)) {}
 
 Status BirdBackend::apply(RouteState s, std::string_view reason) {
-    if (desired_ != s || !in_sync_) {
+    if (desired_ != s || !file_written_) {
         desired_ = s;
         reason_ = std::string(reason);
         in_sync_ = false;
         // The file first: even if BIRD is down now, it reads the file when it starts.
+        file_written_ = false;
         if (auto st = write_file_atomic(state_file_, render_state_file(s, reason_)); !st) {
             return st;
         }
+        file_written_ = true;
     }
     return push();
 }

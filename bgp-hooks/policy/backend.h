@@ -54,6 +54,7 @@ private:
     std::optional<RouteState> desired_;
     std::string reason_;
     bool in_sync_ = false;
+    bool file_written_ = false;  // the file holds desired_ (retries while BIRD is down skip it)
     uint64_t synced_connection_ = 0;
 };
 
