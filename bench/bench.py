@@ -201,6 +201,7 @@ class Server:
         self.cwd = cwd
         self.child = None
         self.optional_tls = False
+        self.resumes = None
 
     def start(self):
         argv = ["taskset", "-c", str(self.cpu)] + self.argv
@@ -453,6 +454,30 @@ def fetch(port, path, tls, method="GET"):
         conn.close()
 
 
+def tls_resumes(port):
+    """Does a second connection resume with the ticket the first one got?"""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    req = (f"GET {PAGE_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Connection: close\r\n\r\n").encode()
+    session = None
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, session=session) as t:
+                reused = t.session_reused
+                t.sendall(req)
+                for _ in range(1000):
+                    try:
+                        if not t.recv(65536):
+                            break
+                    except (ssl.SSLError, OSError):
+                        break
+                session = t.session
+    return reused
+
+
 def preflight(srv, tls, page, big_sha):
     """Both servers must serve identical bytes, else the comparison is void."""
     port = srv.tls_port if tls else srv.port
@@ -463,6 +488,11 @@ def preflight(srv, tls, page, big_sha):
                     f"(want 200 and the {PAGE_SIZE}-byte page)")
     if tls and ver != "TLSv1.3":
         raise Fatal(f"{srv.name}: negotiated {ver}, want TLSv1.3")
+    if tls:
+        srv.resumes = tls_resumes(port)
+        if not srv.resumes:
+            log(f"note: {srv.name} did not resume a TLS 1.3 session from its ticket: "
+                f"tls_resume is a full handshake there")
     st, body, _ = fetch(port, BIG_PATH, tls)
     if st != 200 or hashlib.sha256(body).hexdigest() != big_sha:
         raise Fatal(f"{srv.name}: {what} GET {BIG_PATH} gave {st}, {len(body)} bytes, "
@@ -845,6 +875,7 @@ def main(argv):
                            servers={s.name: s.argv for s in servers},
                            nginx_conf=open(os.path.join(tmp, "nginx", "nginx.conf")).read(),
                            loadavg_start=open("/proc/loadavg").read().strip(),
+                           tls_resumption={s.name: s.resumes for s in servers},
                            skipped=skipped), f, indent=1)
         results = []
         n = 0
