@@ -176,7 +176,10 @@ Status SyncAgent::stage(uint64_t generation, const std::string& manifest_sha256)
     // A manifest on disk was verified when it was written; reuse it if it is the same one.
     auto have = read_file(manifest_path(opt_.state_dir, generation), kMaxManifestBytes);
     auto have_sig = read_file(manifest_sig_path(opt_.state_dir, generation), kMaxPointerBytes);
-    if (have && have_sig && sha256_hex(*have) == manifest_sha256) {
+    // An empty manifest_sha256 (the live generation's parent, named by no pointer) relies on
+    // the manifest's own signature alone.
+    bool pinned = !manifest_sha256.empty();
+    if (have && have_sig && (!pinned || sha256_hex(*have) == manifest_sha256)) {
         mbytes = std::move(*have);
         msig = std::move(*have_sig);
         local = true;
@@ -185,7 +188,7 @@ Status SyncAgent::stage(uint64_t generation, const std::string& manifest_sha256)
         if (!r) return Error{r.error()};
         if (r->status != 200)
             return make_error("GET " + mrel + ": HTTP " + std::to_string(r->status));
-        if (sha256_hex(r->body) != manifest_sha256) {
+        if (pinned && sha256_hex(r->body) != manifest_sha256) {
             return make_error(mrel + " from the origin does not match the hash in its pointer");
         }
         auto s = client_->request("GET", mrel + ".sig", {}, {}, kMaxPointerBytes);
@@ -223,7 +226,7 @@ Status SyncAgent::stage(uint64_t generation, const std::string& manifest_sha256)
              " blobs fetched, " + std::to_string(bytes) + " bytes; " + std::to_string(reused) +
              " already here)");
     }
-    staged_ = Staged{generation, manifest_sha256};
+    if (!manifest_sha256.empty()) staged_ = Staged{generation, manifest_sha256};
     return ok_status();
 }
 
@@ -302,7 +305,20 @@ Status SyncAgent::poll_once() {
     if (reload_pending_) {
         if (Status s = reload_edge(); !s) return finish(s);
     }
-    if (flipped) collect_garbage();
+    if (flipped) {
+        // Skew protection: the edge also serves the live generation's parent for a grace, so
+        // a node that skipped it (offline, or just joined) fetches it too. Best effort.
+        auto now_live = load_live_generation(opt_.state_dir);
+        uint64_t parent = now_live ? now_live->manifest.parent : 0;
+        std::error_code ec;
+        if (parent && !fs::exists(manifest_path(opt_.state_dir, parent), ec)) {
+            if (Status s = stage(parent, ""); !s) {
+                log_("previous generation " + std::to_string(parent) +
+                     " not available for skew protection: " + s.error());
+            }
+        }
+        collect_garbage();
+    }
 
     // Phase 1 of a publish: stage the announced next generation before `current` moves.
     std::string nbytes, nsig, netag = next_etag_;

@@ -321,6 +321,20 @@ TEST_F(SyncTest, KillDashNineMidDownloadThenRestartResumes) {
     }
 }
 
+TEST_F(SyncTest, NodeThatSkippedAGenerationFetchesTheParentForSkewProtection) {
+    publish();
+    write_text(site / "css/style.0a1b2c3d.css", std::string(3000, 'n'));
+    fs::remove(site / "css/style.3f9a1c2b.css");
+    publish();
+    start_sync(0);  // joins at generation 2, never saw 1
+    ASSERT_TRUE(eventually([&] { return live(0) == 2; })) << sync_log(0);
+    ASSERT_TRUE(eventually([&] { return fs::exists(manifest_path(node(0), 1)); })) << sync_log(0);
+    auto prev = load_previous_generation(node(0), load_live_generation(node(0))->manifest);
+    ASSERT_TRUE(prev.ok()) << prev.error();
+    EXPECT_TRUE(eventually([&] { return check_blobs(node(0), prev->manifest).ok(); }));
+    EXPECT_EQ(prev->manifest.files.count("css/style.3f9a1c2b.css"), 1u);
+}
+
 TEST_F(SyncTest, KeepsLastGenerationsAndCollectsGarbage) {
     start_sync(0, {"--keep", "2"});
     for (int v = 1; v <= 4; ++v) {
