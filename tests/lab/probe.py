@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Lab probe: HTTP/1.1 clients against the anycast address, with per-request timing.
+
+  probe.py run --addr 203.0.113.10 [--port 80] --out FILE --duration-s 10
+               [--interval-ms 20] [--timeout-ms 500] [--stop-file F]
+               [--keepalive N --ka-interval-ms 50]
+      New-connection mode (default): starts a new TCP connection every interval (they may
+      overlap, so a black-holed request never delays the next one), one GET with
+      `Connection: close`. Keep-alive mode: N connections, each sending a GET every
+      ka-interval on the same connection; a connection the server closes after a
+      `Connection: close` response is a clean close, one that dies otherwise is a reset.
+      Writes one line per request: start_ms end_ms ok served_by conn_id detail
+  probe.py failover FILE --from NODE
+      Prints JSON: first failure, first success on another node after it, the outage in ms
+      (first failed request's start to the end of that success), failed-request count.
+  probe.py summary FILE
+      Prints JSON: requests, failures, per-node counts, resets/clean closes (keep-alive).
+Bounded: every run stops at --duration-s at the latest.
+"""
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+
+
+def now_ms():
+    return time.time() * 1000.0
+
+
+def build_request(host, path, close):
+    conn = "close" if close else "keep-alive"
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: anyedge-lab-probe\r\n"
+            f"Accept-Encoding: identity\r\nConnection: {conn}\r\n\r\n").encode()
+
+
+async def read_response(reader):
+    """Returns (status, headers dict lower-case, body bytes)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    body = await reader.readexactly(n) if n else b""
+    return status, headers, body
+
+
+class Recorder:
+    def __init__(self, path):
+        self.f = open(path, "w", buffering=1)
+
+    def add(self, start, end, ok, served_by, conn_id, detail):
+        detail = detail.replace(" ", "_") or "-"
+        self.f.write(f"{start:.3f} {end:.3f} {1 if ok else 0} {served_by or '-'} {conn_id} {detail}\n")
+
+
+async def one_request(args, rec, seq):
+    start = now_ms()
+    served, ok, detail = None, False, ""
+    writer = None
+    try:
+        async def go():
+            nonlocal writer
+            reader, writer = await asyncio.open_connection(args.addr, args.port)
+            writer.write(build_request(args.host, args.path, True))
+            await writer.drain()
+            return await read_response(reader)
+        status, headers, _ = await asyncio.wait_for(go(), args.timeout_ms / 1000.0)
+        served = headers.get("x-served-by")
+        ok = status == 200
+        detail = f"HTTP{status}"
+    except asyncio.TimeoutError:
+        detail = "timeout"
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+        detail = type(e).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+    rec.add(start, now_ms(), ok, served, seq, detail)
+
+
+async def keepalive_client(args, rec, cid, deadline, counts):
+    while now_ms() < deadline and not stop_requested(args):
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(args.addr, args.port), args.timeout_ms / 1000.0)
+            counts["connections"] += 1
+            while now_ms() < deadline and not stop_requested(args):
+                start = now_ms()
+                try:
+                    writer.write(build_request(args.host, args.path, False))
+                    await writer.drain()
+                    status, headers, _ = await asyncio.wait_for(read_response(reader),
+                                                                args.timeout_ms / 1000.0)
+                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as e:
+                    counts["resets"] += 1
+                    rec.add(start, now_ms(), False, None, cid, "reset:" + type(e).__name__)
+                    break
+                rec.add(start, now_ms(), status == 200, headers.get("x-served-by"), cid,
+                        f"HTTP{status}")
+                if headers.get("connection", "").lower() == "close":
+                    counts["clean_closes"] += 1
+                    break
+                await asyncio.sleep(args.ka_interval_ms / 1000.0)
+        except (OSError, asyncio.TimeoutError) as e:
+            rec.add(now_ms(), now_ms(), False, None, cid, "connect:" + type(e).__name__)
+            await asyncio.sleep(args.ka_interval_ms / 1000.0)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def stop_requested(args):
+    return args.stop_file and os.path.exists(args.stop_file)
+
+
+async def run(args):
+    rec = Recorder(args.out)
+    deadline = now_ms() + args.duration_s * 1000.0
+    counts = {"connections": 0, "resets": 0, "clean_closes": 0}
+    if args.keepalive:
+        await asyncio.gather(*(keepalive_client(args, rec, i, deadline, counts)
+                               for i in range(args.keepalive)))
+    else:
+        tasks = set()
+        seq = 0
+        nxt = now_ms()
+        while now_ms() < deadline and not stop_requested(args):
+            t = asyncio.ensure_future(one_request(args, rec, seq))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+            seq += 1
+            nxt += args.interval_ms
+            await asyncio.sleep(max(0.0, (nxt - now_ms()) / 1000.0))
+        if tasks:
+            await asyncio.wait(tasks, timeout=args.timeout_ms / 1000.0 + 1)
+    if args.keepalive:
+        with open(args.out + ".counts", "w") as f:
+            json.dump(counts, f)
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) < 6:
+                continue
+            rows.append({"start": float(p[0]), "end": float(p[1]), "ok": p[2] == "1",
+                         "node": p[3], "conn": p[4], "detail": p[5]})
+    rows.sort(key=lambda r: r["start"])
+    return rows
+
+
+def failover(path, from_node):
+    rows = load(path)
+    out = {"requests": len(rows), "failed": sum(1 for r in rows if not r["ok"])}
+    first_fail = next((r for r in rows if not r["ok"]), None)
+    if first_fail is None:
+        # No failure at all: the move happened without a failed request; measure the switch.
+        last_old = max((r["end"] for r in rows if r["ok"] and r["node"] == from_node), default=None)
+        first_new = next((r for r in rows if r["ok"] and r["node"] != from_node), None)
+        out.update({"first_failure_ms": None, "outage_ms": 0.0,
+                    "moved_to": first_new["node"] if first_new else None,
+                    "switch_ms": (first_new["end"] - last_old)
+                    if first_new and last_old is not None else None})
+        return out
+    succ = next((r for r in rows if r["ok"] and r["node"] != from_node
+                 and r["start"] >= first_fail["start"]), None)
+    out["first_failure_ms"] = first_fail["start"]
+    out["first_failure"] = first_fail["detail"]
+    if succ is None:
+        out.update({"outage_ms": None, "moved_to": None})
+    else:
+        out.update({"outage_ms": round(succ["end"] - first_fail["start"], 1),
+                    "moved_to": succ["node"],
+                    "failed_before_move": sum(1 for r in rows if not r["ok"]
+                                              and r["start"] < succ["start"]),
+                    "failed_after_move": sum(1 for r in rows if not r["ok"]
+                                             and r["start"] >= succ["start"])})
+    return out
+
+
+def summary(path):
+    rows = load(path)
+    nodes = {}
+    for r in rows:
+        if r["ok"]:
+            nodes[r["node"]] = nodes.get(r["node"], 0) + 1
+    fails = {}
+    for r in rows:
+        if not r["ok"]:
+            fails[r["detail"]] = fails.get(r["detail"], 0) + 1
+    out = {"requests": len(rows), "failed": sum(1 for r in rows if not r["ok"]),
+           "by_node": nodes, "failures": fails}
+    if os.path.exists(path + ".counts"):
+        with open(path + ".counts") as f:
+            out.update(json.load(f))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--addr", required=True)
+    r.add_argument("--port", type=int, default=80)
+    r.add_argument("--host", default="blog.example")
+    r.add_argument("--path", default="/")
+    r.add_argument("--out", required=True)
+    r.add_argument("--duration-s", type=float, required=True)
+    r.add_argument("--interval-ms", type=float, default=20)
+    r.add_argument("--timeout-ms", type=float, default=500)
+    r.add_argument("--stop-file", default="")
+    r.add_argument("--keepalive", type=int, default=0)
+    r.add_argument("--ka-interval-ms", type=float, default=50)
+    f = sub.add_parser("failover")
+    f.add_argument("file")
+    f.add_argument("--from", dest="from_node", required=True)
+    s = sub.add_parser("summary")
+    s.add_argument("file")
+    args = ap.parse_args()
+    if args.cmd == "run":
+        args.duration_s = min(args.duration_s, 120.0)  # hard bound
+        asyncio.run(run(args))
+    elif args.cmd == "failover":
+        print(json.dumps(failover(args.file, args.from_node)))
+    else:
+        print(json.dumps(summary(args.file)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
