@@ -114,6 +114,12 @@ void TlsSession::consume_ciphertext(std::size_t n) {
         }
         n -= static_cast<std::size_t>(done);
     }
+    if (shutdown_pending_) {
+        // close_notify did not fit earlier; now there may be room. shutdown() re-arms the flag
+        // if there still is none.
+        shutdown_pending_ = false;
+        shutdown();
+    }
 }
 
 std::size_t TlsSession::pending_ciphertext_bytes() const {
@@ -193,6 +199,7 @@ TlsIo TlsSession::shutdown() {
     if (s == TlsStatus::want_read) {
         return {TlsStatus::ok, 0};
     }
+    shutdown_pending_ = s == TlsStatus::want_write;
     return {s, 0};
 }
 

@@ -109,9 +109,11 @@ class TlsSession {
     // byte not yet accepted (the buffer may move and grow, its bytes may not change).
     TlsIo write_plaintext(std::span<const char> data);
 
-    // Queues close_notify (RFC 8446 §6.1). ok when queued (or when both directions are closed),
-    // want_write when the output buffer is full. Before the handshake is complete there is no
-    // clean close: returns ok and queues nothing.
+    // Queues close_notify (RFC 8446 §6.1) after everything written so far. ok when queued (or
+    // when both directions are closed); want_write when the output buffer is full, in which
+    // case close_notify is queued by consume_ciphertext() as soon as there is room (calling
+    // shutdown() again is harmless). Before the handshake is complete there is no clean close:
+    // returns ok and queues nothing.
     TlsIo shutdown();
 
     // --- state ---
@@ -140,6 +142,7 @@ class TlsSession {
     TlsContext* ctx_ = nullptr;  // for counters; null for adopted sessions
     bool counted_ = false;       // the handshake's outcome is in ctx_'s counters
     bool eof_ = false;
+    bool shutdown_pending_ = false;       // close_notify waits for room in the output buffer
     TlsStatus terminal_ = TlsStatus::ok;  // closed, truncated or error once final
     std::string_view error_reason_;
 };

@@ -544,6 +544,34 @@ TEST(TlsSession, CloseNotifyBothWays) {
     }
 }
 
+TEST(TlsSession, CloseNotifyWaitsForRoomInTheOutputBuffer) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx, {.output_buffer = 4096});
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    settle(client, server);
+    ASSERT_EQ(server.pending_ciphertext_bytes(), 0u);
+    // One TLS 1.3 record of 4064 bytes is 4086 on the wire (RFC 8446 §5.2: 5-byte header,
+    // content type, 16-byte tag): the 24-byte close_notify record no longer fits.
+    const std::string body(4064, 'z');
+    ASSERT_EQ(server.write_plaintext(body).status, TlsStatus::ok);
+    EXPECT_EQ(server.pending_ciphertext_bytes(), 4086u);
+    ASSERT_EQ(server.shutdown().status, TlsStatus::want_write);
+    // From here on only draining, no further shutdown() call.
+    std::string received;
+    char buf[8192];
+    for (int i = 0; i < 4; ++i) {
+        transfer(server, client);
+        for (TlsIo r; (r = client.read_plaintext(buf)).status == TlsStatus::ok;) {
+            received.append(buf, r.bytes);
+        }
+    }
+    EXPECT_EQ(received, body);
+    EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::closed);
+}
+
 TEST(TlsSession, TruncationIsDetected) {
     auto ctx = make_context(base_config());
     ASSERT_TRUE(ctx);
