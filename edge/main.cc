@@ -3,13 +3,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
 #include <iostream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "edge/cache/site_loader.h"
+#include "edge/cache/state_loader.h"
+#include "edge/server/admin_api.h"
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
 #include "edge/server/worker.h"
@@ -23,6 +31,66 @@ namespace {
 int fail(const std::string& message) {
     std::cerr << "cdn-edge: " << message << "\n";
     return 2;
+}
+
+// Loads what the node serves: a plain folder, or the live generation of a state directory.
+// `previous` is the snapshot being replaced (kept servable for the skew grace).
+Result<server::PublishedSite> load_site(const server::EdgeConfig& cfg,
+                                        const cache::SnapshotOptions& opts,
+                                        std::shared_ptr<const cache::Snapshot> previous) {
+    server::PublishedSite site;
+    site.published_at = time(nullptr);
+    if (!cfg.site.empty()) {
+        auto files = cache::load_site_dir(cfg.site, opts.mmap_threshold);
+        if (!files) return make_error(files.error());
+        site.live = cache::Snapshot::build(std::move(*files), opts, 0);
+        return site;
+    }
+    auto state = cache::load_state(cfg.state, opts);
+    if (!state) return make_error(state.error());
+    site.live = std::move(state->live);
+    site.previous = previous && previous->generation() != site.live->generation()
+                        ? std::move(previous)
+                        : std::move(state->previous);
+    site.previous_until = site.published_at + cfg.skew_grace_s;
+    return site;
+}
+
+std::string read_token(const std::string& path) {
+    std::ifstream in(path);
+    std::string token;
+    std::getline(in, token);
+    while (!token.empty() && isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    return token;
+}
+
+// The admin listener: "unix:/path" (mode 0660) or a loopback ADDR:PORT.
+Result<int> open_admin_listener(const std::string& spec, bool& is_unix) {
+    is_unix = spec.rfind("unix:", 0) == 0;
+    if (is_unix) {
+        const std::string path = spec.substr(5);
+        sockaddr_un addr{};
+        if (path.empty() || path.size() >= sizeof addr.sun_path) {
+            return make_error("bad admin socket path '" + path + "'");
+        }
+        const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        addr.sun_family = AF_UNIX;
+        memcpy(addr.sun_path, path.c_str(), path.size());
+        unlink(path.c_str());
+        if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            chmod(path.c_str(), 0660) != 0 || listen(fd, 64) != 0) {
+            const std::string err = strerror(errno);
+            close(fd);
+            return make_error("admin socket " + path + ": " + err);
+        }
+        return fd;
+    }
+    auto addr = server::parse_listen_address(spec);
+    if (!addr) return make_error("admin: " + addr.error());
+    auto fds = server::open_listeners(*addr, 1, 64);
+    if (!fds) return make_error("admin: " + fds.error());
+    std::cout << "listening admin " << addr->to_string() << std::endl;
+    return (*fds)[0];
 }
 
 }  // namespace
@@ -43,6 +111,8 @@ int main(int argc, char** argv) {
     app.add_option("--admin", flags.admin, "admin listener: 127.0.0.1:PORT or unix:PATH");
     app.add_option("--admin-token-file", flags.admin_token_file, "bearer token for admin POSTs");
     app.add_option("--node-name", flags.node_name, "name sent as X-Served-By");
+    auto* grace = app.add_option("--skew-grace", flags.skew_grace_s,
+                                 "seconds the previous generation stays servable after a switch");
     auto* threads = app.add_option("--threads", flags.threads, "worker threads (one ring each)");
     app.add_option("--access-log", flags.access_log, "access log path, '-' for stdout");
     app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
@@ -66,6 +136,7 @@ int main(int argc, char** argv) {
     if (!flags.access_log.empty()) cfg.access_log = flags.access_log;
     if (threads->count() > 0) cfg.threads = flags.threads;
     if (!flags.hsts.empty()) cfg.hsts = flags.hsts;
+    if (grace->count() > 0) cfg.skew_grace_s = flags.skew_grace_s;
     if (flags.redirect_http) cfg.redirect_http = true;
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
         // Out of the box HTTPS: a self-signed ECDSA P-256 certificate for localhost, made now.
@@ -108,12 +179,14 @@ int main(int argc, char** argv) {
     snap_opts.mmap_threshold = cfg.mmap_threshold;
 
     server::SharedState shared;
-    auto files = cache::load_site_dir(cfg.site, snap_opts.mmap_threshold);
-    if (!files) return fail(files.error());
-    auto snapshot = cache::Snapshot::build(std::move(*files), snap_opts, 0);
-    std::cerr << "cdn-edge: loaded " << snapshot->file_count() << " files from " << cfg.site
-              << "\n";
-    shared.publish(std::move(snapshot));
+    {
+        auto site = load_site(cfg, snap_opts, nullptr);
+        if (!site) return fail(site.error());
+        std::cerr << "cdn-edge: serving generation " << site->live->generation() << " ("
+                  << site->live->file_count() << " files) from "
+                  << (cfg.site.empty() ? cfg.state : cfg.site) << "\n";
+        shared.publish(std::move(*site));
+    }
 
     std::vector<std::vector<server::ListenerSocket>> per_worker(cfg.threads);
     for (const auto& text : cfg.listen) {
@@ -155,7 +228,50 @@ int main(int argc, char** argv) {
         workers.push_back(
             std::make_unique<server::Worker>(i, std::move(per_worker[i]), wopts, shared));
     }
-    for (unsigned i = 0; i < cfg.threads; ++i) {
+
+    // The admin API runs on a worker of its own: a reload (disk reads, hashing) never blocks
+    // the workers that serve the site.
+    std::unique_ptr<server::AdminApi> admin_api;
+    if (!cfg.admin.empty()) {
+        bool is_unix = false;
+        auto fd = open_admin_listener(cfg.admin, is_unix);
+        if (!fd) return fail(fd.error());
+        server::AdminOptions aopts;
+        aopts.node_name = cfg.node_name;
+        if (!cfg.admin_token_file.empty()) {
+            aopts.token = read_token(cfg.admin_token_file);
+            if (aopts.token.empty()) return fail("admin token file " + cfg.admin_token_file + " is empty");
+        } else if (!is_unix) {
+            std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
+        }
+        auto reload_mutex = std::make_shared<std::mutex>();
+        aopts.reload = [&cfg, &snap_opts, &shared, reload_mutex]() -> Result<uint64_t> {
+            std::lock_guard lock(*reload_mutex);
+            auto site = load_site(cfg, snap_opts, shared.current());
+            if (!site) {
+                std::cerr << "cdn-edge: reload failed, still serving the previous generation: "
+                          << site.error() << "\n";
+                return make_error(site.error());
+            }
+            const uint64_t generation = site->live->generation();
+            shared.publish(std::move(*site));
+            std::cerr << "cdn-edge: now serving generation " << generation << "\n";
+            return generation;
+        };
+        std::vector<const server::WorkerCounters*> counters;
+        for (auto& w : workers) counters.push_back(&w->counters());
+        admin_api = std::make_unique<server::AdminApi>(std::move(aopts), shared, counters);
+        server::WorkerOptions admin_opts = wopts;
+        admin_opts.max_connections = 64;
+        admin_opts.recv_buffers = 64;
+        admin_opts.ring_entries = 256;
+        admin_opts.tls = nullptr;
+        admin_opts.redirect_https_port = 0;
+        workers.push_back(std::make_unique<server::Worker>(
+            cfg.threads, std::vector<server::ListenerSocket>{{*fd, false, admin_api.get()}},
+            admin_opts, shared));
+    }
+    for (unsigned i = 0; i < workers.size(); ++i) {
         threads_run.emplace_back([&, i] {
             const std::string err = workers[i]->run();
             if (!err.empty()) {

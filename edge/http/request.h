@@ -25,6 +25,7 @@ struct Request {
     std::string_view range;
     std::string_view if_range;
     std::string_view accept_encoding;
+    std::string_view authorization;
     std::optional<uint64_t> content_length;
     bool chunked = false;
     bool has_body() const { return chunked || (content_length && *content_length > 0); }

@@ -136,6 +136,7 @@ private:
             case F::range: out_.range = value; break;
             case F::if_range: out_.if_range = value; break;
             case F::accept_encoding: out_.accept_encoding = value; break;
+            case F::authorization: out_.authorization = value; break;
             default: break;
         }
     }

@@ -2,7 +2,8 @@
 
 namespace anyedge::server {
 
-HttpSession::HttpSession(const SessionLimits& limits) : limits_(limits), parser_(limits.parser) {}
+HttpSession::HttpSession(const SessionLimits& limits, RequestHandler* handler)
+    : limits_(limits), handler_(handler), parser_(limits.parser) {}
 
 void HttpSession::on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
                              const ResponseContext& context, ResponseSink& out) {
@@ -66,7 +67,8 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
                 ctx.force_close = true;
             }
             const http::Request& req = parser_.request();
-            const ResponseInfo info = respond(req, snapshot, ctx, out);
+            const ResponseInfo info = handler_ ? handler_->handle(req, snapshot, ctx, out)
+                                               : respond(req, snapshot, ctx, out);
             account(info);
             pos += consumed;
             if (!info.keep_alive) {

@@ -22,6 +22,15 @@ struct SessionLimits {
     size_t output_budget = 1 << 20;  // stop answering pipelined requests above this
 };
 
+// What answers a complete request. The default (no handler) is the site Responder; the
+// admin listener plugs in its own.
+class RequestHandler {
+public:
+    virtual ~RequestHandler() = default;
+    virtual ResponseInfo handle(const http::Request& request, const cache::Snapshot& snapshot,
+                                const ResponseContext& context, ResponseSink& out) = 0;
+};
+
 struct SessionCounters {
     uint64_t requests = 0;
     uint64_t status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
@@ -30,7 +39,7 @@ struct SessionCounters {
 
 class HttpSession {
 public:
-    explicit HttpSession(const SessionLimits& limits);
+    explicit HttpSession(const SessionLimits& limits, RequestHandler* handler = nullptr);
 
     // Takes received bytes and answers what it can. The snapshot and sink are the caller's.
     void on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
@@ -57,6 +66,7 @@ private:
     void account(const ResponseInfo& info);
 
     SessionLimits limits_;
+    RequestHandler* handler_;
     http::RequestParser parser_;
     std::string buffer_;  // unparsed bytes (a partial header, or requests held back)
     State state_ = State::kHeader;

@@ -24,8 +24,10 @@ void OutputQueue::reference(std::string_view bytes) {
         copy(bytes);
         return;
     }
-    if (snapshot_ && *snapshot_ && (holds_.empty() || holds_.back() != *snapshot_)) {
-        holds_.push_back(*snapshot_);
+    for (const auto* s : {live_, previous_}) {
+        if (s && *s && std::find(holds_.begin(), holds_.end(), *s) == holds_.end()) {
+            holds_.push_back(*s);
+        }
     }
     segments_.push_back(Segment{false, 0, bytes.data(), bytes.size()});
     total_ += bytes.size();

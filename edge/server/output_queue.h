@@ -23,9 +23,12 @@ public:
     void reference(std::string_view bytes) override;
     size_t queued_bytes() const override { return total_ - sent_; }
 
-    // The snapshot that reference() bytes belong to; kept alive while they are queued.
-    void set_snapshot(const std::shared_ptr<const cache::Snapshot>* snapshot) {
-        snapshot_ = snapshot;
+    // The snapshots that reference() bytes may belong to (live, and the previous generation
+    // during the skew grace); both are kept alive while such bytes are queued.
+    void set_snapshots(const std::shared_ptr<const cache::Snapshot>* live,
+                       const std::shared_ptr<const cache::Snapshot>* previous) {
+        live_ = live;
+        previous_ = previous;
     }
 
     bool empty() const { return sent_ == total_; }
@@ -47,7 +50,8 @@ private:
     std::string arena_;
     std::vector<Segment> segments_;
     std::vector<std::shared_ptr<const cache::Snapshot>> holds_;
-    const std::shared_ptr<const cache::Snapshot>* snapshot_ = nullptr;
+    const std::shared_ptr<const cache::Snapshot>* live_ = nullptr;
+    const std::shared_ptr<const cache::Snapshot>* previous_ = nullptr;
     size_t head_segment_ = 0;  // first segment not fully sent
     size_t head_offset_ = 0;   // bytes of it already sent
     size_t total_ = 0;

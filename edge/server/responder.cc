@@ -227,6 +227,13 @@ ResponseInfo send_not_found_page(const cache::Entry& e, const http::Request& req
 
 }  // namespace
 
+ResponseInfo respond_with(int status, std::string_view content_type, std::string_view body,
+                          std::string_view extra_headers, const http::Request& request,
+                          const ResponseContext& context, ResponseSink& out) {
+    return small_response(status, request, extra_headers, content_type, body, nullptr, context,
+                          out);
+}
+
 std::string_view status_text(int status) {
     switch (status) {
         case 200: return "OK";
@@ -245,6 +252,7 @@ std::string_view status_text(int status) {
         case 414: return "URI Too Long";
         case 416: return "Range Not Satisfiable";
         case 431: return "Request Header Fields Too Large";
+        case 401: return "Unauthorized";
         case 500: return "Internal Server Error";
         case 501: return "Not Implemented";
         case 503: return "Service Unavailable";
@@ -323,6 +331,12 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
                                   "301 Moved Permanently\n", &snap, ctx, out);
         }
         case cache::LookupKind::kNotFound: break;
+    }
+    if (ctx.fallback) {
+        const cache::Lookup old = ctx.fallback->find(path.target.path);
+        if (old.kind == cache::LookupKind::kFile) {
+            return send_entry(*old.entry, req, ctx, out, *ctx.fallback);
+        }
     }
     if (const cache::Entry* page = snap.not_found_page()) {
         return send_not_found_page(*page, req, ctx, out);

@@ -17,6 +17,9 @@ struct ResponseContext {
     bool force_close = false;        // draining, stopping, or the connection's request cap hit
     std::string_view extra_headers;  // per-listener lines, e.g. Strict-Transport-Security
     uint16_t redirect_https_port = 0;  // non-zero: answer GET/HEAD with 301 to https
+    // The previous generation during the skew grace: paths missing from the live snapshot are
+    // looked up here, so a page loaded just before a switch still finds its assets.
+    const cache::Snapshot* fallback = nullptr;
 };
 
 struct ResponseInfo {
@@ -31,6 +34,11 @@ ResponseInfo respond(const http::Request& request, const cache::Snapshot& snapsh
 // A response to a request that could not be parsed: always closes the connection.
 ResponseInfo respond_error(int status, std::string_view reason, const cache::Snapshot* snapshot,
                            const ResponseContext& context, ResponseSink& out);
+
+// A small generated response (admin API, errors): body copied, Content-Length set.
+ResponseInfo respond_with(int status, std::string_view content_type, std::string_view body,
+                          std::string_view extra_headers, const http::Request& request,
+                          const ResponseContext& context, ResponseSink& out);
 
 std::string_view status_text(int status);
 

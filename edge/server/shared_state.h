@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <time.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -24,16 +26,33 @@ struct WorkerCounters {
     std::atomic<uint64_t> tls_handshakes{0}, tls_resumed{0};
 };
 
+struct PublishedSite {
+    std::shared_ptr<const cache::Snapshot> live;
+    std::shared_ptr<const cache::Snapshot> previous;  // skew protection; may be null
+    int64_t previous_until = 0;                        // unix seconds: end of the grace
+    int64_t published_at = 0;                          // unix seconds
+};
+
 class SharedState {
 public:
-    void publish(std::shared_ptr<const cache::Snapshot> snapshot) {
+    void publish(PublishedSite site) {
         std::lock_guard lock(mutex_);
-        snapshot_ = std::move(snapshot);
+        site_ = std::move(site);
         version_.fetch_add(1, std::memory_order_release);
+    }
+    void publish(std::shared_ptr<const cache::Snapshot> snapshot) {
+        PublishedSite site;
+        site.live = std::move(snapshot);
+        site.published_at = time(nullptr);
+        publish(std::move(site));
+    }
+    PublishedSite site() const {
+        std::lock_guard lock(mutex_);
+        return site_;
     }
     std::shared_ptr<const cache::Snapshot> current() const {
         std::lock_guard lock(mutex_);
-        return snapshot_;
+        return site_.live;
     }
     uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
@@ -42,7 +61,7 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::shared_ptr<const cache::Snapshot> snapshot_;
+    PublishedSite site_;
     std::atomic<uint64_t> version_{0};
 };
 

@@ -79,6 +79,8 @@ struct Worker::Impl {
     uint32_t open = 0;
 
     std::shared_ptr<const cache::Snapshot> snapshot;
+    std::shared_ptr<const cache::Snapshot> previous;  // skew grace fallback
+    int64_t previous_until = 0;
     uint64_t snapshot_version = ~uint64_t(0);
     char date_line[64] = {};
     size_t date_len = 0;
@@ -125,6 +127,7 @@ ResponseContext Worker::Impl::context(const Conn& c) const {
     ctx.force_close = stopping || shared.draining.load(std::memory_order_relaxed);
     ctx.extra_headers = c.tls ? options.tls_extra_headers : options.extra_headers;
     ctx.redirect_https_port = c.tls ? 0 : options.redirect_https_port;
+    ctx.fallback = previous.get();
     return ctx;
 }
 
@@ -152,8 +155,12 @@ void Worker::Impl::refresh_turn_state() {
     const uint64_t v = shared.version();
     if (v != snapshot_version) {
         snapshot_version = v;
-        snapshot = shared.current();
+        PublishedSite site = shared.site();
+        snapshot = std::move(site.live);
+        previous = std::move(site.previous);
+        previous_until = site.previous_until;
     }
+    if (previous && sec >= previous_until) previous.reset();  // the grace is over
 }
 
 void Worker::Impl::arm_accept(size_t li) {
@@ -196,7 +203,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
     c.shut_wr = false;
-    c.session.emplace(options.session);
+    c.session.emplace(options.session, listeners[li].handler);
     c.tls.reset();
     c.tls_shutdown_sent = false;
     if (listeners[li].tls) {
@@ -214,8 +221,8 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     }
     c.front.clear();
     c.back.clear();
-    c.front.set_snapshot(&snapshot);
-    c.back.set_snapshot(&snapshot);
+    c.front.set_snapshots(&snapshot, &previous);
+    c.back.set_snapshots(&snapshot, &previous);
     c.last_activity_ms = now;
     c.request_start_ms = now;
     ++open;

@@ -37,6 +37,7 @@ struct WorkerOptions {
 struct ListenerSocket {
     int fd = -1;
     bool tls = false;
+    RequestHandler* handler = nullptr;  // null: the site; the admin listener sets its own
 };
 
 class Worker {

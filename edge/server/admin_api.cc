@@ -1,0 +1,175 @@
+#include "edge/server/admin_api.h"
+
+#include <time.h>
+
+#include <nlohmann/json.hpp>
+
+namespace anyedge::server {
+using nlohmann::json;
+
+namespace {
+
+int64_t monotonic_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+AdminApi::AdminApi(AdminOptions options, SharedState& shared,
+                   std::vector<const WorkerCounters*> workers)
+    : options_(std::move(options)), shared_(shared), workers_(std::move(workers)),
+      started_(time(nullptr)) {}
+
+AdminApi::Totals AdminApi::totals() const {
+    Totals t;
+    for (const WorkerCounters* w : workers_) {
+        auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+        t.accepted += get(w->accepted);
+        t.open += get(w->open_connections);
+        t.requests += get(w->requests);
+        t.s2xx += get(w->status_2xx);
+        t.s3xx += get(w->status_3xx);
+        t.s4xx += get(w->status_4xx);
+        t.s5xx += get(w->status_5xx);
+        t.bytes += get(w->body_bytes);
+        t.in_flight += get(w->in_flight);
+        t.tls_handshakes += get(w->tls_handshakes);
+        t.tls_resumed += get(w->tls_resumed);
+        t.last_accept_ms = std::max(t.last_accept_ms, w->last_accept_ms.load());
+    }
+    return t;
+}
+
+std::string AdminApi::drain_state() const {
+    if (!shared_.draining.load()) return "serving";
+    const Totals t = totals();
+    const int64_t now = monotonic_ms();
+    const int64_t since = std::max(t.last_accept_ms, drain_started_ms_.load());
+    if (t.in_flight == 0 && now - since >= int64_t(options_.drain_quiet_ms)) return "drained";
+    return "draining";
+}
+
+std::string AdminApi::status_json() const {
+    const PublishedSite site = shared_.site();
+    const Totals t = totals();
+    const int64_t now_ms = monotonic_ms();
+    json j;
+    j["node"] = options_.node_name;
+    j["generation"] = site.live ? site.live->generation() : 0;
+    j["generation_age_s"] = site.published_at ? time(nullptr) - site.published_at : 0;
+    j["files"] = site.live ? site.live->file_count() : 0;
+    j["previous_generation"] =
+        site.previous ? json(site.previous->generation()) : json(nullptr);
+    j["healthy"] = !shared_.stopping.load();
+    j["uptime_s"] = time(nullptr) - started_;
+    j["open_connections"] = t.open;
+    j["drain"] = {
+        {"state", drain_state()},
+        {"in_flight", t.in_flight},
+        {"open_connections", t.open},
+        {"last_accept_age_ms", t.last_accept_ms ? now_ms - t.last_accept_ms : -1},
+    };
+    j["counters"] = {
+        {"accepted", t.accepted},       {"requests", t.requests},
+        {"status_2xx", t.s2xx},         {"status_3xx", t.s3xx},
+        {"status_4xx", t.s4xx},         {"status_5xx", t.s5xx},
+        {"body_bytes", t.bytes},        {"tls_handshakes", t.tls_handshakes},
+        {"tls_resumed", t.tls_resumed}, {"reloads", reloads_.load()},
+        {"reload_failures", reload_failures_.load()},
+    };
+    if (!last_reload_error_.empty()) j["last_reload_error"] = last_reload_error_;
+    return j.dump();
+}
+
+std::string AdminApi::metrics_text() const {
+    const PublishedSite site = shared_.site();
+    const Totals t = totals();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, uint64_t v,
+                      const std::string& labels = "") {
+        out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+        out.append(name).append(labels).append(" ").append(std::to_string(v)).append("\n");
+    };
+    metric("anyedge_generation", "gauge", "Live site generation.",
+           site.live ? site.live->generation() : 0);
+    metric("anyedge_open_connections", "gauge", "Open client connections.", t.open);
+    metric("anyedge_connections_accepted_total", "counter", "Accepted connections.", t.accepted);
+    out.append("# HELP anyedge_requests_total Requests answered, by status class.\n");
+    out.append("# TYPE anyedge_requests_total counter\n");
+    for (auto [cls, v] : {std::pair{"2xx", t.s2xx}, std::pair{"3xx", t.s3xx},
+                          std::pair{"4xx", t.s4xx}, std::pair{"5xx", t.s5xx}}) {
+        out.append("anyedge_requests_total{status=\"").append(cls).append("\"} ");
+        out.append(std::to_string(v)).append("\n");
+    }
+    metric("anyedge_body_bytes_total", "counter", "Response body bytes queued.", t.bytes);
+    metric("anyedge_tls_handshakes_total", "counter", "Completed TLS handshakes.",
+           t.tls_handshakes);
+    metric("anyedge_tls_resumed_total", "counter", "TLS handshakes resumed from a ticket.",
+           t.tls_resumed);
+    metric("anyedge_draining", "gauge", "1 while draining.", shared_.draining.load() ? 1 : 0);
+    metric("anyedge_reloads_total", "counter", "Successful reloads.", reloads_.load());
+    metric("anyedge_reload_failures_total", "counter", "Failed reloads.", reload_failures_.load());
+    return out;
+}
+
+ResponseInfo AdminApi::handle(const http::Request& req, const cache::Snapshot&,
+                              const ResponseContext& ctx, ResponseSink& out) {
+    const std::string_view path = path_of(req.target);
+    const bool get = req.method == http::Method::kGet || req.method == http::Method::kHead;
+    const bool post = req.method_name == "POST";
+    constexpr std::string_view kJson = "application/json";
+    auto reply = [&](int status, const json& body) {
+        return respond_with(status, kJson, body.dump() + "\n", {}, req, ctx, out);
+    };
+
+    if (path == "/healthz" || path == "/status" || path == "/metrics") {
+        if (!get) return respond_with(405, kJson, "{}\n", "Allow: GET, HEAD\r\n", req, ctx, out);
+        if (path == "/status") return respond_with(200, kJson, status_json() + "\n", {}, req, ctx, out);
+        if (path == "/metrics") {
+            return respond_with(200, "text/plain; version=0.0.4", metrics_text(), {}, req, ctx,
+                                out);
+        }
+        const auto live = shared_.current();
+        const bool healthy = live && !shared_.stopping.load();
+        return reply(healthy ? 200 : 503,
+                     json{{"status", healthy ? "ok" : "stopping"},
+                          {"generation", live ? live->generation() : 0},
+                          {"node", options_.node_name},
+                          {"drain", drain_state()}});
+    }
+    if (path != "/reload" && path != "/drain" && path != "/undrain") {
+        return reply(404, json{{"error", "no such endpoint"}});
+    }
+    if (!post) return respond_with(405, kJson, "{}\n", "Allow: POST\r\n", req, ctx, out);
+    if (!options_.token.empty() && req.authorization != "Bearer " + options_.token) {
+        return respond_with(401, kJson, "{\"error\":\"bad or missing bearer token\"}\n",
+                            "WWW-Authenticate: Bearer\r\n", req, ctx, out);
+    }
+    if (path == "/drain") {
+        if (!shared_.draining.exchange(true)) drain_started_ms_ = monotonic_ms();
+        return reply(200, json{{"drain", drain_state()}});
+    }
+    if (path == "/undrain") {
+        shared_.draining = false;
+        return reply(200, json{{"drain", drain_state()}});
+    }
+    if (!options_.reload) return reply(501, json{{"error", "reload not configured"}});
+    auto r = options_.reload();
+    if (!r) {
+        ++reload_failures_;
+        last_reload_error_ = r.error();
+        return reply(500, json{{"error", r.error()}});
+    }
+    ++reloads_;
+    last_reload_error_.clear();
+    return reply(200, json{{"generation", *r}});
+}
+
+}  // namespace anyedge::server

@@ -1,0 +1,63 @@
+// AdminApi: the node's control endpoint, served on its own listener (loopback TCP or a unix
+// socket, never the public addresses) by its own worker, so a slow reload never stalls the
+// data path. JSON in and out (nlohmann/json).
+//
+//   GET  /healthz   200 {"status":"ok","generation":N} while serving; 503 while stopping
+//   GET  /status    node, live generation and its age, connections, drain state, counters
+//   GET  /metrics   the same counters in Prometheus text format
+//   POST /reload    switch to the state directory's current generation (or re-read the site)
+//   POST /drain     every response says "Connection: close"; drain progress shows in /status
+//   POST /undrain   back to normal
+// POSTs need "Authorization: Bearer <token>" when a token is configured (TCP listeners).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "edge/server/http_session.h"
+#include "edge/server/shared_state.h"
+#include "origin-sync/content/result.h"
+
+namespace anyedge::server {
+
+struct AdminOptions {
+    std::string node_name;
+    std::string token;              // empty: POSTs need no token
+    uint32_t drain_quiet_ms = 2000;  // drained: no new connection for this long, none in flight
+    std::function<Result<uint64_t>()> reload;  // loads and publishes; returns the generation
+};
+
+class AdminApi final : public RequestHandler {
+public:
+    AdminApi(AdminOptions options, SharedState& shared,
+             std::vector<const WorkerCounters*> workers);
+
+    ResponseInfo handle(const http::Request& request, const cache::Snapshot& snapshot,
+                        const ResponseContext& context, ResponseSink& out) override;
+
+    // The JSON documents, also used by tests.
+    std::string status_json() const;
+    std::string metrics_text() const;
+    std::string drain_state() const;  // "serving", "draining", "drained"
+
+private:
+    struct Totals {
+        uint64_t accepted = 0, open = 0, requests = 0, s2xx = 0, s3xx = 0, s4xx = 0, s5xx = 0;
+        uint64_t bytes = 0, in_flight = 0, tls_handshakes = 0, tls_resumed = 0;
+        int64_t last_accept_ms = 0;
+    };
+    Totals totals() const;
+
+    AdminOptions options_;
+    SharedState& shared_;
+    std::vector<const WorkerCounters*> workers_;
+    int64_t started_ = 0;
+    std::atomic<int64_t> drain_started_ms_{0};
+    std::atomic<uint64_t> reloads_{0}, reload_failures_{0};
+    std::string last_reload_error_;
+};
+
+}  // namespace anyedge::server
