@@ -230,7 +230,7 @@ cfg = {
     ],
   },
   "deprefer": {"prepend": 3, "communities": ["$LAB_EDGE_AS:100"]},
-  "edge": {"admin": "127.0.0.1:$LAB_ADMIN_PORT", "pid_file": d + "/cdn-edge.pid"},
+  "edge": {"admin": "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT", "pid_file": d + "/cdn-edge.pid"},
   "checks": {"interval_ms": 100, "timeout_ms": 150},
   "policy": {"fail_threshold": 2, "success_threshold": 2, "hold_down_ms": 1000,
              "drain_tag_ms": 500, "drain_timeout_ms": 20000},
@@ -349,7 +349,7 @@ lab_edge_has_flag() { "$LAB_BUILD/edge/cdn-edge" --help 2>&1 | grep -q -- "$1"; 
 lab_start_edge() {  # lab_start_edge EDGE
     local e=$1 d="$LAB_DIR/$1"
     local args=(--listen "$LAB_V4:80" --listen "[$LAB_V6]:80" --node-name "$e"
-        --admin "127.0.0.1:$LAB_ADMIN_PORT" --threads 1)
+        --admin "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT" --threads 1)
     if [[ -n ${LAB_STATE_MODE:-} ]]; then
         args+=(--state "$d/state")
     else
@@ -375,8 +375,9 @@ lab_wait_edge() {  # lab_wait_edge EDGE [timeout_s]
     return 1
 }
 
+lab_admin_url() { echo "http://${LAB_EDGE_V4[$1]}:$LAB_ADMIN_PORT"; }
 lab_admin_works() {  # does the edge's admin API answer /healthz?
-    lab_exec "$1" curl -sf -o /dev/null --max-time 0.5 "http://127.0.0.1:$LAB_ADMIN_PORT/healthz"
+    lab_exec "$1" curl -sf -o /dev/null --max-time 0.5 "$(lab_admin_url "$1")/healthz"
 }
 
 # Announce: cdn-hooks decides (needs the edge's admin API), or, with LAB_HOOKS=static, the
@@ -391,6 +392,115 @@ lab_start_hooks() {  # lab_start_hooks EDGE
             set-route announce >>"$d/cdn-hooks.log" 2>&1 ||
             lab_die "cdn-hooks set-route announce failed on $e"
     fi
+}
+
+# ---------------------------------------------------------------- content plane
+
+LAB_ORIGIN_URL="http://$LAB_ORIGIN_V4:$LAB_ORIGIN_PORT"
+
+# The origin: a plain static HTTP server (python3 http.server) over the tree cdnctl writes.
+# The author's machine is the origin namespace too: cdnctl publishes into the local tree.
+lab_origin_start() {
+    local d="$LAB_DIR/origin"
+    mkdir -p "$d/www"
+    [[ -f $d/keys/private.pem ]] ||
+        "$LAB_BUILD/origin-sync/cdnctl" keygen --out "$d/keys" >>"$d/cdnctl.log" 2>&1 ||
+        lab_die "cdnctl keygen failed"
+    lab_spawn origin-http origin "$d/http.log" \
+        python3 -m http.server --bind "$LAB_ORIGIN_V4" --directory "$d/www" "$LAB_ORIGIN_PORT"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        lab_exec origin curl -s -o /dev/null --max-time 0.5 "$LAB_ORIGIN_URL/" && return 0
+        sleep 0.05
+    done
+    lab_die "origin HTTP server did not start"
+}
+
+# lab_publish SITE_DIR [cdnctl publish flags...]: from the author's side.
+lab_publish() {
+    local site=$1; shift
+    lab_exec origin "$LAB_BUILD/origin-sync/cdnctl" publish "$site" --origin "$LAB_DIR/origin/www" \
+        --key "$LAB_DIR/origin/keys/private.pem" "$@"
+}
+
+lab_sync_args() {  # the cdn-sync command line for EDGE
+    local e=$1 d="$LAB_DIR/$1"
+    echo "$LAB_BUILD/origin-sync/cdn-sync" --origin "$LAB_ORIGIN_URL" --state "$d/state" \
+        --pubkey "$LAB_DIR/origin/keys/public.pem" --edge-admin "$(lab_admin_url "$e")" \
+        --interval-ms 200 --timeout-ms 2000 --max-backoff-ms 1000
+}
+
+lab_start_sync() {  # lab_start_sync EDGE
+    local e=$1
+    # shellcheck disable=SC2046
+    lab_spawn "sync-$e" "$e" "$LAB_DIR/$e/cdn-sync.log" $(lab_sync_args "$e")
+}
+
+# ---------------------------------------------------------------- TLS (a lab CA)
+
+lab_make_pki() {
+    local p="$LAB_DIR/pki"
+    [[ -f $p/server.crt ]] && return 0
+    mkdir -p "$p"
+    (
+        cd "$p" || exit 1
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -keyout ca.key -out ca.crt -subj "/CN=anyedge lab CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key \
+            -out server.csr -subj "/CN=$LAB_HOST"
+        printf '%s\n' "subjectAltName=DNS:$LAB_HOST,IP:$LAB_V4,IP:$LAB_V6" \
+            "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" >ext.cnf
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile ext.cnf -out server.crt
+        # Chromium on Linux trusts only its NSS store (certutil is not installed): pin the
+        # server key's SPKI instead (--ignore-certificate-errors-spki-list).
+        openssl x509 -in server.crt -pubkey -noout | openssl pkey -pubin -outform der |
+            openssl dgst -sha256 -binary | base64 >server.spki
+    ) >"$p/openssl.log" 2>&1 || lab_die "openssl: making the lab CA failed (see $p/openssl.log)"
+}
+
+# ---------------------------------------------------------------- feature probes
+
+# lab_edge_feature state|tls|admin: does today's cdn-edge do it? Runs it for a moment in a
+# scratch namespace of the lab (deleted with the lab). 0 yes, 1 no.
+lab_edge_feature() {
+    local f=$1 ns="probe" d="$LAB_DIR/probe-$1"
+    mkdir -p "$d"
+    if ! ip netns list | grep -qw "$(lab_ns $ns)"; then
+        ip netns add "$(lab_ns $ns)" && echo "$(lab_ns $ns)" >>"$LAB_DIR/namespaces"
+        ip -n "$(lab_ns $ns)" link set lo up
+    fi
+    local args=(--listen 127.0.0.1:18080 --node-name probe --threads 1 --admin 127.0.0.1:18081)
+    local url="http://127.0.0.1:18080/" curlx=()
+    case $f in
+    state)
+        mkdir -p "$d/state"
+        [[ -f $d/keys/private.pem ]] || "$LAB_BUILD/origin-sync/cdnctl" keygen --out "$d/keys" >/dev/null 2>&1
+        "$LAB_BUILD/origin-sync/cdnctl" publish "$LAB_DIR/site" --origin "$d/state" \
+            --key "$d/keys/private.pem" >"$d/publish.log" 2>&1 || return 1
+        args+=(--state "$d/state") ;;
+    tls)
+        lab_make_pki
+        args+=(--site "$LAB_DIR/site" --tls-listen 127.0.0.1:18443 --cert "$LAB_DIR/pki/server.crt"
+            --key "$LAB_DIR/pki/server.key")
+        url="https://127.0.0.1:18443/" curlx=(--cacert "$LAB_DIR/pki/ca.crt" --resolve "$LAB_HOST:18443:127.0.0.1")
+        url="https://$LAB_HOST:18443/" ;;
+    admin)
+        args+=(--site "$LAB_DIR/site")
+        url="http://127.0.0.1:18081/healthz" ;;
+    esac
+    lab_spawn "probe-edge-$f" "$ns" "$d/cdn-edge.log" "$LAB_BUILD/edge/cdn-edge" "${args[@]}"
+    local pid=$LAB_LAST_PID ok=1 i
+    for ((i = 0; i < 60; i++)); do
+        lab_alive "$pid" || break
+        if lab_exec "$ns" curl -sf -o /dev/null --max-time 0.5 "${curlx[@]}" "$url" 2>/dev/null; then
+            ok=0; break
+        fi
+        sleep 0.05
+    done
+    lab_stop_pids TERM "$pid"
+    return $ok
 }
 
 # ---------------------------------------------------------------- up / down
@@ -441,25 +551,30 @@ lab_wait_served_by() {  # lab_wait_served_by CLIENT FAM NODE [timeout_s]
     return 1
 }
 
-lab_up() {
+# Run directory, namespace prefix, bookkeeping files. Idempotent; lab_up calls it.
+lab_init() {
     : "${LAB_BUILD:?LAB_BUILD: the build directory}"
     : "${LAB_DIR:?LAB_DIR: the run directory}"
-    local t0; t0=$(lab_now_ms)
+    [[ -n ${LAB_INITIALIZED:-} ]] && return 0
     local b
     for b in edge/cdn-edge bgp-hooks/cdn-hooks; do
         [[ -x $LAB_BUILD/$b ]] || lab_die "$LAB_BUILD/$b missing: build it first"
     done
-    LAB_PREFIX=${LAB_PREFIX:-ae$(printf '%04x' $((RANDOM ^ $$ & 0xffff)))-}
+    LAB_PREFIX=${LAB_PREFIX:-ae$(printf '%04x' $(((RANDOM ^ $$) & 0xffff)))-}
     mkdir -p "$LAB_DIR"
     : >"$LAB_DIR/pids"
     : >"$LAB_DIR/namespaces"
     local n
     for n in r1 r2 e1 e2 e3 c1 c2 origin; do mkdir -p "$LAB_DIR/$n"; done
     [[ -d $LAB_DIR/site ]] || cp -r "${LAB_SITE:-$(dirname "${BASH_SOURCE[0]}")/../../site}" "$LAB_DIR/site"
-    # cdn-hooks can run its loop only when the edge has its admin API; probed below.
     LAB_HOOKS_MODE=${LAB_HOOKS_MODE:-auto}
     lab_write_env
+    LAB_INITIALIZED=1
+}
 
+lab_up() {
+    local t0; t0=$(lab_now_ms)
+    lab_init
     lab_topology
     local e
     for e in "${LAB_EDGES[@]}"; do
@@ -469,8 +584,23 @@ lab_up() {
     done
     for n in r1 r2; do lab_router_bird_config "$n" >"$LAB_DIR/$n/bird.conf"; done
     for n in r1 r2 "${LAB_EDGES[@]}"; do lab_start_bird "$n"; done
+    if [[ -n ${LAB_STATE_MODE:-} ]]; then
+        lab_origin_start
+        lab_publish "$LAB_DIR/site" >>"$LAB_DIR/origin/cdnctl.log" 2>&1 ||
+            lab_die "initial publish failed (see $LAB_DIR/origin/cdnctl.log)"
+        for e in "${LAB_EDGES[@]}"; do
+            mkdir -p "$LAB_DIR/$e/state"
+            lab_exec "$e" "$LAB_BUILD/origin-sync/cdn-sync" --origin "$LAB_ORIGIN_URL" \
+                --state "$LAB_DIR/$e/state" --pubkey "$LAB_DIR/origin/keys/public.pem" --once \
+                >>"$LAB_DIR/$e/cdn-sync.log" 2>&1 || lab_die "cdn-sync --once failed on $e"
+        done
+    fi
+    [[ -n ${LAB_TLS:-} ]] && lab_make_pki
     for e in "${LAB_EDGES[@]}"; do lab_start_edge "$e"; done
     for e in "${LAB_EDGES[@]}"; do lab_wait_edge "$e" || lab_die "cdn-edge on $e did not come up"; done
+    if [[ -n ${LAB_STATE_MODE:-} ]]; then
+        for e in "${LAB_EDGES[@]}"; do lab_start_sync "$e"; done
+    fi
     if [[ $LAB_HOOKS_MODE == auto ]]; then
         if lab_admin_works e1; then LAB_HOOKS_MODE=loop; else
             LAB_HOOKS_MODE=static

@@ -11,7 +11,7 @@ sleep 1
 lab_log "power-off: deleting e1's switch port in sw1"
 ip -n "$(lab_ns sw1)" link del p-e1
 sleep 2.5
-lab_probe_stop v4
+lab_log stopping; lab_probe_stop v4; lab_log stopped-v4
 lab_probe_stop v6
 for fam in v4 v6; do
     r=$(python3 "$LAB_HERE/probe.py" failover "$LAB_DIR/$fam.tsv" --from e1)
