@@ -10,6 +10,9 @@
       ka-interval on the same connection; a connection the server closes after a
       `Connection: close` response is a clean close, one that dies otherwise is a reset.
       Writes one line per request: start_ms end_ms ok served_by conn_id detail
+  probe.py run ... --page: each request is the page plus its /assets/ references (new
+      connections); detail = the page's generation (gen1, gen2, ...) or mixed:... when an
+      asset the page references does not answer 200.
   probe.py failover FILE --from NODE
       Prints JSON: first failure, first success on another node after it, the outage in ms
       (first failed request's start to the end of that success), failed-request count.
@@ -117,6 +120,53 @@ async def keepalive_client(args, rec, cid, deadline, counts):
                 writer.close()
 
 
+ASSET_RE = None
+
+
+async def fetch(args, path):
+    """One GET on a new connection: (status, headers, body)."""
+    writer = None
+    try:
+        reader, writer = await asyncio.open_connection(args.addr, args.port)
+        writer.write(build_request(args.host, path, True))
+        await writer.drain()
+        return await read_response(reader)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def one_page(args, rec, seq):
+    """The page and every /assets/ reference in it, each on a new connection. ok = all 200;
+    detail = the page's lab generation marker (gen1 when absent), or what broke."""
+    import re
+    global ASSET_RE
+    if ASSET_RE is None:
+        ASSET_RE = re.compile(r'(?:href|src)="(/assets/[^"#?]+)"')
+    start = now_ms()
+    served, ok, detail = None, False, ""
+    try:
+        async def go():
+            status, headers, body = await fetch(args, args.path)
+            if status != 200:
+                return None, f"page:HTTP{status}"
+            text = body.decode("utf-8", "replace")
+            m = re.search(r'<meta name="lab-generation" content="(\d+)"', text)
+            gen = "gen" + (m.group(1) if m else "1")
+            for asset in sorted(set(ASSET_RE.findall(text))):
+                st, h, _ = await fetch(args, asset)
+                if st != 200:
+                    return headers.get("x-served-by"), f"mixed:{gen}:{asset}:HTTP{st}"
+            return headers.get("x-served-by"), gen
+        served, detail = await asyncio.wait_for(go(), args.timeout_ms / 1000.0)
+        ok = detail.startswith("gen")
+    except asyncio.TimeoutError:
+        detail = "timeout"
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+        detail = type(e).__name__
+    rec.add(start, now_ms(), ok, served, seq, detail)
+
+
 def stop_requested(args):
     return args.stop_file and os.path.exists(args.stop_file)
 
@@ -133,7 +183,7 @@ async def run(args):
         seq = 0
         nxt = now_ms()
         while now_ms() < deadline and not stop_requested(args):
-            t = asyncio.ensure_future(one_request(args, rec, seq))
+            t = asyncio.ensure_future((one_page if args.page else one_request)(args, rec, seq))
             tasks.add(t)
             t.add_done_callback(tasks.discard)
             seq += 1
@@ -198,8 +248,12 @@ def summary(path):
     for r in rows:
         if not r["ok"]:
             fails[r["detail"]] = fails.get(r["detail"], 0) + 1
+    gens = {}
+    for r in rows:
+        if r["ok"] and r["detail"].startswith("gen"):
+            gens[r["detail"]] = gens.get(r["detail"], 0) + 1
     out = {"requests": len(rows), "failed": sum(1 for r in rows if not r["ok"]),
-           "by_node": nodes, "failures": fails}
+           "by_node": nodes, "failures": fails, "generations": gens}
     if os.path.exists(path + ".counts"):
         with open(path + ".counts") as f:
             out.update(json.load(f))
@@ -221,6 +275,8 @@ def main():
     r.add_argument("--stop-file", default="")
     r.add_argument("--keepalive", type=int, default=0)
     r.add_argument("--ka-interval-ms", type=float, default=50)
+    r.add_argument("--page", action="store_true",
+                   help="fetch the page and its /assets/ each time (generation check)")
     f = sub.add_parser("failover")
     f.add_argument("file")
     f.add_argument("--from", dest="from_node", required=True)
