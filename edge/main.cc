@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
@@ -245,8 +246,15 @@ int main(int argc, char** argv) {
             std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
         }
         auto reload_mutex = std::make_shared<std::mutex>();
-        aopts.reload = [&cfg, &snap_opts, &shared, reload_mutex]() -> Result<uint64_t> {
+        aopts.reload = [&cfg, &snap_opts, &shared, &tls_context,
+                        reload_mutex]() -> Result<uint64_t> {
             std::lock_guard lock(*reload_mutex);
+            if (tls_context && !cfg.ticket_keys.empty()) {
+                // Ticket keys rotate on every node together: re-read the shared file.
+                if (auto st = tls_context->reload_ticket_keys(); !st) {
+                    std::cerr << "cdn-edge: ticket keys not reloaded: " << st.error() << "\n";
+                }
+            }
             auto site = load_site(cfg, snap_opts, shared.current());
             if (!site) {
                 std::cerr << "cdn-edge: reload failed, still serving the previous generation: "
@@ -284,7 +292,16 @@ int main(int argc, char** argv) {
     }
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    for (;;) {
+        sigwait(&stop_signals, &sig);
+        if (sig != SIGHUP) break;
+        // SIGHUP: re-read the session-ticket key file (keys rotate without a restart).
+        if (tls_context && !cfg.ticket_keys.empty()) {
+            auto st = tls_context->reload_ticket_keys();
+            std::cerr << "cdn-edge: SIGHUP: ticket keys "
+                      << (st ? std::string("reloaded") : "not reloaded: " + st.error()) << "\n";
+        }
+    }
     if (!failed) std::cerr << "cdn-edge: signal " << sig << ", finishing in-flight responses\n";
     shared.stopping = true;
     for (auto& t : threads_run) t.join();

@@ -1,8 +1,8 @@
 #include "edge/cache/snapshot.h"
 
 #include <fnmatch.h>
-#include <time.h>
 
+#include "edge/http/http_date.h"
 #include "origin-sync/content/digest.h"
 
 namespace anyedge::cache {
@@ -11,21 +11,6 @@ namespace {
 std::string_view view_of(const Bytes& b) {
     if (const auto* s = std::get_if<std::string>(&b)) return *s;
     return std::get<MappedFile>(b).bytes();
-}
-
-std::string http_date(int64_t unix_seconds) {
-    const time_t t = static_cast<time_t>(unix_seconds);
-    struct tm tm {};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    // RFC 9110 §5.6.7 IMF-fixdate; strftime's %a/%b are locale-dependent, so format by hand.
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-             tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
-    return buf;
 }
 
 void add_line(std::string& out, std::string_view name, std::string_view value) {
@@ -81,7 +66,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
         e.path = spec.path;
         e.content_type = spec.content_type;
         e.last_modified = spec.last_modified;
-        e.last_modified_text = http_date(spec.last_modified);
+        e.last_modified_text = http::format_http_date(spec.last_modified);
         e.cache_control = spec.cache_control;
         if (e.cache_control.empty()) {
             for (const auto& rule : options.cache_rules) {

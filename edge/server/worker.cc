@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "edge/http/http_date.h"
 #include "edge/io/ring.h"
 #include "edge/server/output_queue.h"
 #include "edge/tls/tls_session.h"
@@ -141,16 +142,11 @@ void Worker::Impl::refresh_turn_state() {
     const time_t sec = time(nullptr);
     if (sec != date_second) {
         date_second = sec;
-        struct tm tm {};
-        gmtime_r(&sec, &tm);
-        static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-        static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-        const int n = snprintf(date_line, sizeof date_line,
-                               "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", kDays[tm.tm_wday],
-                               tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-                               tm.tm_min, tm.tm_sec);
-        date_len = n > 0 ? size_t(n) : 0;
+        memcpy(date_line, "Date: ", 6);
+        http::format_http_date(sec, std::span<char, http::kHttpDateLength>(date_line + 6,
+                                                                           http::kHttpDateLength));
+        memcpy(date_line + 6 + http::kHttpDateLength, "\r\n", 2);
+        date_len = 6 + http::kHttpDateLength + 2;
     }
     const uint64_t v = shared.version();
     if (v != snapshot_version) {

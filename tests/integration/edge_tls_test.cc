@@ -1,0 +1,176 @@
+// cdn-edge over real TLS: OpenSSL's s_client and curl against a real process, certificates made
+// on the fly by the openssl command.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "edge/io/ring.h"
+#include "tests/integration/edge_process.h"
+
+namespace anyedge::testing {
+namespace {
+namespace fs = std::filesystem;
+
+std::string run(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    if (!p) return out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    pclose(p);
+    return out;
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class EdgeTls : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        if (const std::string why = io::probe_io_uring_support(); !why.empty()) {
+            skip_ = "io_uring unavailable: " + why;
+            return;
+        }
+        dir_ = fs::temp_directory_path() / ("anyedge-tls-" + std::to_string(getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        const std::string d = dir_.string();
+        // An ECDSA P-256 certificate for a.example (the default) and an RSA one for *.w.example.
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=a.example -addext subjectAltName=DNS:a.example,DNS:localhost,IP:127.0.0.1 "
+            "-keyout " + d + "/a.key -out " + d + "/a.pem");
+        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=w.example "
+            "-addext subjectAltName=DNS:*.w.example -keyout " + d + "/w.key -out " + d + "/w.pem");
+        // A shared ticket key file, valid from a minute ago for an hour.
+        std::mt19937_64 rng(std::random_device{}());
+        std::string hex;
+        for (int i = 0; i < 80; ++i) {
+            char b[3];
+            snprintf(b, sizeof b, "%02x", unsigned(rng() & 0xff));
+            hex += b;
+        }
+        const long now = time(nullptr);
+        std::ofstream(dir_ / "tickets") << (now - 60) << " " << (now + 3600) << " " << hex << "\n";
+        for (int i = 0; i < 2; ++i) {
+            edges_[i] = std::make_unique<EdgeProcess>(
+                edge_binary(),
+                std::vector<std::string>{"--site", source_dir() + "/site", "--tls-listen",
+                                         "127.0.0.1:0", "--cert", d + "/a.pem", "--key",
+                                         d + "/a.key", "--cert", d + "/w.pem", "--key",
+                                         d + "/w.key", "--ticket-keys", d + "/tickets",
+                                         "--hsts", "max-age=63072000"},
+                1);
+        }
+    }
+    static void TearDownTestSuite() {
+        edges_[0].reset();
+        edges_[1].reset();
+        if (!dir_.empty()) fs::remove_all(dir_);
+    }
+    void SetUp() override {
+        if (!skip_.empty()) {
+            if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << skip_;
+            GTEST_SKIP() << skip_;
+        }
+        ASSERT_TRUE(edges_[0]->started() && edges_[1]->started()) << edges_[0]->log();
+    }
+    static std::string port(int i) { return std::to_string(edges_[i]->port()); }
+    static std::string s_client(int i, const std::string& args) {
+        return run("printf 'GET /robots.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: "
+                   "close\\r\\n\\r\\n' | timeout 10 openssl s_client -connect 127.0.0.1:" +
+                   port(i) + " -ign_eof " + args);
+    }
+    static std::string curl(int i, const std::string& args, const std::string& path = "/") {
+        return run("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
+                   " --resolve a.example:" + port(i) + ":127.0.0.1 " + args +
+                   " https://a.example:" + port(i) + path);
+    }
+
+    static inline fs::path dir_;
+    static inline std::unique_ptr<EdgeProcess> edges_[2];
+    static inline std::string skip_;
+};
+
+TEST_F(EdgeTls, Tls13AndTls12OnlyWithStrongCiphers) {
+    std::string out = s_client(0, "-tls1_3 -servername a.example");
+    EXPECT_NE(out.find("TLSv1.3"), std::string::npos) << out;
+    EXPECT_NE(out.find("Sitemap:"), std::string::npos) << out;
+    out = s_client(0, "-tls1_2 -servername a.example");
+    EXPECT_NE(out.find("Protocol  : TLSv1.2"), std::string::npos) << out;
+    EXPECT_NE(out.find("GCM"), std::string::npos) << out;
+    for (const char* old : {"-tls1_1", "-tls1"}) {
+        out = s_client(0, std::string(old) + " -servername a.example");
+        EXPECT_EQ(out.find("Sitemap:"), std::string::npos) << old << out;
+    }
+    // CBC and static-RSA suites are not offered.
+    out = s_client(0, "-tls1_2 -cipher AES128-SHA:ECDHE-RSA-AES128-SHA -servername a.example");
+    EXPECT_EQ(out.find("Sitemap:"), std::string::npos) << out;
+}
+
+TEST_F(EdgeTls, SniChoosesTheCertificate) {
+    std::string out = s_client(0, "-servername a.example");
+    EXPECT_NE(out.find("CN = a.example"), std::string::npos) << out;
+    out = s_client(0, "-servername x.w.example");
+    EXPECT_NE(out.find("CN = w.example"), std::string::npos) << out;
+    // "*.w.example" covers exactly one label.
+    out = s_client(0, "-servername a.b.w.example");
+    EXPECT_NE(out.find("CN = a.example"), std::string::npos) << out;
+    out = s_client(0, "-noservername");
+    EXPECT_NE(out.find("CN = a.example"), std::string::npos) << out;
+}
+
+TEST_F(EdgeTls, AlpnHttp11) {
+    const std::string out = s_client(0, "-servername a.example -alpn h2,http/1.1");
+    EXPECT_NE(out.find("ALPN protocol: http/1.1"), std::string::npos) << out;
+}
+
+TEST_F(EdgeTls, CurlGetsTheSiteWithHstsAndVerifiedCertificate) {
+    const std::string out = curl(0, "-i --tlsv1.3", "/robots.txt");
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 200 OK")) << out;
+    EXPECT_NE(out.find("Strict-Transport-Security: max-age=63072000"), std::string::npos);
+    EXPECT_NE(out.find("Sitemap:"), std::string::npos);
+    const std::string body = curl(0, "--tlsv1.2 --tls-max 1.2", "/assets/img/content-store.png");
+    EXPECT_EQ(sha256_hex_of(body),
+              sha256_hex_of(read_file(source_dir() + "/site/assets/img/content-store.png")));
+}
+
+TEST_F(EdgeTls, RangesAndConditionalsOverHttps) {
+    const std::string full = read_file(source_dir() + "/site/robots.txt");
+    std::string out = curl(0, "-r 0-9", "/robots.txt");
+    EXPECT_EQ(out, full.substr(0, 10));
+    const std::string etag = "\"" + sha256_hex_of(full) + "\"";
+    out = curl(0, "-i -H 'If-None-Match: " + etag + "'", "/robots.txt");
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 304")) << out;
+}
+
+TEST_F(EdgeTls, TicketFromOneProcessResumesOnAnother) {
+    const std::string sess = (dir_ / "sess.pem").string();
+    std::string out = s_client(0, "-tls1_3 -servername a.example -sess_out " + sess);
+    ASSERT_NE(out.find("Sitemap:"), std::string::npos) << out;
+    out = s_client(1, "-tls1_3 -servername a.example -sess_in " + sess);
+    EXPECT_NE(out.find("Reused, TLSv1.3"), std::string::npos) << out;
+    // TLS 1.2 tickets too.
+    out = s_client(0, "-tls1_2 -servername a.example -sess_out " + sess);
+    out = s_client(1, "-tls1_2 -servername a.example -sess_in " + sess);
+    EXPECT_NE(out.find("Reused, TLSv1.2"), std::string::npos) << out;
+}
+
+TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
+    RawClient c(edges_[0]->port());
+    c.send_all("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    const std::string r = c.read_until_close(std::chrono::seconds(5));
+    EXPECT_EQ(r.find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_TRUE(c.closed_by_peer());
+}
+
+}  // namespace
+}  // namespace anyedge::testing
