@@ -239,6 +239,7 @@ int main(int argc, char** argv) {
         if (!fd) return fail(fd.error());
         server::AdminOptions aopts;
         aopts.node_name = cfg.node_name;
+        aopts.state_dir = cfg.state;
         if (!cfg.admin_token_file.empty()) {
             aopts.token = read_token(cfg.admin_token_file);
             if (aopts.token.empty()) return fail("admin token file " + cfg.admin_token_file + " is empty");

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 namespace anyedge::server {
@@ -84,6 +86,14 @@ std::string AdminApi::status_json() const {
         {"reload_failures", reload_failures_.load()},
     };
     if (!last_reload_error_.empty()) j["last_reload_error"] = last_reload_error_;
+    if (!options_.state_dir.empty()) {
+        // cdn-sync's own report (last error, staged generation, staleness), passed through.
+        std::ifstream in(options_.state_dir + "/sync-status.json");
+        if (in) {
+            json sync = json::parse(in, nullptr, false);
+            if (!sync.is_discarded()) j["sync"] = std::move(sync);
+        }
+    }
     return j.dump();
 }
 

@@ -26,6 +26,7 @@ namespace anyedge::server {
 struct AdminOptions {
     std::string node_name;
     std::string token;              // empty: POSTs need no token
+    std::string state_dir;          // when set, /status includes STATE/sync-status.json
     uint32_t drain_quiet_ms = 2000;  // drained: no new connection for this long, none in flight
     std::function<Result<uint64_t>()> reload;  // loads and publishes; returns the generation
 };
