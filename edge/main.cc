@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -219,6 +220,15 @@ int main(int argc, char** argv) {
     wopts.send_timeout_ms = cfg.send_timeout_ms;
     wopts.stop_timeout_ms = cfg.stop_timeout_ms;
     wopts.tls = tls_context.get();
+    if (!cfg.access_log.empty()) {
+        wopts.access_log_fd =
+            cfg.access_log == "-"
+                ? dup(1)
+                : open(cfg.access_log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (wopts.access_log_fd < 0) {
+            return fail("access log " + cfg.access_log + ": " + strerror(errno));
+        }
+    }
     if (!cfg.hsts.empty()) wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     if (cfg.redirect_http) wopts.redirect_https_port = https_port;
 
@@ -276,6 +286,7 @@ int main(int argc, char** argv) {
         admin_opts.ring_entries = 256;
         admin_opts.tls = nullptr;
         admin_opts.redirect_https_port = 0;
+        admin_opts.access_log_fd = -1;
         workers.push_back(std::make_unique<server::Worker>(
             cfg.threads, std::vector<server::ListenerSocket>{{*fd, false, admin_api.get()}},
             admin_opts, shared));

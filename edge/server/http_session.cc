@@ -55,6 +55,7 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             last_error_ = parser_.error_reason();
             account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
                                   context, out));
+            if (log_) log_->record_error(*now_ms_, peer_, tls_, parser_.error_status(), last_error_);
             state_ = State::kClosed;
             closing_ = true;
             break;
@@ -70,6 +71,7 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             const ResponseInfo info = handler_ ? handler_->handle(req, snapshot, ctx, out)
                                                : respond(req, snapshot, ctx, out);
             account(info);
+            if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
             pos += consumed;
             if (!info.keep_alive) {
                 // RFC 9112 §9.6: after "close" no further request on this connection is read.

@@ -12,6 +12,7 @@
 
 #include "edge/cache/snapshot.h"
 #include "edge/http/request_parser.h"
+#include "edge/server/access_log.h"
 #include "edge/server/responder.h"
 
 namespace anyedge::server {
@@ -58,6 +59,13 @@ public:
     std::string_view last_error() const { return last_error_; }
     // Stops after the current response (drain, shutdown): the next response says close.
     void close_after_current() { close_requested_ = true; }
+    // Logs every answered request to `log` (null: off); now_ms is read at each response.
+    void set_access_log(AccessLog* log, std::string peer, bool tls, const int64_t* now_ms) {
+        log_ = log;
+        peer_ = std::move(peer);
+        tls_ = tls;
+        now_ms_ = now_ms;
+    }
 
 private:
     enum class State { kHeader, kDiscardBody, kClosed };
@@ -76,6 +84,10 @@ private:
     uint64_t requests_ = 0;
     SessionCounters counters_;
     std::string_view last_error_;
+    AccessLog* log_ = nullptr;
+    std::string peer_;
+    bool tls_ = false;
+    const int64_t* now_ms_ = nullptr;
 };
 
 }  // namespace anyedge::server

@@ -1,5 +1,6 @@
 #include "edge/server/worker.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -18,7 +19,7 @@
 namespace anyedge::server {
 namespace {
 
-enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore };
+enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore, kLogWrite };
 
 constexpr uint64_t pack(Op op, uint32_t slot, uint32_t gen) {
     return (uint64_t(op) << 56) | (uint64_t(slot & 0xffffff) << 32) | gen;
@@ -90,6 +91,8 @@ struct Worker::Impl {
     int64_t stop_deadline = 0;
     int64_t now = 0;
     std::vector<uint32_t> dirty;  // connections with output to flush this turn
+    std::unique_ptr<AccessLog> access_log;
+    int64_t wall_ms = 0;  // unix milliseconds, refreshed each loop turn (access log stamps)
 
     std::string run();
     void refresh_turn_state();
@@ -139,7 +142,10 @@ bool Worker::Impl::has_output(const Conn& c) const {
 
 void Worker::Impl::refresh_turn_state() {
     now = now_ms();
-    const time_t sec = time(nullptr);
+    timespec wall{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+    wall_ms = int64_t(wall.tv_sec) * 1000 + wall.tv_nsec / 1000000;
+    const time_t sec = wall.tv_sec;
     if (sec != date_second) {
         date_second = sec;
         memcpy(date_line, "Date: ", 6);
@@ -214,6 +220,26 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
             return;
         }
         c.tls.emplace(std::move(*t));
+    }
+    if (access_log) {
+        // Only with the log on: one getpeername per connection for the client's address.
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        char host[INET6_ADDRSTRLEN] = "?";
+        uint16_t port = 0;
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+            if (peer.ss_family == AF_INET) {
+                auto* a = reinterpret_cast<sockaddr_in*>(&peer);
+                inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+                port = ntohs(a->sin_port);
+            } else if (peer.ss_family == AF_INET6) {
+                auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
+                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+                port = ntohs(a->sin6_port);
+            }
+        }
+        c.session->set_access_log(access_log.get(), std::string(host) + ":" + std::to_string(port),
+                                  listeners[li].tls, &wall_ms);
     }
     c.front.clear();
     c.back.clear();
@@ -544,6 +570,7 @@ std::string Worker::Impl::run() {
     buffers = std::move(*b);
     refresh_turn_state();
     if (!snapshot) return "no site snapshot published";
+    if (options.access_log_fd >= 0) access_log = std::make_unique<AccessLog>(options.access_log_fd);
     for (size_t i = 0; i < listeners.size(); ++i) arm_accept(i);
 
     int64_t last_sweep = now;
@@ -567,6 +594,10 @@ std::string Worker::Impl::run() {
                 on_accept(slot, cqe->res, cqe->flags);
                 continue;
             }
+            if (op == Op::kLogWrite) {
+                access_log->write_done(cqe->res);
+                continue;
+            }
             if (op == Op::kIgnore || slot >= conns.size()) continue;
             Conn& c = *conns[slot];
             if (!c.in_use || c.gen != gen_of(ud)) {
@@ -587,6 +618,15 @@ std::string Worker::Impl::run() {
 
         for (uint32_t slot : dirty) flush(slot);
         dirty.clear();
+        if (access_log) {
+            const std::string_view batch = access_log->start_write();
+            if (!batch.empty()) {
+                io_uring_sqe* sqe = ring->get_sqe();
+                io_uring_prep_write(sqe, access_log->fd(), batch.data(), unsigned(batch.size()),
+                                    uint64_t(-1));
+                io_uring_sqe_set_data64(sqe, pack(Op::kLogWrite, 0, 0));
+            }
+        }
 
         if (!stopping && shared.stopping.load(std::memory_order_relaxed)) start_stop();
         if (now - last_sweep >= 250 || stopping) {
@@ -596,6 +636,20 @@ std::string Worker::Impl::run() {
         if (stopping && (open == 0 || now > stop_deadline)) break;
     }
     for (auto& l : listeners) ::close(l.fd);
+    if (access_log) {
+        // Exiting: whatever is still buffered goes out synchronously (a file, not a socket).
+        for (int i = 0; i < 4; ++i) {
+            io_uring_cqe* c = nullptr;
+            while (io_uring_peek_cqe(ring->raw(), &c) == 0) {
+                if (op_of(c->user_data) == Op::kLogWrite) access_log->write_done(c->res);
+                io_uring_cqe_seen(ring->raw(), c);
+            }
+            const std::string_view rest = access_log->start_write();
+            if (rest.empty()) break;
+            const ssize_t n = ::write(access_log->fd(), rest.data(), rest.size());
+            access_log->write_done(long(n));
+        }
+    }
     return {};
 }
 

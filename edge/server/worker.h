@@ -32,6 +32,7 @@ struct WorkerOptions {
     std::string tls_extra_headers;  // added to HTTPS responses (e.g. Strict-Transport-Security)
     uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
     tls::TlsContext* tls = nullptr;    // shared by all workers; required for TLS listeners
+    int access_log_fd = -1;            // O_APPEND file shared by all workers; -1: no log
 };
 
 struct ListenerSocket {
