@@ -20,6 +20,7 @@ for fam in v4 v6; do
     echo "$fam probe: $r"
     lab_bound "$fam failover after SIGKILL of cdn-edge" "$(lab_json "$r" '["outage_ms"]')" 300
     lab_figure "$fam failed requests during the crash" "$(lab_json "$r" '["failed"]') of $(lab_json "$r" '["requests"]')"
+    lab_figure "$fam gap between the last answer from e1 and the first from e2" "$(lab_json "$r" '.get("switch_ms")') ms"
     lab_assert "$fam traffic moved to e2" test "$(lab_json "$r" '["moved_to"]')" = e2
 done
 grep -h 'transition\|route state' "$LAB_DIR/e1/cdn-hooks.log" | tail -3

@@ -83,7 +83,7 @@ for p in nc4 nc6; do
     lab_assert "$p: served by e2 during the drain" test "$(lab_json "$s" '.get("by_node",{}).get("e2",0)')" -gt 0
 done
 if [[ -n ${drained_at:-} ]]; then
-    last_e1=$(awk '$3 == 1 && $4 == "e1" && $1 < '"$t_undrain"' { if ($2 > m) m = $2 } END { printf "%d", m }' \
+    last_e1=$(awk '$3 == 1 && $4 == "e1" && $1 < '"$t_undrain"' { if ($2 > m) m = $2 } END { printf "%.0f", m }' \
         "$LAB_DIR/nc4.tsv" "$LAB_DIR/nc6.tsv" "$LAB_DIR/ka.tsv")
     gap=$((drained_at - last_e1))
     lab_figure "drained reported after the last request e1 served" "$gap ms"
@@ -96,6 +96,12 @@ lab_figure "wrk Connection: close: errors (socket + non-2xx)" "${wrk_err:-?} of 
 lab_assert "wrk: zero errors" test "${wrk_err:-1}" = 0
 s=$(python3 "$LAB_HERE/probe.py" summary "$LAB_DIR/ka.tsv")
 echo "keep-alive: $s"
-lab_figure "keep-alive clients (20): connections reset by the route change" "$(lab_json "$s" '.get("resets")')"
+# Resets while draining (the route moves away from e1) and after the undrain (back to e1).
+read -r r_drain r_undrain < <(awk -v d="$t_drain" -v u="$t_undrain" \
+    '$3 == 0 && $6 ~ /^reset/ { if ($1 >= u) b++; else if ($1 >= d) a++ } END { print a + 0, b + 0 }' "$LAB_DIR/ka.tsv")
+lab_figure "keep-alive clients (20): connections reset by the drain's route change" "$r_drain" "<= 3"
+lab_figure "keep-alive clients (20): connections reset when the undrain moves them back" "$r_undrain"
+lab_assert "keep-alive resets at the drain near the requests in flight (<= 3), not the idle connections (20)" \
+    test "$r_drain" -le 3
 lab_figure "keep-alive clients: clean closes (Connection: close from the draining edge)" "$(lab_json "$s" '.get("clean_closes")')"
 lab_figure "keep-alive clients: connections opened" "$(lab_json "$s" '.get("connections")')"

@@ -643,7 +643,8 @@ lab_down() {
         done <"$LAB_DIR/namespaces"
         rm -f "$LAB_DIR/namespaces"
     fi
-    rm -f "$LAB_DIR/pids" "$LAB_DIR"/*/bird.ctl
+    [[ -f $LAB_DIR/pids ]] && mv -f "$LAB_DIR/pids" "$LAB_DIR/pids.done"
+    rm -f "$LAB_DIR"/*/bird.ctl
     LAB_DOWN_MS=$(( $(lab_now_ms) - t0 ))
     lab_log "down in ${LAB_DOWN_MS} ms"
 }

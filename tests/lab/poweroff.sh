@@ -18,5 +18,6 @@ for fam in v4 v6; do
     echo "$fam probe: $r"
     lab_bound "$fam failover after power-off (BFD 100 ms x 3)" "$(lab_json "$r" '["outage_ms"]')" 500
     lab_figure "$fam failed requests during the power-off" "$(lab_json "$r" '["failed"]') of $(lab_json "$r" '["requests"]')"
+    lab_figure "$fam gap between the last answer from e1 and the first from e2" "$(lab_json "$r" '.get("switch_ms")') ms"
     lab_assert "$fam traffic moved to e2" test "$(lab_json "$r" '["moved_to"]')" = e2
 done

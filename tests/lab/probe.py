@@ -219,11 +219,13 @@ def failover(path, from_node):
         first_new = next((r for r in rows if r["ok"] and r["node"] != from_node), None)
         out.update({"first_failure_ms": None, "outage_ms": 0.0,
                     "moved_to": first_new["node"] if first_new else None,
-                    "switch_ms": (first_new["end"] - last_old)
+                    "switch_ms": round(first_new["end"] - last_old, 1)
                     if first_new and last_old is not None else None})
         return out
     succ = next((r for r in rows if r["ok"] and r["node"] != from_node
                  and r["start"] >= first_fail["start"]), None)
+    last_old = max((r["end"] for r in rows if r["ok"] and r["node"] == from_node), default=None)
+    out["switch_ms"] = round(succ["end"] - last_old, 1) if succ and last_old is not None else None
     out["first_failure_ms"] = first_fail["start"]
     out["first_failure"] = first_fail["detail"]
     if succ is None:
