@@ -147,14 +147,20 @@ async def one_page(args, rec, seq):
     served, ok, detail = None, False, ""
     try:
         async def go():
-            status, headers, body = await fetch(args, args.path)
+            try:
+                status, headers, body = await fetch(args, args.path)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+                return None, f"page:{args.path}:{type(e).__name__}"
             if status != 200:
                 return None, f"page:HTTP{status}"
             text = body.decode("utf-8", "replace")
             m = re.search(r'<meta name="lab-generation" content="(\d+)"', text)
             gen = "gen" + (m.group(1) if m else "1")
             for asset in sorted(set(ASSET_RE.findall(text))):
-                st, h, _ = await fetch(args, asset)
+                try:
+                    st, h, _ = await fetch(args, asset)
+                except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
+                    return headers.get("x-served-by"), f"asset:{gen}:{asset}:{type(e).__name__}"
                 if st != 200:
                     return headers.get("x-served-by"), f"mixed:{gen}:{asset}:HTTP{st}"
             return headers.get("x-served-by"), gen
