@@ -33,6 +33,7 @@ declare -A LAB_ROUTER_LAN4=([r1]=192.0.2.17 [r2]=192.0.2.33)
 declare -A LAB_ROUTER_LAN6=([r1]=2001:db8:0:11::1 [r2]=2001:db8:0:12::1)
 LAB_EDGE_AS=65100
 LAB_ADMIN_PORT=9901
+LAB_STOP_GRACE_CS=30  # SIGTERM grace before SIGKILL, in 10 ms steps
 LAB_ORIGIN_V4=192.0.2.50
 LAB_ORIGIN_PORT=8080
 
@@ -92,18 +93,23 @@ lab_alive() {  # a zombie counts as dead
     [[ -n $st && $st != Z && $st != X ]]
 }
 
-# lab_stop_pids SIGNAL PID...: signal, then wait (bounded, 1 s) and SIGKILL what is left.
+# lab_stop_pids SIGNAL PID...: signal, then wait (bounded, LAB_STOP_GRACE_CS) and SIGKILL what is left.
 lab_stop_pids() {
     local sig=$1; shift
     local pid left i
     for pid in "$@"; do kill "-$sig" "$pid" 2>/dev/null || true; done
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < ${LAB_STOP_GRACE_CS:-50}; i++)); do
         left=0
         for pid in "$@"; do lab_alive "$pid" && left=1; done
         ((left)) || break
         sleep 0.01
     done
-    for pid in "$@"; do lab_alive "$pid" && kill -KILL "$pid" 2>/dev/null; done
+    for pid in "$@"; do
+        if lab_alive "$pid"; then
+            [[ $sig != KILL ]] && lab_log "pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) still running ${LAB_STOP_GRACE_CS}0 ms after SIG$sig: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    done
     for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
     return 0
 }
