@@ -79,6 +79,7 @@ for p in nc4 nc6; do
     s=$(python3 "$LAB_HERE/probe.py" summary "$LAB_DIR/$p.tsv")
     echo "$p: $s"
     lab_figure "new-connection probe $p: failed requests" "$(lab_json "$s" '["failed"]') of $(lab_json "$s" '["requests"]')" "0"
+    lab_figure "new-connection probe $p: failures by kind" "$(lab_json "$s" '["failures"]')"
     lab_assert "$p: zero failed requests across drain and undrain" test "$(lab_json "$s" '["failed"]')" = 0
     lab_assert "$p: served by e2 during the drain" test "$(lab_json "$s" '.get("by_node",{}).get("e2",0)')" -gt 0
 done
