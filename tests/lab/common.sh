@@ -36,8 +36,10 @@ lab_assert() {
     local what=$1; shift
     if "$@"; then
         echo "ok: $what"
+        printf '%s\t%s\t%s\t%s\n' "check: $what" "yes" "" "PASS" >>"$LAB_FIGURES"
     else
         echo "FAILED: $what" >&2
+        printf '%s\t%s\t%s\t%s\n' "check: $what" "no" "" "FAIL" >>"$LAB_FIGURES"
         LAB_FAILED=1
     fi
 }

@@ -44,9 +44,20 @@ out="$build/lab-report.md"
         f="$build/lab-figures/$s.tsv"
         [[ -s $f ]] || continue
         while IFS=$'\t' read -r metric value target verdict; do
+            [[ $metric == check:* ]] && continue
             value=${value//|/\\|}
             echo "| $s | $metric | $value | $target | $verdict |"
         done <"$f"
+    done
+    echo
+    echo "| scenario | checks passed | checks failed |"
+    echo "| --- | --- | --- |"
+    for s in "${scenarios[@]}"; do
+        f="$build/lab-figures/$s.tsv"
+        [[ -s $f ]] || continue
+        pass=$(grep -c $'^check: .*\tPASS$' "$f")
+        fails=$(grep $'^check: .*\tFAIL$' "$f" | cut -f1 | sed 's/^check: //' | paste -sd ';' | sed 's/;/; /g')
+        echo "| $s | $pass | ${fails:-none} |"
     done
 } >"$out"
 echo
