@@ -3,6 +3,8 @@
 //   cdnctl publish DIR --origin ORIGIN --key KEY [--expires 7d] [--wait --nodes URL,...]
 //   cdnctl rollback [--to N] --origin ORIGIN --key KEY
 //   cdnctl status --nodes URL,...
+//   cdnctl drain --node ADMIN_URL [--token-file F] [--timeout S]
+//   cdnctl undrain --node ADMIN_URL [--token-file F]
 // ORIGIN is a local directory or an http(s):// URL of an origin accepting PUT uploads.
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "origin-sync/content/store.h"
 #include "origin-sync/publish/publish.h"
 #include "origin-sync/replicate/fleet_status.h"
+#include "origin-sync/replicate/node_drain.h"
 
 namespace {
 
@@ -192,7 +195,52 @@ int main(int argc, char** argv) {
     auto* st = app.add_subcommand("status", "print each node's generation, age and health");
     st->add_option("--nodes", nodes_csv, "edge admin URLs, comma-separated")->required();
 
+    std::string admin_node;
+    int drain_timeout_s = 60;
+    auto* dr = app.add_subcommand(
+        "drain", "make an edge close keep-alive connections and wait until nothing is in flight");
+    dr->add_option("--node", admin_node, "the edge's admin URL")->required();
+    dr->add_option("--token-file", token_file, "bearer token for the admin POSTs");
+    dr->add_option("--timeout", drain_timeout_s, "seconds to wait for `drained`");
+    auto* udr = app.add_subcommand("undrain", "let a drained edge keep connections open again");
+    udr->add_option("--node", admin_node, "the edge's admin URL")->required();
+    udr->add_option("--token-file", token_file, "bearer token for the admin POSTs");
+
     CLI11_PARSE(app, argc, argv);
+
+    if (dr->parsed() || udr->parsed()) {
+        replicate::DrainOptions o;
+        o.admin_url = admin_node;
+        o.token_file = token_file;
+        o.timeout = std::chrono::seconds(drain_timeout_s);
+        if (udr->parsed()) {
+            auto state = replicate::undrain_node(o);
+            if (!state) return fail("undrain " + admin_node + ": " + state.error());
+            std::printf("%s: %s\n", admin_node.c_str(), state->c_str());
+            return 0;
+        }
+        std::string last;
+        auto out = replicate::drain_node(o, [&](const replicate::DrainStatus& s) {
+            char line[256];
+            std::snprintf(line, sizeof line,
+                          "%s: %s, in_flight %llu, open %llu, last_accept_age_ms %lld\n",
+                          admin_node.c_str(), s.state.c_str(),
+                          static_cast<unsigned long long>(s.in_flight),
+                          static_cast<unsigned long long>(s.open_connections),
+                          static_cast<long long>(s.last_accept_age_ms));
+            if (line != last) std::fputs(line, stderr);  // only changes: no line per poll
+            last = line;
+        });
+        if (!out) return fail("drain " + admin_node + ": " + out.error());
+        double secs = static_cast<double>(out->elapsed.count()) / 1000.0;
+        if (!out->drained) {
+            return fail("drain " + admin_node + ": not drained after " +
+                        std::to_string(drain_timeout_s) + "s: " + out->why_not +
+                        " (the edge keeps draining; `cdnctl undrain` to cancel)");
+        }
+        std::printf("%s: drained after %.1fs\n", admin_node.c_str(), secs);
+        return 0;
+    }
 
     if (keygen->parsed()) {
         if (Status s = write_keypair(out_dir); !s) return fail(s.error());
@@ -203,10 +251,13 @@ int main(int argc, char** argv) {
     if (st->parsed()) {
         auto fleet = replicate::fetch_fleet_status(split_nodes(nodes_csv), std::chrono::seconds(3));
         std::cout << replicate::format_status_table(fleet);
+        // 2: a node is down or unhealthy; 3: a node's cdn-sync reports an error or staleness.
+        int code = 0;
         for (const auto& n : fleet) {
-            if (!n.reachable || !n.healthy) return 2;
+            if (!n.reachable || !n.healthy) code = 2;
+            if (code == 0 && n.has_sync && (n.sync_state != "ok" || n.stale)) code = 3;
         }
-        return 0;
+        return code;
     }
 
     std::vector<std::string> nodes = split_nodes(nodes_csv);

@@ -32,11 +32,29 @@ NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResp
         s.generation_age_s = j["generation_age_s"].get<double>();
     }
     if (j.contains("healthy") && j["healthy"].is_boolean()) s.healthy = j["healthy"].get<bool>();
+    if (j.contains("drain") && j["drain"].is_object() && j["drain"].contains("state") &&
+        j["drain"]["state"].is_string()) {
+        s.drain_state = j["drain"]["state"].get<std::string>();
+    }
+    if (j.contains("last_reload_error") && j["last_reload_error"].is_string()) {
+        s.reload_error = j["last_reload_error"].get<std::string>();
+    }
     if (j.contains("sync") && j["sync"].is_object()) {
         const auto& sync = j["sync"];
+        s.has_sync = true;
+        if (sync.contains("state") && sync["state"].is_string()) {
+            s.sync_state = sync["state"].get<std::string>();
+        }
         if (sync.contains("last_error") && sync["last_error"].is_string()) {
             s.sync_error = sync["last_error"].get<std::string>();
         }
+        if (sync.contains("staged_generation") && sync["staged_generation"].is_number_unsigned()) {
+            s.staged_generation = sync["staged_generation"].get<uint64_t>();
+        }
+        if (sync.contains("stale") && sync["stale"].is_boolean()) {
+            s.stale = sync["stale"].get<bool>();
+        }
+        if (s.sync_state.empty()) s.sync_state = s.sync_error.empty() ? "ok" : "error";
     }
     return s;
 }
@@ -64,8 +82,8 @@ std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin
 std::string format_status_table(const std::vector<NodeStatus>& nodes) {
     std::string out;
     char line[512];
-    std::snprintf(line, sizeof line, "%-16s %-28s %10s %10s %-9s %s\n", "NODE", "ADMIN",
-                  "GENERATION", "AGE", "HEALTH", "ERROR");
+    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %s\n", "NODE",
+                  "ADMIN", "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "ERROR");
     out += line;
     for (const auto& n : nodes) {
         std::string gen = n.reachable ? std::to_string(n.generation) : "-";
@@ -74,11 +92,18 @@ std::string format_status_table(const std::vector<NodeStatus>& nodes) {
             std::snprintf(age, sizeof age, "%.0fs", n.generation_age_s);
         }
         const char* health = !n.reachable ? "DOWN" : n.healthy ? "healthy" : "UNHEALTHY";
-        std::string err = !n.error.empty() ? n.error : n.sync_error;
-        std::snprintf(line, sizeof line, "%-16s %-28s %10s %10s %-9s %s\n",
+        std::string err = n.error;
+        if (err.empty() && !n.sync_error.empty()) err = "sync: " + n.sync_error;
+        if (!n.reload_error.empty()) {
+            err += (err.empty() ? "" : "; ") + std::string("reload: ") + n.reload_error;
+        }
+        std::string sync = !n.has_sync ? "-" : n.stale ? "STALE" : n.sync_state;
+        std::string drain = n.drain_state.empty() ? "-" : n.drain_state;
+        std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s ",
                       n.node.empty() ? "?" : n.node.c_str(), n.admin_url.c_str(), gen.c_str(), age,
-                      health, err.c_str());
+                      health, drain.c_str(), sync.c_str());
         out += line;
+        out += err + "\n";  // unbounded: an error message is never cut
     }
     return out;
 }

@@ -23,7 +23,15 @@ struct NodeStatus {
     uint64_t generation = 0;
     double generation_age_s = -1;
     bool healthy = false;
+    std::string drain_state;  // "serving", "draining", "drained"; empty when not reported
+    std::string reload_error;  // the edge's last failed /reload, if it is still failing
+    // From the optional "sync" object (cdn-sync's sync-status.json relayed by the edge);
+    // has_sync is false when the edge does not relay it (older edge, no --state).
+    bool has_sync = false;
+    std::string sync_state;  // "ok" or "error"
     std::string sync_error;
+    uint64_t staged_generation = 0;
+    bool stale = false;  // the signed `current` has expired: the node cannot reach the origin
 };
 
 // Interprets one node's answer (pure; exposed for tests).
@@ -33,7 +41,7 @@ NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::millisec
 std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin_urls,
                                            std::chrono::milliseconds timeout);
 
-// A fixed-width table: node, admin URL, generation, age, health, last error.
+// A fixed-width table: node, admin URL, generation, age, health, drain, sync, last error.
 std::string format_status_table(const std::vector<NodeStatus>& nodes);
 
 struct WaitOutcome {

@@ -335,12 +335,11 @@ Status SyncAgent::poll_once() {
     return finish(ok_status());
 }
 
-void SyncAgent::collect_garbage() {
-    const fs::path& root = opt_.state_dir;
+void SyncAgent::remove_temporaries() {
     std::error_code ec;
     // Temporary files are only ever in flight inside this process's own calls, so any found
     // now were left by a crash (kill -9 in the middle of a download).
-    for (auto it = fs::recursive_directory_iterator(root, ec);
+    for (auto it = fs::recursive_directory_iterator(opt_.state_dir, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->is_regular_file() &&
             it->path().filename().string().find(".tmp.") != std::string::npos) {
@@ -348,6 +347,12 @@ void SyncAgent::collect_garbage() {
             fs::remove(it->path(), rm);
         }
     }
+}
+
+void SyncAgent::collect_garbage() {
+    const fs::path& root = opt_.state_dir;
+    std::error_code ec;
+    remove_temporaries();
     auto live = load_live_generation(root);
     if (!live) return;  // nothing live yet: keep everything that was staged
     std::set<uint64_t> keep = {live->current.generation};
@@ -420,7 +425,10 @@ void SyncAgent::write_status(const std::string& error) {
 void SyncAgent::run(const std::atomic<bool>& stop) {
     std::error_code ec;
     fs::create_directories(opt_.state_dir, ec);
-    collect_garbage();
+    // Not a full collection: verified blobs of a generation whose download a crash interrupted
+    // are named by no manifest yet, and resuming must find them. They are collected after the
+    // next flip if no generation claims them by then.
+    remove_temporaries();
     int failures = 0;
     while (!stop.load()) {
         Status s = poll_once();

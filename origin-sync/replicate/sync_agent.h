@@ -59,8 +59,11 @@ class SyncAgent {
     void run(const std::atomic<bool>& stop);
 
     // Removes generations beyond `keep` and blobs no kept generation references, plus
-    // temporary files left by a crash. Called after each flip and at start.
+    // temporary files left by a crash. Called after each flip (never at start: blobs of an
+    // interrupted download are unreferenced until its manifest is written).
     void collect_garbage();
+    // Removes temporary files left by a crash (kill -9 in the middle of a write).
+    void remove_temporaries();
 
   private:
     struct Staged {
