@@ -225,6 +225,68 @@ TEST_F(EdgeHttp, OtherMethods405WithAllow) {
     EXPECT_TRUE(rs[1].starts_with("HTTP/1.1 200 "));
 }
 
+TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    const fs::path cfg = fs::temp_directory_path() / ("anyedge-lim-" + std::to_string(getpid()));
+    std::ofstream(cfg) << R"({"site": ")" << source_dir()
+                       << R"(/site", "listen": "127.0.0.1:0", "header_timeout_ms": 400,
+                             "idle_timeout_ms": 600, "max_requests_per_connection": 3,
+                             "max_connections": 4})";
+    EdgeProcess p(edge_binary(), {"--config", cfg.string()}, 1);
+    ASSERT_TRUE(p.started()) << p.log();
+    {
+        // Over the connection cap: the surplus connections are closed at once, the rest served.
+        std::vector<std::unique_ptr<RawClient>> held;
+        for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<RawClient>(p.port()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        RawClient extra(p.port());
+        EXPECT_TRUE(extra.closed_by_peer(std::chrono::seconds(2)));
+        held[0]->send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_EQ(held[0]->read_responses(1).size(), 1u);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));  // idle ones time out
+    {
+        // A header dribbled in slower than the header timeout: the connection is closed.
+        RawClient slow(p.port());
+        slow.send_all("GET / HTTP/1.1\r\n");
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        slow.send_all("X-A: 1\r\n");
+        EXPECT_TRUE(slow.closed_by_peer(std::chrono::seconds(3)));
+    }
+    {
+        // An idle keep-alive connection is closed after the idle timeout.
+        RawClient idle(p.port());
+        idle.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+        ASSERT_EQ(idle.read_responses(1).size(), 1u);
+        EXPECT_TRUE(idle.closed_by_peer(std::chrono::seconds(3)));
+    }
+    {
+        // The per-connection request cap: the third response says close.
+        RawClient c(p.port());
+        std::string batch;
+        for (int i = 0; i < 5; ++i) batch += "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n";
+        c.send_all(batch);
+        auto rs = c.read_responses(5);
+        ASSERT_EQ(rs.size(), 3u);
+        EXPECT_EQ(header_of(rs[2], "Connection"), "close");
+        EXPECT_TRUE(c.closed_by_peer());
+    }
+    {
+        // A GET with a small body: the body is read and discarded, the next request answered.
+        RawClient c(p.port());
+        c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+                   "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_EQ(c.read_responses(2).size(), 2u);
+        // A body larger than we read: 413 and close.
+        RawClient big(p.port());
+        big.send_all("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n");
+        const std::string r = big.read_until_close(std::chrono::seconds(3));
+        EXPECT_TRUE(r.starts_with("HTTP/1.1 413")) << r;
+    }
+    EXPECT_EQ(p.stop(), 0);
+    fs::remove(cfg);
+}
+
 TEST(EdgeCli, BadConfigKeyIsNamed) {
     const fs::path cfg = fs::temp_directory_path() / ("anyedge-cfg-" + std::to_string(getpid()));
     std::ofstream(cfg) << R"({"site": "site", "listen": ["127.0.0.1:0"], "lisen": 1})";
