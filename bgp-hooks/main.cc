@@ -124,6 +124,7 @@ public:
                 o = death(Clock::now());
             } else {
                 o = checker_.run_round(Clock::now(), watch_.fd());
+                if (auto note = checker_.take_drain_note(); !note.empty()) log_line(note);
                 if (watch_.check_dead()) o = death(Clock::now());
                 last_ = o;
             }

@@ -54,7 +54,9 @@ struct CanarySettings {
     std::string host;     // Host header
     std::string path = "/";
     std::string expected_etag;  // fixed, quoted or bare hex; else from manifest_dir
-    std::string manifest_dir;   // <dir>/generations/<n>.json, n = the edge's generation
+    // The node's state dir (what cdn-edge --state serves): the expected ETag comes from its live
+    // manifest (`current`), or from generations/<n>.json when the edge reports generation n.
+    std::string manifest_dir;
 };
 
 struct FreshnessSettings {

@@ -12,6 +12,8 @@ namespace anyedge::health {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 using nlohmann::json;
 using policy::Clock;
 
@@ -110,18 +112,45 @@ Result<uint64_t> Checker::check_healthz(int abort_fd) {
 
 Result<std::string> Checker::expected_etag(uint64_t generation) {
     if (!c_.canary.expected_etag.empty()) return normalize_etag(c_.canary.expected_etag);
-    if (generation == etag_generation_ && !etag_.empty()) return etag_;
-    // The edge names its generation; the canary must match that generation's manifest.
-    auto g = load_generation(c_.canary.manifest_dir, generation);
-    if (!g) return make_error("manifest for generation " + std::to_string(generation) + ": " + g.error());
+    const fs::path dir = c_.canary.manifest_dir;
+    // `current` is a few hundred bytes: read it every round; parse the (possibly large) manifest
+    // only when the edge's generation or the live pointer changed.
+    std::string current_bytes;
+    if (auto b = anyedge::read_file(current_file_path(dir), 64 * 1024)) current_bytes = *b;
+    if (!etag_.empty() && generation == etag_generation_ && current_bytes == etag_current_) {
+        return etag_;
+    }
+    // The live manifest (`current` -> generations/<n>.json, its hash checked against the
+    // pointer) says what this node should serve. When the edge names another generation (cdn-sync
+    // flipped `current` and the edge has not reloaded yet, or the edge serves the previous one)
+    // the canary must match the generation the edge says it serves; a generation that is not on
+    // disk is an error. An edge serving a plain folder reports generation 0: the live manifest.
+    std::optional<Manifest> manifest;
+    std::string source;
+    auto live = load_live_generation(dir);
+    if (live && (generation == 0 || generation == live->current.generation)) {
+        manifest = std::move(live->manifest);
+        source = "live generation " + std::to_string(live->current.generation);
+    } else if (generation > 0) {
+        auto g = load_generation(dir, generation);
+        if (!g) {
+            return make_error("manifest for generation " + std::to_string(generation) + ": " +
+                              g.error());
+        }
+        manifest = std::move(g->manifest);
+        source = "generation " + std::to_string(generation);
+    } else {
+        return make_error("live manifest in " + dir.string() + ": " + live.error());
+    }
     std::string key = c_.canary.path.substr(1);
+    if (auto q = key.find('?'); q != std::string::npos) key.resize(q);
     if (key.empty() || key.back() == '/') key += "index.html";
-    auto it = g->manifest.files.find(key);
-    if (it == g->manifest.files.end()) {
-        return make_error("canary path " + c_.canary.path + " is not in generation " +
-                          std::to_string(generation));
+    auto it = manifest->files.find(key);
+    if (it == manifest->files.end()) {
+        return make_error("canary path " + c_.canary.path + " is not in " + source);
     }
     etag_generation_ = generation;
+    etag_current_ = current_bytes;
     etag_ = it->second.sha256;
     return etag_;
 }
@@ -259,15 +288,68 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
     o.soft_ok = soft.empty();
     o.soft_reason = soft;
 
+    bool file = !c_.drain_file.empty() && std::filesystem::exists(c_.drain_file);
     if (have_status) {
+        sync_edge_drain(file);
         edge_drain_requested_ = status_.drain == policy::EdgeDrain::draining ||
                                 status_.drain == policy::EdgeDrain::drained;
     }
-    bool file = !c_.drain_file.empty() && std::filesystem::exists(c_.drain_file);
     o.drain_requested = file || edge_drain_requested_;
     o.edge_drain = status_.drain;
     o.edge_drain_detail = status_.drain_detail;
     return o;
+}
+
+Status Checker::post_admin(const std::string& target) {
+    if (!admin_) return make_error(admin_error_);
+    HttpRequest req;
+    req.method = "POST";
+    req.target = target;
+    if (!c_.edge.token_file.empty()) {
+        auto tok = anyedge::read_file(c_.edge.token_file, 4096);
+        if (!tok) return make_error("edge.token_file: " + tok.error());
+        std::string t = *tok;
+        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+        req.headers.emplace_back("Authorization", "Bearer " + t);
+    }
+    auto r = http_request(*admin_, req, std::max(timeout_, std::chrono::milliseconds(1000)));
+    if (!r) return make_error("POST " + target + ": " + r.error());
+    if (r->status != 200) return make_error("POST " + target + ": HTTP " + std::to_string(r->status));
+    return ok_status();
+}
+
+void Checker::note(std::string text) {
+    // Logged once per distinct outcome: a failing POST must not repeat every round.
+    if (text == last_drain_note_) return;
+    last_drain_note_ = text;
+    drain_note_ = std::move(text);
+}
+
+void Checker::sync_edge_drain(bool file) {
+    // The drain file drains the edge too (Connection: close on every response, drained state),
+    // not only the route. Level-triggered: a restarted edge comes up serving and is told again.
+    // Only a drain this checker asked for is undone when the file goes; a `cdnctl drain` stays.
+    if (file && status_.drain == policy::EdgeDrain::serving) {
+        auto st = post_admin("/drain");
+        if (st) {
+            posted_drain_ = true;
+            status_.drain = policy::EdgeDrain::draining;
+            note("drain file present: POST /drain to the edge");
+        } else {
+            note("drain file present, but " + st.error());
+        }
+    } else if (!file && posted_drain_ && status_.drain != policy::EdgeDrain::serving) {
+        auto st = post_admin("/undrain");
+        if (st) {
+            posted_drain_ = false;
+            status_.drain = policy::EdgeDrain::serving;
+            note("drain file removed: POST /undrain to the edge");
+        } else {
+            note("drain file removed, but " + st.error());
+        }
+    } else if (!file && posted_drain_) {
+        posted_drain_ = false;  // someone else undrained it already
+    }
 }
 
 }  // namespace anyedge::health

@@ -5,7 +5,8 @@
 // wedged edge times out, a wrong-content edge fails the ETag). Soft (possibly global) checks:
 // the node's generation lags the origin's longer than the grace, the origin is unreachable
 // longer than the grace, or the generation is older than max_generation_age_s.
-// The drain request is the drain file or the edge's own /status drain state.
+// The drain request is the drain file or the edge's own /status drain state; while the drain
+// file exists the edge is told to drain too (POST /drain), and /undrain when the file goes.
 // Blocking; runs on the main loop's thread; every request is bounded by checks.timeout_ms.
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "bgp-hooks/config/node_config.h"
 #include "bgp-hooks/health/http_client.h"
@@ -73,6 +75,8 @@ public:
 
     // Last values seen, for the status file.
     const EdgeStatus& last_status() const { return status_; }
+    // What the drain file last made the checker do to the edge (POST /drain, /undrain), once.
+    std::string take_drain_note() { return std::exchange(drain_note_, std::string()); }
     std::optional<uint64_t> origin_generation() const {
         return origin_ ? origin_->snapshot().generation : std::nullopt;
     }
@@ -82,6 +86,9 @@ private:
     Status check_canary(uint64_t generation, int abort_fd);
     Result<std::string> expected_etag(uint64_t generation);
     std::string soft_fault(policy::Clock::time_point now, uint64_t generation, bool have_status);
+    Status post_admin(const std::string& target);
+    void sync_edge_drain(bool drain_file_present);
+    void note(std::string text);
 
     const hooks::NodeConfig& c_;
     std::optional<Endpoint> admin_;
@@ -92,7 +99,11 @@ private:
 
     EdgeStatus status_;
     bool edge_drain_requested_ = false;  // sticky while the edge cannot be asked
+    bool posted_drain_ = false;          // this checker drained the edge (drain file)
+    std::string drain_note_;             // last drain-file action, for the log
+    std::string last_drain_note_;
     uint64_t etag_generation_ = 0;
+    std::string etag_current_;  // the `current` bytes the cached ETag was derived from
     std::string etag_;
 
     std::optional<policy::Clock::time_point> lagging_since_;

@@ -1,6 +1,6 @@
 // Integration: the cdn-hooks process with the ExaBGP backend (no BIRD, no namespaces): its
 // stdout is the ExaBGP process API; systemd's notify protocol (READY, WATCHDOG) is received on a
-// socket the test owns. The edge is fake_edge.py on loopback.
+// socket the test owns. The edge is the real cdn-edge serving a small folder on loopback.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -27,9 +27,9 @@ protected:
         fs::remove_all(dir_);
         fs::create_directories(dir_);
         port_ = free_port();
-        write_file(dir_ / "ctl.json", nlohmann::json{{"healthy", true}, {"generation", 3},
-                                                     {"canary_body", "x"}}
-                                          .dump());
+        admin_port_ = free_port();
+        fs::create_directories(dir_ / "site");
+        write_file(dir_ / "site" / "canary.html", "x");
     }
     void TearDown() override {
         stop(hooks_);
@@ -41,13 +41,16 @@ protected:
     }
 
     void start_edge() {
-        edge_ = spawn({"/usr/bin/python3", ANYEDGE_FAKE_EDGE, std::to_string(port_),
-                       (dir_ / "ctl.json").string()},
+        edge_ = spawn({CDN_EDGE_BIN, "--site", (dir_ / "site").string(), "--listen",
+                       "127.0.0.1:" + std::to_string(port_), "--admin",
+                       "127.0.0.1:" + std::to_string(admin_port_), "--node-name", "exa1",
+                       "--threads", "1"},
                       dir_ / "edge.out");
         write_file(dir_ / "edge.pid", std::to_string(edge_) + "\n");
         ASSERT_TRUE(wait_for([&] { return run("curl -sf http://127.0.0.1:" +
-                                              std::to_string(port_) + "/healthz") == 0; },
-                             5s));
+                                              std::to_string(admin_port_) + "/healthz") == 0; },
+                             5s))
+            << read_file(dir_ / "edge.out");
     }
 
     // cdn-hooks with stdout (the ExaBGP API) and stderr (the log) in separate files.
@@ -59,7 +62,7 @@ protected:
             {"bird", {{"local_as", 64601}}},
             {"deprefer", {{"prepend", 1}, {"communities", {"64601:100"}}}},
             {"edge",
-             {{"admin", "127.0.0.1:" + std::to_string(port_)},
+             {{"admin", "127.0.0.1:" + std::to_string(admin_port_)},
               {"pid_file", (dir_ / "edge.pid").string()}}},
             {"checks",
              {{"interval_ms", 100},
@@ -117,7 +120,7 @@ protected:
     std::string exabgp() { return read_file(dir_ / "exabgp.out"); }
 
     fs::path dir_;
-    int port_ = 0;
+    int port_ = 0, admin_port_ = 0;
     pid_t edge_ = -1, hooks_ = -1;
     int notify_fd_ = -1;
     std::atomic<bool> reading_{false};
