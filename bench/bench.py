@@ -77,6 +77,11 @@ class Interrupted(Exception):
     pass
 
 
+class RunFailed(Exception):
+    """One client run failed (e.g. the server cut a TLS connection): the run is
+    recorded as failed and left out of the medians; the benchmark goes on."""
+
+
 def log(msg=""):
     print(msg, file=sys.stderr, flush=True)
 
@@ -539,7 +544,7 @@ def run_wrk(case, port, duration, client_cpu, env, tmp):
         text = f.read()
     m = re.search(r"^WRKJSON (\{.*\})$", text, re.M)
     if rc != 0 or not m:
-        raise Fatal(f"wrk failed (exit {rc}): {' '.join(argv)}\n{text[-2000:]}")
+        raise RunFailed(f"wrk failed (exit {rc}): {' '.join(argv)}\n{text[-1000:]}")
     w = json.loads(m.group(1))
     errors = {k[4:]: int(v) for k, v in w.items() if k.startswith("err_") and v}
     return dict(requests=int(w["requests"]), bytes=int(w["bytes"]),
@@ -574,7 +579,8 @@ def run_stime(case, port, duration, client_cpu, env, tmp):
             text = f.read()
         m = STIME_RE.search(text)
         if rc != 0 or not m:
-            raise Fatal(f"openssl s_time failed (exit {rc}): {' '.join(argv)}\n{text[-1500:]}")
+            raise RunFailed(f"openssl s_time failed (exit {rc}): {' '.join(argv)}\n"
+                            + "\n".join(l for l in text.splitlines() if "*" not in l)[-800:])
         n, per = int(m.group(1)), int(m.group(2))
         if n and per < PAGE_SIZE:
             raise Fatal(f"openssl s_time read {per} bytes per connection (< page size): "
@@ -675,7 +681,7 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
-def report(results, cases, names, skipped, meta):
+def report(results, cases, names, skipped, meta, failed=()):
     E, N = names
     lines = []
     lines.append(f"### cdn-edge vs nginx — {meta['date']}")
@@ -694,6 +700,10 @@ def report(results, cases, names, skipped, meta):
             continue
         er = [r for r in results if r["case"] == cname and r["server"] == E]
         nr = [r for r in results if r["case"] == cname and r["server"] == N]
+        ef = sum(1 for r in failed if r["case"] == cname and r["server"] == E)
+        nf = sum(1 for r in failed if r["case"] == cname and r["server"] == N)
+        if ef or nf:
+            lines.append(f"| {cname} | failed runs (left out; see the JSON) | {ef} | {nf} | | |")
         if not er or not nr:
             continue
         if c["unit"] == "mib":
@@ -877,7 +887,7 @@ def main(argv):
                            loadavg_start=open("/proc/loadavg").read().strip(),
                            tls_resumption={s.name: s.resumes for s in servers},
                            skipped=skipped), f, indent=1)
-        results = []
+        results, failed = [], []
         n = 0
         with open(jsonl, "w") as jf:
             for rnd in range(1, args.rounds + 1):
@@ -886,12 +896,24 @@ def main(argv):
                     case = dict(CASES[cname], name=cname)
                     for srv in order:
                         n += 1
-                        r = measure(srv, case, args.duration, args, env, tmp)
+                        try:
+                            r = measure(srv, case, args.duration, args, env, tmp)
+                        except RunFailed as e:
+                            if not srv.child.alive():
+                                raise Fatal(f"{srv.name} died during {cname}:\n"
+                                            + srv.child.log_tail())
+                            r = dict(case=cname, server=srv.name, failed=str(e))
                         r.update(round=rnd, ts=datetime.datetime.now().isoformat(
                             timespec="seconds"))
-                        results.append(r)
                         jf.write(json.dumps(r) + "\n")
                         jf.flush()
+                        if r.get("failed"):
+                            failed.append(r)
+                            log(f"[{n:3d}/{runs}] r{rnd} {cname:9s} {srv.name:8s} RUN FAILED, "
+                                f"left out of the medians:\n    "
+                                + r["failed"].replace("\n", "\n    "))
+                            continue
+                        results.append(r)
                         rate = (f"{r['mib_per_s']:9.1f} MiB/s" if case["unit"] == "mib"
                                 else f"{r['req_per_s']:9.0f} req/s")
                         cpu = (f"{r['server_cpu_ms_per_mib']:.3f} ms/MiB" if case["unit"] == "mib"
@@ -905,7 +927,7 @@ def main(argv):
                     rounds=args.rounds, duration=args.duration, warmup=args.warmup,
                     server_cpu=args.server_cpu, client_cpu=args.client_cpu,
                     versions=versions())
-        table = report(results, args.cases, (edge.name, nginx.name), skipped, meta)
+        table = report(results, args.cases, (edge.name, nginx.name), skipped, meta, failed)
         if args.edge_cmd:
             table += f"\n\n(cdn-edge column produced by --edge-cmd {args.edge_cmd!r})"
         for note in note_for_table:
