@@ -1,4 +1,8 @@
 #include "origin-sync/replicate/fleet_status.h"
+#include "origin-sync/replicate/node_drain.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -60,6 +64,106 @@ TEST(NodeStatus, UnreachableAndBadAnswers) {
     EXPECT_TRUE(odd.reachable);
     EXPECT_EQ(odd.generation, 0u);
     EXPECT_FALSE(odd.healthy);
+}
+
+// The edge relays cdn-sync's sync-status.json as "sync"; older edges (or --site) do not.
+TEST(NodeStatus, SyncObjectPresentOrAbsent) {
+    HttpResponse r;
+    r.status = 200;
+    r.body = R"({"node":"n1","generation":4,"healthy":true,"drain":{"state":"draining"},
+                 "sync":{"state":"error","last_error":"GET current: Connection refused",
+                         "staged_generation":5,"stale":false,"live_generation":4}})";
+    NodeStatus s = parse_node_status("u", r);
+    EXPECT_TRUE(s.has_sync);
+    EXPECT_EQ(s.sync_state, "error");
+    EXPECT_EQ(s.staged_generation, 5u);
+    EXPECT_EQ(s.drain_state, "draining");
+    std::string table = format_status_table({s});
+    EXPECT_NE(table.find("sync: GET current: Connection refused"), std::string::npos) << table;
+    EXPECT_NE(table.find("draining"), std::string::npos) << table;
+
+    r.body = R"({"node":"n1","generation":4,"healthy":true,"sync":{"stale":true,"state":"ok"}})";
+    s = parse_node_status("u", r);
+    EXPECT_TRUE(s.stale);
+    EXPECT_NE(format_status_table({s}).find("STALE"), std::string::npos);
+
+    r.body = R"({"node":"n1","generation":4,"healthy":true,"last_reload_error":"blob missing"})";
+    s = parse_node_status("u", r);
+    EXPECT_FALSE(s.has_sync);
+    EXPECT_EQ(s.sync_error, "");
+    table = format_status_table({s});
+    EXPECT_NE(table.find("reload: blob missing"), std::string::npos) << table;
+    EXPECT_NE(table.find(" - "), std::string::npos) << table;  // no sync column value
+
+    r.body = R"({"node":"n1","generation":4,"sync":"garbage","drain":7})";
+    s = parse_node_status("u", r);
+    EXPECT_TRUE(s.reachable);
+    EXPECT_FALSE(s.has_sync);
+    EXPECT_EQ(s.drain_state, "");
+}
+
+TEST(Drain, ParsesStatusAndNamesTheBlocker) {
+    HttpResponse r;
+    r.status = 200;
+    r.body = R"({"drain":{"state":"draining","in_flight":3,"open_connections":2,
+                 "last_accept_age_ms":150}})";
+    auto s = parse_drain_status(r);
+    ASSERT_TRUE(s.ok()) << s.error();
+    EXPECT_EQ(s->state, "draining");
+    EXPECT_EQ(s->in_flight, 3u);
+    EXPECT_EQ(s->open_connections, 2u);
+    EXPECT_EQ(s->last_accept_age_ms, 150);
+    std::string why = drain_blocker(*s);
+    EXPECT_NE(why.find("3 requests still in flight"), std::string::npos) << why;
+    EXPECT_NE(why.find("new connections still arriving (last one 150 ms ago)"), std::string::npos)
+        << why;
+    EXPECT_NE(why.find("2 connections open"), std::string::npos) << why;
+
+    s->in_flight = 1;
+    s->last_accept_age_ms = -1;  // no connection since the edge started
+    s->open_connections = 0;
+    EXPECT_EQ(drain_blocker(*s), "1 request still in flight");
+    s->state = "drained";
+    EXPECT_EQ(drain_blocker(*s), "");
+    s->state = "serving";
+    EXPECT_NE(drain_blocker(*s).find("not draining"), std::string::npos);
+}
+
+TEST(Drain, RefusesUnusableAnswers) {
+    EXPECT_FALSE(parse_drain_status(Error{"connection refused"}).ok());
+    HttpResponse r;
+    r.status = 500;
+    EXPECT_FALSE(parse_drain_status(r).ok());
+    r.status = 200;
+    r.body = "[]";
+    EXPECT_FALSE(parse_drain_status(r).ok());
+    r.body = R"({"generation":1})";
+    auto s = parse_drain_status(r);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().find("no drain state"), std::string::npos);
+    r.body = R"({"drain":{"in_flight":0}})";
+    EXPECT_FALSE(parse_drain_status(r).ok());
+    // open_connections may come from the top level of older answers.
+    r.body = R"({"open_connections":4,"drain":{"state":"draining"}})";
+    s = parse_drain_status(r);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(s->open_connections, 4u);
+}
+
+TEST(Drain, TokenFile) {
+    char tmpl[] = "/tmp/anyedge-token-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "s3cret \n", 8), 8);
+    ::close(fd);
+    auto t = read_token_file(tmpl);
+    ASSERT_TRUE(t.ok()) << t.error();
+    EXPECT_EQ(*t, "s3cret");
+    fd = ::open(tmpl, O_WRONLY | O_TRUNC);
+    ::close(fd);
+    EXPECT_FALSE(read_token_file(tmpl).ok());
+    ::unlink(tmpl);
+    EXPECT_FALSE(read_token_file(tmpl).ok());
 }
 
 }  // namespace
