@@ -19,7 +19,10 @@
 namespace anyedge::server {
 namespace {
 
-enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore, kLogWrite };
+// kAux: a shutdown or cancel on a connection's fd. io_uring may run these on a worker thread
+// (shutdown always is), so the fd is closed only after they completed: otherwise a reused fd
+// number could have a new connection shut down or cancelled by its predecessor's operation.
+enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore, kLogWrite, kAux };
 
 constexpr uint64_t pack(Op op, uint32_t slot, uint32_t gen) {
     return (uint64_t(op) << 56) | (uint64_t(slot & 0xffffff) << 32) | gen;
@@ -48,6 +51,7 @@ struct Conn {
     bool close_submitted = false;
     bool lingering = false;       // no more responses: close once output is sent
     bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
+    uint32_t aux_inflight = 0;    // shutdown/cancel operations not yet completed
     std::optional<HttpSession> session;
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
@@ -205,6 +209,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
     c.shut_wr = false;
+    c.aux_inflight = 0;
     c.session.emplace(options.session, listeners[li].handler);
     c.tls.reset();
     c.tls_shutdown_sent = false;
@@ -489,7 +494,8 @@ void Worker::Impl::begin_linger(uint32_t slot) {
     c.shut_wr = true;
     io_uring_sqe* sqe = ring->get_sqe();
     io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
-    io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, slot, c.gen));
+    io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
+    ++c.aux_inflight;
     if (!c.recv_armed) begin_abort(slot);  // the peer already sent its FIN
 }
 
@@ -500,13 +506,17 @@ void Worker::Impl::begin_abort(uint32_t slot) {
     if (c.recv_armed || c.send_inflight) {
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, slot, c.gen));
+        io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
+        ++c.aux_inflight;
     }
 }
 
 void Worker::Impl::maybe_finish(uint32_t slot) {
     Conn& c = *conns[slot];
-    if (!c.in_use || !c.closing || c.close_submitted || c.recv_armed || c.send_inflight) return;
+    if (!c.in_use || !c.closing || c.close_submitted || c.recv_armed || c.send_inflight ||
+        c.aux_inflight > 0) {
+        return;
+    }
     c.close_submitted = true;
     io_uring_sqe* sqe = ring->get_sqe();
     io_uring_prep_close(sqe, c.fd);
@@ -611,6 +621,10 @@ std::string Worker::Impl::run() {
                 case Op::kRecv: on_recv(slot, cqe->res, cqe->flags); break;
                 case Op::kSend: on_send(slot, cqe->res); break;
                 case Op::kClose: release(slot); break;
+                case Op::kAux:
+                    --c.aux_inflight;
+                    maybe_finish(slot);
+                    break;
                 default: break;
             }
         }
