@@ -125,6 +125,7 @@ public:
             } else {
                 o = checker_.run_round(Clock::now(), watch_.fd());
                 if (auto note = checker_.take_drain_note(); !note.empty()) log_line(note);
+                log_check_change(o);
                 if (watch_.check_dead()) o = death(Clock::now());
                 last_ = o;
             }
@@ -167,6 +168,24 @@ private:
         o.hard_reason = watch_.detail();
         o.edge_drain = policy::EdgeDrain::unknown;
         return o;
+    }
+
+    // A failing check is logged when its reason changes (not every round): a node that stays
+    // withdrawn says why in its log, not only at the transition.
+    void log_check_change(const policy::Observation& o) {
+        std::string hard = o.hard_ok ? "" : o.hard_reason;
+        if (hard != last_hard_reason_) {
+            log_line(hard.empty() ? "checks pass again (was: " + last_hard_reason_ + ")"
+                                  : "check failing: " + hard);
+            last_hard_reason_ = hard;
+        }
+        std::string soft = o.soft_ok ? "" : o.soft_reason;
+        // Soft reasons carry a growing duration ("for 12s"): compare up to it.
+        auto stem = [](const std::string& r) { return r.substr(0, r.find(" for ")); };
+        if (stem(soft) != stem(last_soft_reason_)) {
+            log_line(soft.empty() ? "soft checks pass again" : "soft check failing: " + soft);
+        }
+        last_soft_reason_ = soft;
     }
 
     void handle(const policy::Decision& d) {
@@ -231,6 +250,10 @@ private:
             {"edge", {{"generation", es.generation}, {"generation_age_s", es.generation_age_s},
                       {"watching_pid", watch_.watching() ? watch_.pid() : 0}}},
             {"last_error", last_error_},
+            {"last_check",
+             {{"hard_ok", last_.hard_ok}, {"hard_reason", last_.hard_reason},
+              {"soft_ok", last_.soft_ok}, {"soft_reason", last_.soft_reason},
+              {"drain_requested", last_.drain_requested}}},
         };
         if (auto g = checker_.origin_generation()) j["origin_generation"] = *g;
         if (auto st = policy::write_file_atomic(c_.status_file, j.dump(2) + "\n"); !st) {
@@ -248,6 +271,7 @@ private:
     bool applied_ok_ = false;
     std::string reason_;
     std::string last_error_;
+    std::string last_hard_reason_, last_soft_reason_;
     std::time_t since_ = std::time(nullptr);
     Clock::time_point last_status_write_{};
 };

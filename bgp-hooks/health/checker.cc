@@ -277,7 +277,18 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
     uint64_t generation = gen ? *gen : 0;
     if (generation == 0 && have_status) generation = status_.generation;
 
-    if (o.hard_ok && c_.canary.enabled) {
+    bool file = !c_.drain_file.empty() && std::filesystem::exists(c_.drain_file);
+    if (have_status) {
+        sync_edge_drain(file);
+        edge_drain_requested_ = status_.drain == policy::EdgeDrain::draining ||
+                                status_.drain == policy::EdgeDrain::drained;
+    }
+    bool draining = file || edge_drain_requested_;
+
+    // No canary while draining: it is a new connection to the service address every round, and
+    // the edge reports "drained" only after a quiet period without one. The route is going (or
+    // gone) anyway; the canary runs again before any re-announcement.
+    if (o.hard_ok && c_.canary.enabled && !draining) {
         if (auto st = check_canary(generation, abort_fd); !st) {
             o.hard_ok = false;
             o.hard_reason = st.error();
@@ -288,13 +299,7 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
     o.soft_ok = soft.empty();
     o.soft_reason = soft;
 
-    bool file = !c_.drain_file.empty() && std::filesystem::exists(c_.drain_file);
-    if (have_status) {
-        sync_edge_drain(file);
-        edge_drain_requested_ = status_.drain == policy::EdgeDrain::draining ||
-                                status_.drain == policy::EdgeDrain::drained;
-    }
-    o.drain_requested = file || edge_drain_requested_;
+    o.drain_requested = draining;
     o.edge_drain = status_.drain;
     o.edge_drain_detail = status_.drain_detail;
     return o;
