@@ -222,12 +222,11 @@ int main(int argc, char** argv) {
         std::string last;
         auto out = replicate::drain_node(o, [&](const replicate::DrainStatus& s) {
             char line[256];
-            std::snprintf(line, sizeof line,
-                          "%s: %s, in_flight %llu, open %llu, last_accept_age_ms %lld\n",
-                          admin_node.c_str(), s.state.c_str(),
-                          static_cast<unsigned long long>(s.in_flight),
-                          static_cast<unsigned long long>(s.open_connections),
-                          static_cast<long long>(s.last_accept_age_ms));
+            std::snprintf(
+                line, sizeof line, "%s: %s, in_flight %llu, open %llu, last_accept_age_ms %lld\n",
+                admin_node.c_str(), s.state.c_str(), static_cast<unsigned long long>(s.in_flight),
+                static_cast<unsigned long long>(s.open_connections),
+                static_cast<long long>(s.last_accept_age_ms));
             if (line != last) std::fputs(line, stderr);  // only changes: no line per poll
             last = line;
         });

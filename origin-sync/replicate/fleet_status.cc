@@ -82,8 +82,8 @@ std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin
 std::string format_status_table(const std::vector<NodeStatus>& nodes) {
     std::string out;
     char line[512];
-    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %s\n", "NODE",
-                  "ADMIN", "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "ERROR");
+    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %s\n", "NODE", "ADMIN",
+                  "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "ERROR");
     out += line;
     for (const auto& n : nodes) {
         std::string gen = n.reachable ? std::to_string(n.generation) : "-";

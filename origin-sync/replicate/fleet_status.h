@@ -23,7 +23,7 @@ struct NodeStatus {
     uint64_t generation = 0;
     double generation_age_s = -1;
     bool healthy = false;
-    std::string drain_state;  // "serving", "draining", "drained"; empty when not reported
+    std::string drain_state;   // "serving", "draining", "drained"; empty when not reported
     std::string reload_error;  // the edge's last failed /reload, if it is still failing
     // From the optional "sync" object (cdn-sync's sync-status.json relayed by the edge);
     // has_sync is false when the edge does not relay it (older edge, no --state).

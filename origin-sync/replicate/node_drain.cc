@@ -100,8 +100,8 @@ std::string drain_blocker(const DrainStatus& s) {
     }
     if (s.last_accept_age_ms >= 0) {
         if (!why.empty()) why += "; ";
-        why += "new connections still arriving (last one " +
-               std::to_string(s.last_accept_age_ms) + " ms ago)";
+        why += "new connections still arriving (last one " + std::to_string(s.last_accept_age_ms) +
+               " ms ago)";
     }
     if (why.empty()) why = "waiting for the quiet period";
     if (s.open_connections > 0) {

@@ -1,10 +1,11 @@
 #include "origin-sync/replicate/fleet_status.h"
-#include "origin-sync/replicate/node_drain.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "origin-sync/replicate/node_drain.h"
 
 namespace anyedge::replicate {
 namespace {

@@ -25,8 +25,8 @@ void keep_alive_loop(uint16_t port, const std::atomic<bool>& stop, Load& l) {
         ++l.requests;
         if (!r.ok || r.status >= 400) {
             if (l.failures++ == 0) {
-                l.first_failure = std::string(paths[i % 3]) + ": " +
-                                  (r.ok ? std::to_string(r.status) : r.error);
+                l.first_failure =
+                    std::string(paths[i % 3]) + ": " + (r.ok ? std::to_string(r.status) : r.error);
             }
         }
         l.closes = c.server_closes;
@@ -69,8 +69,7 @@ TEST_F(DrainTest, DrainUnderKeepAliveLoadThenUndrain) {
     // Under load: connections are closed after each response and come back, so the node never
     // goes quiet and cdnctl gives up at its timeout naming the reason.
     uint64_t before = load.requests.load();
-    EXPECT_EQ(cdnctl({"drain", "--node", admin, "--token-file", token, "--timeout", "2"}, &out),
-              1)
+    EXPECT_EQ(cdnctl({"drain", "--node", admin, "--token-file", token, "--timeout", "2"}, &out), 1)
         << out;
     EXPECT_NE(out.find("not drained after 2s"), std::string::npos) << out;
     EXPECT_NE(out.find("new connections still arriving"), std::string::npos) << out;
@@ -84,17 +83,17 @@ TEST_F(DrainTest, DrainUnderKeepAliveLoadThenUndrain) {
 
     stop = true;
     client.join();
-    std::printf("drain under load: %llu requests over %llu connections, %llu closed by the "
-                "edge with Connection: close, %llu failed\n",
-                static_cast<unsigned long long>(load.requests.load()),
-                static_cast<unsigned long long>(load.connections.load()),
-                static_cast<unsigned long long>(load.closes.load()),
-                static_cast<unsigned long long>(load.failures.load()));
+    std::printf(
+        "drain under load: %llu requests over %llu connections, %llu closed by the "
+        "edge with Connection: close, %llu failed\n",
+        static_cast<unsigned long long>(load.requests.load()),
+        static_cast<unsigned long long>(load.connections.load()),
+        static_cast<unsigned long long>(load.closes.load()),
+        static_cast<unsigned long long>(load.failures.load()));
     EXPECT_EQ(load.failures.load(), 0u) << load.first_failure;
 
     // The load has stopped: drained after the edge's quiet period.
-    ASSERT_EQ(cdnctl({"drain", "--node", admin, "--token-file", token, "--timeout", "15"}, &out),
-              0)
+    ASSERT_EQ(cdnctl({"drain", "--node", admin, "--token-file", token, "--timeout", "15"}, &out), 0)
         << out;
     EXPECT_NE(out.find("drained after"), std::string::npos) << out;
     std::smatch m;

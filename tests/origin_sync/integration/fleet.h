@@ -11,11 +11,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -39,7 +38,7 @@ using anyedge::testing::RawClient;
 
 // One HTTP/1.1 response read off a RawClient.
 struct Response {
-    bool ok = false;  // false: connection error (refused, reset, timeout, bad framing)
+    bool ok = false;    // false: connection error (refused, reset, timeout, bad framing)
     std::string error;  // why not ok
     int status = 0;
     std::string head;
@@ -79,8 +78,8 @@ class KeepAliveClient {
                 return failed;
             }
         }
-        std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                          extra_headers + "\r\n";
+        std::string req =
+            method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
         if (!conn_->send_all(req)) {
             conn_.reset();
             failed.error = std::string("send failed: ") + std::strerror(errno);
@@ -93,9 +92,8 @@ class KeepAliveClient {
             if (head_end == std::string::npos) {
                 head_end = pending_.find("\r\n\r\n");
                 if (head_end != std::string::npos) {
-                    std::string cl =
-                        anyedge::testing::header_of(pending_.substr(0, head_end + 4),
-                                                    "Content-Length");
+                    std::string cl = anyedge::testing::header_of(pending_.substr(0, head_end + 4),
+                                                                 "Content-Length");
                     size_t len = method == "HEAD" || cl.empty() ? 0 : std::stoull(cl);
                     need = head_end + 4 + len;
                 }
@@ -164,11 +162,11 @@ class OriginServer {
     OriginServer(fs::path dir, std::vector<std::string> extra = {}, uint16_t want_port = 0)
         : dir_(std::move(dir)) {
         fs::create_directories(dir_);
-        std::vector<std::string> args = {"--site",        dir_.string(),
-                                         "--listen",      "127.0.0.1:" + std::to_string(want_port),
-                                         "--admin",       "127.0.0.1:0",
-                                         "--node-name",   "origin",
-                                         "--threads",     "1"};
+        std::vector<std::string> args = {"--site",      dir_.string(),
+                                         "--listen",    "127.0.0.1:" + std::to_string(want_port),
+                                         "--admin",     "127.0.0.1:0",
+                                         "--node-name", "origin",
+                                         "--threads",   "1"};
         args.insert(args.end(), extra.begin(), extra.end());
         int listeners = 2;
         for (const auto& a : extra) listeners += a == "--tls-listen";
@@ -257,7 +255,9 @@ class OriginServer {
 class Node {
   public:
     Node(fs::path root, std::string name, fs::path pubkey, std::string sync_bin)
-        : root_(std::move(root)), name_(std::move(name)), pubkey_(std::move(pubkey)),
+        : root_(std::move(root)),
+          name_(std::move(name)),
+          pubkey_(std::move(pubkey)),
           sync_bin_(std::move(sync_bin)) {
         fs::create_directories(root_);
         write_token();
@@ -271,7 +271,9 @@ class Node {
     uint16_t admin_port() const { return admin_port_; }
     std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(admin_port_); }
     fs::path sync_log_path() const { return root_ / "sync.log"; }
-    std::string sync_log() const { return sync_ ? sync_->output() : read_or_empty(sync_log_path()); }
+    std::string sync_log() const {
+        return sync_ ? sync_->output() : read_or_empty(sync_log_path());
+    }
     std::string edge_log() { return edge_ ? edge_->log() : std::string(); }
 
     // Bootstraps from the origin, starts the edge and the sync daemon. Returns "" or why not.
@@ -282,12 +284,10 @@ class Node {
         std::vector<std::string> once = sync_argv(origin_url);
         once.push_back("--once");
         if (run_command(once, root_ / "bootstrap.log", &out) != 0) return "bootstrap: " + out;
-        std::vector<std::string> args = {"--state",     state_.string(),
-                                         "--listen",    "127.0.0.1:0",
-                                         "--admin",     "127.0.0.1:0",
-                                         "--admin-token-file", token_file().string(),
-                                         "--node-name", name_,
-                                         "--threads",   "1"};
+        std::vector<std::string> args = {
+            "--state",     state_.string(), "--listen",           "127.0.0.1:0",
+            "--admin",     "127.0.0.1:0",   "--admin-token-file", token_file().string(),
+            "--node-name", name_,           "--threads",          "1"};
         args.insert(args.end(), edge_extra.begin(), edge_extra.end());
         edge_ = std::make_unique<EdgeProcess>(anyedge::testing::edge_binary(), args, 2);
         if (!edge_->started()) return "edge did not start: " + edge_->log();
@@ -298,7 +298,8 @@ class Node {
     }
     void start_sync(std::vector<std::string> extra = {}) {
         auto argv = sync_argv(origin_url_);
-        argv.insert(argv.end(), {"--edge-admin", admin_url(), "--edge-token", token_file().string()});
+        argv.insert(argv.end(),
+                    {"--edge-admin", admin_url(), "--edge-token", token_file().string()});
         argv.insert(argv.end(), extra.begin(), extra.end());
         sync_ = std::make_unique<Process>(argv, sync_log_path());
     }
@@ -338,8 +339,9 @@ class Node {
         (void)st;
     }
     std::vector<std::string> sync_argv(const std::string& origin_url) const {
-        return {sync_bin_, "--origin", origin_url, "--state", state_.string(), "--pubkey",
-                pubkey_.string(), "--interval-ms", "100", "--max-backoff-ms", "300"};
+        return {sync_bin_,  "--origin",       origin_url,      "--state", state_.string(),
+                "--pubkey", pubkey_.string(), "--interval-ms", "100",     "--max-backoff-ms",
+                "300"};
     }
 
     fs::path root_;

@@ -60,8 +60,8 @@ class FleetTest : public ::testing::Test {
     void start_nodes(int count, std::vector<std::string> sync_extra = {}) {
         for (int i = 0; i < count; ++i) {
             nodes.push_back(std::make_unique<Node>(tmp.path() / ("node" + std::to_string(i)),
-                                                   "node" + std::to_string(i),
-                                                   keys / "public.pem", CDN_SYNC_BIN));
+                                                   "node" + std::to_string(i), keys / "public.pem",
+                                                   CDN_SYNC_BIN));
             std::string err = nodes.back()->start(origin_url(), sync_extra);
             ASSERT_EQ(err, "");
         }
@@ -73,9 +73,13 @@ class FleetTest : public ::testing::Test {
     }
 
     int publish_dir(const fs::path& dir, std::string* out, std::vector<std::string> extra = {}) {
-        std::vector<std::string> argv = {CDNCTL_BIN,   "publish", dir.string(),
-                                         "--origin",   origin.string(),
-                                         "--key",      (keys / "private.pem").string()};
+        std::vector<std::string> argv = {CDNCTL_BIN,
+                                         "publish",
+                                         dir.string(),
+                                         "--origin",
+                                         origin.string(),
+                                         "--key",
+                                         (keys / "private.pem").string()};
         argv.insert(argv.end(), extra.begin(), extra.end());
         return run_command(argv, log("publish"), out);
     }
@@ -119,8 +123,8 @@ class FleetTest : public ::testing::Test {
         }
         size_t checked = 0;
         for (const auto& [path, f] : m->manifest.files) {
-            std::string want = dir.empty() ? *read_file(blob_path(origin, f.sha256))
-                                           : *read_file(dir / path);
+            std::string want =
+                dir.empty() ? *read_file(blob_path(origin, f.sha256)) : *read_file(dir / path);
             std::string first_etag;
             for (auto& n : nodes) {
                 Response r = http_once(n->http_port(), "GET", url_path(path));
@@ -160,8 +164,9 @@ class FleetTest : public ::testing::Test {
                 << n->sync_log();
             EXPECT_NE(n->sync_log().find(needle), std::string::npos) << n->sync_log();
             auto st = n->status();
-            EXPECT_NE(st.value("sync", nlohmann::json::object()).value("last_error", "").find(needle),
-                      std::string::npos)
+            EXPECT_NE(
+                st.value("sync", nlohmann::json::object()).value("last_error", "").find(needle),
+                std::string::npos)
                 << st.dump();
         }
         int code = 0;

@@ -86,8 +86,8 @@ void page_load_loop(uint16_t port, const std::atomic<bool>& stop, LoadFigures& f
             Response r = client.get(path);
             ++f.requests;
             if (!r.ok || r.status >= 400) {
-                f.fail(path + " (page v" + std::to_string(v) + "): " +
-                       (r.ok ? std::to_string(r.status) : r.error));
+                f.fail(path + " (page v" + std::to_string(v) +
+                       "): " + (r.ok ? std::to_string(r.status) : r.error));
                 continue;
             }
             if (r.header("ETag") != "\"" + sha256_hex(r.body) + "\"") f.fail(path + ": ETag");

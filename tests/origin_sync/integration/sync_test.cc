@@ -20,7 +20,8 @@ TEST_F(SyncTest, BundledSitePublishWaitConvergesEditRollback) {
     EXPECT_NE(out.find("hashed 25/25 files"), std::string::npos) << out;  // progress, not a tty
     EXPECT_NE(out.find("waiting: "), std::string::npos) << out;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("all 3 nodes live on generation 2 ([0-9.]+)s")))
+    ASSERT_TRUE(
+        std::regex_search(out, m, std::regex("all 3 nodes live on generation 2 ([0-9.]+)s")))
         << out;
     std::printf("publish --wait (bundled site, 3 nodes): fleet live %ss after current moved\n",
                 m[1].str().c_str());
@@ -195,7 +196,7 @@ TEST_F(SyncTest, KillDashNineMidDownloadThenRestartResumes) {
     EXPECT_FALSE(fs::exists(manifest_path(n0.state(), 2)));
     EXPECT_EQ(n0.serving(), 1u);  // the edge never saw a partial generation
     Response r = http_once(n0.http_port(), "GET", "/index.html");
-    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.status, 200) << r.error;
     EXPECT_EQ(r.body, "<html>booting</html>");
     EXPECT_EQ(http_once(n0.http_port(), "GET", "/img/photo0.jpg").status, 404);
 
@@ -280,14 +281,19 @@ TEST_F(SyncTest, HttpsOriginIsVerified) {
               0)
         << out;
     origin_server->stop();
-    start_origin(0, {"--tls-listen", "127.0.0.1:0", "--cert", cert.string(), "--key",
-                     key.string()});
+    start_origin(0,
+                 {"--tls-listen", "127.0.0.1:0", "--cert", cert.string(), "--key", key.string()});
     ASSERT_NE(origin_server->tls_port(), 0) << origin_server->log();
     std::string https = "https://127.0.0.1:" + std::to_string(origin_server->tls_port()) + "/";
     auto sync_argv = [&](const std::string& name, const std::string& url) {
-        return std::vector<std::string>{CDN_SYNC_BIN, "--origin", url, "--state",
-                                        (tmp.path() / name).string(), "--pubkey",
-                                        (keys / "public.pem").string(), "--once"};
+        return std::vector<std::string>{CDN_SYNC_BIN,
+                                        "--origin",
+                                        url,
+                                        "--state",
+                                        (tmp.path() / name).string(),
+                                        "--pubkey",
+                                        (keys / "public.pem").string(),
+                                        "--once"};
     };
     auto live = [&](const std::string& name) {
         auto g = load_live_generation(tmp.path() / name);
@@ -298,8 +304,8 @@ TEST_F(SyncTest, HttpsOriginIsVerified) {
     EXPECT_NE(out.find("certificate verify failed"), std::string::npos) << out;
     EXPECT_EQ(live("tls0"), 0u);
     // Trusted CA but the certificate names 127.0.0.1 only, not "localhost": refused.
-    auto wrong_name = sync_argv(
-        "tls2", "https://localhost:" + std::to_string(origin_server->tls_port()) + "/");
+    auto wrong_name =
+        sync_argv("tls2", "https://localhost:" + std::to_string(origin_server->tls_port()) + "/");
     wrong_name.insert(wrong_name.end(), {"--ca", cert.string()});
     EXPECT_NE(run_command(wrong_name, log("tls2"), &out), 0) << out;
     EXPECT_EQ(live("tls2"), 0u);
@@ -308,7 +314,8 @@ TEST_F(SyncTest, HttpsOriginIsVerified) {
     argv.insert(argv.end(), {"--ca", cert.string()});
     ASSERT_EQ(run_command(argv, log("tls1"), &out), 0) << out;
     EXPECT_EQ(live("tls1"), 1u);
-    EXPECT_TRUE(check_blobs(tmp.path() / "tls1", load_live_generation(tmp.path() / "tls1")->manifest).ok());
+    EXPECT_TRUE(
+        check_blobs(tmp.path() / "tls1", load_live_generation(tmp.path() / "tls1")->manifest).ok());
 }
 
 }  // namespace
