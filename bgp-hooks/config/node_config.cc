@@ -252,6 +252,15 @@ NodeConfig parse(const json& root) {
             if (c.canary.path.empty() || c.canary.path[0] != '/') n.fail("path", "must start with /");
             c.canary.expected_etag = n.str("expected_etag", "");
             c.canary.manifest_dir = n.str("manifest_dir", "");
+            c.canary.tls = n.boolean("tls", false);
+            c.canary.ca_file = n.str("ca_file", "");
+            c.canary.server_name = n.str("server_name", "");
+            if (!c.canary.tls && (!c.canary.ca_file.empty() || !c.canary.server_name.empty())) {
+                n.fail(c.canary.ca_file.empty() ? "server_name" : "ca_file", "needs \"tls\": true");
+            }
+            if (c.canary.tls && c.canary.server_name.empty() && c.canary.host.empty()) {
+                n.fail("server_name", "needed with tls (or set host)");
+            }
             if (c.canary.expected_etag.empty() && c.canary.manifest_dir.empty()) {
                 n.fail("", "needs expected_etag or manifest_dir");
             }

@@ -57,6 +57,9 @@ struct CanarySettings {
     // The node's state dir (what cdn-edge --state serves): the expected ETag comes from its live
     // manifest (`current`), or from generations/<n>.json when the edge reports generation n.
     std::string manifest_dir;
+    bool tls = false;         // HTTPS to `address` (the edge's TLS listener)
+    std::string ca_file;      // PEM CA bundle that signed the edge's certificate; empty: system
+    std::string server_name;  // SNI and the name the certificate must carry; default: host
 };
 
 struct FreshnessSettings {

@@ -82,6 +82,13 @@ Checker::Checker(const hooks::NodeConfig& c) : c_(c), timeout_(c.timeout_ms) {
     }
     if (c.canary.enabled) {
         if (auto ep = parse_endpoint(c.canary.address)) canary_ = *ep;
+        if (c.canary.tls) {
+            if (auto t = TlsContext::create(c.canary.ca_file)) {
+                canary_tls_ = *t;
+            } else {
+                canary_tls_error_ = "checks.canary.ca_file: " + t.error();
+            }
+        }
     }
     if (!c.freshness.origin_current_url.empty()) {
         if (auto u = parse_http_url(c.freshness.origin_current_url)) {
@@ -157,11 +164,14 @@ Result<std::string> Checker::expected_etag(uint64_t generation) {
 
 Status Checker::check_canary(uint64_t generation, int abort_fd) {
     if (!canary_) return make_error("checks.canary.address: not a numeric HOST:PORT");
+    if (!canary_tls_error_.empty()) return make_error(canary_tls_error_);
     auto want = expected_etag(generation);
     if (!want) return make_error("canary: " + want.error());
     HttpRequest req;
     req.target = c_.canary.path;
     req.host = c_.canary.host.empty() ? canary_->display() : c_.canary.host;
+    req.tls = canary_tls_;
+    req.server_name = c_.canary.server_name;
     // Identity encoding: the ETag then is the hash of the identity bytes, as in the manifest.
     req.headers.emplace_back("Accept-Encoding", "identity");
     auto r = http_request(*canary_, req, timeout_, abort_fd);

@@ -94,6 +94,8 @@ private:
     std::optional<Endpoint> admin_;
     std::string admin_error_;
     std::optional<Endpoint> canary_;
+    std::shared_ptr<const TlsContext> canary_tls_;
+    std::string canary_tls_error_;
     std::unique_ptr<OriginPoller> origin_;
     std::chrono::milliseconds timeout_;
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
 
 namespace anyedge::health {
 
@@ -270,6 +271,21 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err != 0) return make_error("connect " + ep.display() + ": " + std::strerror(err));
     }
+    std::optional<TlsSession> tls;
+    if (req.tls) {
+        tls.emplace(*req.tls, fd, req.server_name.empty() ? req.host : req.server_name);
+        for (int i = 0; i < 1000; ++i) {
+            auto io = tls->handshake();
+            if (io == TlsSession::Io::done) break;
+            if (io == TlsSession::Io::want_read || io == TlsSession::Io::want_write) {
+                if (auto st = wait(io == TlsSession::Io::want_read ? POLLIN : POLLOUT); !st) {
+                    return make_error("TLS handshake: " + st.error());
+                }
+                continue;
+            }
+            return make_error(tls->error());
+        }
+    }
     std::string out = req.method + " " + req.target + " HTTP/1.1\r\nHost: " + req.host +
                       "\r\nUser-Agent: cdn-hooks\r\nConnection: close\r\n";
     for (const auto& [k, v] : req.headers) out += k + ": " + v + "\r\n";
@@ -279,6 +295,20 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
     out += "\r\n" + req.body;
     size_t sent = 0;
     while (sent < out.size()) {
+        if (tls) {
+            size_t n = 0;
+            auto io = tls->write(out.data() + sent, out.size() - sent, &n);
+            if (io == TlsSession::Io::done) {
+                sent += n;
+            } else if (io == TlsSession::Io::want_read || io == TlsSession::Io::want_write) {
+                if (auto st = wait(io == TlsSession::Io::want_read ? POLLIN : POLLOUT); !st) {
+                    return make_error("send: " + st.error());
+                }
+            } else {
+                return make_error(tls->error());
+            }
+            continue;
+        }
         ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -292,13 +322,27 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
     }
     std::string in;
     bool head = req.method == "HEAD";
+    short want = POLLIN;
     for (;;) {
-        if (auto st = wait(POLLIN); !st) return make_error("response: " + st.error());
+        if (auto st = wait(want); !st) return make_error("response: " + st.error());
         char buf[16384];
-        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return make_error(std::string("recv: ") + std::strerror(errno));
+        ssize_t n = 0;
+        if (tls) {
+            size_t got = 0;
+            auto io = tls->read(buf, sizeof(buf), &got);
+            if (io == TlsSession::Io::want_read || io == TlsSession::Io::want_write) {
+                want = io == TlsSession::Io::want_read ? POLLIN : POLLOUT;
+                continue;
+            }
+            if (io == TlsSession::Io::error) return make_error(tls->error());
+            want = POLLIN;
+            n = io == TlsSession::Io::done ? static_cast<ssize_t>(got) : 0;  // closed: EOF
+        } else {
+            n = ::recv(fd, buf, sizeof(buf), 0);
+            if (n < 0) {
+                if (errno == EINTR || errno == EAGAIN) continue;
+                return make_error(std::string("recv: ") + std::strerror(errno));
+            }
         }
         if (n > 0) in.append(buf, static_cast<size_t>(n));
         if (in.size() > (8u << 20)) return make_error("response larger than 8 MiB");

@@ -8,11 +8,13 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "bgp-hooks/health/tls_client.h"
 #include "origin-sync/content/result.h"
 
 namespace anyedge::health {
@@ -54,6 +56,10 @@ struct HttpRequest {
     std::string host = "localhost";
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    // HTTPS when set: the peer is verified against the context's CAs and `server_name` (also
+    // the SNI; default: `host`).
+    std::shared_ptr<const TlsContext> tls;
+    std::string server_name;
 };
 
 Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,

@@ -247,6 +247,32 @@ protected:
         }
         if (!publish_site(why)) return false;
         sync_node();
+        return make_certs(why);
+    }
+    // A lab CA, the edge's certificate for blog.example signed by it, and an unrelated CA.
+    static bool make_certs(std::string* why) {
+        const fs::path t = g_lab->dir / "tls";
+        fs::create_directories(t);
+        write_file(t / "san.ext", "subjectAltName=DNS:blog.example\n");
+        const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes ";
+        const std::vector<std::string> cmds = {
+            "openssl req -x509" + ec + "-keyout " + (t / "ca.key").string() + " -out " +
+                (t / "ca.pem").string() + " -days 2 -subj /CN=bgp-hooks-lab-ca",
+            "openssl req -x509" + ec + "-keyout " + (t / "other-ca.key").string() + " -out " +
+                (t / "other-ca.pem").string() + " -days 2 -subj /CN=some-other-ca",
+            "openssl req" + ec + "-keyout " + (t / "edge.key").string() + " -out " +
+                (t / "edge.csr").string() + " -subj /CN=blog.example",
+            "openssl x509 -req -in " + (t / "edge.csr").string() + " -CA " +
+                (t / "ca.pem").string() + " -CAkey " + (t / "ca.key").string() +
+                " -CAcreateserial -days 2 -extfile " + (t / "san.ext").string() + " -out " +
+                (t / "edge.pem").string(),
+        };
+        for (const auto& c : cmds) {
+            if (run(c) != 0) {
+                *why = "certificate setup failed: " + c;
+                return false;
+            }
+        }
         return true;
     }
     static bool publish_site(std::string* why) {
@@ -356,7 +382,10 @@ protected:
         } else {
             argv.insert(argv.end(), {"--state", g_lab->node_state().string()});
         }
+        const fs::path t = g_lab->dir / "tls";
         argv.insert(argv.end(), {"--listen", "203.0.113.10:80", "--listen", "[2001:db8:a::10]:80",
+                                 "--tls-listen", "203.0.113.10:443", "--cert",
+                                 (t / "edge.pem").string(), "--key", (t / "edge.key").string(),
                                  "--admin", "unix:" + g_lab->admin_sock().string(),
                                  "--node-name", "edge1", "--threads", "1"});
         auto t0 = Clock::now();
@@ -380,7 +409,8 @@ protected:
         edge_ = -1;
     }
 
-    nlohmann::json hooks_config(nlohmann::json policy_overrides) {
+    nlohmann::json hooks_config(nlohmann::json policy_overrides,
+                                nlohmann::json canary_overrides) {
         auto j = node_json;
         j["edge"] = {{"admin", "unix:" + g_lab->admin_sock().string()},
                      {"pid_file", (g_lab->dir / "edge-app.pid").string()}};
@@ -402,14 +432,17 @@ protected:
                        {"flap_window_ms", 5000},   {"drain_tag_ms", 1000},
                        {"drain_timeout_ms", 5000}};
         for (auto& [k, v] : policy_overrides.items()) j["policy"][k] = v;
+        for (auto& [k, v] : canary_overrides.items()) j["checks"]["canary"][k] = v;
         j["drain_file"] = (g_lab->dir / "drain").string();
         j["status_file"] = (g_lab->dir / "hooks-status.json").string();
         return j;
     }
 
     // cdn-hooks in the edge namespace, as on a node: the canary goes to the anycast address.
-    void start_hooks(nlohmann::json policy_overrides = nlohmann::json::object()) {
-        write_file(g_lab->dir / "hooks.json", hooks_config(policy_overrides).dump(2));
+    void start_hooks(nlohmann::json policy_overrides = nlohmann::json::object(),
+                     nlohmann::json canary_overrides = nlohmann::json::object()) {
+        write_file(g_lab->dir / "hooks.json",
+                   hooks_config(policy_overrides, canary_overrides).dump(2));
         hooks_log_ = g_lab->dir / "cdn-hooks.log";
         fs::remove(hooks_log_);
         fs::remove(g_lab->dir / "hooks-status.json");
@@ -844,6 +877,41 @@ TEST_F(BgpHooksLab, FlappingEdgeDoesNotFlapTheRouteFasterThanTheHoldDown) {
     EXPECT_LT(announces, crashes);
     EXPECT_GE(st["counters"].value("flaps", 0), 2);
     EXPECT_GE(st.value("hold_down_ms", 0), 3000);
+}
+
+TEST_F(BgpHooksLab, HttpsCanaryVerifiesTheEdgeCertificate) {
+    const fs::path t = g_lab->dir / "tls";
+    // The canary over TLS to the anycast address, verified against the node's CA and name.
+    start_edge();
+    start_hooks({}, {{"address", "203.0.113.10:443"}, {"tls", true},
+                     {"ca_file", (t / "ca.pem").string()}, {"server_name", "blog.example"}});
+    auto up = wait_for([&] { return upstream_has(kV4); }, 10s);
+    ASSERT_TRUE(up) << why();
+    std::printf("[lab] HTTPS canary (lab CA, SNI blog.example) -> announced after %lld ms\n",
+                (long long)up->count());
+    EXPECT_EQ(hooks_status()["last_check"].value("hard_ok", false), true) << hooks_status().dump();
+    stop(hooks_);
+    ASSERT_TRUE(wait_for([&] { return !upstream_has(kV4); }, 5s));
+
+    // A certificate the canary cannot verify (another CA): a hard fault, never announced.
+    start_hooks({}, {{"address", "203.0.113.10:443"}, {"tls", true},
+                     {"ca_file", (t / "other-ca.pem").string()}, {"server_name", "blog.example"}});
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_FALSE(upstream_has(kV4));
+    std::string reason = hooks_status()["last_check"].value("hard_reason", "");
+    EXPECT_NE(reason.find("certificate"), std::string::npos) << reason;
+    std::printf("[lab] HTTPS canary with an unrelated CA -> withdrawn: %s\n", reason.c_str());
+    stop(hooks_);
+
+    // The right CA but a name the certificate does not carry.
+    start_hooks({}, {{"address", "203.0.113.10:443"}, {"tls", true},
+                     {"ca_file", (t / "ca.pem").string()}, {"server_name", "other.example"}});
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_FALSE(upstream_has(kV4));
+    reason = hooks_status()["last_check"].value("hard_reason", "");
+    EXPECT_NE(reason.find("hostname mismatch"), std::string::npos) << reason;
+    std::printf("[lab] HTTPS canary for a name not on the certificate -> withdrawn: %s\n",
+                reason.c_str());
 }
 
 TEST_F(BgpHooksLab, HooksStopWithdrawsAndSetRouteFencesAfterCrash) {

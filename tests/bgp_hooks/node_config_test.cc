@@ -55,6 +55,24 @@ TEST(NodeConfig, Defaults) {
     EXPECT_TRUE(r->withdraw_on_exit);
 }
 
+TEST(NodeConfig, HttpsCanary) {
+    auto j = minimal();
+    j["checks"] = {{"canary",
+                    {{"address", "203.0.113.10:443"}, {"host", "blog.example"},
+                     {"expected_etag", "ab"}, {"tls", true}, {"ca_file", "/etc/anyedge/ca.pem"}}}};
+    auto r = parse_node_config(j.dump());
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_TRUE(r->canary.tls);
+    EXPECT_EQ(r->canary.ca_file, "/etc/anyedge/ca.pem");
+    j["checks"]["canary"]["tls"] = false;
+    EXPECT_NE(error_of(j).find("checks.canary.ca_file"), std::string::npos) << error_of(j);
+    j["checks"]["canary"]["tls"] = true;
+    j["checks"]["canary"].erase("host");
+    EXPECT_NE(error_of(j).find("checks.canary.server_name"), std::string::npos) << error_of(j);
+    j["checks"]["canary"]["server_name"] = "blog.example";
+    EXPECT_EQ(error_of(j), "");
+}
+
 TEST(NodeConfig, ErrorsNameTheKey) {
     struct Case {
         std::function<void(json&)> edit;
