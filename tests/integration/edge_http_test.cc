@@ -287,6 +287,36 @@ TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {
     fs::remove(cfg);
 }
 
+TEST(EdgeLimits, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    const fs::path site = fs::temp_directory_path() / ("anyedge-slow-" + std::to_string(getpid()));
+    fs::create_directories(site);
+    std::ofstream(site / "index.html") << "hello\n";
+    {
+        std::ofstream big(site / "huge.bin", std::ios::binary);
+        const std::string chunk(1 << 20, 'x');
+        for (int i = 0; i < 48; ++i) big << chunk;  // more than both socket buffers hold
+    }
+    const fs::path cfg = site / "edge.json";
+    std::ofstream(cfg) << R"({"site": ")" << site.string()
+                       << R"(", "listen": "127.0.0.1:0", "send_timeout_ms": 600})";
+    EdgeProcess p(edge_binary(), {"--config", cfg.string()}, 1);
+    ASSERT_TRUE(p.started()) << p.log();
+    RawClient stalled(p.port());
+    stalled.send_all("GET /huge.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+    // Meanwhile another client is served at once.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    RawClient other(p.port());
+    other.send_all("GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(other.read_responses(1, false, std::chrono::seconds(2)).size(), 1u);
+    // The stalled reader is dropped by the send timeout: reading now ends early (reset or EOF).
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    const std::string got = stalled.read_until_close(std::chrono::seconds(10));
+    EXPECT_LT(got.size(), size_t(48) << 20);
+    EXPECT_EQ(p.stop(), 0);
+    fs::remove_all(site);
+}
+
 TEST(EdgeCli, BadConfigKeyIsNamed) {
     const fs::path cfg = fs::temp_directory_path() / ("anyedge-cfg-" + std::to_string(getpid()));
     std::ofstream(cfg) << R"({"site": "site", "listen": ["127.0.0.1:0"], "lisen": 1})";
