@@ -6,6 +6,9 @@
 //   cdnctl drain --node ADMIN_URL [--token-file F] [--timeout S]
 //   cdnctl undrain --node ADMIN_URL [--token-file F]
 // ORIGIN is a local directory or an http(s):// URL of an origin accepting PUT uploads.
+// Exit status: 0 success; 1 refused or failed (publish refused, fleet not converged, not
+// drained within --timeout: the message says why); `status`: 2 when a node is down or
+// unhealthy, 3 when a node's cdn-sync reports an error or stale content.
 #include <unistd.h>
 
 #include <chrono>

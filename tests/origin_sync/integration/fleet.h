@@ -189,8 +189,9 @@ class OriginServer {
     std::string log() { return edge_ ? edge_->log() : std::string(); }
     uint64_t reloads() const { return reloads_.load(); }
     // Waits (bounded) until the origin serves the tree as it is on disk now.
+    // True at once when the origin is stopped (nothing serves the tree).
     bool wait_reloaded() {
-        for (int i = 0; i < 250; ++i) {
+        for (int i = 0; i < 250 && !stopping_.load(); ++i) {
             std::string now = fingerprint();
             {
                 std::lock_guard<std::mutex> lock(mu_);
@@ -198,7 +199,7 @@ class OriginServer {
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        return false;
+        return stopping_.load();
     }
     void stop() {
         stopping_ = true;

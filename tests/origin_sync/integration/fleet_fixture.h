@@ -81,7 +81,10 @@ class FleetTest : public ::testing::Test {
                                          "--key",
                                          (keys / "private.pem").string()};
         argv.insert(argv.end(), extra.begin(), extra.end());
-        return run_command(argv, log("publish"), out);
+        int code = run_command(argv, log("publish"), out);
+        // Returns once the origin serves what was published (its watcher reloads it).
+        if (origin_server) EXPECT_TRUE(origin_server->wait_reloaded());
+        return code;
     }
     // Publishes `site`, expecting `expect_code`; returns cdnctl's output.
     std::string publish(int expect_code = 0, std::vector<std::string> extra = {}) {

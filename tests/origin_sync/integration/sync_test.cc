@@ -228,10 +228,12 @@ TEST_F(SyncTest, NodeThatSkippedAGenerationFetchesTheParentForSkewProtection) {
     Process sync({CDN_SYNC_BIN, "--origin", origin_url(), "--state", late.string(), "--pubkey",
                   (keys / "public.pem").string(), "--interval-ms", "100"},
                  log("late"));
-    ASSERT_TRUE(eventually([&] { return fs::exists(manifest_path(late, 1)); })) << sync.output();
+    ASSERT_TRUE(eventually([&] {
+        auto g = load_live_generation(late);
+        return g.ok() && g->current.generation == 2 && fs::exists(manifest_path(late, 1));
+    })) << sync.output();
     auto live = load_live_generation(late);
     ASSERT_TRUE(live.ok()) << live.error();
-    EXPECT_EQ(live->current.generation, 2u);
     auto prev = load_previous_generation(late, live->manifest);
     ASSERT_TRUE(prev.ok()) << prev.error();
     EXPECT_TRUE(eventually([&] { return check_blobs(late, prev->manifest).ok(); }));
