@@ -7,7 +7,6 @@
 //                                            the systemd unit's ExecStopPost to withdraw)
 // Single-threaded: one loop runs the checks, the state machine and the backend.
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -33,6 +32,8 @@
 #include "bgp-hooks/policy/backend.h"
 #include "bgp-hooks/policy/state_machine.h"
 #include "bgp-hooks/templates/bird_config.h"
+
+#include <poll.h>
 
 namespace {
 
@@ -82,24 +83,31 @@ std::unique_ptr<policy::RouteBackend> make_backend(const hooks::NodeConfig& c) {
         return std::make_unique<policy::ExabgpBackend>(std::cout, prefixes, c.bird.local_as,
                                                        c.deprefer);
     }
-    return std::make_unique<policy::BirdBackend>(c.bird.state_file, c.bird.socket,
-                                                 std::chrono::milliseconds(c.bird.timeout_ms),
-                                                 log_line);
+    return std::make_unique<policy::BirdBackend>(
+        c.bird.state_file, c.bird.socket, std::chrono::milliseconds(c.bird.timeout_ms), log_line);
 }
 
 nlohmann::json counters_json(const policy::Counters& k) {
-    return {{"rounds", k.rounds},           {"hard_failures", k.hard_failures},
-            {"soft_failures", k.soft_failures}, {"transitions", k.transitions},
-            {"announces", k.announces},     {"withdrawals", k.withdrawals},
-            {"depreferrals", k.depreferrals}, {"flaps", k.flaps},
-            {"drains", k.drains},           {"drain_timeouts", k.drain_timeouts},
+    return {{"rounds", k.rounds},
+            {"hard_failures", k.hard_failures},
+            {"soft_failures", k.soft_failures},
+            {"transitions", k.transitions},
+            {"announces", k.announces},
+            {"withdrawals", k.withdrawals},
+            {"depreferrals", k.depreferrals},
+            {"flaps", k.flaps},
+            {"drains", k.drains},
+            {"drain_timeouts", k.drain_timeouts},
             {"edge_deaths", k.edge_deaths}};
 }
 
 class Loop {
-public:
+  public:
     explicit Loop(const hooks::NodeConfig& c)
-        : c_(c), backend_(make_backend(c)), sm_(c.policy, Clock::now()), checker_(c),
+        : c_(c),
+          backend_(make_backend(c)),
+          sm_(c.policy, Clock::now()),
+          checker_(c),
           watch_(c.edge.pid_file, c.edge.pid) {}
 
     int run() {
@@ -138,7 +146,8 @@ public:
             if (next < now) next = now;
             // Sleep until the next round, but wake at once when the edge dies.
             while (!g_stop) {
-                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+                auto left =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
                 if (left.count() <= 0) break;
                 pollfd p{watch_.fd(), POLLIN, 0};
                 int n = ::poll(&p, watch_.fd() >= 0 ? 1 : 0, static_cast<int>(left.count()));
@@ -159,7 +168,7 @@ public:
         return 0;
     }
 
-private:
+  private:
     policy::Observation death(Clock::time_point now) {
         policy::Observation o = last_;
         o.now = now;
@@ -247,12 +256,16 @@ private:
             {"since", since_},
             {"hold_down_ms", sm_.current_hold_down().count()},
             {"counters", counters_json(sm_.counters())},
-            {"edge", {{"generation", es.generation}, {"generation_age_s", es.generation_age_s},
-                      {"watching_pid", watch_.watching() ? watch_.pid() : 0}}},
+            {"edge",
+             {{"generation", es.generation},
+              {"generation_age_s", es.generation_age_s},
+              {"watching_pid", watch_.watching() ? watch_.pid() : 0}}},
             {"last_error", last_error_},
             {"last_check",
-             {{"hard_ok", last_.hard_ok}, {"hard_reason", last_.hard_reason},
-              {"soft_ok", last_.soft_ok}, {"soft_reason", last_.soft_reason},
+             {{"hard_ok", last_.hard_ok},
+              {"hard_reason", last_.hard_reason},
+              {"soft_ok", last_.soft_ok},
+              {"soft_reason", last_.soft_reason},
               {"drain_requested", last_.drain_requested}}},
         };
         if (auto g = checker_.origin_generation()) j["origin_generation"] = *g;
@@ -318,8 +331,8 @@ int render_bird(const hooks::NodeConfig& c, bool upstream, const std::string& ou
         int status = 0;
         waitpid(pid, &status, 0);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            std::cerr << "cdn-hooks: `bird -p -c " << tmp << "` rejected the config; "
-                      << out << " left unchanged\n";
+            std::cerr << "cdn-hooks: `bird -p -c " << tmp << "` rejected the config; " << out
+                      << " left unchanged\n";
             return 1;
         }
     }

@@ -1,6 +1,5 @@
 #include "bgp-hooks/bird/client.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -8,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include <poll.h>
 
 namespace anyedge::bird {
 
@@ -144,8 +145,8 @@ Result<Reply> Client::checked(std::string_view line) {
     auto r = command(line);
     if (!r) return r;
     if (r->error()) {
-        return make_error("BIRD '" + std::string(line) + "' failed (" +
-                          std::to_string(r->code()) + "): " + r->final_text());
+        return make_error("BIRD '" + std::string(line) + "' failed (" + std::to_string(r->code()) +
+                          "): " + r->final_text());
     }
     return r;
 }

@@ -18,7 +18,7 @@
 namespace anyedge::bird {
 
 class Client {
-public:
+  public:
     explicit Client(std::string socket_path,
                     std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
     ~Client();
@@ -52,7 +52,7 @@ public:
 
     const std::string& socket_path() const { return path_; }
 
-private:
+  private:
     Result<Reply> command_once(std::string_view line, bool* nothing_received);
     Result<Reply> read_reply(bool* nothing_received);
 

@@ -7,12 +7,17 @@ namespace anyedge::bird {
 CodeClass classify(int code) {
     if (code < 0 || code > 9999) return CodeClass::other;
     switch (code / 1000) {
-        case 0: return CodeClass::ok;
+        case 0:
+            return CodeClass::ok;
         case 1:
-        case 2: return CodeClass::table;
-        case 8: return CodeClass::runtime_error;
-        case 9: return CodeClass::parse_error;
-        default: return CodeClass::other;
+        case 2:
+            return CodeClass::table;
+        case 8:
+            return CodeClass::runtime_error;
+        case 9:
+            return CodeClass::parse_error;
+        default:
+            return CodeClass::other;
     }
 }
 

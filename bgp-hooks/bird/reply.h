@@ -50,7 +50,7 @@ struct Reply {
 
 // Incremental reassembly of replies from a byte stream.
 class ReplyAssembler {
-public:
+  public:
     // Feeds bytes; complete replies are queued for next(). A malformed line is an error and
     // leaves the assembler unusable (the caller should drop the connection).
     Status feed(std::string_view bytes);
@@ -58,7 +58,7 @@ public:
     // True when part of a reply has been received but not its final line.
     bool mid_reply() const { return !partial_.empty() || !current_.lines.empty(); }
 
-private:
+  private:
     std::string partial_;
     Reply current_;
     std::vector<Reply> ready_;

@@ -22,7 +22,7 @@ struct ConfigError : std::runtime_error {
 
 // A JSON object being read: remembers which keys were consumed so leftovers can be reported.
 class Obj {
-public:
+  public:
     Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {
         if (!j_.is_object()) fail("", "expected an object");
     }
@@ -89,7 +89,7 @@ public:
         }
     }
 
-private:
+  private:
     const json& j_;
     std::string path_;
     std::set<std::string> used_;
@@ -117,7 +117,8 @@ int address_family(const std::string& a) {
 }
 
 bool valid_bird_name(const std::string& n) {
-    if (n.empty() || n.size() > 60 || !(std::isalpha(static_cast<unsigned char>(n[0])))) return false;
+    if (n.empty() || n.size() > 60 || !(std::isalpha(static_cast<unsigned char>(n[0]))))
+        return false;
     for (char c : n) {
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
     }
@@ -214,7 +215,8 @@ NodeConfig parse(const json& root) {
         c.deprefer.communities = d.strings("communities");
         for (size_t i = 0; i < c.deprefer.communities.size(); ++i) {
             if (!policy::valid_community(c.deprefer.communities[i])) {
-                d.fail("communities[" + std::to_string(i) + "]", "expected \"ASN:VALUE\" (16 bits each)");
+                d.fail("communities[" + std::to_string(i) + "]",
+                       "expected \"ASN:VALUE\" (16 bits each)");
             }
             if (c.deprefer.communities[i] == "65535:0") {
                 d.fail("communities[" + std::to_string(i) + "]",
@@ -249,7 +251,8 @@ NodeConfig parse(const json& root) {
             c.canary.address = n.str("address");
             c.canary.host = n.str("host", "");
             c.canary.path = n.str("path", "/");
-            if (c.canary.path.empty() || c.canary.path[0] != '/') n.fail("path", "must start with /");
+            if (c.canary.path.empty() || c.canary.path[0] != '/')
+                n.fail("path", "must start with /");
             c.canary.expected_etag = n.str("expected_etag", "");
             c.canary.manifest_dir = n.str("manifest_dir", "");
             c.canary.tls = n.boolean("tls", false);

@@ -20,8 +20,8 @@ struct Upstream {
     std::string name;      // BIRD protocol name
     std::string neighbor;  // IPv4 or IPv6 address; decides the session's address family
     uint32_t as = 0;
-    std::string source;    // optional local address
-    std::string interface; // optional, required for IPv6 link-local neighbors
+    std::string source;     // optional local address
+    std::string interface;  // optional, required for IPv6 link-local neighbors
     bool ipv6 = false;
 };
 
@@ -63,7 +63,7 @@ struct CanarySettings {
 };
 
 struct FreshnessSettings {
-    int grace_s = 600;            // node generation may lag the origin's this long
+    int grace_s = 600;               // node generation may lag the origin's this long
     std::string origin_current_url;  // http URL of the origin's `current` (JSON with generation)
     int max_generation_age_s = 0;    // 0 = off; else stale when the edge's generation is older
     int origin_poll_ms = 5000;

@@ -190,7 +190,10 @@ Status Checker::check_canary(uint64_t generation, int abort_fd) {
 
 OriginPoller::OriginPoller(Endpoint ep, std::string target, std::chrono::milliseconds period,
                            std::chrono::milliseconds timeout)
-    : ep_(std::move(ep)), target_(std::move(target)), period_(period), timeout_(timeout),
+    : ep_(std::move(ep)),
+      target_(std::move(target)),
+      period_(period),
+      timeout_(timeout),
       thread_([this] { run(); }) {}
 
 OriginPoller::~OriginPoller() {
@@ -324,12 +327,14 @@ Status Checker::post_admin(const std::string& target) {
         auto tok = anyedge::read_file(c_.edge.token_file, 4096);
         if (!tok) return make_error("edge.token_file: " + tok.error());
         std::string t = *tok;
-        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' '))
+            t.pop_back();
         req.headers.emplace_back("Authorization", "Bearer " + t);
     }
     auto r = http_request(*admin_, req, std::max(timeout_, std::chrono::milliseconds(1000)));
     if (!r) return make_error("POST " + target + ": " + r.error());
-    if (r->status != 200) return make_error("POST " + target + ": HTTP " + std::to_string(r->status));
+    if (r->status != 200)
+        return make_error("POST " + target + ": HTTP " + std::to_string(r->status));
     return ok_status();
 }
 

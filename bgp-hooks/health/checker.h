@@ -41,7 +41,7 @@ std::string normalize_etag(std::string_view etag);
 // Polls the origin's `current` pointer on its own thread: the origin may be far away or down,
 // and a slow answer must never delay the local checks that can withdraw the route.
 class OriginPoller {
-public:
+  public:
     struct Snapshot {
         std::optional<uint64_t> generation;  // last generation seen
         std::optional<policy::Clock::time_point> failing_since;
@@ -54,7 +54,7 @@ public:
     OriginPoller& operator=(const OriginPoller&) = delete;
     Snapshot snapshot() const;
 
-private:
+  private:
     void run();
     Endpoint ep_;
     std::string target_;
@@ -67,7 +67,7 @@ private:
 };
 
 class Checker {
-public:
+  public:
     explicit Checker(const hooks::NodeConfig& config);
 
     // Runs the checks; `abort_fd` (the edge's pidfd, or -1) cuts a request short.
@@ -81,7 +81,7 @@ public:
         return origin_ ? origin_->snapshot().generation : std::nullopt;
     }
 
-private:
+  private:
     Result<uint64_t> check_healthz(int abort_fd);
     Status check_canary(uint64_t generation, int abort_fd);
     Result<std::string> expected_etag(uint64_t generation);

@@ -1,12 +1,13 @@
 #include "bgp-hooks/health/edge_watch.h"
 
-#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+
+#include <poll.h>
 
 namespace anyedge::health {
 
@@ -25,7 +26,8 @@ int read_pid_file(const std::string& path) {
 
 }  // namespace
 
-EdgeWatch::EdgeWatch(std::string pid_file, int pid) : pid_file_(std::move(pid_file)), fixed_pid_(pid) {}
+EdgeWatch::EdgeWatch(std::string pid_file, int pid)
+    : pid_file_(std::move(pid_file)), fixed_pid_(pid) {}
 
 EdgeWatch::~EdgeWatch() {
     if (fd_ >= 0) ::close(fd_);

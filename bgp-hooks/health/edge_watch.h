@@ -10,7 +10,7 @@
 namespace anyedge::health {
 
 class EdgeWatch {
-public:
+  public:
     EdgeWatch(std::string pid_file, int pid);
     ~EdgeWatch();
     EdgeWatch(const EdgeWatch&) = delete;
@@ -29,7 +29,7 @@ public:
     int pid() const { return pid_; }
     const std::string& detail() const { return detail_; }
 
-private:
+  private:
     std::string pid_file_;
     int fixed_pid_;
     int pid_ = 0;

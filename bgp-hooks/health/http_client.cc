@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,6 +13,8 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+
+#include <poll.h>
 
 namespace anyedge::health {
 
@@ -97,7 +98,8 @@ Result<Endpoint> parse_endpoint(std::string_view s) {
         port = s.substr(close + 2);
     } else {
         auto colon = s.rfind(':');
-        if (colon == std::string_view::npos) return make_error("endpoint needs a port: " + std::string(s));
+        if (colon == std::string_view::npos)
+            return make_error("endpoint needs a port: " + std::string(s));
         host = s.substr(0, colon);
         port = s.substr(colon + 1);
     }
@@ -255,7 +257,8 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
             int n = ::poll(p, abort_fd >= 0 ? 2 : 1, left_ms());
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return make_error(std::string("poll: ") + std::strerror(errno));
-            if (n == 0) return make_error("timed out after " + std::to_string(timeout.count()) + " ms");
+            if (n == 0)
+                return make_error("timed out after " + std::to_string(timeout.count()) + " ms");
             if (abort_fd >= 0 && (p[1].revents & POLLIN)) return make_error("aborted: edge died");
             return ok_status();
         }
@@ -265,7 +268,8 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
         if (errno != EINPROGRESS && errno != EAGAIN) {
             return make_error("connect " + ep.display() + ": " + std::strerror(errno));
         }
-        if (auto st = wait(POLLOUT); !st) return make_error("connect " + ep.display() + ": " + st.error());
+        if (auto st = wait(POLLOUT); !st)
+            return make_error("connect " + ep.display() + ": " + st.error());
         int err = 0;
         socklen_t el = sizeof(err);
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);

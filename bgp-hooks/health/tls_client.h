@@ -16,7 +16,7 @@
 namespace anyedge::health {
 
 class TlsContext {
-public:
+  public:
     // Loads `ca_file` (PEM bundle). Empty: the system's default verify paths.
     static Result<std::shared_ptr<const TlsContext>> create(const std::string& ca_file);
     ~TlsContext();
@@ -24,14 +24,14 @@ public:
     TlsContext& operator=(const TlsContext&) = delete;
     void* native() const { return ctx_; }  // SSL_CTX*
 
-private:
+  private:
     TlsContext() = default;
     void* ctx_ = nullptr;
 };
 
 // One TLS connection over `fd` (non-blocking, connected; not owned).
 class TlsSession {
-public:
+  public:
     enum class Io { done, want_read, want_write, closed, error };
 
     TlsSession(const TlsContext& ctx, int fd, const std::string& server_name);
@@ -47,7 +47,7 @@ public:
     // The last error, with the verification result when the handshake failed on it.
     const std::string& error() const { return error_; }
 
-private:
+  private:
     Io classify(int ret, const char* what);
     void* ssl_ = nullptr;  // SSL*
     std::string error_;

@@ -7,7 +7,8 @@ namespace anyedge::policy {
 
 BirdBackend::BirdBackend(std::string state_file, std::string socket_path,
                          std::chrono::milliseconds timeout, LogFn log)
-    : state_file_(std::move(state_file)), client_(std::move(socket_path), timeout),
+    : state_file_(std::move(state_file)),
+      client_(std::move(socket_path), timeout),
       log_(std::move(log)) {}
 
 Status BirdBackend::apply(RouteState s, std::string_view reason) {
@@ -75,7 +76,9 @@ bool valid_community(std::string_view c) {
 
 ExabgpBackend::ExabgpBackend(std::ostream& out, std::vector<std::string> prefixes,
                              uint32_t local_as, DepreferConfig deprefer)
-    : out_(out), prefixes_(std::move(prefixes)), local_as_(local_as),
+    : out_(out),
+      prefixes_(std::move(prefixes)),
+      local_as_(local_as),
       deprefer_(std::move(deprefer)) {}
 
 std::vector<std::string> ExabgpBackend::lines(RouteState s) const {

@@ -25,7 +25,7 @@ namespace anyedge::policy {
 using LogFn = std::function<void(const std::string&)>;
 
 class RouteBackend {
-public:
+  public:
     virtual ~RouteBackend() = default;
     // Makes the BGP speaker carry `s`. Safe to call again with the same state.
     virtual Status apply(RouteState s, std::string_view reason) = 0;
@@ -34,9 +34,9 @@ public:
 };
 
 class BirdBackend : public RouteBackend {
-public:
-    BirdBackend(std::string state_file, std::string socket_path,
-                std::chrono::milliseconds timeout, LogFn log);
+  public:
+    BirdBackend(std::string state_file, std::string socket_path, std::chrono::milliseconds timeout,
+                LogFn log);
 
     Status apply(RouteState s, std::string_view reason) override;
     Status maintain() override;
@@ -45,7 +45,7 @@ public:
     bool in_sync() const { return in_sync_; }
     bird::Client& client() { return client_; }
 
-private:
+  private:
     Status push();
 
     std::string state_file_;
@@ -66,7 +66,7 @@ struct DepreferConfig {
 bool valid_community(std::string_view c);
 
 class ExabgpBackend : public RouteBackend {
-public:
+  public:
     ExabgpBackend(std::ostream& out, std::vector<std::string> prefixes, uint32_t local_as,
                   DepreferConfig deprefer);
 
@@ -76,7 +76,7 @@ public:
     // The lines apply() prints for `s`, one per prefix (pure; used by tests).
     std::vector<std::string> lines(RouteState s) const;
 
-private:
+  private:
     std::ostream& out_;
     std::vector<std::string> prefixes_;
     uint32_t local_as_;

@@ -12,10 +12,14 @@ namespace anyedge::policy {
 
 const char* to_string(RouteState s) {
     switch (s) {
-        case RouteState::announce: return "announce";
-        case RouteState::deprefer: return "deprefer";
-        case RouteState::graceful_shutdown: return "graceful-shutdown";
-        case RouteState::withdraw: return "withdraw";
+        case RouteState::announce:
+            return "announce";
+        case RouteState::deprefer:
+            return "deprefer";
+        case RouteState::graceful_shutdown:
+            return "graceful-shutdown";
+        case RouteState::withdraw:
+            return "withdraw";
     }
     return "?";
 }
@@ -49,7 +53,8 @@ std::optional<RouteState> parse_state_file(std::string_view text) {
         pos = eol == std::string_view::npos ? text.size() : eol + 1;
         if (line.substr(0, key.size()) != key) continue;
         std::string_view rest = line.substr(key.size());
-        if (rest.size() < 2 || rest[1] != ';' || rest[0] < '0' || rest[0] > '3') return std::nullopt;
+        if (rest.size() < 2 || rest[1] != ';' || rest[0] < '0' || rest[0] > '3')
+            return std::nullopt;
         return static_cast<RouteState>(rest[0] - '0');
     }
     return std::nullopt;

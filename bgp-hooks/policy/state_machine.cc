@@ -15,11 +15,16 @@ std::string secs(Millis d) {
 
 const char* to_string(State s) {
     switch (s) {
-        case State::starting: return "starting";
-        case State::announced: return "announced";
-        case State::withdrawn: return "withdrawn";
-        case State::draining: return "draining";
-        case State::drained: return "drained";
+        case State::starting:
+            return "starting";
+        case State::announced:
+            return "announced";
+        case State::withdrawn:
+            return "withdrawn";
+        case State::draining:
+            return "draining";
+        case State::drained:
+            return "drained";
     }
     return "?";
 }
@@ -30,7 +35,10 @@ std::string describe(const Transition& t) {
 }
 
 StateMachine::StateMachine(PolicyConfig config, Clock::time_point start)
-    : config_(config), announced_since_(start), last_failure_(start), hold_down_(0),
+    : config_(config),
+      announced_since_(start),
+      last_failure_(start),
+      hold_down_(0),
       drain_started_(start) {}
 
 Decision StateMachine::move(State to, RouteState route, std::string reason) {
@@ -54,8 +62,8 @@ Decision StateMachine::step(const Observation& o) {
     } else {
         ++counters_.hard_failures;
         hard_ok_run_ = 0;
-        hard_fail_run_ = o.edge_dead ? std::max(hard_fail_run_ + 1, config_.fail_threshold)
-                                     : hard_fail_run_ + 1;
+        hard_fail_run_ =
+            o.edge_dead ? std::max(hard_fail_run_ + 1, config_.fail_threshold) : hard_fail_run_ + 1;
         last_failure_ = o.now;
         if (o.edge_dead) ++counters_.edge_deaths;
     }
@@ -73,8 +81,8 @@ Decision StateMachine::step(const Observation& o) {
     if (!depreferred_ && soft_fail_run_ >= config_.soft_fail_threshold) {
         depreferred_ = true;
         soft_changed = true;
-        soft_why = "de-prefer: " + o.soft_reason + " (" + std::to_string(soft_fail_run_) +
-                   " rounds)";
+        soft_why =
+            "de-prefer: " + o.soft_reason + " (" + std::to_string(soft_fail_run_) + " rounds)";
     } else if (depreferred_ && soft_ok_run_ >= config_.soft_success_threshold) {
         depreferred_ = false;
         soft_changed = true;
@@ -108,8 +116,8 @@ Decision StateMachine::step(const Observation& o) {
                 if (flap) {
                     ++counters_.flaps;
                     Millis doubled = hold_down_ * 2;
-                    hold_down_ = std::min(std::max(doubled, config_.hold_down),
-                                          config_.max_hold_down);
+                    hold_down_ =
+                        std::min(std::max(doubled, config_.hold_down), config_.max_hold_down);
                 } else {
                     hold_down_ = config_.hold_down;
                 }
@@ -117,7 +125,8 @@ Decision StateMachine::step(const Observation& o) {
                                               : std::to_string(hard_fail_run_) +
                                                     " consecutive failures: " + o.hard_reason;
                 why += "; hold-down " + secs(hold_down_);
-                if (flap) why += " (flap: announced for less than " + secs(config_.flap_window) + ")";
+                if (flap)
+                    why += " (flap: announced for less than " + secs(config_.flap_window) + ")";
                 return move(State::withdrawn, RouteState::withdraw, why);
             }
             if (soft_changed) return move(State::announced, serving_route(), soft_why);
@@ -138,10 +147,10 @@ Decision StateMachine::step(const Observation& o) {
                             "GRACEFUL_SHUTDOWN held " + secs(elapsed) + ": withdrawing");
             }
             if (route_ == RouteState::withdraw && o.edge_drain == EdgeDrain::drained) {
-                return move(State::drained, RouteState::withdraw,
-                            "edge reports drained" +
-                                (o.edge_drain_detail.empty() ? "" : " (" + o.edge_drain_detail +
-                                                                        ")"));
+                return move(
+                    State::drained, RouteState::withdraw,
+                    "edge reports drained" +
+                        (o.edge_drain_detail.empty() ? "" : " (" + o.edge_drain_detail + ")"));
             }
             if (elapsed >= config_.drain_timeout && !drain_timeout_reported_) {
                 drain_timeout_reported_ = true;

@@ -30,15 +30,15 @@ using Clock = std::chrono::steady_clock;
 using Millis = std::chrono::milliseconds;
 
 struct PolicyConfig {
-    int fail_threshold = 3;        // N consecutive hard failures -> withdraw
-    int success_threshold = 5;     // M consecutive successes -> may announce
-    int soft_fail_threshold = 3;   // consecutive soft faults -> de-prefer
+    int fail_threshold = 3;       // N consecutive hard failures -> withdraw
+    int success_threshold = 5;    // M consecutive successes -> may announce
+    int soft_fail_threshold = 3;  // consecutive soft faults -> de-prefer
     int soft_success_threshold = 5;
-    Millis hold_down{5000};        // base hold-down after a failure
+    Millis hold_down{5000};  // base hold-down after a failure
     Millis max_hold_down{300000};
-    Millis flap_window{60000};     // withdrawn again this soon after announcing = a flap
-    Millis drain_tag_time{5000};   // GRACEFUL_SHUTDOWN tag before the withdrawal
-    Millis drain_timeout{60000};   // report why the edge has not drained after this
+    Millis flap_window{60000};    // withdrawn again this soon after announcing = a flap
+    Millis drain_tag_time{5000};  // GRACEFUL_SHUTDOWN tag before the withdrawal
+    Millis drain_timeout{60000};  // report why the edge has not drained after this
 };
 
 enum class State { starting, announced, withdrawn, draining, drained };
@@ -49,14 +49,14 @@ enum class EdgeDrain { unknown, serving, draining, drained };
 
 struct Observation {
     Clock::time_point now;
-    bool hard_ok = false;          // every local check passed this round
-    std::string hard_reason;       // why not, when !hard_ok
-    bool edge_dead = false;        // the edge process is known dead: withdraw without waiting
-    bool soft_ok = true;           // content fresh, origin reachable
+    bool hard_ok = false;     // every local check passed this round
+    std::string hard_reason;  // why not, when !hard_ok
+    bool edge_dead = false;   // the edge process is known dead: withdraw without waiting
+    bool soft_ok = true;      // content fresh, origin reachable
     std::string soft_reason;
     bool drain_requested = false;  // level: operator wants this node drained
     EdgeDrain edge_drain = EdgeDrain::unknown;
-    std::string edge_drain_detail; // e.g. "in_flight=3 last_accept_age_ms=120"
+    std::string edge_drain_detail;  // e.g. "in_flight=3 last_accept_age_ms=120"
 };
 
 struct Transition {
@@ -90,7 +90,7 @@ struct Decision {
 };
 
 class StateMachine {
-public:
+  public:
     StateMachine(PolicyConfig config, Clock::time_point start);
 
     Decision step(const Observation& o);
@@ -103,7 +103,7 @@ public:
     Clock::time_point hold_until() const { return last_failure_ + hold_down_; }
     const PolicyConfig& config() const { return config_; }
 
-private:
+  private:
     Decision move(State to, RouteState route, std::string reason);
     RouteState serving_route() const {
         return depreferred_ ? RouteState::deprefer : RouteState::announce;

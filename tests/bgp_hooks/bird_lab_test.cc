@@ -15,7 +15,6 @@
 // Everything started is stopped by PID; the namespaces are deleted even when a test fails.
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -36,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "bgp-hooks/bird/client.h"
@@ -65,7 +65,7 @@ long long ms_since(Clock::time_point t0) {
 
 // The two-namespace lab, shared by every test in the suite (it takes ~2 s to come up).
 class Lab {
-public:
+  public:
     bool up(std::string* why) {
         if (::geteuid() != 0) {
             *why = "not root: cannot create network namespaces";
@@ -137,16 +137,15 @@ public:
                           dir / "edge-bird.out");
     }
     void start_up_bird() {
-        up_bird = spawn({"ip", "netns", "exec", up_ns, "bird", "-f", "-c",
-                         (dir / "up.conf").string(), "-s", up_sock().string(), "-P",
-                         (dir / "up.pid").string()},
-                        dir / "up-bird.out");
+        up_bird =
+            spawn({"ip", "netns", "exec", up_ns, "bird", "-f", "-c", (dir / "up.conf").string(),
+                   "-s", up_sock().string(), "-P", (dir / "up.pid").string()},
+                  dir / "up-bird.out");
     }
     // The origin: any static file server over the tree cdnctl publishes to (DESIGN.md).
     void start_origin() {
         origin = spawn(in_edge({"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1",
-                                "--directory", origin_dir().string(),
-                                std::to_string(kOriginPort)}),
+                                "--directory", origin_dir().string(), std::to_string(kOriginPort)}),
                        dir / "origin.out");
     }
     fs::path edge_sock() const { return dir / "edge.ctl"; }
@@ -191,7 +190,7 @@ std::string edge_drain_state() {
 }
 
 class BgpHooksLab : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         g_lab = new Lab;
         if (!g_lab->up(&g_skip)) {
@@ -217,8 +216,8 @@ protected:
             },
             20s);
         if (!t) {
-            g_fail = "BGP sessions did not come up in 20 s: " +
-                     read_file(g_lab->dir / "up-bird.log");
+            g_fail =
+                "BGP sessions did not come up in 20 s: " + read_file(g_lab->dir / "up-bird.log");
             g_lab->down();
             return;
         }
@@ -309,9 +308,13 @@ protected:
               {"router_id", "192.0.2.2"},
               {"local_as", 64601},
               {"upstreams",
-               {{{"name", "up_v4"}, {"neighbor", "192.0.2.1"}, {"as", 64500},
+               {{{"name", "up_v4"},
+                 {"neighbor", "192.0.2.1"},
+                 {"as", 64500},
                  {"source", "192.0.2.2"}},
-                {{"name", "up_v6"}, {"neighbor", "2001:db8::1"}, {"as", 64500},
+                {{"name", "up_v6"},
+                 {"neighbor", "2001:db8::1"},
+                 {"as", 64500},
                  {"source", "2001:db8::2"}}}}}},
             {"deprefer", {{"prepend", 2}, {"communities", {"64601:100"}}}},
             {"edge", {{"admin", "127.0.0.1:0"}}},
@@ -333,16 +336,21 @@ protected:
             "    graceful restart off;\n    bfd on;\n    connect delay time 1;\n"
             "    connect retry time 1;\n    error wait time 1, 2;\n";
         std::string up =
-            "log \"" + (d / "up-bird.log").string() + "\" all;\n"
+            "log \"" + (d / "up-bird.log").string() +
+            "\" all;\n"
             "router id 192.0.2.1;\n"
-            "include \"" + (d / "upstream-snippet.conf").string() + "\";\n"
+            "include \"" +
+            (d / "upstream-snippet.conf").string() +
+            "\";\n"
             "protocol device {}\n"
             "protocol bfd { interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; "
             "multiplier 3; }; }\n"
-            "protocol bgp edge1_v4 {\n" + session +
+            "protocol bgp edge1_v4 {\n" +
+            session +
             "    neighbor 192.0.2.2 as 64601;\n"
             "    ipv4 { import filter from_anycast_edge; export none; };\n}\n"
-            "protocol bgp edge1_v6 {\n" + session +
+            "protocol bgp edge1_v6 {\n" +
+            session +
             "    neighbor 2001:db8::2 as 64601;\n"
             "    ipv6 { import filter from_anycast_edge; export none; };\n}\n";
         write_file(d / "up.conf", up);
@@ -386,8 +394,8 @@ protected:
         argv.insert(argv.end(), {"--listen", "203.0.113.10:80", "--listen", "[2001:db8:a::10]:80",
                                  "--tls-listen", "203.0.113.10:443", "--cert",
                                  (t / "edge.pem").string(), "--key", (t / "edge.key").string(),
-                                 "--admin", "unix:" + g_lab->admin_sock().string(),
-                                 "--node-name", "edge1", "--threads", "1"});
+                                 "--admin", "unix:" + g_lab->admin_sock().string(), "--node-name",
+                                 "edge1", "--threads", "1"});
         auto t0 = Clock::now();
         edge_ = spawn(g_lab->in_edge(argv), edge_log_);
         write_file(g_lab->dir / "edge-app.pid", std::to_string(edge_) + "\n");
@@ -409,8 +417,7 @@ protected:
         edge_ = -1;
     }
 
-    nlohmann::json hooks_config(nlohmann::json policy_overrides,
-                                nlohmann::json canary_overrides) {
+    nlohmann::json hooks_config(nlohmann::json policy_overrides, nlohmann::json canary_overrides) {
         auto j = node_json;
         j["edge"] = {{"admin", "unix:" + g_lab->admin_sock().string()},
                      {"pid_file", (g_lab->dir / "edge-app.pid").string()}};
@@ -426,11 +433,10 @@ protected:
                          {"origin_current_url",
                           "http://127.0.0.1:" + std::to_string(kOriginPort) + "/current"},
                          {"origin_poll_ms", 100}}}};
-        j["policy"] = {{"fail_threshold", 3},      {"success_threshold", 3},
-                       {"soft_fail_threshold", 2}, {"soft_success_threshold", 2},
-                       {"hold_down_ms", 1500},     {"max_hold_down_ms", 8000},
-                       {"flap_window_ms", 5000},   {"drain_tag_ms", 1000},
-                       {"drain_timeout_ms", 5000}};
+        j["policy"] = {
+            {"fail_threshold", 3},         {"success_threshold", 3}, {"soft_fail_threshold", 2},
+            {"soft_success_threshold", 2}, {"hold_down_ms", 1500},   {"max_hold_down_ms", 8000},
+            {"flap_window_ms", 5000},      {"drain_tag_ms", 1000},   {"drain_timeout_ms", 5000}};
         for (auto& [k, v] : policy_overrides.items()) j["policy"][k] = v;
         for (auto& [k, v] : canary_overrides.items()) j["checks"]["canary"][k] = v;
         j["drain_file"] = (g_lab->dir / "drain").string();
@@ -446,9 +452,9 @@ protected:
         hooks_log_ = g_lab->dir / "cdn-hooks.log";
         fs::remove(hooks_log_);
         fs::remove(g_lab->dir / "hooks-status.json");
-        hooks_ = spawn(g_lab->in_edge({CDN_HOOKS_BIN, "--config",
-                                       (g_lab->dir / "hooks.json").string()}),
-                       hooks_log_);
+        hooks_ =
+            spawn(g_lab->in_edge({CDN_HOOKS_BIN, "--config", (g_lab->dir / "hooks.json").string()}),
+                  hooks_log_);
     }
 
     // The upstream's view of a prefix: `show route PREFIX all` text, or nullopt when absent.
@@ -521,9 +527,12 @@ TEST_F(BgpHooksLab, ClientSpeaksToRealBird) {
 TEST_F(BgpHooksLab, StartsWithdrawnThenAnnouncesWhenHealthy) {
     // Edge down: cdn-hooks must write "withdraw" and keep it.
     start_hooks();
-    ASSERT_TRUE(wait_for([&] { return state_file() == anyedge::policy::RouteState::withdraw &&
-                                      hooks_log().find("applied") != std::string::npos; },
-                         5s))
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return state_file() == anyedge::policy::RouteState::withdraw &&
+                   hooks_log().find("applied") != std::string::npos;
+        },
+        5s))
         << hooks_log();
     std::this_thread::sleep_for(600ms);  // several failing rounds
     EXPECT_FALSE(upstream_has(kV4));
@@ -548,15 +557,17 @@ TEST_F(BgpHooksLab, EdgeSigkillWithdrawsAtOnceAndReturnsAfterHoldDown) {
     auto t0 = Clock::now();
     ASSERT_EQ(::kill(edge_, SIGKILL), 0);
     for (int i = 0; i < 1000 && !(file_ms && export_ms && up_ms); ++i) {
-        if (!file_ms && state_file() == anyedge::policy::RouteState::withdraw) file_ms = ms_since(t0);
+        if (!file_ms && state_file() == anyedge::policy::RouteState::withdraw)
+            file_ms = ms_since(t0);
         if (!export_ms && !edge_exports_v4()) export_ms = ms_since(t0);
         if (!up_ms && !upstream_has(kV4)) up_ms = ms_since(t0);
         std::this_thread::sleep_for(2ms);
     }
     ASSERT_TRUE(file_ms && export_ms && up_ms) << why();
-    std::printf("[lab] SIGKILL of cdn-edge -> state file withdraw %lld ms, edge BIRD export gone "
-                "%lld ms, upstream `show route` gone %lld ms (target < 200 ms)\n",
-                *file_ms, *export_ms, *up_ms);
+    std::printf(
+        "[lab] SIGKILL of cdn-edge -> state file withdraw %lld ms, edge BIRD export gone "
+        "%lld ms, upstream `show route` gone %lld ms (target < 200 ms)\n",
+        *file_ms, *export_ms, *up_ms);
     EXPECT_LT(*export_ms, 200) << "edge BIRD still exported the route 200 ms after the SIGKILL";
     EXPECT_LT(*up_ms, 200) << "upstream still had the route 200 ms after the SIGKILL";
     EXPECT_NE(hooks_log().find("edge process died"), std::string::npos) << hooks_log();
@@ -570,9 +581,10 @@ TEST_F(BgpHooksLab, EdgeSigkillWithdrawsAtOnceAndReturnsAfterHoldDown) {
     auto back = wait_for([&] { return upstream_has(kV4); }, 10s);
     ASSERT_TRUE(back) << why();
     auto since_death = ms_since(t0);
-    std::printf("[lab] cdn-edge restarted, healthy %lld ms after the kill; route back upstream "
-                "%lld ms after the restart, %lld ms after the kill (hold-down 1500 ms)\n",
-                healthy_ms, ms_since(restart), since_death);
+    std::printf(
+        "[lab] cdn-edge restarted, healthy %lld ms after the kill; route back upstream "
+        "%lld ms after the restart, %lld ms after the kill (hold-down 1500 ms)\n",
+        healthy_ms, ms_since(restart), since_death);
     EXPECT_GE(since_death, 1500);  // the configured hold-down, enforced by the state machine
     EXPECT_NE(hooks_log().find("hold-down 1.5s passed"), std::string::npos) << hooks_log();
 }
@@ -585,16 +597,18 @@ TEST_F(BgpHooksLab, WedgedEdgeIsWithdrawnAndReturnsWhenItAnswersAgain) {
     ASSERT_EQ(::kill(edge_, SIGSTOP), 0);
     auto t = wait_for([&] { return !upstream_has(kV4); }, 5s);
     ASSERT_TRUE(t) << why();
-    std::printf("[lab] wedged cdn-edge (SIGSTOP) -> withdrawn upstream in %lld ms (target < 1000)\n",
-                (long long)t->count());
+    std::printf(
+        "[lab] wedged cdn-edge (SIGSTOP) -> withdrawn upstream in %lld ms (target < 1000)\n",
+        (long long)t->count());
     EXPECT_LT(t->count(), 1000);
     EXPECT_NE(hooks_log().find("timed out"), std::string::npos) << hooks_log();
     EXPECT_EQ(hooks_state(), "withdrawn");
     ASSERT_EQ(::kill(edge_, SIGCONT), 0);
     auto back = wait_for([&] { return upstream_has(kV4); }, 10s);
     ASSERT_TRUE(back) << why();
-    std::printf("[lab] cdn-edge resumed (SIGCONT) -> route back after %lld ms (%lld ms since wedged)\n",
-                (long long)back->count(), ms_since(t0));
+    std::printf(
+        "[lab] cdn-edge resumed (SIGCONT) -> route back after %lld ms (%lld ms since wedged)\n",
+        (long long)back->count(), ms_since(t0));
     EXPECT_GE(ms_since(t0), 1500);
 }
 
@@ -616,8 +630,10 @@ TEST_F(BgpHooksLab, WrongContentEdgeIsWithdrawnAndStaysWithdrawn) {
     EXPECT_NE(reason.find("ETag"), std::string::npos) << status.dump();
     EXPECT_NE(hooks_log().find("check failing: canary /canary.html: ETag"), std::string::npos)
         << hooks_log();
-    std::printf("[lab] wrong-content cdn-edge: /healthz 200 but route still withdrawn after 3 s; "
-                "failing check: %s\n", reason.c_str());
+    std::printf(
+        "[lab] wrong-content cdn-edge: /healthz 200 but route still withdrawn after 3 s; "
+        "failing check: %s\n",
+        reason.c_str());
     EXPECT_GT(status["counters"].value("hard_failures", 0), 20);
 
     // The right edge again: back after the hold-down.
@@ -652,9 +668,10 @@ TEST_F(BgpHooksLab, StaleContentIsDepreferredNotWithdrawnThenSyncRestores) {
         },
         5s);
     ASSERT_TRUE(t) << why();
-    std::printf("[lab] origin at generation %llu, node at %llu -> de-preferred at upstream in "
-                "%lld ms\n", (unsigned long long)(before + 1), (unsigned long long)before,
-                (long long)t->count());
+    std::printf(
+        "[lab] origin at generation %llu, node at %llu -> de-preferred at upstream in "
+        "%lld ms\n",
+        (unsigned long long)(before + 1), (unsigned long long)before, (long long)t->count());
     auto r = upstream_route(kV4);
     ASSERT_TRUE(r);
     EXPECT_NE(r->find("BGP.community: (64601,100)"), std::string::npos) << *r;
@@ -679,10 +696,10 @@ TEST_F(BgpHooksLab, StaleContentIsDepreferredNotWithdrawnThenSyncRestores) {
     ASSERT_TRUE(fresh) << why();
     sampling = false;
     sampler.join();
-    std::printf("[lab] node synced to generation %llu -> full preference after %lld ms; "
-                "route absent in %d samples throughout\n",
-                (unsigned long long)live_generation(), (long long)fresh->count(),
-                absent_samples.load());
+    std::printf(
+        "[lab] node synced to generation %llu -> full preference after %lld ms; "
+        "route absent in %d samples throughout\n",
+        (unsigned long long)live_generation(), (long long)fresh->count(), absent_samples.load());
     EXPECT_EQ(absent_samples.load(), 0);
     EXPECT_EQ(hooks_status()["edge"].value("generation", 0), before + 1);
     EXPECT_EQ(hooks_status()["counters"].value("withdrawals", 0), 0) << hooks_status().dump();
@@ -699,8 +716,8 @@ TEST_F(BgpHooksLab, DrainUnderLoadTagsWithdrawsDrainsWithoutAFailedRequest) {
                     "blog.example", etag);
     load.start(60s);
     ASSERT_TRUE(wait_for([&] { return load.fresh().ok > 20 && load.keepalive().ok > 20; }, 5s))
-        << "load did not get going: fresh ok=" << load.fresh().ok << " failed="
-        << load.fresh().failed << " keepalive ok=" << load.keepalive().ok;
+        << "load did not get going: fresh ok=" << load.fresh().ok
+        << " failed=" << load.fresh().failed << " keepalive ok=" << load.keepalive().ok;
     uint64_t ka_conns_before = load.keepalive().connections;
 
     // The drain request. `cdnctl drain` is the operator's tool; until it exists the test POSTs
@@ -740,19 +757,21 @@ TEST_F(BgpHooksLab, DrainUnderLoadTagsWithdrawsDrainsWithoutAFailedRequest) {
     ASSERT_TRUE(drained) << edge_status().dump();
     auto hooks_drained = wait_for([&] { return hooks_state() == "drained"; }, 5s);
     ASSERT_TRUE(hooks_drained) << why();
-    std::printf("[lab] load stopped; edge reports drained after %lld ms, cdn-hooks drained after "
-                "%lld ms (quiet period 2 s)\n",
-                (long long)drained->count(), ms_since(load_stopped));
+    std::printf(
+        "[lab] load stopped; edge reports drained after %lld ms, cdn-hooks drained after "
+        "%lld ms (quiet period 2 s)\n",
+        (long long)drained->count(), ms_since(load_stopped));
     EXPECT_FALSE(upstream_has(kV4));
 
     auto& f = load.fresh();
     auto& k = load.keepalive();
-    std::printf("[lab] load: new-connection loop %llu ok / %llu failed; keep-alive loop %llu ok / "
-                "%llu failed over %llu connections (%llu before the drain), %llu responses with "
-                "Connection: close\n",
-                (unsigned long long)f.ok, (unsigned long long)f.failed, (unsigned long long)k.ok,
-                (unsigned long long)k.failed, (unsigned long long)k.connections.load(),
-                (unsigned long long)ka_conns_before, (unsigned long long)k.conn_close_seen.load());
+    std::printf(
+        "[lab] load: new-connection loop %llu ok / %llu failed; keep-alive loop %llu ok / "
+        "%llu failed over %llu connections (%llu before the drain), %llu responses with "
+        "Connection: close\n",
+        (unsigned long long)f.ok, (unsigned long long)f.failed, (unsigned long long)k.ok,
+        (unsigned long long)k.failed, (unsigned long long)k.connections.load(),
+        (unsigned long long)ka_conns_before, (unsigned long long)k.conn_close_seen.load());
     for (const auto& x : f.failures) ADD_FAILURE() << "new-connection loop: " << x;
     for (const auto& x : k.failures) ADD_FAILURE() << "keep-alive loop: " << x;
     EXPECT_EQ(f.failed, 0u);
@@ -865,11 +884,13 @@ TEST_F(BgpHooksLab, FlappingEdgeDoesNotFlapTheRouteFasterThanTheHoldDown) {
     }
     std::printf("[lab] flapping cdn-edge: %d crashes in %lld ms; upstream route changes:%s\n",
                 crashes, flapping_until, timeline.c_str());
-    std::printf("[lab] route announced %d times (incl. the final return); absences (ms):", announces);
+    std::printf("[lab] route announced %d times (incl. the final return); absences (ms):",
+                announces);
     for (auto a : absences) std::printf(" %lld", a);
     auto st = hooks_status();
     std::printf("; hold-down now %lld ms, flaps counted %lld\n",
-                (long long)st.value("hold_down_ms", 0), (long long)st["counters"].value("flaps", 0));
+                (long long)st.value("hold_down_ms", 0),
+                (long long)st["counters"].value("flaps", 0));
     // The edge is re-healthy 0.3 s after each crash, yet every absence lasts at least the base
     // hold-down, and the hold-down doubles while it flaps: far fewer announcements than crashes.
     for (auto a : absences) EXPECT_GE(a, 1500);
@@ -883,8 +904,10 @@ TEST_F(BgpHooksLab, HttpsCanaryVerifiesTheEdgeCertificate) {
     const fs::path t = g_lab->dir / "tls";
     // The canary over TLS to the anycast address, verified against the node's CA and name.
     start_edge();
-    start_hooks({}, {{"address", "203.0.113.10:443"}, {"tls", true},
-                     {"ca_file", (t / "ca.pem").string()}, {"server_name", "blog.example"}});
+    start_hooks({}, {{"address", "203.0.113.10:443"},
+                     {"tls", true},
+                     {"ca_file", (t / "ca.pem").string()},
+                     {"server_name", "blog.example"}});
     auto up = wait_for([&] { return upstream_has(kV4); }, 10s);
     ASSERT_TRUE(up) << why();
     std::printf("[lab] HTTPS canary (lab CA, SNI blog.example) -> announced after %lld ms\n",
@@ -894,8 +917,10 @@ TEST_F(BgpHooksLab, HttpsCanaryVerifiesTheEdgeCertificate) {
     ASSERT_TRUE(wait_for([&] { return !upstream_has(kV4); }, 5s));
 
     // A certificate the canary cannot verify (another CA): a hard fault, never announced.
-    start_hooks({}, {{"address", "203.0.113.10:443"}, {"tls", true},
-                     {"ca_file", (t / "other-ca.pem").string()}, {"server_name", "blog.example"}});
+    start_hooks({}, {{"address", "203.0.113.10:443"},
+                     {"tls", true},
+                     {"ca_file", (t / "other-ca.pem").string()},
+                     {"server_name", "blog.example"}});
     std::this_thread::sleep_for(1500ms);
     EXPECT_FALSE(upstream_has(kV4));
     std::string reason = hooks_status()["last_check"].value("hard_reason", "");
@@ -904,8 +929,10 @@ TEST_F(BgpHooksLab, HttpsCanaryVerifiesTheEdgeCertificate) {
     stop(hooks_);
 
     // The right CA but a name the certificate does not carry.
-    start_hooks({}, {{"address", "203.0.113.10:443"}, {"tls", true},
-                     {"ca_file", (t / "ca.pem").string()}, {"server_name", "other.example"}});
+    start_hooks({}, {{"address", "203.0.113.10:443"},
+                     {"tls", true},
+                     {"ca_file", (t / "ca.pem").string()},
+                     {"server_name", "other.example"}});
     std::this_thread::sleep_for(1500ms);
     EXPECT_FALSE(upstream_has(kV4));
     reason = hooks_status()["last_check"].value("hard_reason", "");

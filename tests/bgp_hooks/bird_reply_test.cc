@@ -1,10 +1,10 @@
 // Table-driven tests of the BIRD reply parser, with replies recorded from BIRD 2.0.12.
-#include "bgp-hooks/bird/reply.h"
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
-#include <string>
-#include <vector>
+#include "bgp-hooks/bird/reply.h"
 
 namespace anyedge::bird {
 namespace {
@@ -99,8 +99,7 @@ const std::vector<ReplyCase>& recorded() {
          "unexpected ';'"},
         {"unknown command", "9001 syntax error, unexpected CF_SYM_UNDEFINED\n", 9001, false, true,
          1, "syntax error, unexpected CF_SYM_UNDEFINED"},
-        {"route not found", "8001 Network not found\n", 8001, false, true, 1,
-         "Network not found"},
+        {"route not found", "8001 Network not found\n", 8001, false, true, 1, "Network not found"},
         {"restrict", "0016 Access restricted\n", 16, true, false, 1, "Access restricted"},
         {"show route count",
          "1007-1 of 1 routes for 1 networks in table master4\n"

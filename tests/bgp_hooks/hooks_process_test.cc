@@ -1,7 +1,6 @@
 // Integration: the cdn-hooks process with the ExaBGP backend (no BIRD, no namespaces): its
 // stdout is the ExaBGP process API; systemd's notify protocol (READY, WATCHDOG) is received on a
 // socket the test owns. The edge is the real cdn-edge serving a small folder on loopback.
-#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -11,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "origin-sync/content/digest.h"
@@ -21,7 +21,7 @@ namespace {
 using namespace anyedge::test;
 
 class HooksProcess : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = fs::temp_directory_path() / ("bgp_hooks_proc_" + std::to_string(::getpid()));
         fs::remove_all(dir_);
@@ -41,15 +41,18 @@ protected:
     }
 
     void start_edge() {
-        edge_ = spawn({CDN_EDGE_BIN, "--site", (dir_ / "site").string(), "--listen",
-                       "127.0.0.1:" + std::to_string(port_), "--admin",
-                       "127.0.0.1:" + std::to_string(admin_port_), "--node-name", "exa1",
-                       "--threads", "1"},
-                      dir_ / "edge.out");
+        edge_ = spawn(
+            {CDN_EDGE_BIN, "--site", (dir_ / "site").string(), "--listen",
+             "127.0.0.1:" + std::to_string(port_), "--admin",
+             "127.0.0.1:" + std::to_string(admin_port_), "--node-name", "exa1", "--threads", "1"},
+            dir_ / "edge.out");
         write_file(dir_ / "edge.pid", std::to_string(edge_) + "\n");
-        ASSERT_TRUE(wait_for([&] { return run("curl -sf http://127.0.0.1:" +
-                                              std::to_string(admin_port_) + "/healthz") == 0; },
-                             5s))
+        ASSERT_TRUE(wait_for(
+            [&] {
+                return run("curl -sf http://127.0.0.1:" + std::to_string(admin_port_) +
+                           "/healthz") == 0;
+            },
+            5s))
             << read_file(dir_ / "edge.out");
     }
 
@@ -135,31 +138,37 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
     start_hooks(notify);
     // Starts withdrawn: the first lines are withdrawals, and no announcement while the edge is
     // absent.
-    ASSERT_TRUE(wait_for([&] { return exabgp().find("withdraw route 2001:db8:a::10/128") !=
-                                      std::string::npos; },
-                         5s));
+    ASSERT_TRUE(wait_for(
+        [&] { return exabgp().find("withdraw route 2001:db8:a::10/128") != std::string::npos; },
+        5s));
     std::this_thread::sleep_for(400ms);
     EXPECT_EQ(exabgp().find("announce"), std::string::npos) << exabgp();
 
     start_edge();
-    ASSERT_TRUE(wait_for([&] { return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
-                                      std::string::npos; },
-                         5s))
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
+                   std::string::npos;
+        },
+        5s))
         << read_file(dir_ / "hooks.log");
-    EXPECT_NE(exabgp().find("announce route 2001:db8:a::10/128 next-hop self\n"), std::string::npos);
+    EXPECT_NE(exabgp().find("announce route 2001:db8:a::10/128 next-hop self\n"),
+              std::string::npos);
 
     auto before = exabgp().size();
     ASSERT_EQ(::kill(edge_, SIGKILL), 0);
-    auto t = wait_for([&] { return exabgp().find("withdraw route 203.0.113.10/32", before) !=
-                                   std::string::npos; },
-                      5s);
+    auto t = wait_for(
+        [&] {
+            return exabgp().find("withdraw route 203.0.113.10/32", before) != std::string::npos;
+        },
+        5s);
     ASSERT_TRUE(t) << exabgp() << read_file(dir_ / "hooks.log") << read_file(dir_ / "edge.out");
     std::printf("[exabgp] SIGKILL -> withdraw line in %lld ms\n", (long long)t->count());
     waitpid(edge_, nullptr, 0);
     edge_ = -1;
 
-    ASSERT_TRUE(wait_for([&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; },
-                         2s));
+    ASSERT_TRUE(
+        wait_for([&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; }, 2s));
     std::string n = drain_notify();
     EXPECT_NE(n.find("READY=1"), std::string::npos) << n;
     EXPECT_NE(n.find("WATCHDOG=1"), std::string::npos) << n;
@@ -178,8 +187,9 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
 }
 
 TEST_F(HooksProcess, BadConfigFailsFastNamingTheKey) {
-    write_file(dir_ / "bad.json", R"({"node":"x","anycast":{"ipv4":["203.0.113.10/32"]},)"
-                                  R"("edge":{"admin":"127.0.0.1:1"},"policy":{"fail_treshold":3}})");
+    write_file(dir_ / "bad.json",
+               R"({"node":"x","anycast":{"ipv4":["203.0.113.10/32"]},)"
+               R"("edge":{"admin":"127.0.0.1:1"},"policy":{"fail_treshold":3}})");
     pid_t p = spawn({CDN_HOOKS_BIN, "--config", (dir_ / "bad.json").string()}, dir_ / "bad.log");
     int status = 0;
     ASSERT_TRUE(wait_for([&] { return waitpid(p, &status, WNOHANG) == p; }, 5s));

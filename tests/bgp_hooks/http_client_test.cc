@@ -9,7 +9,8 @@ namespace anyedge::health {
 namespace {
 
 TEST(HttpParse, ContentLengthAtEverySplit) {
-    std::string r = "HTTP/1.1 200 OK\r\nETag: \"abc\"\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}";
+    std::string r =
+        "HTTP/1.1 200 OK\r\nETag: \"abc\"\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}";
     for (size_t cut = 0; cut < r.size(); ++cut) {
         auto p = parse_http_response(std::string_view(r).substr(0, cut), false);
         EXPECT_EQ(p.state, ParseState::need_more) << cut;

@@ -47,12 +47,16 @@ struct LoadStats {
 };
 
 class LoadClient {
-public:
+  public:
     // `netns_path`: /run/netns/NAME. `ip4`, `port`: the anycast service address.
     LoadClient(std::string netns_path, std::string ip4, int port, std::string target,
                std::string host, std::string expected_etag)
-        : ns_(std::move(netns_path)), ip_(std::move(ip4)), port_(port),
-          target_(std::move(target)), host_(std::move(host)), etag_(std::move(expected_etag)) {}
+        : ns_(std::move(netns_path)),
+          ip_(std::move(ip4)),
+          port_(port),
+          target_(std::move(target)),
+          host_(std::move(host)),
+          etag_(std::move(expected_etag)) {}
     ~LoadClient() { stop(); }
 
     void start(std::chrono::milliseconds max_run = std::chrono::seconds(60)) {
@@ -71,7 +75,7 @@ public:
     LoadStats& fresh() { return fresh_; }
     LoadStats& keepalive() { return keepalive_; }
 
-private:
+  private:
     int connect_fd(LoadStats& s) {
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return -1;

@@ -1,11 +1,10 @@
 // Node config validation (errors name the key) and BIRD config rendering.
 #include "bgp-hooks/config/node_config.h"
 
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "bgp-hooks/templates/bird_config.h"
@@ -58,8 +57,11 @@ TEST(NodeConfig, Defaults) {
 TEST(NodeConfig, HttpsCanary) {
     auto j = minimal();
     j["checks"] = {{"canary",
-                    {{"address", "203.0.113.10:443"}, {"host", "blog.example"},
-                     {"expected_etag", "ab"}, {"tls", true}, {"ca_file", "/etc/anyedge/ca.pem"}}}};
+                    {{"address", "203.0.113.10:443"},
+                     {"host", "blog.example"},
+                     {"expected_etag", "ab"},
+                     {"tls", true},
+                     {"ca_file", "/etc/anyedge/ca.pem"}}}};
     auto r = parse_node_config(j.dump());
     ASSERT_TRUE(r) << r.error();
     EXPECT_TRUE(r->canary.tls);
@@ -79,29 +81,49 @@ TEST(NodeConfig, ErrorsNameTheKey) {
         const char* expect;
     };
     const std::vector<Case> cases = {
-        {[](json& j) { j["checks"] = {{"interval_ms", "fast"}}; }, "checks.interval_ms: expected an integer"},
-        {[](json& j) { j["checks"] = {{"intervall_ms", 100}}; }, "checks.intervall_ms: unknown key"},
+        {[](json& j) {
+             j["checks"] = {{"interval_ms", "fast"}};
+         },
+         "checks.interval_ms: expected an integer"},
+        {[](json& j) {
+             j["checks"] = {{"intervall_ms", 100}};
+         },
+         "checks.intervall_ms: unknown key"},
         {[](json& j) { j["colour"] = "blue"; }, "colour: unknown key"},
         {[](json& j) { j.erase("node"); }, "node: missing"},
-        {[](json& j) { j["anycast"]["ipv4"][0] = "203.0.113.300/32"; }, "anycast.ipv4[0]: not an IPv4"},
-        {[](json& j) { j["anycast"]["ipv6"][0] = "203.0.113.1/32"; }, "anycast.ipv6[0]: not an IPv6"},
+        {[](json& j) { j["anycast"]["ipv4"][0] = "203.0.113.300/32"; },
+         "anycast.ipv4[0]: not an IPv4"},
+        {[](json& j) { j["anycast"]["ipv6"][0] = "203.0.113.1/32"; },
+         "anycast.ipv6[0]: not an IPv6"},
         {[](json& j) { j["bird"]["upstreams"][0]["neighbor"] = "router1"; },
          "bird.upstreams[0].neighbor: not an IP address"},
         {[](json& j) { j["bird"]["upstreams"][0]["name"] = "up-1"; }, "bird.upstreams[0].name"},
-        {[](json& j) { j["bird"]["upstreams"][0]["as"] = 0; }, "bird.upstreams[0].as: must be between"},
+        {[](json& j) { j["bird"]["upstreams"][0]["as"] = 0; },
+         "bird.upstreams[0].as: must be between"},
         {[](json& j) { j["bird"]["hold_time_s"] = 2; }, "bird.hold_time_s"},
         {[](json& j) { j["bird"]["keepalive_time_s"] = 2; }, "bird.keepalive_time_s"},
         {[](json& j) { j["bird"]["state_file"] = "/tmp/x\"; include \"/etc/passwd"; },
          "bird.state_file: contains a quote"},
-        {[](json& j) { j["deprefer"] = {{"communities", {"65535:0"}}}; }, "deprefer.communities[0]"},
-        {[](json& j) { j["deprefer"] = {{"prepend", 0}}; }, "deprefer: needs a prepend"},
+        {[](json& j) {
+             j["deprefer"] = {{"communities", {"65535:0"}}};
+         },
+         "deprefer.communities[0]"},
+        {[](json& j) {
+             j["deprefer"] = {{"prepend", 0}};
+         },
+         "deprefer: needs a prepend"},
         {[](json& j) { j["backend"] = "gobgp"; }, "backend: must be bird or exabgp"},
         {[](json& j) { j["edge"]["admin"] = "localhost"; }, "edge.admin"},
-        {[](json& j) { j["checks"] = {{"canary", {{"address", "127.0.0.1:80"}}}}; },
+        {[](json& j) {
+             j["checks"] = {{"canary", {{"address", "127.0.0.1:80"}}}};
+         },
          "checks.canary: needs expected_etag or manifest_dir"},
-        {[](json& j) { j["policy"] = {{"hold_down_ms", 10}, {"max_hold_down_ms", 5}}; },
+        {[](json& j) {
+             j["policy"] = {{"hold_down_ms", 10}, {"max_hold_down_ms", 5}};
+         },
          "policy.max_hold_down_ms"},
-        {[](json& j) { j["withdraw_on_exit"] = "yes"; }, "withdraw_on_exit: expected true or false"},
+        {[](json& j) { j["withdraw_on_exit"] = "yes"; },
+         "withdraw_on_exit: expected true or false"},
     };
     for (const auto& c : cases) {
         json j = minimal();
@@ -120,11 +142,11 @@ TEST(BirdTemplate, EdgeConfigHasTheSafetyProperties) {
     auto text = render_edge_bird_config(*c);
     ASSERT_TRUE(text) << text.error();
     for (const char* want :
-         {"graceful restart off;", "hold time 3;", "keepalive time 1;", "bfd on;",
-          "import none;", "export filter anycast_export4;", "if DRAIN = 3 then reject;",
+         {"graceful restart off;", "hold time 3;", "keepalive time 1;", "bfd on;", "import none;",
+          "export filter anycast_export4;", "if DRAIN = 3 then reject;",
           "bgp_community.add((65535, 0));", "include \"/var/lib/anyedge/bird-route-state.conf\";",
-          "route 203.0.113.10/32 blackhole;", "route 2001:db8:a::10/128 blackhole;",
-          "protocol bfd", "bgp_path.prepend(LOCAL_AS);"}) {
+          "route 203.0.113.10/32 blackhole;", "route 2001:db8:a::10/128 blackhole;", "protocol bfd",
+          "bgp_path.prepend(LOCAL_AS);"}) {
         EXPECT_NE(text->find(want), std::string::npos) << want;
     }
     EXPECT_EQ(text->find("graceful restart on"), std::string::npos);

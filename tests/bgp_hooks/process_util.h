@@ -83,7 +83,7 @@ inline int stop(pid_t& pid, int sig = SIGTERM) {
 
 // Polls `pred` every 10 ms until true or `limit` passes; returns the time taken, or nullopt.
 inline std::optional<std::chrono::milliseconds> wait_for(const std::function<bool()>& pred,
-                                                  std::chrono::milliseconds limit) {
+                                                         std::chrono::milliseconds limit) {
     auto t0 = Clock::now();
     while (Clock::now() - t0 < limit) {
         if (pred()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);

@@ -1,13 +1,14 @@
 // Route state file rendering, parsing and atomic writing; the ExaBGP line backend.
 #include "bgp-hooks/policy/route_state.h"
 
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "bgp-hooks/policy/backend.h"
 
@@ -60,8 +61,7 @@ TEST(ExabgpBackend, LinesPerState) {
     ExabgpBackend b(out, {"203.0.113.10/32", "2001:db8:a::10/128"}, 64600,
                     DepreferConfig{2, {"64600:100"}});
     EXPECT_EQ(b.lines(RouteState::announce)[0], "announce route 203.0.113.10/32 next-hop self");
-    EXPECT_EQ(b.lines(RouteState::withdraw)[1],
-              "withdraw route 2001:db8:a::10/128 next-hop self");
+    EXPECT_EQ(b.lines(RouteState::withdraw)[1], "withdraw route 2001:db8:a::10/128 next-hop self");
     EXPECT_EQ(b.lines(RouteState::graceful_shutdown)[0],
               "announce route 203.0.113.10/32 next-hop self community [65535:0]");
     EXPECT_EQ(b.lines(RouteState::deprefer)[0],

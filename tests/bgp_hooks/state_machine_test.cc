@@ -1,9 +1,9 @@
 // The drain/health state machine, driven with synthetic time and observations.
 #include "bgp-hooks/policy/state_machine.h"
 
-#include <gtest/gtest.h>
-
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace anyedge::policy {
 namespace {
@@ -11,7 +11,7 @@ namespace {
 using namespace std::chrono_literals;
 
 class Driver {
-public:
+  public:
     explicit Driver(PolicyConfig c) : t_(Clock::time_point{} + 1000s), sm_(c, t_) {}
 
     Decision round(bool hard_ok, bool soft_ok = true, bool drain = false,
