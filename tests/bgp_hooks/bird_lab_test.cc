@@ -865,6 +865,7 @@ TEST_F(BgpHooksLab, FlappingEdgeDoesNotFlapTheRouteFasterThanTheHoldDown) {
     long long flapping_until = ms_since(t0);
     // Then it stays up: the route must come back once the (doubled) hold-down has passed.
     auto back = wait_for([&] { return upstream_has(kV4); }, 15s);
+    std::this_thread::sleep_for(100ms);  // the sampler records the final return too
     sampling = false;
     sampler.join();
     ASSERT_TRUE(back) << why();
