@@ -2,34 +2,10 @@
 
 #include <cstddef>
 
+#include "edge/http/tokens.h"
+
 namespace anyedge::http {
 namespace {
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_ows(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )   (RFC 9110 §12.4.2)
 // Returns thousandths, or -1 if malformed.
@@ -67,7 +43,7 @@ int parse_weight(std::string_view rest) {
         return -1;
     }
     rest = trim_ows(rest.substr(1));
-    if (rest.size() < 2 || lower(rest[0]) != 'q' || rest[1] != '=') {
+    if (rest.size() < 2 || ascii_lower(rest[0]) != 'q' || rest[1] != '=') {
         return -1;
     }
     return parse_qvalue(rest.substr(2));

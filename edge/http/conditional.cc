@@ -4,20 +4,10 @@
 
 #include "edge/http/http_date.h"
 
+#include "edge/http/tokens.h"
+
 namespace anyedge::http {
 namespace {
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_ows(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3).
 bool is_etagc(char c) {

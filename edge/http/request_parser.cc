@@ -6,28 +6,13 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "edge/http/tokens.h"
+
 namespace anyedge::http {
 namespace beast_http = boost::beast::http;
 using boost::beast::error_code;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 // RFC 9112 §6.1: a Transfer-Encoding we accept is a list whose last coding is "chunked" and
 // in which "chunked" appears only once. Anything else cannot be framed safely.
@@ -36,7 +21,7 @@ bool is_final_chunked(std::string_view te) {
     bool last_chunked = false;
     while (!te.empty()) {
         const auto comma = te.find(',');
-        std::string_view item = trim(te.substr(0, comma));
+        std::string_view item = trim_ows(te.substr(0, comma));
         te = comma == std::string_view::npos ? std::string_view{} : te.substr(comma + 1);
         if (item.empty()) continue;
         if (item.find(';') != std::string_view::npos) return false;  // no coding parameters

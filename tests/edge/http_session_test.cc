@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/edge/string_sink.h"
+
 #include <string>
 
 #include "edge/cache/site_loader.h"
@@ -10,13 +12,6 @@
 namespace anyedge::server {
 namespace {
 
-class StringSink : public ResponseSink {
-public:
-    void copy(std::string_view b) override { out.append(b); }
-    void reference(std::string_view b) override { out.append(b); }
-    size_t queued_bytes() const override { return out.size(); }
-    std::string out;
-};
 
 std::shared_ptr<const cache::Snapshot> site() {
     static auto snap = [] {

@@ -3,19 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/edge/string_sink.h"
+
 #include "edge/http/request_parser.h"
 #include "origin-sync/content/digest.h"
 
 namespace anyedge::server {
 namespace {
 
-class StringSink : public ResponseSink {
-public:
-    void copy(std::string_view b) override { out.append(b); }
-    void reference(std::string_view b) override { out.append(b); }
-    size_t queued_bytes() const override { return out.size(); }
-    std::string out;
-};
 
 const std::string kText = "0123456789abcdefghijklmnopqrstuvwxyz";  // 36 bytes
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -18,6 +19,17 @@
 
 namespace anyedge::testing {
 using namespace std::chrono;
+
+std::string run_command(const std::string& command) {
+    std::string out;
+    FILE* p = popen((command + " 2>&1").c_str(), "r");
+    if (!p) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return out;
+}
 
 std::string edge_binary() { return ANYEDGE_BINARY_DIR "/edge/cdn-edge"; }
 std::string source_dir() { return ANYEDGE_SOURCE_DIR; }

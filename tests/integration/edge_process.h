@@ -59,6 +59,9 @@ private:
     std::string pending_;
 };
 
+// Runs a shell command and returns what it printed (stdout and stderr).
+std::string run_command(const std::string& command);
+
 std::string edge_binary();
 std::string source_dir();
 std::string sha256_hex_of(const std::string& bytes);

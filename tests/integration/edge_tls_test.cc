@@ -17,16 +17,7 @@ namespace anyedge::testing {
 namespace {
 namespace fs = std::filesystem;
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    pclose(p);
-    return out;
-}
+std::string run(const std::string& cmd) { return run_command(cmd); }
 
 std::string read_file(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
