@@ -298,6 +298,7 @@ NodeConfig parse(const json& root) {
         q.max_hold_down = policy::Millis(p.integer("max_hold_down_ms", 300000, 0, 86400000));
         if (q.max_hold_down < q.hold_down) p.fail("max_hold_down_ms", "must be >= hold_down_ms");
         q.flap_window = policy::Millis(p.integer("flap_window_ms", 60000, 0, 86400000));
+        q.drain_close_time = policy::Millis(p.integer("drain_close_ms", 1500, 0, 3600000));
         q.drain_tag_time = policy::Millis(p.integer("drain_tag_ms", 5000, 0, 3600000));
         q.drain_timeout = policy::Millis(p.integer("drain_timeout_ms", 60000, 0, 86400000));
         p.finish();

@@ -94,7 +94,13 @@ Decision StateMachine::step(const Observation& o) {
     if (o.drain_requested && state_ != State::draining && state_ != State::drained) {
         drain_started_ = o.now;
         drain_timeout_reported_ = false;
-        return move(State::draining, RouteState::graceful_shutdown,
+        const bool routed = route_ != RouteState::withdraw;
+        if (routed && config_.drain_close_time > Millis(0)) {
+            return move(State::draining, route_,
+                        "drain requested: keeping the route " + secs(config_.drain_close_time) +
+                            " while the edge closes keep-alive connections");
+        }
+        return move(State::draining, routed ? RouteState::graceful_shutdown : RouteState::withdraw,
                     "drain requested: tagging GRACEFUL_SHUTDOWN 65535:0 for " +
                         secs(config_.drain_tag_time) + " before withdrawing");
     }
@@ -142,6 +148,14 @@ Decision StateMachine::step(const Observation& o) {
                                 std::to_string(config_.success_threshold) + " healthy rounds");
             }
             Millis elapsed = std::chrono::duration_cast<Millis>(o.now - drain_started_);
+            if (route_ != RouteState::graceful_shutdown && route_ != RouteState::withdraw &&
+                elapsed >= config_.drain_close_time) {
+                drain_started_ = o.now;  // the tag phase is timed from here
+                return move(State::draining, RouteState::graceful_shutdown,
+                            "connections closed for " + secs(elapsed) +
+                                ": tagging GRACEFUL_SHUTDOWN 65535:0 for " +
+                                secs(config_.drain_tag_time) + " before withdrawing");
+            }
             if (route_ == RouteState::graceful_shutdown && elapsed >= config_.drain_tag_time) {
                 return move(State::draining, RouteState::withdraw,
                             "GRACEFUL_SHUTDOWN held " + secs(elapsed) + ": withdrawing");

@@ -37,6 +37,10 @@ struct PolicyConfig {
     Millis hold_down{5000};  // base hold-down after a failure
     Millis max_hold_down{300000};
     Millis flap_window{60000};    // withdrawn again this soon after announcing = a flap
+    // Drain phase 1: the route stays as it is while the edge answers every response with
+    // "Connection: close", so that by the time the route moves only requests in flight are
+    // left on open connections (DESIGN.md "Drain, failure, and the route"). 0: tag at once.
+    Millis drain_close_time{1500};
     Millis drain_tag_time{5000};  // GRACEFUL_SHUTDOWN tag before the withdrawal
     Millis drain_timeout{60000};  // report why the edge has not drained after this
 };

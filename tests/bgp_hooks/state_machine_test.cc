@@ -53,6 +53,7 @@ PolicyConfig cfg() {
     c.hold_down = 2000ms;
     c.max_hold_down = 16000ms;
     c.flap_window = 30000ms;
+    c.drain_close_time = 600ms;
     c.drain_tag_time = 1000ms;
     c.drain_timeout = 10000ms;
     return c;
@@ -180,7 +181,17 @@ TEST(StateMachine, HardFaultWinsOverSoft) {
 TEST(StateMachine, DrainTagsThenWithdrawsThenDrained) {
     Driver d(cfg());
     ASSERT_GT(d.until(RouteState::announce, true), 0);
+    // Phase 1: the route is kept while the edge answers with Connection: close.
     auto r = d.round(true, true, true, EdgeDrain::draining);
+    EXPECT_EQ(r.route, RouteState::announce);
+    EXPECT_EQ(d.sm_.state(), State::draining);
+    int close_rounds = 1;
+    while ((r = d.round(true, true, true, EdgeDrain::draining)).route == RouteState::announce) {
+        ++close_rounds;
+        ASSERT_LT(close_rounds, 100);
+    }
+    EXPECT_EQ(close_rounds, 3);  // 600 ms of 200 ms rounds
+    // Phase 2: GRACEFUL_SHUTDOWN, then the withdrawal.
     EXPECT_EQ(r.route, RouteState::graceful_shutdown);
     EXPECT_EQ(d.sm_.state(), State::draining);
     int tagged_rounds = 1;

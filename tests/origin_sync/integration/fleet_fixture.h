@@ -83,7 +83,9 @@ class FleetTest : public ::testing::Test {
         argv.insert(argv.end(), extra.begin(), extra.end());
         int code = run_command(argv, log("publish"), out);
         // Returns once the origin serves what was published (its watcher reloads it).
-        if (origin_server) EXPECT_TRUE(origin_server->wait_reloaded());
+        if (origin_server) {
+            EXPECT_TRUE(origin_server->wait_reloaded());
+        }
         return code;
     }
     // Publishes `site`, expecting `expect_code`; returns cdnctl's output.
