@@ -110,6 +110,9 @@ async def keepalive_client(args, rec, cid, deadline, counts):
                         f"HTTP{status}")
                 if headers.get("connection", "").lower() == "close":
                     counts["clean_closes"] += 1
+                    # Like a browser: the next connection is opened for the next request, on
+                    # the client's own schedule, not straight away.
+                    await asyncio.sleep(args.ka_interval_ms / 1000.0)
                     break
                 await asyncio.sleep(args.ka_interval_ms / 1000.0)
         except (OSError, asyncio.TimeoutError) as e:
