@@ -7,7 +7,7 @@
 #include <sstream>
 #include <system_error>
 
-#include "edge/http/mime.h"
+#include "origin-sync/content/media_types.h"
 
 namespace anyedge::cache {
 namespace fs = std::filesystem;
@@ -82,7 +82,7 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, size_t mmap_thr
         if ((is_br || is_gz) && found.count(url.substr(0, url.size() - 3))) continue;
         FileSpec spec;
         spec.path = url;
-        spec.content_type = std::string(http::mime_type_for(url));
+        spec.content_type = mime_type(url);
         spec.last_modified = f.mtime;
         auto bytes = read_bytes(f.file, f.size, mmap_threshold);
         if (!bytes) return make_error(bytes.error());

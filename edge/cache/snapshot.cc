@@ -4,6 +4,7 @@
 
 #include "edge/http/http_date.h"
 #include "origin-sync/content/digest.h"
+#include "origin-sync/content/media_types.h"
 
 namespace anyedge::cache {
 namespace {
@@ -20,34 +21,7 @@ void add_line(std::string& out, std::string_view name, std::string_view value) {
     out += "\r\n";
 }
 
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
 }  // namespace
-
-bool is_fingerprinted(std::string_view path) {
-    const auto slash = path.rfind('/');
-    std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-    // name.<hex8+>.ext or name-<hex8+>.ext
-    size_t run = 0;
-    for (size_t i = 0; i < name.size(); ++i) {
-        if (is_hex(name[i])) {
-            ++run;
-            continue;
-        }
-        if (name[i] == '.' && run >= 8 && i >= run + 1) {
-            const char before = name[i - run - 1];
-            if (before == '.' || before == '-') return true;
-        }
-        run = 0;
-    }
-    return false;
-}
-
-std::string default_cache_control(std::string_view path, std::string_view content_type) {
-    if (is_fingerprinted(path)) return "public, max-age=31536000, immutable";
-    if (content_type.starts_with("text/html")) return "public, max-age=60";
-    return "public, max-age=3600";
-}
 
 std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
                                                 const SnapshotOptions& options,
@@ -76,7 +50,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
                 }
             }
         }
-        if (e.cache_control.empty()) e.cache_control = default_cache_control(e.path, e.content_type);
+        if (e.cache_control.empty()) e.cache_control = cache_control_for(e.path, e.content_type);
 
         const bool has_variants = !spec.encodings.empty();
         e.common_headers = common;

@@ -107,9 +107,4 @@ private:
     std::string common_headers_;  // X-Served-By, nosniff, extras: for generated responses
 };
 
-// Default Cache-Control for a path and type: fingerprinted names (a hex hash of 8+ characters
-// between dots) are immutable for a year, HTML revalidates after a minute, the rest an hour.
-std::string default_cache_control(std::string_view path, std::string_view content_type);
-bool is_fingerprinted(std::string_view path);
-
 }  // namespace anyedge::cache

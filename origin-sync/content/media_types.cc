@@ -1,10 +1,10 @@
-#include "origin-sync/publish/mime.h"
+#include "origin-sync/content/media_types.h"
 
 #include <algorithm>
 #include <cctype>
 #include <map>
 
-namespace anyedge::publish {
+namespace anyedge {
 
 namespace {
 
@@ -108,4 +108,4 @@ std::string cache_control_for(std::string_view path, std::string_view mime) {
     return "public, max-age=3600";
 }
 
-}  // namespace anyedge::publish
+}  // namespace anyedge

@@ -1,11 +1,12 @@
-// Content types and caching rules chosen at publish time and frozen into the manifest, so
-// that every node answers with identical headers. Pure functions.
+// Content types and caching rules: chosen at publish time and frozen into the manifest (so
+// every node answers with identical headers), and used by the edge for a plain --site folder.
+// Pure functions.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace anyedge::publish {
+namespace anyedge {
 
 // Content-Type for a site path by its extension (case-insensitive), with "; charset=utf-8" on
 // text types. Unknown extensions get application/octet-stream.
@@ -22,4 +23,4 @@ bool is_fingerprinted(std::string_view path);
 // Cache-Control: fingerprinted -> one year, immutable; HTML -> 60 s; everything else -> 1 h.
 std::string cache_control_for(std::string_view path, std::string_view mime);
 
-}  // namespace anyedge::publish
+}  // namespace anyedge
