@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <iostream>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "edge/cache/site_loader.h"
 #include "edge/cache/state_loader.h"
 #include "edge/server/admin_api.h"
+#include "edge/server/origin_upload.h"
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
 #include "edge/server/worker.h"
@@ -111,6 +113,8 @@ int main(int argc, char** argv) {
     app.add_option("--ticket-keys", flags.ticket_keys, "session-ticket key file shared by nodes");
     app.add_option("--admin", flags.admin, "admin listener: 127.0.0.1:PORT or unix:PATH");
     app.add_option("--admin-token-file", flags.admin_token_file, "bearer token for admin POSTs");
+    app.add_option("--upload-token-file", flags.upload_token_file,
+                   "origin role: accept PUT uploads of the --site tree with this bearer token");
     app.add_option("--node-name", flags.node_name, "name sent as X-Served-By");
     auto* grace = app.add_option("--skew-grace", flags.skew_grace_s,
                                  "seconds the previous generation stays servable after a switch");
@@ -133,6 +137,7 @@ int main(int argc, char** argv) {
     if (!flags.ticket_keys.empty()) cfg.ticket_keys = flags.ticket_keys;
     if (!flags.admin.empty()) cfg.admin = flags.admin;
     if (!flags.admin_token_file.empty()) cfg.admin_token_file = flags.admin_token_file;
+    if (!flags.upload_token_file.empty()) cfg.upload_token_file = flags.upload_token_file;
     if (!flags.node_name.empty()) cfg.node_name = flags.node_name;
     if (!flags.access_log.empty()) cfg.access_log = flags.access_log;
     if (threads->count() > 0) cfg.threads = flags.threads;
@@ -196,7 +201,9 @@ int main(int argc, char** argv) {
         if (!addr) return fail(addr.error());
         auto fds = server::open_listeners(*addr, cfg.threads, 4096);
         if (!fds) return fail(fds.error());
-        for (unsigned i = 0; i < cfg.threads; ++i) per_worker[i].push_back({(*fds)[i], false});
+        for (unsigned i = 0; i < cfg.threads; ++i) {
+            per_worker[i].push_back({(*fds)[i], false, nullptr});
+        }
         std::cout << "listening http " << addr->to_string() << std::endl;
     }
     uint16_t https_port = 0;
@@ -205,7 +212,9 @@ int main(int argc, char** argv) {
         if (!addr) return fail(addr.error());
         auto fds = server::open_listeners(*addr, cfg.threads, 4096);
         if (!fds) return fail(fds.error());
-        for (unsigned i = 0; i < cfg.threads; ++i) per_worker[i].push_back({(*fds)[i], true});
+        for (unsigned i = 0; i < cfg.threads; ++i) {
+            per_worker[i].push_back({(*fds)[i], true, nullptr});
+        }
         if (https_port == 0) https_port = addr->port;
         std::cout << "listening https " << addr->to_string() << std::endl;
     }
@@ -232,6 +241,41 @@ int main(int argc, char** argv) {
     if (!cfg.hsts.empty()) wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     if (cfg.redirect_http) wopts.redirect_https_port = https_port;
 
+    // Reloads what is served (and the ticket keys): from the admin API, and in the origin role
+    // after an upload. Serialized: two reloads never interleave.
+    auto reload_mutex = std::make_shared<std::mutex>();
+    std::function<Result<uint64_t>()> reload = [&cfg, &snap_opts, &shared, &tls_context,
+                                             reload_mutex]() -> Result<uint64_t> {
+        std::lock_guard lock(*reload_mutex);
+        if (tls_context && !cfg.ticket_keys.empty()) {
+            // Ticket keys rotate on every node together: re-read the shared file.
+            if (auto st = tls_context->reload_ticket_keys(); !st) {
+                std::cerr << "cdn-edge: ticket keys not reloaded: " << st.error() << "\n";
+            }
+        }
+        auto site = load_site(cfg, snap_opts, shared.current());
+        if (!site) {
+            std::cerr << "cdn-edge: reload failed, still serving the previous generation: "
+                      << site.error() << "\n";
+            return make_error(site.error());
+        }
+        const uint64_t generation = site->live->generation();
+        shared.publish(std::move(*site));
+        std::cerr << "cdn-edge: now serving generation " << generation << "\n";
+        return generation;
+    };
+    // The origin role: the site listeners also take the publisher's uploads.
+    std::unique_ptr<server::OriginUpload> origin_upload;
+    if (!cfg.upload_token_file.empty()) {
+        const std::string token = read_token(cfg.upload_token_file);
+        if (token.empty()) return fail("upload token file " + cfg.upload_token_file + " is empty");
+        origin_upload = std::make_unique<server::OriginUpload>(cfg.site, token, reload);
+        for (auto& listeners : per_worker) {
+            for (auto& l : listeners) l.handler = origin_upload.get();
+        }
+        wopts.session.parser.max_body_bytes = 512ull << 20;  // a blob is one PUT body
+        std::cerr << "cdn-edge: origin role: accepting uploads into " << cfg.site << "\n";
+    }
     std::vector<std::unique_ptr<server::Worker>> workers;
     std::vector<std::thread> threads_run;
     std::atomic<int> failed{0};
@@ -256,27 +300,7 @@ int main(int argc, char** argv) {
         } else if (!is_unix) {
             std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
         }
-        auto reload_mutex = std::make_shared<std::mutex>();
-        aopts.reload = [&cfg, &snap_opts, &shared, &tls_context,
-                        reload_mutex]() -> Result<uint64_t> {
-            std::lock_guard lock(*reload_mutex);
-            if (tls_context && !cfg.ticket_keys.empty()) {
-                // Ticket keys rotate on every node together: re-read the shared file.
-                if (auto st = tls_context->reload_ticket_keys(); !st) {
-                    std::cerr << "cdn-edge: ticket keys not reloaded: " << st.error() << "\n";
-                }
-            }
-            auto site = load_site(cfg, snap_opts, shared.current());
-            if (!site) {
-                std::cerr << "cdn-edge: reload failed, still serving the previous generation: "
-                          << site.error() << "\n";
-                return make_error(site.error());
-            }
-            const uint64_t generation = site->live->generation();
-            shared.publish(std::move(*site));
-            std::cerr << "cdn-edge: now serving generation " << generation << "\n";
-            return generation;
-        };
+        aopts.reload = reload;
         std::vector<const server::WorkerCounters*> counters;
         for (auto& w : workers) counters.push_back(&w->counters());
         admin_api = std::make_unique<server::AdminApi>(std::move(aopts), shared, counters);

@@ -72,6 +72,7 @@ public:
     int content_length_count = 0;
     int transfer_encoding_count = 0;
     bool bad_content_length = false;
+    std::string* sink = nullptr;  // body bytes go here when set (uploads), else discarded
     std::string_view transfer_encoding;
 
 private:
@@ -129,11 +130,13 @@ private:
     void on_header_impl(error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
     std::size_t on_body_impl(boost::beast::string_view body, error_code&) override {
+        if (sink) sink->append(body.data(), body.size());
         return body.size();
     }
     void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
     std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
                                    error_code&) override {
+        if (sink) sink->append(body.data(), body.size());
         return body.size();
     }
     void on_finish_impl(error_code&) override {}
@@ -167,6 +170,8 @@ void RequestParser::reset() {
     p.header_limit(limits_.max_header_bytes);
     p.body_limit(limits_.max_body_bytes);
 }
+
+void RequestParser::capture_body(std::string* sink) { impl_->parser->sink = sink; }
 
 ParseStatus RequestParser::fail(int status, std::string_view reason) {
     error_status_ = status;

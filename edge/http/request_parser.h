@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "edge/http/request.h"
@@ -40,6 +41,8 @@ public:
 
     // Valid after kHeaderDone until the header bytes are dropped by the caller.
     const Request& request() const { return request_; }
+    // After kHeaderDone: keep the body's bytes in `sink` instead of discarding them (uploads).
+    void capture_body(std::string* sink);
     int error_status() const { return error_status_; }
     std::string_view error_reason() const { return error_reason_; }
     void reset();

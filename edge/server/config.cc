@@ -65,6 +65,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
             else if (key == "ticket_keys") cfg.ticket_keys = get_string(v, key);
             else if (key == "admin") cfg.admin = get_string(v, key);
             else if (key == "admin_token_file") cfg.admin_token_file = get_string(v, key);
+            else if (key == "upload_token_file") cfg.upload_token_file = get_string(v, key);
             else if (key == "node_name") cfg.node_name = get_string(v, key);
             else if (key == "threads") cfg.threads = get_u32(v, key);
             else if (key == "redirect_http") cfg.redirect_http = get_bool(v, key);
@@ -146,6 +147,9 @@ Status validate(const EdgeConfig& cfg) {
         return make_error("at least one --listen or --tls-listen address is required");
     }
     if (cfg.threads == 0 || cfg.threads > 256) return make_error("threads must be 1..256");
+    if (!cfg.upload_token_file.empty() && cfg.site.empty()) {
+        return make_error("upload_token_file (the origin role) needs --site: the origin tree");
+    }
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
         return make_error("--tls-listen needs --cert and --key");
     }

@@ -23,6 +23,7 @@ struct EdgeConfig {
     std::string ticket_keys;        // shared session-ticket key file
     std::string admin;              // ADDR:PORT or unix:PATH
     std::string admin_token_file;
+    std::string upload_token_file;  // origin role: PUT uploads into `site` with this token
     std::string node_name;
     unsigned threads = 1;
     bool redirect_http = false;  // plain HTTP answers 301 to https

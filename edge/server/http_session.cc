@@ -44,6 +44,15 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
         if (state_ == State::kHeader && out.queued_bytes() >= limits_.output_budget) break;
         size_t consumed = 0;
         const http::ParseStatus st = parser_.feed(data.substr(pos), consumed);
+        if (st == http::ParseStatus::kError && state_ == State::kReadBody) {
+            // The upload's body is too large or malformed: answer it now, then close.
+            last_error_ = parser_.error_reason();
+            account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
+                                  context, out));
+            state_ = State::kClosed;
+            closing_ = true;
+            break;
+        }
         if (st == http::ParseStatus::kError && state_ == State::kDiscardBody) {
             // The request was already answered; its body is broken: just stop reading.
             last_error_ = parser_.error_reason();
@@ -68,6 +77,24 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
                 ctx.force_close = true;
             }
             const http::Request& req = parser_.request();
+            if (handler_ && st == http::ParseStatus::kHeaderDone && handler_->wants_body(req)) {
+                // Keep what the handler needs from the header: the bytes are about to move.
+                held_.method.assign(req.method_name);
+                held_.target.assign(req.target);
+                held_.authorization.assign(req.authorization);
+                held_.request = req;
+                held_.request.method_name = held_.method;
+                held_.request.target = held_.target;
+                held_.request.authorization = held_.authorization;
+                held_.request.host = held_.request.if_match = held_.request.if_none_match = {};
+                held_.request.if_modified_since = held_.request.if_unmodified_since = {};
+                held_.request.range = held_.request.if_range = held_.request.accept_encoding = {};
+                body_.clear();
+                parser_.capture_body(&body_);
+                state_ = State::kReadBody;
+                pos += consumed;
+                continue;
+            }
             const ResponseInfo info = handler_ ? handler_->handle(req, snapshot, ctx, out)
                                                : respond(req, snapshot, ctx, out);
             account(info);
@@ -88,6 +115,27 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             continue;
         }
         pos += consumed;
+        if (st == http::ParseStatus::kDone && state_ == State::kReadBody) {
+            ResponseContext ctx = context;
+            if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
+                ctx.force_close = true;
+            }
+            const ResponseInfo info =
+                handler_->handle_with_body(held_.request, body_, snapshot, ctx, out);
+            account(info);
+            if (log_) log_->record(*now_ms_, peer_, tls_, held_.request, info);
+            body_.clear();
+            body_.shrink_to_fit();
+            parser_.capture_body(nullptr);
+            parser_.reset();
+            if (!info.keep_alive) {
+                state_ = State::kClosed;
+                closing_ = true;
+                break;
+            }
+            state_ = State::kHeader;
+            continue;
+        }
         if (st == http::ParseStatus::kDone) {  // the end of a discarded body
             state_ = State::kHeader;
             parser_.reset();

@@ -30,6 +30,15 @@ public:
     virtual ~RequestHandler() = default;
     virtual ResponseInfo handle(const http::Request& request, const cache::Snapshot& snapshot,
                                 const ResponseContext& context, ResponseSink& out) = 0;
+    // Handlers that take request bodies (uploads) say so per request; the session then reads
+    // the whole body (up to the parser's body limit) before calling handle_with_body.
+    virtual bool wants_body(const http::Request&) const { return false; }
+    virtual ResponseInfo handle_with_body(const http::Request& request, std::string_view body,
+                                          const cache::Snapshot& snapshot,
+                                          const ResponseContext& context, ResponseSink& out) {
+        (void)body;
+        return handle(request, snapshot, context, out);
+    }
 };
 
 struct SessionCounters {
@@ -52,7 +61,9 @@ public:
     // No more input wanted: close once the queued output is sent.
     bool closing() const { return closing_; }
     // A request has begun arriving but is not complete (header read timeout applies).
-    bool mid_request() const { return !buffer_.empty() || state_ == State::kDiscardBody; }
+    bool mid_request() const {
+        return !buffer_.empty() || state_ == State::kDiscardBody || state_ == State::kReadBody;
+    }
     uint64_t requests() const { return requests_; }
     const SessionCounters& counters() const { return counters_; }
     // The reason for the last error response, for the access log.
@@ -68,7 +79,12 @@ public:
     }
 
 private:
-    enum class State { kHeader, kDiscardBody, kClosed };
+    enum class State { kHeader, kDiscardBody, kReadBody, kClosed };
+    // A request whose body is being read: its header fields copied out of the receive buffer.
+    struct HeldRequest {
+        http::Request request;
+        std::string method, target, authorization;
+    };
     void process(std::string_view data, bool data_is_buffer, const cache::Snapshot& snapshot,
                  const ResponseContext& context, ResponseSink& out);
     void account(const ResponseInfo& info);
@@ -84,6 +100,8 @@ private:
     uint64_t requests_ = 0;
     SessionCounters counters_;
     std::string_view last_error_;
+    HeldRequest held_;
+    std::string body_;
     AccessLog* log_ = nullptr;
     std::string peer_;
     bool tls_ = false;

@@ -237,6 +237,7 @@ ResponseInfo respond_with(int status, std::string_view content_type, std::string
 std::string_view status_text(int status) {
     switch (status) {
         case 200: return "OK";
+        case 201: return "Created";
         case 204: return "No Content";
         case 206: return "Partial Content";
         case 301: return "Moved Permanently";

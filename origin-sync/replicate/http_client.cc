@@ -147,6 +147,9 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
                 }
                 http::response_parser<http::string_body> parser;
                 parser.body_limit(body_limit);
+                // RFC 9110 §9.3.2: a response to HEAD has no content, whatever
+                // Content-Length says.
+                if (req.method() == http::verb::head) parser.skip(true);
                 im.lowest().expires_after(im.options.timeout);
                 if (im.tls) {
                     co_await http::async_write(*im.tls, req, asio::use_awaitable);
