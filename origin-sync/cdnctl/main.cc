@@ -281,6 +281,35 @@ int main(int argc, char** argv) {
             o.expected_public_key = *pk;
         }
         o.progress = ProgressView();
+        if (wait) {
+            // Two-phase across the fleet: `current` moves once every node has staged the new
+            // generation (or the wait times out: then the stragglers fetch after the flip).
+            o.wait_staged = [&nodes, wait_timeout_s](uint64_t generation) {
+                std::fprintf(stderr, "staging generation %llu on %zu nodes\n",
+                             static_cast<unsigned long long>(generation), nodes.size());
+                auto staged = replicate::wait_for_nodes(
+                    nodes,
+                    [generation](const replicate::NodeStatus& n) {
+                        return n.reachable && (n.generation >= generation ||
+                                               n.staged_generation >= generation);
+                    },
+                    std::chrono::seconds(wait_timeout_s), std::chrono::milliseconds(200),
+                    [](size_t done, size_t total) {
+                        std::fprintf(stderr, "\rstaged %zu/%zu nodes", done, total);
+                    });
+                std::fprintf(stderr, "\n");
+                if (staged.converged) {
+                    std::fprintf(stderr, "every node staged generation %llu in %.1fs\n",
+                                 static_cast<unsigned long long>(generation),
+                                 staged.elapsed.count() / 1000.0);
+                } else {
+                    std::string names;
+                    for (const auto& l : staged.laggards) names += " " + l;
+                    std::fprintf(stderr, "warning: not staged in time:%s (flipping anyway)\n",
+                                 names.c_str());
+                }
+            };
+        }
         report = publish::publish_site(o, *key, **origin);
         if (!report) return fail("publish refused: " + report.error());
         std::printf(

@@ -87,7 +87,8 @@ Result<OriginState> inspect_origin(Origin& origin, const SigningKey& key,
 // Writes manifest, `next`, waits, then `current`: the two phases.
 Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& origin, int64_t now,
                              int64_t expires_seconds, int64_t stage_seconds,
-                             const ProgressFn& progress, PublishReport report) {
+                             const ProgressFn& progress, PublishReport report,
+                             const std::function<void(uint64_t)>& wait_staged = nullptr) {
     std::string bytes = serialize_manifest(m);
     auto msig = key.sign(bytes);
     if (!msig) return Error{msig.error()};
@@ -105,6 +106,7 @@ Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& o
     if (Status s = origin.put("next.sig", *psig); !s) return Error{s.error()};
     if (Status s = origin.put("next", pbytes); !s) return Error{s.error()};
     if (stage_seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(stage_seconds));
+    if (wait_staged) wait_staged(m.generation);
 
     if (progress)
         progress(Progress{Progress::Phase::kCommitting, report.files, report.files,
@@ -240,7 +242,7 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
         }
     }
     return commit(m, key, origin, now, opts.expires_seconds, opts.stage_seconds, opts.progress,
-                  report);
+                  report, opts.wait_staged);
 }
 
 Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& key, Origin& origin) {

@@ -36,6 +36,9 @@ struct PublishOptions {
     std::filesystem::path site_dir;
     int64_t expires_seconds = 7 * 24 * 3600;  // lifetime of the signed `current`
     int64_t stage_seconds = 0;                // pause between `next` (stage) and `current` (flip)
+    // Called once `next` is at the origin, before `current` moves: waits (bounded) until the
+    // fleet has staged the generation, so that the flip is only a switch on every node.
+    std::function<void(uint64_t generation)> wait_staged;
     // When set, the signing key must match it (besides the origin's own public.pem).
     std::optional<VerifyKey> expected_public_key;
     ProgressFn progress;

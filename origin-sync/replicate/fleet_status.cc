@@ -112,6 +112,17 @@ WaitOutcome wait_for_generation(const std::vector<std::string>& admin_urls, uint
                                 std::chrono::milliseconds timeout,
                                 std::chrono::milliseconds poll_interval,
                                 const std::function<void(size_t, size_t)>& on_progress) {
+    return wait_for_nodes(
+        admin_urls,
+        [generation](const NodeStatus& n) { return n.reachable && n.generation >= generation; },
+        timeout, poll_interval, on_progress);
+}
+
+WaitOutcome wait_for_nodes(const std::vector<std::string>& admin_urls,
+                           const std::function<bool(const NodeStatus&)>& done,
+                           std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds poll_interval,
+                           const std::function<void(size_t, size_t)>& on_progress) {
     auto start = std::chrono::steady_clock::now();
     WaitOutcome w;
     while (true) {
@@ -119,7 +130,7 @@ WaitOutcome wait_for_generation(const std::vector<std::string>& admin_urls, uint
             fetch_fleet_status(admin_urls, std::min(timeout, std::chrono::milliseconds(2000)));
         w.laggards.clear();
         for (const auto& n : fleet) {
-            if (!n.reachable || n.generation < generation) w.laggards.push_back(n.admin_url);
+            if (!done(n)) w.laggards.push_back(n.admin_url);
         }
         size_t live = fleet.size() - w.laggards.size();
         if (on_progress) on_progress(live, fleet.size());

@@ -57,4 +57,11 @@ WaitOutcome wait_for_generation(const std::vector<std::string>& admin_urls, uint
                                 std::chrono::milliseconds poll_interval,
                                 const std::function<void(size_t, size_t)>& on_progress);
 
+// The same loop for any condition: polls until `done` holds for every node or `timeout`.
+WaitOutcome wait_for_nodes(const std::vector<std::string>& admin_urls,
+                           const std::function<bool(const NodeStatus&)>& done,
+                           std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds poll_interval,
+                           const std::function<void(size_t, size_t)>& on_progress);
+
 }  // namespace anyedge::replicate
