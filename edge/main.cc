@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -26,6 +27,7 @@
 #include "edge/server/worker.h"
 #include "edge/tls/self_signed.h"
 #include "edge/tls/tls_context.h"
+#include "origin-sync/content/store.h"
 
 using namespace anyedge;
 
@@ -188,6 +190,15 @@ int main(int argc, char** argv) {
     server::SharedState shared;
     {
         auto site = load_site(cfg, snap_opts, nullptr);
+        if (!site && !cfg.state.empty() && !std::filesystem::exists(current_file_path(cfg.state))) {
+            // A new node: nothing published yet. Serve nothing (404s, /healthz 503) until
+            // cdn-sync fetches the first generation and asks for a reload.
+            std::cerr << "cdn-edge: " << cfg.state << " has no generation yet: waiting for one\n";
+            server::PublishedSite empty;
+            empty.live = cache::Snapshot::build({}, snap_opts, 0);
+            empty.published_at = time(nullptr);
+            site = std::move(empty);
+        }
         if (!site) return fail(site.error());
         std::cerr << "cdn-edge: serving generation " << site->live->generation() << " ("
                   << site->live->file_count() << " files) from "

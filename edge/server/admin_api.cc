@@ -68,7 +68,8 @@ std::string AdminApi::status_json() const {
     j["files"] = site.live ? site.live->file_count() : 0;
     j["previous_generation"] =
         site.previous ? json(site.previous->generation()) : json(nullptr);
-    j["healthy"] = !shared_.stopping.load();
+    j["healthy"] = !shared_.stopping.load() && site.live &&
+                   (options_.state_dir.empty() || site.live->generation() > 0);
     j["uptime_s"] = time(nullptr) - started_;
     j["open_connections"] = t.open;
     j["drain"] = {
@@ -147,9 +148,11 @@ ResponseInfo AdminApi::handle(const http::Request& req, const cache::Snapshot&,
                                 out);
         }
         const auto live = shared_.current();
-        const bool healthy = live && !shared_.stopping.load();
+        // A node serving a state directory is healthy only once it has a generation.
+        const bool empty = !options_.state_dir.empty() && (!live || live->generation() == 0);
+        const bool healthy = live && !empty && !shared_.stopping.load();
         return reply(healthy ? 200 : 503,
-                     json{{"status", healthy ? "ok" : "stopping"},
+                     json{{"status", healthy ? "ok" : empty ? "no generation yet" : "stopping"},
                           {"generation", live ? live->generation() : 0},
                           {"node", options_.node_name},
                           {"drain", drain_state()}});

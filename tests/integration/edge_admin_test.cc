@@ -107,6 +107,24 @@ TEST_F(EdgeAdmin, HealthStatusMetrics) {
     EXPECT_TRUE(admin(admin_port(), "GET", "/nope").raw.starts_with("HTTP/1.1 404"));
 }
 
+TEST_F(EdgeAdmin, NewNodeWaitsForItsFirstGeneration) {
+    // An empty state directory: the edge starts, is unhealthy, and goes live on the first reload.
+    const fs::path empty = dir_ / "empty-state";
+    fs::create_directories(empty);
+    edge_ = std::make_unique<EdgeProcess>(
+        edge_binary(),
+        std::vector<std::string>{"--state", empty.string(), "--listen", "127.0.0.1:0", "--admin",
+                                 "127.0.0.1:0", "--admin-token-file", (dir_ / "token").string()},
+        2);
+    ASSERT_TRUE(edge_->started()) << edge_->log();
+    EXPECT_TRUE(admin(admin_port(), "GET", "/healthz").raw.starts_with("HTTP/1.1 503"));
+    EXPECT_TRUE(get("/").starts_with("HTTP/1.1 404"));
+    fs::copy(dir_ / "state", empty, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    ASSERT_TRUE(admin(admin_port(), "POST", "/reload", "s3cret").ok());
+    EXPECT_TRUE(admin(admin_port(), "GET", "/healthz").ok());
+    EXPECT_TRUE(get("/").starts_with("HTTP/1.1 200"));
+}
+
 TEST_F(EdgeAdmin, PostsNeedTheToken) {
     start();
     EXPECT_TRUE(admin(admin_port(), "POST", "/reload").raw.starts_with("HTTP/1.1 401"));
