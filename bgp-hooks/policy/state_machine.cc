@@ -53,6 +53,15 @@ Decision StateMachine::move(State to, RouteState route, std::string reason) {
     return Decision{route_, std::move(t), std::nullopt};
 }
 
+Decision StateMachine::undrain(const Observation& o) {
+    hold_down_ = Millis(0);
+    last_failure_ = o.now;
+    hard_ok_run_ = 0;
+    return move(State::withdrawn, RouteState::withdraw,
+                "undrain: re-announce after " + std::to_string(config_.success_threshold) +
+                    " healthy rounds");
+}
+
 Decision StateMachine::step(const Observation& o) {
     ++counters_.rounds;
     // Run lengths first: every state needs them, and a drain must not forget a failing edge.
@@ -139,14 +148,7 @@ Decision StateMachine::step(const Observation& o) {
             break;
         }
         case State::draining: {
-            if (!o.drain_requested) {
-                hold_down_ = Millis(0);
-                last_failure_ = o.now;
-                hard_ok_run_ = 0;
-                return move(State::withdrawn, RouteState::withdraw,
-                            "undrain: re-announce after " +
-                                std::to_string(config_.success_threshold) + " healthy rounds");
-            }
+            if (!o.drain_requested) return undrain(o);
             Millis elapsed = std::chrono::duration_cast<Millis>(o.now - drain_started_);
             if (route_ != RouteState::graceful_shutdown && route_ != RouteState::withdraw &&
                 elapsed >= config_.drain_close_time) {
@@ -181,14 +183,7 @@ Decision StateMachine::step(const Observation& o) {
             break;
         }
         case State::drained: {
-            if (!o.drain_requested) {
-                hold_down_ = Millis(0);
-                last_failure_ = o.now;
-                hard_ok_run_ = 0;
-                return move(State::withdrawn, RouteState::withdraw,
-                            "undrain: re-announce after " +
-                                std::to_string(config_.success_threshold) + " healthy rounds");
-            }
+            if (!o.drain_requested) return undrain(o);
             break;
         }
     }

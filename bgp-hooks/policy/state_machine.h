@@ -109,6 +109,8 @@ class StateMachine {
 
   private:
     Decision move(State to, RouteState route, std::string reason);
+    // The operator lifted the drain: withdrawn, back after healthy rounds without a hold-down.
+    Decision undrain(const Observation& o);
     RouteState serving_route() const {
         return depreferred_ ? RouteState::deprefer : RouteState::announce;
     }
