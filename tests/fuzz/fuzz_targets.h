@@ -1,0 +1,17 @@
+// Fuzz entry points for the parsers that take bytes from the network or the disk. Each is one
+// function so that libFuzzer (-DANYEDGE_FUZZ=ON with clang) and the corpus replay test that runs
+// in every build share it. They must never crash, hang or trip a sanitizer, whatever the input.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace anyedge::fuzz {
+
+void request_parser(const uint8_t* data, size_t size);  // edge/http/request_parser
+void range(const uint8_t* data, size_t size);           // edge/http/range + conditional
+void path(const uint8_t* data, size_t size);            // edge/http/path
+void manifest(const uint8_t* data, size_t size);        // origin-sync/content/manifest
+void bird_reply(const uint8_t* data, size_t size);      // bgp-hooks/bird/reply
+
+}  // namespace anyedge::fuzz
