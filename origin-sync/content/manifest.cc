@@ -23,7 +23,8 @@ void check_keys(const json& obj, const std::string& where,
                 std::initializer_list<const char*> allowed,
                 std::initializer_list<const char*> required) {
     if (!obj.is_object()) fail(where + ": expected an object");
-    for (const auto& [key, _] : obj.items()) {
+    for (const auto& item : obj.items()) {
+        const std::string& key = item.key();
         if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
             fail(where + ": unknown field \"" + key + "\"");
         }
