@@ -146,15 +146,16 @@ int main(int argc, char** argv) {
     if (!flags.hsts.empty()) cfg.hsts = flags.hsts;
     if (grace->count() > 0) cfg.skew_grace_s = flags.skew_grace_s;
     if (flags.redirect_http) cfg.redirect_http = true;
+    std::string self_signed_dir;  // removed once the certificate is loaded
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
         // Out of the box HTTPS: a self-signed ECDSA P-256 certificate for localhost, made now.
-        const std::string dir = "/tmp/cdn-edge-selfsigned-" + std::to_string(getpid());
-        mkdir(dir.c_str(), 0700);
+        char tmpl[] = "/tmp/cdn-edge-selfsigned-XXXXXX";
+        if (!mkdtemp(tmpl)) return fail(std::string("mkdtemp: ") + strerror(errno));
+        const std::string dir = self_signed_dir = tmpl;
         const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
         const std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
         if (auto st = tls::generate_self_signed(cert, key, names); !st) return fail(st.error());
-        std::cerr << "cdn-edge: no --cert given: using a self-signed certificate for localhost ("
-                  << cert << ")\n";
+        std::cerr << "cdn-edge: no --cert given: using a self-signed certificate for localhost\n";
         cfg.cert = {cert};
         cfg.key = {key};
     }
@@ -168,6 +169,8 @@ int main(int argc, char** argv) {
         }
         tcfg.ticket_key_file = cfg.ticket_keys;
         auto ctx = tls::TlsContext::create(std::move(tcfg));
+        // The throwaway key is in the SSL_CTX now: leave no copy on disk.
+        if (!self_signed_dir.empty()) std::filesystem::remove_all(self_signed_dir);
         if (!ctx) return fail(ctx.error());
         tls_context = std::move(*ctx);
     }

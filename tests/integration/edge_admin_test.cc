@@ -44,10 +44,7 @@ Reply admin(uint16_t port, const std::string& method, const std::string& path,
 class EdgeAdmin : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (const std::string why = io::probe_io_uring_support(); !why.empty()) {
-            if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << why;
-            GTEST_SKIP() << why;
-        }
+        ANYEDGE_REQUIRE_IO_URING();
         dir_ = fs::temp_directory_path() /
                ("anyedge-admin-" + std::to_string(getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());

@@ -18,10 +18,7 @@ namespace anyedge::testing {
 namespace {
 namespace fs = std::filesystem;
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string read_file(const fs::path& p) { return read_file_bytes(p.string()); }
 
 class EdgeHttp : public ::testing::Test {
 protected:
@@ -226,7 +223,7 @@ TEST_F(EdgeHttp, OtherMethods405WithAllow) {
 }
 
 TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {
-    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    ANYEDGE_REQUIRE_IO_URING();
     const fs::path cfg = fs::temp_directory_path() / ("anyedge-lim-" + std::to_string(getpid()));
     std::ofstream(cfg) << R"({"site": ")" << source_dir()
                        << R"(/site", "listen": "127.0.0.1:0", "header_timeout_ms": 400,
@@ -288,7 +285,7 @@ TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {
 }
 
 TEST(EdgeLimits, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
-    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    ANYEDGE_REQUIRE_IO_URING();
     const fs::path site = fs::temp_directory_path() / ("anyedge-slow-" + std::to_string(getpid()));
     fs::create_directories(site);
     std::ofstream(site / "index.html") << "hello\n";
@@ -337,7 +334,7 @@ TEST(EdgeCli, BadConfigKeyIsNamed) {
 }
 
 TEST(EdgeCli, ConfigFileAndIpv6AndGracefulStop) {
-    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    ANYEDGE_REQUIRE_IO_URING();
     const fs::path cfg = fs::temp_directory_path() / ("anyedge-cfg6-" + std::to_string(getpid()));
     std::ofstream(cfg) << R"({"site": ")" << source_dir()
                        << R"(/site", "listen": ["[::1]:0", "127.0.0.1:0"], "threads": 2})";

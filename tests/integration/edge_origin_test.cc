@@ -18,10 +18,7 @@ namespace fs = std::filesystem;
 class EdgeOrigin : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (const std::string why = io::probe_io_uring_support(); !why.empty()) {
-            if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << why;
-            GTEST_SKIP() << why;
-        }
+        ANYEDGE_REQUIRE_IO_URING();
         dir_ = fs::temp_directory_path() / ("anyedge-origin-" + std::to_string(getpid()));
         fs::remove_all(dir_);
         fs::create_directories(dir_ / "origin");

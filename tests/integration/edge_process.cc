@@ -15,10 +15,21 @@
 #include <sstream>
 #include <thread>
 
+#include "edge/io/ring.h"
 #include "origin-sync/content/digest.h"
 
 namespace anyedge::testing {
 using namespace std::chrono;
+
+std::string read_file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string io_uring_unavailable() {
+    static const std::string why = io::probe_io_uring_support();
+    return why;
+}
 
 std::string run_command(const std::string& command) {
     std::string out;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,23 @@ private:
     int fd_ = -1;
     std::string pending_;
 };
+
+// The whole file, bytes as they are; empty when it cannot be read.
+std::string read_file_bytes(const std::string& path);
+
+// Empty when io_uring works here, else why not.
+std::string io_uring_unavailable();
+
+// Skips the test when io_uring is unavailable, or fails it when ANYEDGE_REQUIRE_URING is set
+// (CI), so that a machine without io_uring can never pass by skipping.
+#define ANYEDGE_REQUIRE_IO_URING()                                                        \
+    do {                                                                                  \
+        if (const std::string why_ = ::anyedge::testing::io_uring_unavailable();          \
+            !why_.empty()) {                                                              \
+            if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << "io_uring unavailable: " << why_; \
+            GTEST_SKIP() << "io_uring unavailable: " << why_;                             \
+        }                                                                                 \
+    } while (0)
 
 // Runs a shell command and returns what it printed (stdout and stderr).
 std::string run_command(const std::string& command);

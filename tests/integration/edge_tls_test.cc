@@ -19,10 +19,7 @@ namespace fs = std::filesystem;
 
 std::string run(const std::string& cmd) { return run_command(cmd); }
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string read_file(const fs::path& p) { return read_file_bytes(p.string()); }
 
 class EdgeTls : public ::testing::Test {
 protected:
