@@ -210,6 +210,7 @@ int main(int argc, char** argv) {
     }
 
     std::vector<std::vector<server::ListenerSocket>> per_worker(cfg.threads);
+    std::vector<int> public_listeners;  // every HTTP and TLS listener: the admin's SYN hold
     for (const auto& text : cfg.listen) {
         auto addr = server::parse_listen_address(text);
         if (!addr) return fail(addr.error());
@@ -218,6 +219,7 @@ int main(int argc, char** argv) {
         for (unsigned i = 0; i < cfg.threads; ++i) {
             per_worker[i].push_back({(*fds)[i], false, nullptr});
         }
+        public_listeners.insert(public_listeners.end(), fds->begin(), fds->end());
         std::cout << "listening http " << addr->to_string() << std::endl;
     }
     uint16_t https_port = 0;
@@ -229,6 +231,7 @@ int main(int argc, char** argv) {
         for (unsigned i = 0; i < cfg.threads; ++i) {
             per_worker[i].push_back({(*fds)[i], true, nullptr});
         }
+        public_listeners.insert(public_listeners.end(), fds->begin(), fds->end());
         if (https_port == 0) https_port = addr->port;
         std::cout << "listening https " << addr->to_string() << std::endl;
     }
@@ -315,6 +318,7 @@ int main(int argc, char** argv) {
             std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
         }
         aopts.reload = reload;
+        aopts.public_listeners = public_listeners;
         std::vector<const server::WorkerCounters*> counters;
         for (auto& w : workers) counters.push_back(&w->counters());
         admin_api = std::make_unique<server::AdminApi>(std::move(aopts), shared, counters);

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <charconv>
+#include <chrono>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -23,10 +25,35 @@ std::string_view path_of(std::string_view target) {
 
 }  // namespace
 
+Result<uint32_t> parse_hold_syn_ms(std::string_view target) {
+    const std::string want =
+        "hold-syn needs ms=N, N milliseconds from 1 to " + std::to_string(kMaxSynHoldMs);
+    const auto q = target.find('?');
+    std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view param = query.substr(0, amp);
+        query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
+        if (!param.starts_with("ms=")) continue;
+        const std::string_view v = param.substr(3);
+        uint32_t ms = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
+        if (v.empty() || ec != std::errc() || end != v.data() + v.size() || ms < 1 ||
+            ms > kMaxSynHoldMs) {
+            return make_error(want + " (got ms=" + std::string(v.substr(0, 32)) + ")");
+        }
+        return ms;
+    }
+    return make_error(want);
+}
+
 AdminApi::AdminApi(AdminOptions options, SharedState& shared,
                    std::vector<const WorkerCounters*> workers)
-    : options_(std::move(options)), shared_(shared), workers_(std::move(workers)),
-      started_(time(nullptr)) {}
+    : options_(std::move(options)),
+      shared_(shared),
+      workers_(std::move(workers)),
+      started_(time(nullptr)),
+      syn_hold_(std::make_unique<SynHold>(options_.public_listeners)) {}
 
 AdminApi::Totals AdminApi::totals() const {
     Totals t;
@@ -72,11 +99,16 @@ std::string AdminApi::status_json() const {
                    (options_.state_dir.empty() || site.live->generation() > 0);
     j["uptime_s"] = time(nullptr) - started_;
     j["open_connections"] = t.open;
+    const SynHold::Stats hold = syn_hold_->stats();
     j["drain"] = {
         {"state", drain_state()},
         {"in_flight", t.in_flight},
         {"open_connections", t.open},
         {"last_accept_age_ms", t.last_accept_ms ? now_ms - t.last_accept_ms : -1},
+        {"syn_hold", hold.held},
+        {"syn_hold_left_ms", hold.left_ms},
+        {"syn_holds", hold.holds},
+        {"syns_dropped", hold.syns_dropped},
     };
     j["counters"] = {
         {"accepted", t.accepted},       {"requests", t.requests},
@@ -125,6 +157,12 @@ std::string AdminApi::metrics_text() const {
     metric("anyedge_tls_resumed_total", "counter", "TLS handshakes resumed from a ticket.",
            t.tls_resumed);
     metric("anyedge_draining", "gauge", "1 while draining.", shared_.draining.load() ? 1 : 0);
+    const SynHold::Stats hold = syn_hold_->stats();
+    metric("anyedge_syn_hold", "gauge", "1 while new connection attempts (SYNs) are dropped.",
+           hold.held ? 1 : 0);
+    metric("anyedge_syn_holds_total", "counter", "SYN holds started (POST /hold-syn).", hold.holds);
+    metric("anyedge_syn_hold_dropped_total", "counter",
+           "Packets the public listeners dropped during SYN holds.", hold.syns_dropped);
     metric("anyedge_reloads_total", "counter", "Successful reloads.", reloads_.load());
     metric("anyedge_reload_failures_total", "counter", "Failed reloads.", reload_failures_.load());
     return out;
@@ -157,7 +195,7 @@ ResponseInfo AdminApi::handle(const http::Request& req, const cache::Snapshot&,
                           {"node", options_.node_name},
                           {"drain", drain_state()}});
     }
-    if (path != "/reload" && path != "/drain" && path != "/undrain") {
+    if (path != "/reload" && path != "/drain" && path != "/undrain" && path != "/hold-syn") {
         return reply(404, json{{"error", "no such endpoint"}});
     }
     if (!post) return respond_with(405, kJson, "{}\n", "Allow: POST\r\n", req, ctx, out);
@@ -171,7 +209,20 @@ ResponseInfo AdminApi::handle(const http::Request& req, const cache::Snapshot&,
     }
     if (path == "/undrain") {
         shared_.draining = false;
+        syn_hold_->release();
         return reply(200, json{{"drain", drain_state()}});
+    }
+    if (path == "/hold-syn") {
+        auto ms = parse_hold_syn_ms(req.target);
+        if (!ms) return reply(400, json{{"error", ms.error()}});
+        if (auto st = syn_hold_->hold(std::chrono::milliseconds(*ms)); !st) {
+            return reply(500, json{{"error", "hold-syn: " + st.error()}});
+        }
+        const SynHold::Stats hold = syn_hold_->stats();
+        return reply(200, json{{"syn_hold", hold.held},
+                               {"ms", *ms},
+                               {"listeners", hold.listeners},
+                               {"syn_holds", hold.holds}});
     }
     if (!options_.reload) return reply(501, json{{"error", "reload not configured"}});
     auto r = options_.reload();

@@ -7,18 +7,23 @@
 //   GET  /metrics   the same counters in Prometheus text format
 //   POST /reload    switch to the state directory's current generation (or re-read the site)
 //   POST /drain     every response says "Connection: close"; drain progress shows in /status
-//   POST /undrain   back to normal
+//   POST /undrain   back to normal (also ends a SYN hold at once)
+//   POST /hold-syn?ms=N  for N ms (1..10000) the public listeners drop new connection attempts
+//                   (bare SYNs; see syn_hold.h), established connections go on; ends by itself
 // POSTs need "Authorization: Bearer <token>" when a token is configured (TCP listeners).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "edge/server/http_session.h"
 #include "edge/server/shared_state.h"
+#include "edge/server/syn_hold.h"
 #include "origin-sync/content/result.h"
 
 namespace anyedge::server {
@@ -29,7 +34,14 @@ struct AdminOptions {
     std::string state_dir;          // when set, /status includes STATE/sync-status.json
     uint32_t drain_quiet_ms = 2000;  // drained: no new connection for this long, none in flight
     std::function<Result<uint64_t>()> reload;  // loads and publishes; returns the generation
+    // Every public (HTTP and TLS) listening socket of every worker, for POST /hold-syn; never
+    // the admin listener. Duplicated: the caller keeps its fds.
+    std::vector<int> public_listeners;
 };
+
+// The value of ms= in a /hold-syn target: 1..kMaxSynHoldMs, else an error saying what is wanted.
+inline constexpr uint32_t kMaxSynHoldMs = 10000;
+Result<uint32_t> parse_hold_syn_ms(std::string_view target);
 
 class AdminApi final : public RequestHandler {
 public:
@@ -59,6 +71,7 @@ private:
     std::atomic<int64_t> drain_started_ms_{0};
     std::atomic<uint64_t> reloads_{0}, reload_failures_{0};
     std::string last_reload_error_;
+    std::unique_ptr<SynHold> syn_hold_;
 };
 
 }  // namespace anyedge::server
