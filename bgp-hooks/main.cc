@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -97,6 +98,7 @@ nlohmann::json counters_json(const policy::Counters& k) {
             {"depreferrals", k.depreferrals},
             {"flaps", k.flaps},
             {"drains", k.drains},
+            {"syn_holds", k.syn_holds},
             {"drain_timeouts", k.drain_timeouts},
             {"edge_deaths", k.edge_deaths}};
 }
@@ -137,13 +139,16 @@ class Loop {
                 if (watch_.check_dead()) o = death(Clock::now());
                 last_ = o;
             }
-            handle(sm_.step(o));
+            const policy::Decision d = sm_.step(o);
+            handle(d);
             sd_notify("WATCHDOG=1");
             write_status(false);
 
             next += interval;
             auto now = Clock::now();
             if (next < now) next = now;
+            // The drain's SYN hold lead ends between two rounds: step again right then.
+            if (d.step_within) next = std::min(next, o.now + *d.step_within);
             // Sleep until the next round, but wake at once when the edge dies.
             while (!g_stop) {
                 auto left =
@@ -206,6 +211,22 @@ class Loop {
             write_status(true);
         }
         if (d.warning) log_line("warning: " + *d.warning);
+        if (d.hold_syns) {
+            // Before the route changes. A failure never blocks the drain: the route is tagged
+            // anyway (connections opened during the route change may then be reset).
+            const std::string ms = std::to_string(d.hold_syns->count());
+            auto t0 = Clock::now();
+            if (auto st = checker_.hold_syns(*d.hold_syns); st) {
+                auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+                log_line("edge holds new connections (drops SYNs) for " + ms + " ms (asked in " +
+                         std::to_string(us.count() / 1000.0) + " ms)");
+                ++syn_holds_ok_;
+            } else {
+                log_line("warning: SYN hold not set (" + st.error() +
+                         "); the drain goes on without it");
+                ++syn_hold_failures_;
+            }
+        }
         if (d.route != applied_ || !applied_ok_) {
             push(d.route);
         } else if (auto st = backend_->maintain(); !st) {
@@ -250,6 +271,9 @@ class Loop {
         nlohmann::json j = {
             {"node", c_.node},
             {"state", policy::to_string(sm_.state())},
+            {"drain_phase",
+             sm_.state() == policy::State::draining ? policy::to_string(sm_.drain_phase()) : ""},
+            {"syn_hold_requests", {{"ok", syn_holds_ok_}, {"failed", syn_hold_failures_}}},
             {"route", policy::to_string(sm_.route())},
             {"route_applied", applied_ok_},
             {"reason", reason_},
@@ -286,6 +310,7 @@ class Loop {
     std::string last_error_;
     std::string last_hard_reason_, last_soft_reason_;
     std::time_t since_ = std::time(nullptr);
+    uint64_t syn_holds_ok_ = 0, syn_hold_failures_ = 0;  // POST /hold-syn outcomes
     Clock::time_point last_status_write_{};
 };
 

@@ -299,6 +299,13 @@ NodeConfig parse(const json& root) {
         if (q.max_hold_down < q.hold_down) p.fail("max_hold_down_ms", "must be >= hold_down_ms");
         q.flap_window = policy::Millis(p.integer("flap_window_ms", 60000, 0, 86400000));
         q.drain_close_time = policy::Millis(p.integer("drain_close_ms", 1500, 0, 3600000));
+        // The edge holds SYNs for at most 10 s (POST /hold-syn?ms=1..10000).
+        q.drain_hold_time = policy::Millis(p.integer("drain_hold_ms", 900, 0, 10000));
+        q.drain_hold_lead = policy::Millis(p.integer("drain_hold_lead_ms", 150, 0, 10000));
+        if (q.drain_hold_time.count() > 0 && q.drain_hold_lead >= q.drain_hold_time) {
+            p.fail("drain_hold_lead_ms",
+                   "must be less than drain_hold_ms (the route must move while SYNs are held)");
+        }
         q.drain_tag_time = policy::Millis(p.integer("drain_tag_ms", 5000, 0, 3600000));
         q.drain_timeout = policy::Millis(p.integer("drain_timeout_ms", 60000, 0, 86400000));
         p.finish();

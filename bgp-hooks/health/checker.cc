@@ -318,7 +318,12 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
     return o;
 }
 
-Status Checker::post_admin(const std::string& target) {
+Status Checker::hold_syns(std::chrono::milliseconds duration) {
+    // Bounded by the health-check timeout: the drain waits for this answer before it tags.
+    return post_admin("/hold-syn?ms=" + std::to_string(duration.count()), timeout_);
+}
+
+Status Checker::post_admin(const std::string& target, std::chrono::milliseconds timeout) {
     if (!admin_) return make_error(admin_error_);
     HttpRequest req;
     req.method = "POST";
@@ -331,10 +336,14 @@ Status Checker::post_admin(const std::string& target) {
             t.pop_back();
         req.headers.emplace_back("Authorization", "Bearer " + t);
     }
-    auto r = http_request(*admin_, req, std::max(timeout_, std::chrono::milliseconds(1000)));
+    auto r = http_request(*admin_, req, timeout);
     if (!r) return make_error("POST " + target + ": " + r.error());
-    if (r->status != 200)
-        return make_error("POST " + target + ": HTTP " + std::to_string(r->status));
+    if (r->status != 200) {
+        std::string body = r->body.substr(0, 200);
+        while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+        return make_error("POST " + target + ": HTTP " + std::to_string(r->status) +
+                          (body.empty() ? "" : " " + body));
+    }
     return ok_status();
 }
 
@@ -350,7 +359,7 @@ void Checker::sync_edge_drain(bool file) {
     // not only the route. Level-triggered: a restarted edge comes up serving and is told again.
     // Only a drain this checker asked for is undone when the file goes; a `cdnctl drain` stays.
     if (file && status_.drain == policy::EdgeDrain::serving) {
-        auto st = post_admin("/drain");
+        auto st = post_admin("/drain", std::max(timeout_, std::chrono::milliseconds(1000)));
         if (st) {
             posted_drain_ = true;
             status_.drain = policy::EdgeDrain::draining;
@@ -359,7 +368,7 @@ void Checker::sync_edge_drain(bool file) {
             note("drain file present, but " + st.error());
         }
     } else if (!file && posted_drain_ && status_.drain != policy::EdgeDrain::serving) {
-        auto st = post_admin("/undrain");
+        auto st = post_admin("/undrain", std::max(timeout_, std::chrono::milliseconds(1000)));
         if (st) {
             posted_drain_ = false;
             status_.drain = policy::EdgeDrain::serving;

@@ -7,6 +7,7 @@
 // longer than the grace, or the generation is older than max_generation_age_s.
 // The drain request is the drain file or the edge's own /status drain state; while the drain
 // file exists the edge is told to drain too (POST /drain), and /undrain when the file goes.
+// The drain's SYN hold is asked for by the loop (hold_syns) when the state machine says so.
 // Blocking; runs on the main loop's thread; every request is bounded by checks.timeout_ms.
 #pragma once
 
@@ -77,6 +78,8 @@ class Checker {
     const EdgeStatus& last_status() const { return status_; }
     // What the drain file last made the checker do to the edge (POST /drain, /undrain), once.
     std::string take_drain_note() { return std::exchange(drain_note_, std::string()); }
+    // POST /hold-syn?ms=N to the edge (the drain's SYN hold), bounded by checks.timeout_ms.
+    Status hold_syns(std::chrono::milliseconds duration);
     std::optional<uint64_t> origin_generation() const {
         return origin_ ? origin_->snapshot().generation : std::nullopt;
     }
@@ -86,7 +89,7 @@ class Checker {
     Status check_canary(uint64_t generation, int abort_fd);
     Result<std::string> expected_etag(uint64_t generation);
     std::string soft_fault(policy::Clock::time_point now, uint64_t generation, bool have_status);
-    Status post_admin(const std::string& target);
+    Status post_admin(const std::string& target, std::chrono::milliseconds timeout);
     void sync_edge_drain(bool drain_file_present);
     void note(std::string text);
 

@@ -11,6 +11,8 @@ std::string secs(Millis d) {
     return std::to_string(d.count() / 1000) + "." + std::to_string((d.count() % 1000) / 100) + "s";
 }
 
+std::string millis(Millis d) { return std::to_string(d.count()) + " ms"; }
+
 }  // namespace
 
 const char* to_string(State s) {
@@ -29,6 +31,20 @@ const char* to_string(State s) {
     return "?";
 }
 
+const char* to_string(DrainPhase p) {
+    switch (p) {
+        case DrainPhase::close:
+            return "close";
+        case DrainPhase::hold:
+            return "hold";
+        case DrainPhase::tag:
+            return "tag";
+        case DrainPhase::withdraw:
+            return "withdraw";
+    }
+    return "?";
+}
+
 std::string describe(const Transition& t) {
     return std::string(to_string(t.from_state)) + " -> " + to_string(t.to_state) + " (route " +
            to_string(t.from_route) + " -> " + to_string(t.to_route) + "): " + t.reason;
@@ -39,7 +55,8 @@ StateMachine::StateMachine(PolicyConfig config, Clock::time_point start)
       announced_since_(start),
       last_failure_(start),
       hold_down_(0),
-      drain_started_(start) {}
+      drain_started_(start),
+      phase_started_(start) {}
 
 Decision StateMachine::move(State to, RouteState route, std::string reason) {
     Transition t{state_, to, route_, route, std::move(reason)};
@@ -50,10 +67,41 @@ Decision StateMachine::move(State to, RouteState route, std::string reason) {
     ++counters_.transitions;
     state_ = to;
     route_ = route;
-    return Decision{route_, std::move(t), std::nullopt};
+    Decision d;
+    d.route = route_;
+    d.transition = std::move(t);
+    return d;
+}
+
+Decision StateMachine::hold_or_tag(const Observation& o, const std::string& why) {
+    phase_started_ = o.now;
+    const std::string tag = "tagging GRACEFUL_SHUTDOWN 65535:0 for " +
+                            secs(config_.drain_tag_time) + " before withdrawing";
+    if (config_.drain_hold_time <= Millis(0)) {
+        phase_ = DrainPhase::tag;
+        return move(State::draining, RouteState::graceful_shutdown, why + ": " + tag);
+    }
+    ++counters_.syn_holds;
+    const std::string hold =
+        "the edge holds new connections (drops SYNs) for " + millis(config_.drain_hold_time);
+    Decision d;
+    if (config_.drain_hold_lead <= Millis(0)) {
+        // No lead: the hold request goes out first, then the tag, in this one step.
+        phase_ = DrainPhase::tag;
+        d = move(State::draining, RouteState::graceful_shutdown, why + ": " + hold + "; " + tag);
+    } else {
+        phase_ = DrainPhase::hold;
+        d = move(State::draining, route_,
+                 why + ": " + hold + "; " + tag.substr(0, tag.find(" for ")) + " in " +
+                     millis(config_.drain_hold_lead));
+        d.step_within = config_.drain_hold_lead;
+    }
+    d.hold_syns = config_.drain_hold_time;
+    return d;
 }
 
 Decision StateMachine::undrain(const Observation& o) {
+    phase_ = DrainPhase::close;
     hold_down_ = Millis(0);
     last_failure_ = o.now;
     hard_ok_run_ = 0;
@@ -101,17 +149,20 @@ Decision StateMachine::step(const Observation& o) {
 
     // Drain requests win over everything but are undone only by the operator.
     if (o.drain_requested && state_ != State::draining && state_ != State::drained) {
-        drain_started_ = o.now;
+        drain_started_ = phase_started_ = o.now;
         drain_timeout_reported_ = false;
-        const bool routed = route_ != RouteState::withdraw;
-        if (routed && config_.drain_close_time > Millis(0)) {
+        if (route_ == RouteState::withdraw) {
+            phase_ = DrainPhase::withdraw;
+            return move(State::draining, RouteState::withdraw,
+                        "drain requested: not announced, staying withdrawn");
+        }
+        if (config_.drain_close_time > Millis(0)) {
+            phase_ = DrainPhase::close;
             return move(State::draining, route_,
                         "drain requested: keeping the route " + secs(config_.drain_close_time) +
                             " while the edge closes keep-alive connections");
         }
-        return move(State::draining, routed ? RouteState::graceful_shutdown : RouteState::withdraw,
-                    "drain requested: tagging GRACEFUL_SHUTDOWN 65535:0 for " +
-                        secs(config_.drain_tag_time) + " before withdrawing");
+        return hold_or_tag(o, "drain requested");
     }
 
     switch (state_) {
@@ -149,29 +200,51 @@ Decision StateMachine::step(const Observation& o) {
         }
         case State::draining: {
             if (!o.drain_requested) return undrain(o);
-            Millis elapsed = std::chrono::duration_cast<Millis>(o.now - drain_started_);
-            if (route_ != RouteState::graceful_shutdown && route_ != RouteState::withdraw &&
-                elapsed >= config_.drain_close_time) {
-                drain_started_ = o.now;  // the tag phase is timed from here
-                return move(State::draining, RouteState::graceful_shutdown,
-                            "connections closed for " + secs(elapsed) +
-                                ": tagging GRACEFUL_SHUTDOWN 65535:0 for " +
-                                secs(config_.drain_tag_time) + " before withdrawing");
+            const Millis in_phase = std::chrono::duration_cast<Millis>(o.now - phase_started_);
+            switch (phase_) {
+                case DrainPhase::close:
+                    if (in_phase >= config_.drain_close_time) {
+                        return hold_or_tag(o, "connections closed for " + secs(in_phase));
+                    }
+                    break;
+                case DrainPhase::hold: {
+                    if (in_phase >= config_.drain_hold_lead) {
+                        phase_ = DrainPhase::tag;
+                        phase_started_ = o.now;
+                        return move(State::draining, RouteState::graceful_shutdown,
+                                    "new connections held for " + millis(in_phase) +
+                                        ": tagging GRACEFUL_SHUTDOWN 65535:0 for " +
+                                        secs(config_.drain_tag_time) + " before withdrawing");
+                    }
+                    Decision d;
+                    d.route = route_;
+                    d.step_within = config_.drain_hold_lead - in_phase;
+                    return d;
+                }
+                case DrainPhase::tag:
+                    if (in_phase >= config_.drain_tag_time) {
+                        phase_ = DrainPhase::withdraw;
+                        phase_started_ = o.now;
+                        return move(State::draining, RouteState::withdraw,
+                                    "GRACEFUL_SHUTDOWN held " + secs(in_phase) + ": withdrawing");
+                    }
+                    break;
+                case DrainPhase::withdraw:
+                    if (o.edge_drain == EdgeDrain::drained) {
+                        return move(
+                            State::drained, RouteState::withdraw,
+                            "edge reports drained" + (o.edge_drain_detail.empty()
+                                                          ? ""
+                                                          : " (" + o.edge_drain_detail + ")"));
+                    }
+                    break;
             }
-            if (route_ == RouteState::graceful_shutdown && elapsed >= config_.drain_tag_time) {
-                return move(State::draining, RouteState::withdraw,
-                            "GRACEFUL_SHUTDOWN held " + secs(elapsed) + ": withdrawing");
-            }
-            if (route_ == RouteState::withdraw && o.edge_drain == EdgeDrain::drained) {
-                return move(
-                    State::drained, RouteState::withdraw,
-                    "edge reports drained" +
-                        (o.edge_drain_detail.empty() ? "" : " (" + o.edge_drain_detail + ")"));
-            }
+            const Millis elapsed = std::chrono::duration_cast<Millis>(o.now - drain_started_);
             if (elapsed >= config_.drain_timeout && !drain_timeout_reported_) {
                 drain_timeout_reported_ = true;
                 ++counters_.drain_timeouts;
-                Decision d{route_, std::nullopt, std::nullopt};
+                Decision d;
+                d.route = route_;
                 std::string edge = o.edge_drain == EdgeDrain::unknown ? "edge unreachable"
                                    : o.edge_drain == EdgeDrain::serving
                                        ? "edge is not draining (POST /drain to it?)"
@@ -187,7 +260,9 @@ Decision StateMachine::step(const Observation& o) {
             break;
         }
     }
-    return Decision{route_, std::nullopt, std::nullopt};
+    Decision d;
+    d.route = route_;
+    return d;
 }
 
 }  // namespace anyedge::policy

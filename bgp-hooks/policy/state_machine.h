@@ -12,8 +12,11 @@
 //              or edge death at once; back after `success_threshold` successes in a row AND a
 //              hold-down since the last failure; the hold-down doubles (up to a maximum) when
 //              the route is withdrawn again within `flap_window` of being announced
-//   draining   operator drain: GRACEFUL_SHUTDOWN tag (RFC 8326) for `drain_tag_time`, then
-//              withdraw; becomes drained when the edge reports it has drained
+//   draining   operator drain, in phases (DrainPhase): close (route kept while the edge answers
+//              `Connection: close`, `drain_close_time`), hold (the edge drops new connection
+//              attempts; the route is tagged after `drain_hold_lead`), tag (GRACEFUL_SHUTDOWN,
+//              RFC 8326, for `drain_tag_time`), withdraw; becomes drained when the edge reports
+//              it has drained
 //   drained    withdrawn until the drain request goes away
 #pragma once
 
@@ -41,12 +44,25 @@ struct PolicyConfig {
     // "Connection: close", so that by the time the route moves only requests in flight are
     // left on open connections (DESIGN.md "Drain, failure, and the route"). 0: tag at once.
     Millis drain_close_time{1500};
+    // Drain phase 2, the SYN hold: the edge drops new connection attempts (bare SYNs, POST
+    // /hold-syn) for `drain_hold_time`; the route is tagged `drain_hold_lead` after the hold
+    // began, once the connections accepted just before it are done (they are short). A client
+    // retransmits a dropped SYN after its initial RTO (1 s, RFC 6298), by then towards the node
+    // the route moved to, so no connection starts on this node while its route moves. Kept
+    // under 1 s so that the retransmission of a SYN dropped at the very start of the hold finds
+    // it over when no other route exists (the same node serves it). 0: no hold, tag at once.
+    Millis drain_hold_time{900};
+    Millis drain_hold_lead{150};
     Millis drain_tag_time{5000};  // GRACEFUL_SHUTDOWN tag before the withdrawal
     Millis drain_timeout{60000};  // report why the edge has not drained after this
 };
 
 enum class State { starting, announced, withdrawn, draining, drained };
 const char* to_string(State s);
+
+// Where a drain is (meaningful while State::draining).
+enum class DrainPhase { close, hold, tag, withdraw };
+const char* to_string(DrainPhase p);
 
 // What the edge says about its own drain (GET /status "drain.state").
 enum class EdgeDrain { unknown, serving, draining, drained };
@@ -82,15 +98,23 @@ struct Counters {
     uint64_t depreferrals = 0;
     uint64_t flaps = 0;
     uint64_t drains = 0;
+    uint64_t syn_holds = 0;  // drains that asked the edge to hold new connections
     uint64_t drain_timeouts = 0;
     uint64_t edge_deaths = 0;
 };
 
 struct Decision {
-    RouteState route;
+    RouteState route = RouteState::withdraw;
     std::optional<Transition> transition;
     // Set once when a drain exceeds drain_timeout without the edge reporting drained.
     std::optional<std::string> warning;
+    // Set once, as a drain enters its SYN hold: ask the edge to drop new connection attempts
+    // for this long (POST /hold-syn?ms=N) before applying `route`. Whether the edge could be
+    // asked changes nothing here: the drain goes on (the route is tagged after the lead).
+    std::optional<Millis> hold_syns;
+    // The machine needs its next step within this time (the end of the hold's lead), sooner
+    // than a regular round may come.
+    std::optional<Millis> step_within;
 };
 
 class StateMachine {
@@ -100,6 +124,7 @@ class StateMachine {
     Decision step(const Observation& o);
 
     State state() const { return state_; }
+    DrainPhase drain_phase() const { return phase_; }
     RouteState route() const { return route_; }
     const Counters& counters() const { return counters_; }
     Millis current_hold_down() const { return hold_down_; }
@@ -111,6 +136,8 @@ class StateMachine {
     Decision move(State to, RouteState route, std::string reason);
     // The operator lifted the drain: withdrawn, back after healthy rounds without a hold-down.
     Decision undrain(const Observation& o);
+    // The close phase is over (or skipped): hold new connections, or tag at once without a hold.
+    Decision hold_or_tag(const Observation& o, const std::string& why);
     RouteState serving_route() const {
         return depreferred_ ? RouteState::deprefer : RouteState::announce;
     }
@@ -130,7 +157,9 @@ class StateMachine {
     Clock::time_point announced_since_;
     Clock::time_point last_failure_;
     Millis hold_down_;
-    Clock::time_point drain_started_;
+    Clock::time_point drain_started_;  // the drain request: drain_timeout counts from here
+    Clock::time_point phase_started_;  // the current DrainPhase began
+    DrainPhase phase_ = DrainPhase::close;
     bool drain_timeout_reported_ = false;
 };
 

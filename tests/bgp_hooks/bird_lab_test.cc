@@ -748,6 +748,12 @@ TEST_F(BgpHooksLab, DrainUnderLoadTagsWithdrawsDrainsWithoutAFailedRequest) {
     EXPECT_GE(*withdrawn_ms - *tagged_ms, 800);  // drain_tag_ms (1 s) between tag and withdraw
     EXPECT_EQ(hooks_state(), "draining");
     EXPECT_EQ(edge_drain_state(), "draining");
+    // Between the close phase and the tag, cdn-hooks asked the edge to hold new connections
+    // (drain_hold_ms, default 900): the edge counted exactly that one hold.
+    EXPECT_NE(hooks_log().find("edge holds new connections (drops SYNs) for 900 ms"),
+              std::string::npos)
+        << hooks_log();
+    EXPECT_EQ(edge_status()["drain"].value("syn_holds", -1), 1) << edge_status().dump();
 
     // Stragglers keep arriving for a while (other routers converge), then stop.
     std::this_thread::sleep_for(500ms);

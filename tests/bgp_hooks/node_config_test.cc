@@ -52,6 +52,17 @@ TEST(NodeConfig, Defaults) {
     EXPECT_EQ(r->bird.hold_time_s, 3);
     EXPECT_EQ(r->bird.keepalive_time_s, 1);
     EXPECT_TRUE(r->withdraw_on_exit);
+    // The drain's SYN hold is on by default, under the 1 s initial RTO.
+    EXPECT_EQ(r->policy.drain_hold_time.count(), 900);
+    EXPECT_EQ(r->policy.drain_hold_lead.count(), 150);
+}
+
+TEST(NodeConfig, DrainHoldCanBeTurnedOff) {
+    auto j = minimal();
+    j["policy"] = {{"drain_hold_ms", 0}, {"drain_hold_lead_ms", 150}};
+    auto r = parse_node_config(j.dump());
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->policy.drain_hold_time.count(), 0);
 }
 
 TEST(NodeConfig, HttpsCanary) {
@@ -122,6 +133,14 @@ TEST(NodeConfig, ErrorsNameTheKey) {
              j["policy"] = {{"hold_down_ms", 10}, {"max_hold_down_ms", 5}};
          },
          "policy.max_hold_down_ms"},
+        {[](json& j) {
+             j["policy"] = {{"drain_hold_ms", 10001}};
+         },
+         "policy.drain_hold_ms: must be between 0 and 10000"},
+        {[](json& j) {
+             j["policy"] = {{"drain_hold_ms", 500}, {"drain_hold_lead_ms", 500}};
+         },
+         "policy.drain_hold_lead_ms: must be less than drain_hold_ms"},
         {[](json& j) { j["withdraw_on_exit"] = "yes"; },
          "withdraw_on_exit: expected true or false"},
     };

@@ -16,7 +16,14 @@ class Driver {
 
     Decision round(bool hard_ok, bool soft_ok = true, bool drain = false,
                    EdgeDrain edge = EdgeDrain::serving, bool dead = false) {
-        t_ += 200ms;
+        return after(200ms, hard_ok, soft_ok, drain, edge, dead);
+    }
+    // A healthy round while drained or not, `dt` after the previous one.
+    Decision drain_round(Millis dt, bool drain = true, EdgeDrain edge = EdgeDrain::draining) {
+        return after(dt, true, true, drain, edge, false);
+    }
+    Decision after(Millis dt, bool hard_ok, bool soft_ok, bool drain, EdgeDrain edge, bool dead) {
+        t_ += dt;
         Observation o;
         o.now = t_;
         o.hard_ok = hard_ok;
@@ -28,6 +35,7 @@ class Driver {
         o.edge_dead = dead;
         auto d = sm_.step(o);
         if (d.transition) log.push_back(*d.transition);
+        if (d.hold_syns) ++holds_asked;
         return d;
     }
     // Rounds of `ok` until the route equals `want`; returns the number of rounds, or -1.
@@ -42,6 +50,7 @@ class Driver {
     Clock::time_point t_;
     StateMachine sm_;
     std::vector<Transition> log;
+    int holds_asked = 0;  // decisions that asked the edge for a SYN hold
 };
 
 PolicyConfig cfg() {
@@ -54,6 +63,8 @@ PolicyConfig cfg() {
     c.max_hold_down = 16000ms;
     c.flap_window = 30000ms;
     c.drain_close_time = 600ms;
+    c.drain_hold_time = 900ms;
+    c.drain_hold_lead = 150ms;
     c.drain_tag_time = 1000ms;
     c.drain_timeout = 10000ms;
     return c;
@@ -179,7 +190,10 @@ TEST(StateMachine, HardFaultWinsOverSoft) {
 }
 
 TEST(StateMachine, DrainTagsThenWithdrawsThenDrained) {
-    Driver d(cfg());
+    // drain_hold_time 0: no SYN hold, the drain goes from the close phase straight to the tag.
+    PolicyConfig c = cfg();
+    c.drain_hold_time = 0ms;
+    Driver d(c);
     ASSERT_GT(d.until(RouteState::announce, true), 0);
     // Phase 1: the route is kept while the edge answers with Connection: close.
     auto r = d.round(true, true, true, EdgeDrain::draining);
@@ -211,6 +225,105 @@ TEST(StateMachine, DrainTagsThenWithdrawsThenDrained) {
     EXPECT_EQ(d.sm_.state(), State::withdrawn);
     EXPECT_EQ(d.until(RouteState::announce, true), 5);
     EXPECT_EQ(d.sm_.counters().drains, 1u);
+    EXPECT_EQ(d.sm_.counters().syn_holds, 0u);
+    EXPECT_EQ(d.holds_asked, 0);
+}
+
+TEST(StateMachine, DrainHoldsNewConnectionsThenTagsAfterTheLead) {
+    Driver d(cfg());
+    ASSERT_GT(d.until(RouteState::announce, true), 0);
+    // Phase 1, close: 600 ms of 200 ms rounds, the route kept, nothing asked of the edge.
+    for (int i = 0; i < 3; ++i) {
+        auto r = d.drain_round(200ms);
+        EXPECT_EQ(r.route, RouteState::announce);
+        EXPECT_FALSE(r.hold_syns);
+        EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::close);
+    }
+    // Phase 2, hold: the edge is asked to hold SYNs for 900 ms, the route does not move yet,
+    // and the loop is told to step again when the 150 ms lead is over.
+    auto r = d.drain_round(200ms);
+    EXPECT_EQ(r.route, RouteState::announce);
+    ASSERT_TRUE(r.hold_syns);
+    EXPECT_EQ(*r.hold_syns, 900ms);
+    ASSERT_TRUE(r.step_within);
+    EXPECT_EQ(*r.step_within, 150ms);
+    ASSERT_TRUE(r.transition);
+    EXPECT_NE(r.transition->reason.find("holds new connections"), std::string::npos)
+        << r.transition->reason;
+    EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::hold);
+    EXPECT_EQ(d.sm_.counters().syn_holds, 1u);
+    // A step before the lead is over: nothing moves, the rest of the lead is asked for.
+    r = d.drain_round(100ms);
+    EXPECT_EQ(r.route, RouteState::announce);
+    EXPECT_FALSE(r.hold_syns);
+    ASSERT_TRUE(r.step_within);
+    EXPECT_EQ(*r.step_within, 50ms);
+    // The lead is over: GRACEFUL_SHUTDOWN while the edge still holds SYNs (it does for 900 ms).
+    r = d.drain_round(50ms);
+    EXPECT_EQ(r.route, RouteState::graceful_shutdown);
+    EXPECT_FALSE(r.hold_syns);
+    EXPECT_FALSE(r.step_within);
+    EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::tag);
+    // Phase 3 and 4 as without the hold: the tag for 1 s, the withdrawal, drained.
+    int tagged_rounds = 1;
+    while (d.drain_round(200ms).route == RouteState::graceful_shutdown) {
+        ++tagged_rounds;
+        ASSERT_LT(tagged_rounds, 100);
+    }
+    EXPECT_EQ(tagged_rounds, 5);
+    EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::withdraw);
+    d.drain_round(200ms, true, EdgeDrain::drained);
+    EXPECT_EQ(d.sm_.state(), State::drained);
+    // The hold was asked for once in the whole drain.
+    EXPECT_EQ(d.holds_asked, 1);
+}
+
+TEST(StateMachine, UndrainDuringTheHoldNeverTags) {
+    Driver d(cfg());
+    ASSERT_GT(d.until(RouteState::announce, true), 0);
+    for (int i = 0; i < 4; ++i) d.drain_round(200ms);
+    ASSERT_EQ(d.sm_.drain_phase(), DrainPhase::hold);
+    ASSERT_EQ(d.holds_asked, 1);
+    // The operator undrains before the lead is over (the edge's /undrain ends its hold).
+    auto r = d.drain_round(100ms, /*drain=*/false, EdgeDrain::serving);
+    EXPECT_EQ(d.sm_.state(), State::withdrawn);
+    EXPECT_FALSE(r.hold_syns);
+    EXPECT_FALSE(r.step_within);
+    // Back after M healthy rounds, never through GRACEFUL_SHUTDOWN, no second hold.
+    EXPECT_EQ(d.until(RouteState::announce, true), 5);
+    for (const auto& t : d.log) EXPECT_NE(t.to_route, RouteState::graceful_shutdown);
+    EXPECT_EQ(d.holds_asked, 1);
+    // The next drain starts from its close phase and holds again.
+    for (int i = 0; i < 4; ++i) d.drain_round(200ms);
+    EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::hold);
+    EXPECT_EQ(d.holds_asked, 2);
+    EXPECT_EQ(d.sm_.counters().syn_holds, 2u);
+}
+
+TEST(StateMachine, HoldWithoutLeadAsksThenTagsInOneStep) {
+    PolicyConfig c = cfg();
+    c.drain_close_time = 0ms;
+    c.drain_hold_lead = 0ms;
+    Driver d(c);
+    ASSERT_GT(d.until(RouteState::announce, true), 0);
+    // No close phase, no lead: the hold request and the tag come out of the drain's first step
+    // (the loop asks the edge first, then applies the route).
+    auto r = d.drain_round(200ms);
+    EXPECT_EQ(r.route, RouteState::graceful_shutdown);
+    ASSERT_TRUE(r.hold_syns);
+    EXPECT_EQ(*r.hold_syns, 900ms);
+    EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::tag);
+}
+
+TEST(StateMachine, NoHoldWhenTheRouteIsNotOut) {
+    Driver d(cfg());
+    // Starting, withdrawn: a drain has no route to move, so nothing to hold.
+    for (int i = 0; i < 20; ++i) {
+        auto r = d.drain_round(200ms);
+        EXPECT_EQ(r.route, RouteState::withdraw);
+        EXPECT_FALSE(r.hold_syns);
+    }
+    EXPECT_EQ(d.holds_asked, 0);
 }
 
 TEST(StateMachine, DrainDuringStartupNeverAnnounces) {
