@@ -236,7 +236,8 @@ cfg = {
     ],
   },
   "deprefer": {"prepend": 3, "communities": ["$LAB_EDGE_AS:100"]},
-  "edge": {"admin": "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT", "pid_file": d + "/cdn-edge.pid"},
+  "edge": {"admin": "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT", "pid_file": d + "/cdn-edge.pid",
+           "token_file": "$LAB_ADMIN_TOKEN"},
   "checks": {"interval_ms": 100, "timeout_ms": 150},
   "policy": {"fail_threshold": 2, "success_threshold": 2, "hold_down_ms": 1000,
              "drain_tag_ms": 500, "drain_timeout_ms": 20000},
@@ -355,7 +356,8 @@ lab_edge_has_flag() { "$LAB_BUILD/edge/cdn-edge" --help 2>&1 | grep -q -- "$1"; 
 lab_start_edge() {  # lab_start_edge EDGE
     local e=$1 d="$LAB_DIR/$1"
     local args=(--listen "$LAB_V4:80" --listen "[$LAB_V6]:80" --node-name "$e"
-        --admin "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT" --threads 1)
+        --admin "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT" --admin-token-file "$LAB_ADMIN_TOKEN"
+        --threads 1)
     if [[ -n ${LAB_STATE_MODE:-} ]]; then
         args+=(--state "$d/state")
     else
@@ -382,6 +384,11 @@ lab_wait_edge() {  # lab_wait_edge EDGE [timeout_s]
 }
 
 lab_admin_url() { echo "http://${LAB_EDGE_V4[$1]}:$LAB_ADMIN_PORT"; }
+# lab_admin_post EDGE PATH: an admin POST with the lab's bearer token (from the origin namespace).
+lab_admin_post() {
+    lab_exec origin curl -sf -o /dev/null --max-time 2 -X POST \
+        -H "Authorization: Bearer $(cat "$LAB_ADMIN_TOKEN")" "$(lab_admin_url "$1")$2"
+}
 lab_admin_works() {  # does the edge's admin API answer /healthz?
     lab_exec "$1" curl -sf -o /dev/null --max-time 0.5 "$(lab_admin_url "$1")/healthz"
 }
@@ -433,6 +440,7 @@ lab_sync_args() {  # the cdn-sync command line for EDGE
     local e=$1 d="$LAB_DIR/$1"
     echo "$LAB_BUILD/origin-sync/cdn-sync" --origin "$LAB_ORIGIN_URL" --state "$d/state" \
         --pubkey "$LAB_DIR/origin/keys/public.pem" --edge-admin "$(lab_admin_url "$e")" \
+        --edge-token "$LAB_ADMIN_TOKEN" \
         --interval-ms 200 --timeout-ms 2000 --max-backoff-ms 1000
 }
 
@@ -518,6 +526,7 @@ LAB_BUILD=$LAB_BUILD
 LAB_HOOKS_MODE=$LAB_HOOKS_MODE
 LAB_STATE_MODE=${LAB_STATE_MODE:-}
 LAB_TLS=${LAB_TLS:-}
+LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-}
 EOF
 }
 
@@ -572,6 +581,10 @@ lab_init() {
     : >"$LAB_DIR/namespaces"
     local n
     for n in r1 r2 e1 e2 e3 c1 c2 origin; do mkdir -p "$LAB_DIR/$n"; done
+    # The admin POSTs (drain, hold-syn, reload) need this bearer token, as on a real node.
+    LAB_ADMIN_TOKEN="$LAB_DIR/admin.token"
+    [[ -s $LAB_ADMIN_TOKEN ]] || { head -c 18 /dev/urandom | base64 >"$LAB_ADMIN_TOKEN"; }
+    chmod 0600 "$LAB_ADMIN_TOKEN"
     [[ -d $LAB_DIR/site ]] || cp -r "${LAB_SITE:-$(dirname "${BASH_SOURCE[0]}")/../../site}" "$LAB_DIR/site"
     LAB_HOOKS_MODE=${LAB_HOOKS_MODE:-auto}
     lab_write_env

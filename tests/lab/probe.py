@@ -18,6 +18,11 @@
       (first failed request's start to the end of that success), failed-request count.
   probe.py summary FILE
       Prints JSON: requests, failures, per-node counts, resets/clean closes (keep-alive).
+  probe.py window FILE... [--from MS] [--to MS] [--slow-ms 900]
+      Prints JSON about the requests that started in [from, to) (epoch ms): requests, failed,
+      failures by kind, per-node counts, latency (end - start) p50 and max, how many took longer
+      than --slow-ms (e.g. waited a SYN retransmission), and the p50 latency of the requests
+      before `from` (the baseline) with max_added_ms = max - baseline p50.
 Bounded: every run stops at --duration-s at the latest.
 """
 import argparse
@@ -277,6 +282,31 @@ def summary(path):
     return out
 
 
+def window(paths, t_from, t_to, slow_ms):
+    rows = [r for p in paths for r in load(p)]
+    inside = [r for r in rows if (t_from is None or r["start"] >= t_from)
+              and (t_to is None or r["start"] < t_to)]
+    before = [r for r in rows if t_from is not None and r["start"] < t_from and r["ok"]]
+
+    def p50(xs):
+        xs = sorted(xs)
+        return round(xs[len(xs) // 2], 1) if xs else None
+
+    lat = [r["end"] - r["start"] for r in inside if r["ok"]]
+    fails, nodes = {}, {}
+    for r in inside:
+        if r["ok"]:
+            nodes[r["node"]] = nodes.get(r["node"], 0) + 1
+        else:
+            fails[r["detail"]] = fails.get(r["detail"], 0) + 1
+    base = p50([r["end"] - r["start"] for r in before])
+    mx = round(max(lat), 1) if lat else None
+    return {"requests": len(inside), "failed": sum(1 for r in inside if not r["ok"]),
+            "failures": fails, "by_node": nodes, "p50_ms": p50(lat), "max_ms": mx,
+            "slow": sum(1 for x in lat if x > slow_ms), "baseline_p50_ms": base,
+            "max_added_ms": round(mx - base, 1) if mx is not None and base is not None else None}
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -299,12 +329,19 @@ def main():
     f.add_argument("--from", dest="from_node", required=True)
     s = sub.add_parser("summary")
     s.add_argument("file")
+    w = sub.add_parser("window")
+    w.add_argument("files", nargs="+")
+    w.add_argument("--from", dest="t_from", type=float, default=None)
+    w.add_argument("--to", dest="t_to", type=float, default=None)
+    w.add_argument("--slow-ms", type=float, default=900)
     args = ap.parse_args()
     if args.cmd == "run":
         args.duration_s = min(args.duration_s, 120.0)  # hard bound
         asyncio.run(run(args))
     elif args.cmd == "failover":
         print(json.dumps(failover(args.file, args.from_node)))
+    elif args.cmd == "window":
+        print(json.dumps(window(args.files, args.t_from, args.t_to, args.slow_ms)))
     else:
         print(json.dumps(summary(args.file)))
 
