@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +14,8 @@
 #include "edge/io/ring.h"
 #include "edge/server/output_queue.h"
 #include "edge/tls/tls_session.h"
+
+#include <time.h>
 
 namespace anyedge::server {
 namespace {
@@ -47,11 +48,11 @@ struct Conn {
     bool in_use = false;
     bool recv_armed = false;
     bool send_inflight = false;
-    bool closing = false;         // abort: cancel everything, then close
+    bool closing = false;  // abort: cancel everything, then close
     bool close_submitted = false;
-    bool lingering = false;       // no more responses: close once output is sent
-    bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
-    uint32_t aux_inflight = 0;    // shutdown/cancel operations not yet completed
+    bool lingering = false;     // no more responses: close once output is sent
+    bool shut_wr = false;       // our FIN is sent; input is read and dropped until EOF
+    uint32_t aux_inflight = 0;  // shutdown/cancel operations not yet completed
     std::optional<HttpSession> session;
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
@@ -69,7 +70,10 @@ struct Conn {
 struct Worker::Impl {
     Impl(unsigned index, std::vector<ListenerSocket> listeners, const WorkerOptions& options,
          SharedState& shared, WorkerCounters& counters)
-        : index(index), listeners(std::move(listeners)), options(options), shared(shared),
+        : index(index),
+          listeners(std::move(listeners)),
+          options(options),
+          shared(shared),
           counters(counters) {}
 
     unsigned index;
@@ -153,8 +157,8 @@ void Worker::Impl::refresh_turn_state() {
     if (sec != date_second) {
         date_second = sec;
         memcpy(date_line, "Date: ", 6);
-        http::format_http_date(sec, std::span<char, http::kHttpDateLength>(date_line + 6,
-                                                                           http::kHttpDateLength));
+        http::format_http_date(
+            sec, std::span<char, http::kHttpDateLength>(date_line + 6, http::kHttpDateLength));
         memcpy(date_line + 6 + http::kHttpDateLength, "\r\n", 2);
         date_len = 6 + http::kHttpDateLength + 2;
     }
@@ -372,10 +376,10 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
     tls::TlsSession& t = *c.tls;
     size_t off = 0;
     for (int rounds = 0; rounds < 64; ++rounds) {
-        const size_t fed = off < data.size()
-                               ? t.feed_ciphertext(std::span<const char>(data.data() + off,
-                                                                         data.size() - off))
-                               : 0;
+        const size_t fed =
+            off < data.size()
+                ? t.feed_ciphertext(std::span<const char>(data.data() + off, data.size() - off))
+                : 0;
         off += fed;
         if (!t.handshake_done()) {
             const tls::TlsIo hs = t.handshake();
@@ -435,8 +439,8 @@ void Worker::Impl::tls_flush(uint32_t slot) {
             const size_t n = c.back.gather(iov, 8, 64 * 1024);
             size_t wrote = 0;
             for (size_t i = 0; i < n; ++i) {
-                const tls::TlsIo w = t.write_plaintext(
-                    std::span<const char>(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
+                const tls::TlsIo w = t.write_plaintext(std::span<const char>(
+                    static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
                 wrote += w.bytes;
                 if (w.bytes < iov[i].iov_len) {
                     blocked = true;
@@ -492,10 +496,15 @@ void Worker::Impl::begin_linger(uint32_t slot) {
     if (!c.lingering) c.linger_start_ms = now;
     c.lingering = true;
     c.shut_wr = true;
-    io_uring_sqe* sqe = ring->get_sqe();
-    io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
-    io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
-    ++c.aux_inflight;
+    // Over TLS our close_notify already told the peer the stream is over (RFC 8446 §6.1), and
+    // the peer answers it by closing. A shutdown(SHUT_WR) would only repeat that, and io_uring
+    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection.
+    if (!c.tls || !c.tls_shutdown_sent) {
+        io_uring_sqe* sqe = ring->get_sqe();
+        io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
+        io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
+        ++c.aux_inflight;
+    }
     if (!c.recv_armed) begin_abort(slot);  // the peer already sent its FIN
 }
 
@@ -574,8 +583,8 @@ std::string Worker::Impl::run() {
     auto r = io::Ring::create(options.ring_entries);
     if (!r) return r.error();
     ring = std::move(*r);
-    auto b = io::BufferRing::create(*ring, kBufferGroup, options.recv_buffers,
-                                    options.recv_buffer_size);
+    auto b =
+        io::BufferRing::create(*ring, kBufferGroup, options.recv_buffers, options.recv_buffer_size);
     if (!b) return b.error();
     buffers = std::move(*b);
     refresh_turn_state();
@@ -618,14 +627,21 @@ std::string Worker::Impl::run() {
                 continue;
             }
             switch (op) {
-                case Op::kRecv: on_recv(slot, cqe->res, cqe->flags); break;
-                case Op::kSend: on_send(slot, cqe->res); break;
-                case Op::kClose: release(slot); break;
+                case Op::kRecv:
+                    on_recv(slot, cqe->res, cqe->flags);
+                    break;
+                case Op::kSend:
+                    on_send(slot, cqe->res);
+                    break;
+                case Op::kClose:
+                    release(slot);
+                    break;
                 case Op::kAux:
                     --c.aux_inflight;
                     maybe_finish(slot);
                     break;
-                default: break;
+                default:
+                    break;
             }
         }
         io_uring_cq_advance(ring->raw(), seen);
