@@ -7,7 +7,10 @@ HttpSession::HttpSession(const SessionLimits& limits, RequestHandler* handler)
 
 void HttpSession::on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
                              const ResponseContext& context, ResponseSink& out) {
-    if (state_ == State::kClosed) return;  // lingering: input after a final answer is dropped
+    if (state_ == State::kClosed) {  // lingering: input after a final answer is dropped
+        clean_end_ = false;
+        return;
+    }
     if (buffer_.empty()) {
         process(bytes, false, snapshot, context, out);
     } else {
@@ -64,7 +67,8 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             last_error_ = parser_.error_reason();
             account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
                                   context, out));
-            if (log_) log_->record_error(*now_ms_, peer_, tls_, parser_.error_status(), last_error_);
+            if (log_)
+                log_->record_error(*now_ms_, peer_, tls_, parser_.error_status(), last_error_);
             state_ = State::kClosed;
             closing_ = true;
             break;
@@ -103,6 +107,7 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             if (!info.keep_alive) {
                 // RFC 9112 §9.6: after "close" no further request on this connection is read.
                 // A declared body is not waited for: lingering close discards it.
+                clean_end_ = st == http::ParseStatus::kDone && pos == data.size();
                 state_ = State::kClosed;
                 closing_ = true;
                 break;
@@ -129,6 +134,7 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             parser_.capture_body(nullptr);
             parser_.reset();
             if (!info.keep_alive) {
+                clean_end_ = pos == data.size();
                 state_ = State::kClosed;
                 closing_ = true;
                 break;

@@ -26,7 +26,7 @@ struct SessionLimits {
 // What answers a complete request. The default (no handler) is the site Responder; the
 // admin listener plugs in its own.
 class RequestHandler {
-public:
+  public:
     virtual ~RequestHandler() = default;
     virtual ResponseInfo handle(const http::Request& request, const cache::Snapshot& snapshot,
                                 const ResponseContext& context, ResponseSink& out) = 0;
@@ -48,18 +48,20 @@ struct SessionCounters {
 };
 
 class HttpSession {
-public:
+  public:
     explicit HttpSession(const SessionLimits& limits, RequestHandler* handler = nullptr);
 
     // Takes received bytes and answers what it can. The snapshot and sink are the caller's.
     void on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
                     const ResponseContext& context, ResponseSink& out);
     // The output queue drained: answer requests still buffered.
-    void resume(const cache::Snapshot& snapshot, const ResponseContext& context,
-                ResponseSink& out);
+    void resume(const cache::Snapshot& snapshot, const ResponseContext& context, ResponseSink& out);
 
     // No more input wanted: close once the queued output is sent.
     bool closing() const { return closing_; }
+    // The final answer was to a complete request and nothing followed it: the peer has no
+    // reason to send more, so the connection may close without lingering (RFC 9112 §9.6).
+    bool ended_cleanly() const { return state_ == State::kClosed && clean_end_; }
     // A request has begun arriving but is not complete (header read timeout applies).
     bool mid_request() const {
         return !buffer_.empty() || state_ == State::kDiscardBody || state_ == State::kReadBody;
@@ -78,7 +80,7 @@ public:
         now_ms_ = now_ms;
     }
 
-private:
+  private:
     enum class State { kHeader, kDiscardBody, kReadBody, kClosed };
     // A request whose body is being read: its header fields copied out of the receive buffer.
     struct HeldRequest {
@@ -97,6 +99,7 @@ private:
     bool closing_ = false;
     bool close_requested_ = false;
     bool close_after_body_ = false;
+    bool clean_end_ = false;
     uint64_t requests_ = 0;
     SessionCounters counters_;
     std::string_view last_error_;

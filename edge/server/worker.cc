@@ -35,6 +35,9 @@ constexpr uint32_t gen_of(uint64_t ud) { return uint32_t(ud); }
 constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxSendBytes = 4 << 20;  // per sendmsg; large files go out in chunks
 constexpr uint16_t kBufferGroup = 1;
+// A TLS 1.3 connection idle this long after its handshake gets its session tickets without
+// waiting for a first response to carry them.
+constexpr int64_t kIdleTicketMs = 100;
 
 int64_t now_ms() {
     timespec ts{};
@@ -476,7 +479,17 @@ void Worker::Impl::tls_flush(uint32_t slot) {
         counters.in_flight.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    if (c.tls_shutdown_sent) begin_linger(slot);
+    if (!c.tls_shutdown_sent) return;
+    if (c.session->ended_cleanly()) {
+        // Our close_notify is out after the last response to a complete request, and nothing
+        // else arrived: close now, as RFC 8446 §6.1 allows, without waiting for the peer's
+        // close_notify. Waiting costs a wake-up and a receive per connection; the peer's late
+        // alert meets a closed socket after it has read everything we sent.
+        begin_abort(slot);
+        maybe_finish(slot);
+        return;
+    }
+    begin_linger(slot);
 }
 
 void Worker::Impl::tls_on_send(uint32_t slot, int res) {
@@ -549,6 +562,12 @@ void Worker::Impl::sweep() {
     for (uint32_t slot = 0; slot < conns.size(); ++slot) {
         Conn& c = *conns[slot];
         if (!c.in_use || c.closing) continue;
+        if (c.tls && c.tls->tickets_owed() && !has_output(c) &&
+            now - c.last_activity_ms >= kIdleTicketMs) {
+            // No request followed the handshake: send the session tickets on their own.
+            c.tls->issue_tickets();
+            flush(slot);
+        }
         if (has_output(c)) {
             // A reader too slow to take any bytes for the send timeout loses the connection.
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);

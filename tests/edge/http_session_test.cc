@@ -1,17 +1,15 @@
 // The HTTP side of a connection as a pure function: bytes in, response bytes out.
 #include "edge/server/http_session.h"
 
-#include <gtest/gtest.h>
-
-#include "tests/edge/string_sink.h"
-
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "edge/cache/site_loader.h"
+#include "tests/edge/string_sink.h"
 
 namespace anyedge::server {
 namespace {
-
 
 std::shared_ptr<const cache::Snapshot> site() {
     static auto snap = [] {
@@ -27,6 +25,7 @@ std::shared_ptr<const cache::Snapshot> site() {
 struct Exchange {
     std::string out;
     bool closing;
+    bool ended_cleanly;
 };
 
 Exchange exchange(const std::string& input, size_t piece = 0) {
@@ -38,7 +37,7 @@ Exchange exchange(const std::string& input, size_t piece = 0) {
     for (size_t i = 0; i < input.size(); i += piece) {
         s.on_receive(std::string_view(input).substr(i, piece), *site(), ctx, sink);
     }
-    return {sink.out, s.closing()};
+    return {sink.out, s.closing(), s.ended_cleanly()};
 }
 
 int count(const std::string& hay, const std::string& needle) {
@@ -93,6 +92,25 @@ TEST(HttpSession, Http10) {
     EXPECT_TRUE(r.closing);
 }
 
+// ended_cleanly() lets a TLS connection close at once after its last response: only when the
+// final answer was to a complete request and nothing arrived after it.
+TEST(HttpSession, EndedCleanlyOnlyWhenNothingFollowsTheFinalRequest) {
+    EXPECT_TRUE(exchange("GET / HTTP/1.0\r\n\r\n").ended_cleanly);
+    EXPECT_TRUE(exchange("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").ended_cleanly);
+    EXPECT_TRUE(
+        exchange("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 7).ended_cleanly);
+    EXPECT_FALSE(exchange("GET / HTTP/1.1\r\nHost: h\r\n\r\n").ended_cleanly);  // still open
+    // A pipelined request after the final one, in the same read or a later one.
+    EXPECT_FALSE(exchange("GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n").ended_cleanly);
+    EXPECT_FALSE(exchange("GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n", 18).ended_cleanly);
+    // A body the client is still sending, and errors.
+    EXPECT_FALSE(
+        exchange("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 5\r\n\r\n")
+            .ended_cleanly);
+    EXPECT_FALSE(exchange("GET / HTTP/1.1\r\n\r\n").ended_cleanly);  // 400: no Host
+    EXPECT_FALSE(exchange("BREW / HTTP/1.1\r\nHost: h\r\n\r\n", 3).ended_cleanly);
+}
+
 TEST(HttpSession, NotFoundUses404Page) {
     auto r = exchange("GET /missing HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_TRUE(r.out.starts_with("HTTP/1.1 404 Not Found\r\n"));
@@ -131,8 +149,9 @@ TEST(HttpSession, PostWithBodyConsumesExactlyTheBody) {
 }
 
 TEST(HttpSession, ErrorsCloseAndStopReading) {
-    auto r = exchange("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"
-                      "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto r = exchange(
+        "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"
+        "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_TRUE(r.out.starts_with("HTTP/1.1 400 "));
     EXPECT_NE(r.out.find("Connection: close\r\n"), std::string::npos);
     EXPECT_EQ(count(r.out, "HTTP/1.1 "), 1);
@@ -140,9 +159,9 @@ TEST(HttpSession, ErrorsCloseAndStopReading) {
 }
 
 TEST(HttpSession, TraversalNeverLeaks) {
-    for (const char* t : {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt",
-                          "/..\\CMakeLists.txt", "/%2e%2e%5cCMakeLists.txt",
-                          "/post/../../CMakeLists.txt"}) {
+    for (const char* t :
+         {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/..%2fCMakeLists.txt",
+          "/..\\CMakeLists.txt", "/%2e%2e%5cCMakeLists.txt", "/post/../../CMakeLists.txt"}) {
         auto r = exchange(std::string("GET ") + t + " HTTP/1.1\r\nHost: h\r\n\r\n");
         EXPECT_TRUE(r.out.starts_with("HTTP/1.1 400 ") || r.out.starts_with("HTTP/1.1 404 ")) << t;
         EXPECT_EQ(r.out.find("cmake_minimum_required"), std::string::npos) << t;
@@ -167,8 +186,9 @@ TEST(HttpSession, OutputBudgetHoldsPipelinedRequests) {
     HttpSession s{limits};
     StringSink sink;
     ResponseContext ctx;
-    s.on_receive("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n",
-                 *site(), ctx, sink);
+    s.on_receive(
+        "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n",
+        *site(), ctx, sink);
     EXPECT_EQ(count(sink.out, "HTTP/1.1 200"), 1);
     StringSink next;
     s.resume(*site(), ctx, next);
