@@ -59,8 +59,9 @@ struct Conn {
     std::optional<HttpSession> session;
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
-    OutputQueue front;  // being sent
-    OutputQueue back;   // being filled
+    bool corked = false;  // the last send was MSG_MORE: its bytes wait for our FIN to carry them
+    OutputQueue front;    // being sent
+    OutputQueue back;     // being filled
     iovec iov[kMaxIov];
     msghdr msg{};
     int64_t last_activity_ms = 0;
@@ -216,6 +217,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
     c.shut_wr = false;
+    c.corked = false;
     c.aux_inflight = 0;
     c.session.emplace(options.session, listeners[li].handler);
     c.tls.reset();
@@ -472,8 +474,12 @@ void Worker::Impl::tls_flush(uint32_t slot) {
     }
     const std::string_view pending = t.pending_ciphertext();
     if (!pending.empty()) {
+        // The last flight of a connection that will close at once (see below): MSG_MORE holds
+        // it in the socket so that close() sends it with the FIN in one segment.
+        c.corked = c.tls_shutdown_sent && c.session->ended_cleanly();
         io_uring_sqe* sqe = ring->get_sqe();
-        io_uring_prep_send(sqe, c.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, c.fd, pending.data(), pending.size(),
+                           MSG_NOSIGNAL | (c.corked ? MSG_MORE : 0));
         io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
         c.send_inflight = true;
         counters.in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -511,8 +517,10 @@ void Worker::Impl::begin_linger(uint32_t slot) {
     c.shut_wr = true;
     // Over TLS our close_notify already told the peer the stream is over (RFC 8446 §6.1), and
     // the peer answers it by closing. A shutdown(SHUT_WR) would only repeat that, and io_uring
-    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection.
-    if (!c.tls || !c.tls_shutdown_sent) {
+    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection. Unless
+    // the last send was corked for a close that input arriving since has cancelled: the FIN
+    // pushes it out.
+    if (!c.tls || !c.tls_shutdown_sent || c.corked) {
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
         io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));

@@ -164,7 +164,10 @@ Status TlsContext::configure(SSL_CTX* ctx) {
     SSL_CTX_set_num_tickets(ctx, 0);
     // Partial writes let TlsSession push a large response record by record into a bounded
     // output buffer; the caller's buffer may move between retries.
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // The chain is what the certificate file holds: no chain building from the (empty)
+    // verification store on every handshake (SSL_MODE_NO_AUTO_CHAIN).
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_NO_AUTO_CHAIN);
     // Stateless tickets only: a server-side cache would tie resumption to this process.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1) != 1) {
