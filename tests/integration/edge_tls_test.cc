@@ -2,13 +2,13 @@
 // on the fly by the openssl command.
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "edge/io/ring.h"
 #include "tests/integration/edge_process.h"
@@ -22,7 +22,7 @@ std::string run(const std::string& cmd) { return run_command(cmd); }
 std::string read_file(const fs::path& p) { return read_file_bytes(p.string()); }
 
 class EdgeTls : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         if (const std::string why = io::probe_io_uring_support(); !why.empty()) {
             skip_ = "io_uring unavailable: " + why;
@@ -35,9 +35,11 @@ protected:
         // An ECDSA P-256 certificate for a.example (the default) and an RSA one for *.w.example.
         run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
             "-subj /CN=a.example -addext subjectAltName=DNS:a.example,DNS:localhost,IP:127.0.0.1 "
-            "-keyout " + d + "/a.key -out " + d + "/a.pem");
+            "-keyout " +
+            d + "/a.key -out " + d + "/a.pem");
         run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=w.example "
-            "-addext subjectAltName=DNS:*.w.example -keyout " + d + "/w.key -out " + d + "/w.pem");
+            "-addext subjectAltName=DNS:*.w.example -keyout " +
+            d + "/w.key -out " + d + "/w.pem");
         // A shared ticket key file, valid from a minute ago for an hour.
         std::mt19937_64 rng(std::random_device{}());
         std::string hex;
@@ -51,11 +53,10 @@ protected:
         for (int i = 0; i < 2; ++i) {
             edges_[i] = std::make_unique<EdgeProcess>(
                 edge_binary(),
-                std::vector<std::string>{"--site", source_dir() + "/site", "--tls-listen",
-                                         "127.0.0.1:0", "--cert", d + "/a.pem", "--key",
-                                         d + "/a.key", "--cert", d + "/w.pem", "--key",
-                                         d + "/w.key", "--ticket-keys", d + "/tickets",
-                                         "--hsts", "max-age=63072000"},
+                std::vector<std::string>{
+                    "--site", source_dir() + "/site", "--tls-listen", "127.0.0.1:0", "--cert",
+                    d + "/a.pem", "--key", d + "/a.key", "--cert", d + "/w.pem", "--key",
+                    d + "/w.key", "--ticket-keys", d + "/tickets", "--hsts", "max-age=63072000"},
                 1);
         }
     }
@@ -73,9 +74,10 @@ protected:
     }
     static std::string port(int i) { return std::to_string(edges_[i]->port()); }
     static std::string s_client(int i, const std::string& args) {
-        return run("printf 'GET /robots.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: "
-                   "close\\r\\n\\r\\n' | timeout 10 openssl s_client -connect 127.0.0.1:" +
-                   port(i) + " -ign_eof " + args);
+        return run(
+            "printf 'GET /robots.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: "
+            "close\\r\\n\\r\\n' | timeout 10 openssl s_client -connect 127.0.0.1:" +
+            port(i) + " -ign_eof " + args);
     }
     static std::string curl(int i, const std::string& args, const std::string& path = "/") {
         return run("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
@@ -150,6 +152,16 @@ TEST_F(EdgeTls, TicketFromOneProcessResumesOnAnother) {
     out = s_client(0, "-tls1_2 -servername a.example -sess_out " + sess);
     out = s_client(1, "-tls1_2 -servername a.example -sess_in " + sess);
     EXPECT_NE(out.find("Reused, TLSv1.2"), std::string::npos) << out;
+}
+
+// TLS 1.3 tickets normally ride with the first response; a client that completes the
+// handshake and sends nothing (a browser's preconnect) still gets one once it is idle.
+TEST_F(EdgeTls, IdleTls13ConnectionStillGetsATicket) {
+    const std::string sess = (dir_ / "idle.pem").string();
+    run("(sleep 1) | timeout 10 openssl s_client -connect 127.0.0.1:" + port(0) +
+        " -tls1_3 -servername a.example -sess_out " + sess);
+    const std::string out = s_client(1, "-tls1_3 -servername a.example -sess_in " + sess);
+    EXPECT_NE(out.find("Reused, TLSv1.3"), std::string::npos) << out;
 }
 
 TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
