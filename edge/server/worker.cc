@@ -35,9 +35,6 @@ constexpr uint32_t gen_of(uint64_t ud) { return uint32_t(ud); }
 constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxSendBytes = 4 << 20;  // per sendmsg; large files go out in chunks
 constexpr uint16_t kBufferGroup = 1;
-// A TLS 1.3 connection idle this long after its handshake gets its session tickets without
-// waiting for a first response to carry them.
-constexpr int64_t kIdleTicketMs = 100;
 
 int64_t now_ms() {
     timespec ts{};
@@ -570,12 +567,6 @@ void Worker::Impl::sweep() {
     for (uint32_t slot = 0; slot < conns.size(); ++slot) {
         Conn& c = *conns[slot];
         if (!c.in_use || c.closing) continue;
-        if (c.tls && c.tls->tickets_owed() && !has_output(c) &&
-            now - c.last_activity_ms >= kIdleTicketMs) {
-            // No request followed the handshake: send the session tickets on their own.
-            c.tls->issue_tickets();
-            flush(slot);
-        }
         if (has_output(c)) {
             // A reader too slow to take any bytes for the send timeout loses the connection.
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);

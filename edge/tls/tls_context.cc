@@ -158,10 +158,10 @@ Status TlsContext::configure(SSL_CTX* ctx) {
     } else {
         SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
     }
-    // No automatic TLS 1.3 tickets: OpenSSL would send them the moment the handshake ends, in
-    // a send of their own. TlsSession asks for them (SSL_new_session_ticket) with the first
-    // response instead, so they share its send.
-    SSL_CTX_set_num_tickets(ctx, 0);
+    // TLS 1.3 tickets go out the moment the handshake ends (OpenSSL's default), not with the
+    // first response: a client that leaves right after the handshake (`openssl s_client
+    // </dev/null`, testssl's resumption check) would otherwise never see one.
+    SSL_CTX_set_num_tickets(ctx, static_cast<std::size_t>(config_.tickets_per_handshake));
     // Partial writes let TlsSession push a large response record by record into a bounded
     // output buffer; the caller's buffer may move between retries.
     // The chain is what the certificate file holds: no chain building from the (empty)

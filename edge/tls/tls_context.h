@@ -98,9 +98,6 @@ class TlsContext {
     SSL_CTX* default_context() const { return contexts_.front().get(); }
 
     std::int64_t now() const;
-    // TLS 1.3 NewSessionTickets a server session owes after its handshake (TlsSession sends
-    // them with the first response).
-    int tickets_per_handshake() const { return config_.tickets_per_handshake; }
 
   private:
     explicit TlsContext(TlsConfig config);

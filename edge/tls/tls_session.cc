@@ -22,7 +22,6 @@ Result<TlsSession> TlsSession::accept(TlsContext& ctx, const TlsSessionOptions& 
     auto session = adopt(std::move(ssl), options);
     if (session) {
         session->ctx_ = &ctx;
-        session->tickets_owed_ = ctx.tickets_per_handshake();
     }
     return session;
 }
@@ -160,37 +159,10 @@ TlsIo TlsSession::read_plaintext(std::span<char> out) {
     return {classify(ret), 0};
 }
 
-void TlsSession::queue_owed_tickets() {
-    if (tickets_owed_ <= 0 || !SSL_is_init_finished(ssl_.get())) {
-        return;
-    }
-    if (SSL_version(ssl_.get()) == TLS1_3_VERSION) {  // TLS 1.2 tickets are in the handshake
-        for (int i = 0; i < tickets_owed_; ++i) {
-            SSL_new_session_ticket(ssl_.get());
-        }
-    }
-    tickets_owed_ = 0;
-}
-
-void TlsSession::issue_tickets() {
-    if (is_final(terminal_) || !tickets_owed()) {
-        return;
-    }
-    queue_owed_tickets();
-    ERR_clear_error();
-    const int ret = SSL_do_handshake(ssl_.get());  // writes the queued tickets
-    if (ret == 1) {
-        after_progress();
-    } else {
-        classify(ret);
-    }
-}
-
 TlsIo TlsSession::write_plaintext(std::span<const char> data) {
     if (is_final(terminal_)) {
         return {terminal_, 0};
     }
-    queue_owed_tickets();  // they go out ahead of this data, in the same flight
     std::size_t total = 0;
     // With SSL_MODE_ENABLE_PARTIAL_WRITE each SSL_write_ex returns after a record or so; keep
     // going until everything is in or the output buffer is full.

@@ -116,13 +116,6 @@ class TlsSession {
     // returns ok and queues nothing.
     TlsIo shutdown();
 
-    // TLS 1.3 server sessions owe their NewSessionTickets from the end of the handshake until
-    // the first write_plaintext(), which sends them ahead of the response in the same flight.
-    // A connection that stays idle instead gets them from issue_tickets() (then send the
-    // pending ciphertext).
-    bool tickets_owed() const { return tickets_owed_ > 0 && handshake_done(); }
-    void issue_tickets();
-
     // --- state ---
 
     bool handshake_done() const;
@@ -143,7 +136,6 @@ class TlsSession {
     // Maps the result of an SSL_* call to a status, recording terminal states.
     TlsStatus classify(int ret);
     void after_progress();
-    void queue_owed_tickets();
 
     BioPtr network_;  // our end of the BIO pair; the SSL owns the other end
     SslPtr ssl_;
@@ -151,7 +143,6 @@ class TlsSession {
     bool counted_ = false;       // the handshake's outcome is in ctx_'s counters
     bool eof_ = false;
     bool shutdown_pending_ = false;       // close_notify waits for room in the output buffer
-    int tickets_owed_ = 0;                // TLS 1.3 tickets not yet asked for
     TlsStatus terminal_ = TlsStatus::ok;  // closed, truncated or error once final
     std::string_view error_reason_;
 };
