@@ -218,8 +218,10 @@ class Loop {
             auto t0 = Clock::now();
             if (auto st = checker_.hold_syns(*d.hold_syns); st) {
                 auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+                char took[32];
+                std::snprintf(took, sizeof took, "%.1f", us.count() / 1000.0);
                 log_line("edge holds new connections (drops SYNs) for " + ms + " ms (asked in " +
-                         std::to_string(us.count() / 1000.0) + " ms)");
+                         took + " ms)");
                 ++syn_holds_ok_;
             } else {
                 log_line("warning: SYN hold not set (" + st.error() +
