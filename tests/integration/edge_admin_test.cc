@@ -1,14 +1,14 @@
 // The admin API and --state serving against a real cdn-edge and real cdnctl publishes.
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "edge/io/ring.h"
 #include "origin-sync/content/store.h"
@@ -23,26 +23,13 @@ std::string run(const std::string& cmd) { return run_command(cmd); }
 
 std::string cdnctl() { return ANYEDGE_BINARY_DIR "/origin-sync/cdnctl"; }
 
-struct Reply {
-    std::string raw;
-    std::string body;
-    bool ok() const { return raw.starts_with("HTTP/1.1 200"); }
-};
-
-Reply admin(uint16_t port, const std::string& method, const std::string& path,
-            const std::string& token = "") {
-    RawClient c(port);
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n";
-    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-    c.send_all(req + "\r\n");
-    Reply r;
-    r.raw = c.read_until_close(5s);
-    r.body = body_of(r.raw);
-    return r;
+AdminReply admin(uint16_t port, const std::string& method, const std::string& path,
+                 const std::string& token = "") {
+    return admin_request(port, method, path, token);
 }
 
 class EdgeAdmin : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ANYEDGE_REQUIRE_IO_URING();
         dir_ = fs::temp_directory_path() /
@@ -64,10 +51,16 @@ protected:
                    (dir_ / "state").string() + " --key " + (dir_ / "keys/private.pem").string());
     }
     void start(std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {"--state", (dir_ / "state").string(), "--listen",
-                                         "127.0.0.1:0", "--admin", "127.0.0.1:0",
-                                         "--admin-token-file", (dir_ / "token").string(),
-                                         "--node-name", "n1"};
+        std::vector<std::string> args = {"--state",
+                                         (dir_ / "state").string(),
+                                         "--listen",
+                                         "127.0.0.1:0",
+                                         "--admin",
+                                         "127.0.0.1:0",
+                                         "--admin-token-file",
+                                         (dir_ / "token").string(),
+                                         "--node-name",
+                                         "n1"};
         args.insert(args.end(), extra.begin(), extra.end());
         edge_ = std::make_unique<EdgeProcess>(edge_binary(), args, 2);
         ASSERT_TRUE(edge_->started()) << edge_->log();
@@ -89,16 +82,16 @@ protected:
 
 TEST_F(EdgeAdmin, HealthStatusMetrics) {
     start();
-    Reply h = admin(admin_port(), "GET", "/healthz");
+    AdminReply h = admin(admin_port(), "GET", "/healthz");
     EXPECT_TRUE(h.ok()) << h.raw;
     EXPECT_NE(h.body.find("\"status\":\"ok\""), std::string::npos);
     EXPECT_NE(h.body.find("\"generation\":1"), std::string::npos);
     get("/");
-    Reply s = admin(admin_port(), "GET", "/status");
+    AdminReply s = admin(admin_port(), "GET", "/status");
     EXPECT_NE(s.body.find("\"node\":\"n1\""), std::string::npos) << s.body;
     EXPECT_NE(s.body.find("\"state\":\"serving\""), std::string::npos) << s.body;
     EXPECT_NE(s.body.find("\"requests\":1"), std::string::npos) << s.body;
-    Reply m = admin(admin_port(), "GET", "/metrics");
+    AdminReply m = admin(admin_port(), "GET", "/metrics");
     EXPECT_NE(m.body.find("anyedge_generation 1\n"), std::string::npos) << m.body;
     EXPECT_NE(m.body.find("anyedge_requests_total{status=\"2xx\"} 1\n"), std::string::npos);
     EXPECT_TRUE(admin(admin_port(), "GET", "/nope").raw.starts_with("HTTP/1.1 404"));
@@ -116,7 +109,8 @@ TEST_F(EdgeAdmin, NewNodeWaitsForItsFirstGeneration) {
     ASSERT_TRUE(edge_->started()) << edge_->log();
     EXPECT_TRUE(admin(admin_port(), "GET", "/healthz").raw.starts_with("HTTP/1.1 503"));
     EXPECT_TRUE(get("/").starts_with("HTTP/1.1 404"));
-    fs::copy(dir_ / "state", empty, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    fs::copy(dir_ / "state", empty,
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing);
     ASSERT_TRUE(admin(admin_port(), "POST", "/reload", "s3cret").ok());
     EXPECT_TRUE(admin(admin_port(), "GET", "/healthz").ok());
     EXPECT_TRUE(get("/").starts_with("HTTP/1.1 200"));
@@ -138,7 +132,7 @@ TEST_F(EdgeAdmin, ReloadSwitchesAndKeepsThePreviousForTheGrace) {
     std::ofstream(dir_ / "site" / "index.html", std::ios::app) << "<!-- generation 2 -->\n";
     fs::remove(dir_ / "site" / "robots.txt");
     ASSERT_NE(publish().find("published generation 2"), std::string::npos);
-    Reply r = admin(admin_port(), "POST", "/reload", "s3cret");
+    AdminReply r = admin(admin_port(), "POST", "/reload", "s3cret");
     ASSERT_TRUE(r.ok()) << r.raw;
     EXPECT_NE(r.body.find("\"generation\":2"), std::string::npos);
     const std::string after = get("/");
@@ -168,7 +162,7 @@ TEST_F(EdgeAdmin, CorruptGenerationNeverGoesLive) {
     ASSERT_TRUE(live.ok()) << live.error();
     const std::string sha = live->manifest.files.at("index.html").sha256;
     std::ofstream(blob_path(dir_ / "state", sha), std::ios::trunc) << "tampered";
-    Reply r = admin(admin_port(), "POST", "/reload", "s3cret");
+    AdminReply r = admin(admin_port(), "POST", "/reload", "s3cret");
     EXPECT_TRUE(r.raw.starts_with("HTTP/1.1 500")) << r.raw;
     EXPECT_NE(r.body.find("index.html"), std::string::npos) << r.body;
     EXPECT_EQ(body_of(get("/")), body_of(before));
@@ -239,7 +233,8 @@ TEST_F(EdgeAdmin, KeepAliveClientSeesNoErrorAcrossTenSwitches) {
     std::this_thread::sleep_for(100ms);
     stop = true;
     client.join();
-    std::printf("keep-alive requests across 10 switches: %d ok, %d failed\n", ok.load(), bad.load());
+    std::printf("keep-alive requests across 10 switches: %d ok, %d failed\n", ok.load(),
+                bad.load());
     EXPECT_GT(ok.load(), 0);
     EXPECT_EQ(bad.load(), 0);
     EXPECT_NE(body_of(get("/")).find("g11"), std::string::npos);

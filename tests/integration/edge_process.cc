@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,6 +16,8 @@
 
 #include "edge/io/ring.h"
 #include "origin-sync/content/digest.h"
+
+#include <poll.h>
 
 namespace anyedge::testing {
 using namespace std::chrono;
@@ -221,6 +222,18 @@ bool RawClient::closed_by_peer(milliseconds timeout) {
         if (n <= 0) return true;
     }
     return false;
+}
+
+AdminReply admin_request(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& token) {
+    RawClient c(port);
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    c.send_all(req + "\r\n");
+    AdminReply r;
+    r.raw = c.read_until_close(std::chrono::seconds(5));
+    r.body = body_of(r.raw);
+    return r;
 }
 
 std::string body_of(const std::string& response) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -12,7 +13,7 @@
 namespace anyedge::testing {
 
 class EdgeProcess {
-public:
+  public:
     // Starts `binary` with args; waits until it prints its "listening <kind> ADDR" lines.
     EdgeProcess(const std::string& binary, std::vector<std::string> args, int listeners = 1);
     ~EdgeProcess();
@@ -30,7 +31,7 @@ public:
     // Everything the process wrote to stderr so far (for failure messages).
     std::string log();
 
-private:
+  private:
     pid_t pid_ = -1;
     int stdout_fd_ = -1;
     std::string stderr_path_;
@@ -40,7 +41,7 @@ private:
 
 // A blocking TCP client with timeouts (SO_RCVTIMEO/SO_SNDTIMEO).
 class RawClient {
-public:
+  public:
     explicit RawClient(uint16_t port, const std::string& host = "127.0.0.1");
     ~RawClient();
     bool connected() const { return fd_ >= 0; }
@@ -48,14 +49,14 @@ public:
     // Reads until the peer closes or the timeout passes.
     std::string read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(5));
     // Reads complete HTTP responses (Content-Length framed) until `count` have arrived.
-    std::vector<std::string> read_responses(size_t count, bool head_only = false,
-                                            std::chrono::milliseconds timeout =
-                                                std::chrono::seconds(5));
+    std::vector<std::string> read_responses(
+        size_t count, bool head_only = false,
+        std::chrono::milliseconds timeout = std::chrono::seconds(5));
     // True when the peer has closed (EOF or reset) within the timeout.
     bool closed_by_peer(std::chrono::milliseconds timeout = std::chrono::seconds(3));
     int fd() const { return fd_; }
 
-private:
+  private:
     int fd_ = -1;
     std::string pending_;
 };
@@ -68,13 +69,12 @@ std::string io_uring_unavailable();
 
 // Skips the test when io_uring is unavailable, or fails it when ANYEDGE_REQUIRE_URING is set
 // (CI), so that a machine without io_uring can never pass by skipping.
-#define ANYEDGE_REQUIRE_IO_URING()                                                        \
-    do {                                                                                  \
-        if (const std::string why_ = ::anyedge::testing::io_uring_unavailable();          \
-            !why_.empty()) {                                                              \
+#define ANYEDGE_REQUIRE_IO_URING()                                                                \
+    do {                                                                                          \
+        if (const std::string why_ = ::anyedge::testing::io_uring_unavailable(); !why_.empty()) { \
             if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << "io_uring unavailable: " << why_; \
-            GTEST_SKIP() << "io_uring unavailable: " << why_;                             \
-        }                                                                                 \
+            GTEST_SKIP() << "io_uring unavailable: " << why_;                                     \
+        }                                                                                         \
     } while (0)
 
 // Runs a shell command and returns what it printed (stdout and stderr).
@@ -85,5 +85,15 @@ std::string source_dir();
 std::string sha256_hex_of(const std::string& bytes);
 std::string body_of(const std::string& response);
 std::string header_of(const std::string& response, const std::string& name);
+
+// One request to an admin API (Connection: close), with a bearer token when given.
+struct AdminReply {
+    std::string raw;
+    std::string body;
+    int status() const { return raw.size() > 12 ? std::stoi(raw.substr(9, 3)) : 0; }
+    bool ok() const { return raw.starts_with("HTTP/1.1 200"); }
+};
+AdminReply admin_request(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& token = "");
 
 }  // namespace anyedge::testing

@@ -101,22 +101,9 @@ class PendingConnect {
     std::string what_;
 };
 
-struct Reply {
-    std::string raw;
-    std::string body;
-    int status() const { return raw.size() > 12 ? std::stoi(raw.substr(9, 3)) : 0; }
-};
-
-Reply admin(uint16_t port, const std::string& method, const std::string& path,
-            const std::string& token = "") {
-    RawClient c(port);
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n";
-    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-    c.send_all(req + "\r\n");
-    Reply r;
-    r.raw = c.read_until_close(5s);
-    r.body = body_of(r.raw);
-    return r;
+AdminReply admin(uint16_t port, const std::string& method, const std::string& path,
+                 const std::string& token = "") {
+    return admin_request(port, method, path, token);
 }
 
 bool contains(const std::string& text, const std::string& part) {
@@ -152,7 +139,7 @@ class EdgeSynHold : public ::testing::Test {
     uint16_t http6() { return edge_->port(1); }
     uint16_t https4() { return edge_->port(2); }
     uint16_t admin_port() { return edge_->port(3); }
-    Reply post(const std::string& path) { return admin(admin_port(), "POST", path, "s3cret"); }
+    AdminReply post(const std::string& path) { return admin(admin_port(), "POST", path, "s3cret"); }
     std::string status() { return admin(admin_port(), "GET", "/status").body; }
 
     fs::path dir_;
@@ -164,7 +151,7 @@ TEST_F(EdgeSynHold, DropsNewConnectionsOnEveryPublicListenerServesEstablishedOne
     ASSERT_TRUE(established.send_all("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
     ASSERT_EQ(established.read_responses(1).size(), 1u);
 
-    Reply r = post("/hold-syn?ms=8000");
+    AdminReply r = post("/hold-syn?ms=8000");
     ASSERT_EQ(r.status(), 200) << r.raw;
     EXPECT_TRUE(contains(r.body, "\"listeners\":6")) << r.body;  // 3 addresses x 2 workers
 
@@ -237,7 +224,7 @@ TEST_F(EdgeSynHold, RefusesBadDurationsAndMissingToken) {
     for (const std::string target :
          {"/hold-syn", "/hold-syn?ms=0", "/hold-syn?ms=10001", "/hold-syn?ms=abc",
           "/hold-syn?ms=", "/hold-syn?ms=-5", "/hold-syn?ms=100x", "/hold-syn?seconds=1"}) {
-        Reply r = post(target);
+        AdminReply r = post(target);
         EXPECT_EQ(r.status(), 400) << target << ": " << r.raw;
         EXPECT_TRUE(contains(r.body, "ms=N, N milliseconds from 1 to 10000")) << r.body;
     }
