@@ -1,12 +1,14 @@
 #include "edge/server/admin_api.h"
 
-#include <time.h>
-
 #include <charconv>
 #include <chrono>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+
+#include "edge/server/bearer_token.h"
+
+#include <time.h>
 
 namespace anyedge::server {
 using nlohmann::json;
@@ -19,9 +21,7 @@ int64_t monotonic_ms() {
     return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-std::string_view path_of(std::string_view target) {
-    return target.substr(0, target.find('?'));
-}
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
@@ -54,6 +54,15 @@ AdminApi::AdminApi(AdminOptions options, SharedState& shared,
       workers_(std::move(workers)),
       started_(time(nullptr)),
       syn_hold_(std::make_unique<SynHold>(options_.public_listeners)) {}
+
+const char* AdminApi::health(const cache::Snapshot* live) const {
+    if (shared_.stopping.load()) return "stopping";
+    // A node serving a state directory is healthy only once it has a generation.
+    if (!live || (!options_.state_dir.empty() && live->generation() == 0)) {
+        return "no generation yet";
+    }
+    return nullptr;
+}
 
 AdminApi::Totals AdminApi::totals() const {
     Totals t;
@@ -93,10 +102,8 @@ std::string AdminApi::status_json() const {
     j["generation"] = site.live ? site.live->generation() : 0;
     j["generation_age_s"] = site.published_at ? time(nullptr) - site.published_at : 0;
     j["files"] = site.live ? site.live->file_count() : 0;
-    j["previous_generation"] =
-        site.previous ? json(site.previous->generation()) : json(nullptr);
-    j["healthy"] = !shared_.stopping.load() && site.live &&
-                   (options_.state_dir.empty() || site.live->generation() > 0);
+    j["previous_generation"] = site.previous ? json(site.previous->generation()) : json(nullptr);
+    j["healthy"] = health(site.live.get()) == nullptr;
     j["uptime_s"] = time(nullptr) - started_;
     j["open_connections"] = t.open;
     const SynHold::Stats hold = syn_hold_->stats();
@@ -111,11 +118,16 @@ std::string AdminApi::status_json() const {
         {"syns_dropped", hold.syns_dropped},
     };
     j["counters"] = {
-        {"accepted", t.accepted},       {"requests", t.requests},
-        {"status_2xx", t.s2xx},         {"status_3xx", t.s3xx},
-        {"status_4xx", t.s4xx},         {"status_5xx", t.s5xx},
-        {"body_bytes", t.bytes},        {"tls_handshakes", t.tls_handshakes},
-        {"tls_resumed", t.tls_resumed}, {"reloads", reloads_.load()},
+        {"accepted", t.accepted},
+        {"requests", t.requests},
+        {"status_2xx", t.s2xx},
+        {"status_3xx", t.s3xx},
+        {"status_4xx", t.s4xx},
+        {"status_5xx", t.s5xx},
+        {"body_bytes", t.bytes},
+        {"tls_handshakes", t.tls_handshakes},
+        {"tls_resumed", t.tls_resumed},
+        {"reloads", reloads_.load()},
         {"reload_failures", reload_failures_.load()},
     };
     if (!last_reload_error_.empty()) j["last_reload_error"] = last_reload_error_;
@@ -180,26 +192,24 @@ ResponseInfo AdminApi::handle(const http::Request& req, const cache::Snapshot&,
 
     if (path == "/healthz" || path == "/status" || path == "/metrics") {
         if (!get) return respond_with(405, kJson, "{}\n", "Allow: GET, HEAD\r\n", req, ctx, out);
-        if (path == "/status") return respond_with(200, kJson, status_json() + "\n", {}, req, ctx, out);
+        if (path == "/status")
+            return respond_with(200, kJson, status_json() + "\n", {}, req, ctx, out);
         if (path == "/metrics") {
             return respond_with(200, "text/plain; version=0.0.4", metrics_text(), {}, req, ctx,
                                 out);
         }
         const auto live = shared_.current();
-        // A node serving a state directory is healthy only once it has a generation.
-        const bool empty = !options_.state_dir.empty() && (!live || live->generation() == 0);
-        const bool healthy = live && !empty && !shared_.stopping.load();
-        return reply(healthy ? 200 : 503,
-                     json{{"status", healthy ? "ok" : empty ? "no generation yet" : "stopping"},
-                          {"generation", live ? live->generation() : 0},
-                          {"node", options_.node_name},
-                          {"drain", drain_state()}});
+        const char* problem = health(live.get());
+        return reply(problem ? 503 : 200, json{{"status", problem ? problem : "ok"},
+                                               {"generation", live ? live->generation() : 0},
+                                               {"node", options_.node_name},
+                                               {"drain", drain_state()}});
     }
     if (path != "/reload" && path != "/drain" && path != "/undrain" && path != "/hold-syn") {
         return reply(404, json{{"error", "no such endpoint"}});
     }
     if (!post) return respond_with(405, kJson, "{}\n", "Allow: POST\r\n", req, ctx, out);
-    if (!options_.token.empty() && req.authorization != "Bearer " + options_.token) {
+    if (!options_.token.empty() && !bearer_token_matches(req.authorization, options_.token)) {
         return respond_with(401, kJson, "{\"error\":\"bad or missing bearer token\"}\n",
                             "WWW-Authenticate: Bearer\r\n", req, ctx, out);
     }

@@ -30,8 +30,8 @@ namespace anyedge::server {
 
 struct AdminOptions {
     std::string node_name;
-    std::string token;              // empty: POSTs need no token
-    std::string state_dir;          // when set, /status includes STATE/sync-status.json
+    std::string token;               // empty: POSTs need no token
+    std::string state_dir;           // when set, /status includes STATE/sync-status.json
     uint32_t drain_quiet_ms = 2000;  // drained: no new connection for this long, none in flight
     std::function<Result<uint64_t>()> reload;  // loads and publishes; returns the generation
     // Every public (HTTP and TLS) listening socket of every worker, for POST /hold-syn; never
@@ -44,9 +44,8 @@ inline constexpr uint32_t kMaxSynHoldMs = 10000;
 Result<uint32_t> parse_hold_syn_ms(std::string_view target);
 
 class AdminApi final : public RequestHandler {
-public:
-    AdminApi(AdminOptions options, SharedState& shared,
-             std::vector<const WorkerCounters*> workers);
+  public:
+    AdminApi(AdminOptions options, SharedState& shared, std::vector<const WorkerCounters*> workers);
 
     ResponseInfo handle(const http::Request& request, const cache::Snapshot& snapshot,
                         const ResponseContext& context, ResponseSink& out) override;
@@ -56,7 +55,10 @@ public:
     std::string metrics_text() const;
     std::string drain_state() const;  // "serving", "draining", "drained"
 
-private:
+  private:
+    // Why the node is not healthy ("stopping", "no generation yet"), or nullptr when it is:
+    // the one rule behind GET /healthz and /status "healthy".
+    const char* health(const cache::Snapshot* live) const;
     struct Totals {
         uint64_t accepted = 0, open = 0, requests = 0, s2xx = 0, s3xx = 0, s4xx = 0, s5xx = 0;
         uint64_t bytes = 0, in_flight = 0, tls_handshakes = 0, tls_resumed = 0;

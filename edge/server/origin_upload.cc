@@ -3,6 +3,7 @@
 #include <system_error>
 
 #include "edge/http/path.h"
+#include "edge/server/bearer_token.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/store.h"
 
@@ -71,7 +72,7 @@ ResponseInfo OriginUpload::handle(const http::Request& request, const cache::Sna
 ResponseInfo OriginUpload::handle_with_body(const http::Request& req, std::string_view body,
                                             const cache::Snapshot&, const ResponseContext& ctx,
                                             ResponseSink& out) {
-    if (req.authorization != "Bearer " + token_) {
+    if (!bearer_token_matches(req.authorization, token_)) {
         return respond_with(401, kText, "401 Unauthorized: bad or missing bearer token\n",
                             "WWW-Authenticate: Bearer\r\n", req, ctx, out);
     }
@@ -106,8 +107,9 @@ ResponseInfo OriginUpload::handle_with_body(const http::Request& req, std::strin
     // Pointers, manifests and the key are what followers ask for next: serve them now.
     if (kind != UploadKind::kBlob && reload_) {
         if (auto r = reload_(); !r) {
-            return respond_with(500, kText, "500 stored, but the reload failed: " + r.error() + "\n",
-                                {}, req, ctx, out);
+            return respond_with(500, kText,
+                                "500 stored, but the reload failed: " + r.error() + "\n", {}, req,
+                                ctx, out);
         }
     }
     return respond_with(201, kText, "201 Created\n", {}, req, ctx, out);
