@@ -25,6 +25,15 @@ void HttpSession::resume(const cache::Snapshot& snapshot, const ResponseContext&
     process(buffer_, true, snapshot, context, out);
 }
 
+ResponseContext HttpSession::context_for_answer(const ResponseContext& context) const {
+    ResponseContext ctx = context;
+    // A drain or the per-connection request cap: this answer is the last one.
+    if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
+        ctx.force_close = true;
+    }
+    return ctx;
+}
+
 void HttpSession::account(const ResponseInfo& info) {
     ++counters_.requests;
     counters_.body_bytes += info.body_bytes;
@@ -76,10 +85,7 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
         if (state_ == State::kHeader && st != http::ParseStatus::kNeedMore) {
             // A complete header: answer now (views point into data, still intact).
             ++requests_;
-            ResponseContext ctx = context;
-            if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
-                ctx.force_close = true;
-            }
+            const ResponseContext ctx = context_for_answer(context);
             const http::Request& req = parser_.request();
             if (handler_ && st == http::ParseStatus::kHeaderDone && handler_->wants_body(req)) {
                 // Keep what the handler needs from the header: the bytes are about to move.
@@ -121,10 +127,7 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
         }
         pos += consumed;
         if (st == http::ParseStatus::kDone && state_ == State::kReadBody) {
-            ResponseContext ctx = context;
-            if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
-                ctx.force_close = true;
-            }
+            const ResponseContext ctx = context_for_answer(context);
             const ResponseInfo info =
                 handler_->handle_with_body(held_.request, body_, snapshot, ctx, out);
             account(info);

@@ -90,6 +90,7 @@ class HttpSession {
     void process(std::string_view data, bool data_is_buffer, const cache::Snapshot& snapshot,
                  const ResponseContext& context, ResponseSink& out);
     void account(const ResponseInfo& info);
+    ResponseContext context_for_answer(const ResponseContext& context) const;
 
     SessionLimits limits_;
     RequestHandler* handler_;
