@@ -23,19 +23,11 @@ std::string run(const std::string& cmd) { return run_command(cmd); }
 
 std::string cdnctl() { return ANYEDGE_BINARY_DIR "/origin-sync/cdnctl"; }
 
-AdminReply admin(uint16_t port, const std::string& method, const std::string& path,
-                 const std::string& token = "") {
-    return admin_request(port, method, path, token);
-}
-
 class EdgeAdmin : public ::testing::Test {
   protected:
     void SetUp() override {
         ANYEDGE_REQUIRE_IO_URING();
-        dir_ = fs::temp_directory_path() /
-               ("anyedge-admin-" + std::to_string(getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
+        dir_ = fresh_test_dir("admin");
         fs::create_directories(dir_ / "site");
         fs::copy(source_dir() + "/site", dir_ / "site", fs::copy_options::recursive);
         run(cdnctl() + " keygen --out " + (dir_ / "keys").string());
@@ -82,19 +74,19 @@ class EdgeAdmin : public ::testing::Test {
 
 TEST_F(EdgeAdmin, HealthStatusMetrics) {
     start();
-    AdminReply h = admin(admin_port(), "GET", "/healthz");
+    AdminReply h = admin_request(admin_port(), "GET", "/healthz");
     EXPECT_TRUE(h.ok()) << h.raw;
     EXPECT_NE(h.body.find("\"status\":\"ok\""), std::string::npos);
     EXPECT_NE(h.body.find("\"generation\":1"), std::string::npos);
     get("/");
-    AdminReply s = admin(admin_port(), "GET", "/status");
+    AdminReply s = admin_request(admin_port(), "GET", "/status");
     EXPECT_NE(s.body.find("\"node\":\"n1\""), std::string::npos) << s.body;
     EXPECT_NE(s.body.find("\"state\":\"serving\""), std::string::npos) << s.body;
     EXPECT_NE(s.body.find("\"requests\":1"), std::string::npos) << s.body;
-    AdminReply m = admin(admin_port(), "GET", "/metrics");
+    AdminReply m = admin_request(admin_port(), "GET", "/metrics");
     EXPECT_NE(m.body.find("anyedge_generation 1\n"), std::string::npos) << m.body;
     EXPECT_NE(m.body.find("anyedge_requests_total{status=\"2xx\"} 1\n"), std::string::npos);
-    EXPECT_TRUE(admin(admin_port(), "GET", "/nope").raw.starts_with("HTTP/1.1 404"));
+    EXPECT_TRUE(admin_request(admin_port(), "GET", "/nope").raw.starts_with("HTTP/1.1 404"));
 }
 
 TEST_F(EdgeAdmin, NewNodeWaitsForItsFirstGeneration) {
@@ -107,22 +99,25 @@ TEST_F(EdgeAdmin, NewNodeWaitsForItsFirstGeneration) {
                                  "127.0.0.1:0", "--admin-token-file", (dir_ / "token").string()},
         2);
     ASSERT_TRUE(edge_->started()) << edge_->log();
-    EXPECT_TRUE(admin(admin_port(), "GET", "/healthz").raw.starts_with("HTTP/1.1 503"));
+    EXPECT_TRUE(admin_request(admin_port(), "GET", "/healthz").raw.starts_with("HTTP/1.1 503"));
     EXPECT_TRUE(get("/").starts_with("HTTP/1.1 404"));
     fs::copy(dir_ / "state", empty,
              fs::copy_options::recursive | fs::copy_options::overwrite_existing);
-    ASSERT_TRUE(admin(admin_port(), "POST", "/reload", "s3cret").ok());
-    EXPECT_TRUE(admin(admin_port(), "GET", "/healthz").ok());
+    ASSERT_TRUE(admin_request(admin_port(), "POST", "/reload", "s3cret").ok());
+    EXPECT_TRUE(admin_request(admin_port(), "GET", "/healthz").ok());
     EXPECT_TRUE(get("/").starts_with("HTTP/1.1 200"));
 }
 
 TEST_F(EdgeAdmin, PostsNeedTheToken) {
     start();
-    EXPECT_TRUE(admin(admin_port(), "POST", "/reload").raw.starts_with("HTTP/1.1 401"));
-    EXPECT_TRUE(admin(admin_port(), "POST", "/reload", "wrong").raw.starts_with("HTTP/1.1 401"));
-    EXPECT_TRUE(admin(admin_port(), "POST", "/drain", "wrong").raw.starts_with("HTTP/1.1 401"));
-    EXPECT_TRUE(admin(admin_port(), "POST", "/reload", "s3cret").ok());
-    EXPECT_TRUE(admin(admin_port(), "GET", "/reload", "s3cret").raw.starts_with("HTTP/1.1 405"));
+    EXPECT_TRUE(admin_request(admin_port(), "POST", "/reload").raw.starts_with("HTTP/1.1 401"));
+    EXPECT_TRUE(
+        admin_request(admin_port(), "POST", "/reload", "wrong").raw.starts_with("HTTP/1.1 401"));
+    EXPECT_TRUE(
+        admin_request(admin_port(), "POST", "/drain", "wrong").raw.starts_with("HTTP/1.1 401"));
+    EXPECT_TRUE(admin_request(admin_port(), "POST", "/reload", "s3cret").ok());
+    EXPECT_TRUE(
+        admin_request(admin_port(), "GET", "/reload", "s3cret").raw.starts_with("HTTP/1.1 405"));
 }
 
 TEST_F(EdgeAdmin, ReloadSwitchesAndKeepsThePreviousForTheGrace) {
@@ -132,7 +127,7 @@ TEST_F(EdgeAdmin, ReloadSwitchesAndKeepsThePreviousForTheGrace) {
     std::ofstream(dir_ / "site" / "index.html", std::ios::app) << "<!-- generation 2 -->\n";
     fs::remove(dir_ / "site" / "robots.txt");
     ASSERT_NE(publish().find("published generation 2"), std::string::npos);
-    AdminReply r = admin(admin_port(), "POST", "/reload", "s3cret");
+    AdminReply r = admin_request(admin_port(), "POST", "/reload", "s3cret");
     ASSERT_TRUE(r.ok()) << r.raw;
     EXPECT_NE(r.body.find("\"generation\":2"), std::string::npos);
     const std::string after = get("/");
@@ -140,7 +135,7 @@ TEST_F(EdgeAdmin, ReloadSwitchesAndKeepsThePreviousForTheGrace) {
     EXPECT_NE(header_of(after, "ETag"), header_of(before, "ETag"));
     // robots.txt left the site in generation 2 but is still served during the skew grace.
     EXPECT_TRUE(get("/robots.txt").starts_with("HTTP/1.1 200")) << get("/robots.txt");
-    EXPECT_NE(admin(admin_port(), "GET", "/status").body.find("\"previous_generation\":1"),
+    EXPECT_NE(admin_request(admin_port(), "GET", "/status").body.find("\"previous_generation\":1"),
               std::string::npos);
 }
 
@@ -148,7 +143,7 @@ TEST_F(EdgeAdmin, NoGraceMeansGone) {
     start({"--skew-grace", "0"});
     fs::remove(dir_ / "site" / "robots.txt");
     publish();
-    ASSERT_TRUE(admin(admin_port(), "POST", "/reload", "s3cret").ok());
+    ASSERT_TRUE(admin_request(admin_port(), "POST", "/reload", "s3cret").ok());
     EXPECT_TRUE(get("/robots.txt").starts_with("HTTP/1.1 404"));
 }
 
@@ -162,11 +157,11 @@ TEST_F(EdgeAdmin, CorruptGenerationNeverGoesLive) {
     ASSERT_TRUE(live.ok()) << live.error();
     const std::string sha = live->manifest.files.at("index.html").sha256;
     std::ofstream(blob_path(dir_ / "state", sha), std::ios::trunc) << "tampered";
-    AdminReply r = admin(admin_port(), "POST", "/reload", "s3cret");
+    AdminReply r = admin_request(admin_port(), "POST", "/reload", "s3cret");
     EXPECT_TRUE(r.raw.starts_with("HTTP/1.1 500")) << r.raw;
     EXPECT_NE(r.body.find("index.html"), std::string::npos) << r.body;
     EXPECT_EQ(body_of(get("/")), body_of(before));
-    EXPECT_NE(admin(admin_port(), "GET", "/status").body.find("last_reload_error"),
+    EXPECT_NE(admin_request(admin_port(), "GET", "/status").body.find("last_reload_error"),
               std::string::npos);
 }
 
@@ -175,7 +170,7 @@ TEST_F(EdgeAdmin, DrainSaysCloseThenReportsDrained) {
     RawClient c(edge_->port(0));
     c.send_all("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     ASSERT_EQ(c.read_responses(1).size(), 1u);
-    ASSERT_TRUE(admin(admin_port(), "POST", "/drain", "s3cret").ok());
+    ASSERT_TRUE(admin_request(admin_port(), "POST", "/drain", "s3cret").ok());
     // The open keep-alive connection still gets an answer, with Connection: close.
     c.send_all("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     auto r = c.read_responses(1);
@@ -184,17 +179,18 @@ TEST_F(EdgeAdmin, DrainSaysCloseThenReportsDrained) {
     EXPECT_TRUE(c.closed_by_peer());
     // New connections are still served while draining.
     EXPECT_TRUE(get("/robots.txt").starts_with("HTTP/1.1 200"));
-    EXPECT_NE(admin(admin_port(), "GET", "/status").body.find("\"state\":\"draining\""),
+    EXPECT_NE(admin_request(admin_port(), "GET", "/status").body.find("\"state\":\"draining\""),
               std::string::npos);
     // Quiet for the quiet period (2 s) with nothing in flight: drained. Bounded wait.
     bool drained = false;
     for (int i = 0; i < 60 && !drained; ++i) {
         std::this_thread::sleep_for(100ms);
-        drained = admin(admin_port(), "GET", "/status").body.find("\"state\":\"drained\"") !=
-                  std::string::npos;
+        drained =
+            admin_request(admin_port(), "GET", "/status").body.find("\"state\":\"drained\"") !=
+            std::string::npos;
     }
     EXPECT_TRUE(drained);
-    ASSERT_TRUE(admin(admin_port(), "POST", "/undrain", "s3cret").ok());
+    ASSERT_TRUE(admin_request(admin_port(), "POST", "/undrain", "s3cret").ok());
     std::string headers;
     get("/", &headers);
     EXPECT_EQ(header_of(headers + "\r\n\r\n", "Connection"), "");
@@ -228,7 +224,7 @@ TEST_F(EdgeAdmin, KeepAliveClientSeesNoErrorAcrossTenSwitches) {
     for (int g = 2; g <= 11; ++g) {
         std::ofstream(dir_ / "site" / "index.html", std::ios::app) << "<!-- g" << g << " -->\n";
         publish();
-        EXPECT_TRUE(admin(admin_port(), "POST", "/reload", "s3cret").ok());
+        EXPECT_TRUE(admin_request(admin_port(), "POST", "/reload", "s3cret").ok());
     }
     std::this_thread::sleep_for(100ms);
     stop = true;

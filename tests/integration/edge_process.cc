@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "edge/io/ring.h"
 #include "origin-sync/content/digest.h"
 
@@ -222,6 +224,16 @@ bool RawClient::closed_by_peer(milliseconds timeout) {
         if (n <= 0) return true;
     }
     return false;
+}
+
+std::filesystem::path fresh_test_dir(const std::string& prefix) {
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("anyedge-" + prefix + "-" + std::to_string(getpid()) + "-" + test->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
 }
 
 AdminReply admin_request(uint16_t port, const std::string& method, const std::string& path,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,9 @@ std::string source_dir();
 std::string sha256_hex_of(const std::string& bytes);
 std::string body_of(const std::string& response);
 std::string header_of(const std::string& response, const std::string& name);
+
+// A fresh directory for the running test: <tmp>/anyedge-<prefix>-<pid>-<test name>, emptied.
+std::filesystem::path fresh_test_dir(const std::string& prefix);
 
 // One request to an admin API (Connection: close), with a bearer token when given.
 struct AdminReply {

@@ -1,7 +1,7 @@
 // POST /hold-syn against a real cdn-edge (two workers; HTTP on IPv4 and IPv6, HTTPS on IPv4):
 // while the hold is on, a new connection attempt on any public listener gets no answer at all
 // (its SYN is dropped: the connect stays in progress, it is never refused), established
-// connections are served, and the admin listener is never held (every admin() call below is
+// connections are served, and the admin listener is never held (every admin_request() call below is
 // a new connection). After the hold, released by /undrain or ended by itself with nobody
 // calling the admin API, the kernel's SYN retransmission connects.
 //
@@ -101,11 +101,6 @@ class PendingConnect {
     std::string what_;
 };
 
-AdminReply admin(uint16_t port, const std::string& method, const std::string& path,
-                 const std::string& token = "") {
-    return admin_request(port, method, path, token);
-}
-
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
@@ -114,11 +109,7 @@ class EdgeSynHold : public ::testing::Test {
   protected:
     void SetUp() override {
         ANYEDGE_REQUIRE_IO_URING();
-        dir_ = fs::temp_directory_path() /
-               ("anyedge-synhold-" + std::to_string(getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        dir_ = fresh_test_dir("synhold");
         std::ofstream(dir_ / "token") << "s3cret\n";
         // Two workers: two SO_REUSEPORT listeners per address, every one of them must be held.
         edge_ = std::make_unique<EdgeProcess>(
@@ -139,8 +130,10 @@ class EdgeSynHold : public ::testing::Test {
     uint16_t http6() { return edge_->port(1); }
     uint16_t https4() { return edge_->port(2); }
     uint16_t admin_port() { return edge_->port(3); }
-    AdminReply post(const std::string& path) { return admin(admin_port(), "POST", path, "s3cret"); }
-    std::string status() { return admin(admin_port(), "GET", "/status").body; }
+    AdminReply post(const std::string& path) {
+        return admin_request(admin_port(), "POST", path, "s3cret");
+    }
+    std::string status() { return admin_request(admin_port(), "GET", "/status").body; }
 
     fs::path dir_;
     std::unique_ptr<EdgeProcess> edge_;
@@ -176,7 +169,7 @@ TEST_F(EdgeSynHold, DropsNewConnectionsOnEveryPublicListenerServesEstablishedOne
     EXPECT_TRUE(contains(held, "\"syn_hold\":true")) << held;
     EXPECT_TRUE(contains(held, "\"syn_holds\":1")) << held;
     EXPECT_FALSE(contains(held, "\"syns_dropped\":0")) << held;
-    const std::string metrics = admin(admin_port(), "GET", "/metrics").body;
+    const std::string metrics = admin_request(admin_port(), "GET", "/metrics").body;
     EXPECT_TRUE(contains(metrics, "\nanyedge_syn_hold 1\n")) << metrics;
     EXPECT_TRUE(contains(metrics, "\nanyedge_syn_holds_total 1\n")) << metrics;
 
@@ -198,7 +191,8 @@ TEST_F(EdgeSynHold, DropsNewConnectionsOnEveryPublicListenerServesEstablishedOne
         if (p->what().ends_with(":" + std::to_string(https4()))) continue;
         EXPECT_EQ(p->get(), "HTTP/1.1 200 OK") << p->what();
     }
-    EXPECT_TRUE(contains(admin(admin_port(), "GET", "/metrics").body, "\nanyedge_syn_hold 0\n"));
+    EXPECT_TRUE(
+        contains(admin_request(admin_port(), "GET", "/metrics").body, "\nanyedge_syn_hold 0\n"));
 }
 
 TEST_F(EdgeSynHold, EndsByItselfWithoutAnotherAdminRequest) {
@@ -228,9 +222,9 @@ TEST_F(EdgeSynHold, RefusesBadDurationsAndMissingToken) {
         EXPECT_EQ(r.status(), 400) << target << ": " << r.raw;
         EXPECT_TRUE(contains(r.body, "ms=N, N milliseconds from 1 to 10000")) << r.body;
     }
-    EXPECT_EQ(admin(admin_port(), "POST", "/hold-syn?ms=100").status(), 401);
-    EXPECT_EQ(admin(admin_port(), "POST", "/hold-syn?ms=100", "wrong").status(), 401);
-    EXPECT_EQ(admin(admin_port(), "GET", "/hold-syn?ms=100", "s3cret").status(), 405);
+    EXPECT_EQ(admin_request(admin_port(), "POST", "/hold-syn?ms=100").status(), 401);
+    EXPECT_EQ(admin_request(admin_port(), "POST", "/hold-syn?ms=100", "wrong").status(), 401);
+    EXPECT_EQ(admin_request(admin_port(), "GET", "/hold-syn?ms=100", "s3cret").status(), 405);
     const std::string s = status();
     EXPECT_TRUE(contains(s, "\"syn_holds\":0")) << s;
     // Nothing was held: a new connection is served at once.
