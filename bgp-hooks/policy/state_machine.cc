@@ -13,6 +13,8 @@ std::string secs(Millis d) {
 
 std::string millis(Millis d) { return std::to_string(d.count()) + " ms"; }
 
+constexpr const char* kTagging = "tagging GRACEFUL_SHUTDOWN 65535:0";
+
 }  // namespace
 
 const char* to_string(State s) {
@@ -73,10 +75,13 @@ Decision StateMachine::move(State to, RouteState route, std::string reason) {
     return d;
 }
 
+std::string StateMachine::tag_plan() const {
+    return std::string(kTagging) + " for " + secs(config_.drain_tag_time) + " before withdrawing";
+}
+
 Decision StateMachine::hold_or_tag(const Observation& o, const std::string& why) {
     phase_started_ = o.now;
-    const std::string tag = "tagging GRACEFUL_SHUTDOWN 65535:0 for " +
-                            secs(config_.drain_tag_time) + " before withdrawing";
+    const std::string tag = tag_plan();
     if (config_.drain_hold_time <= Millis(0)) {
         phase_ = DrainPhase::tag;
         return move(State::draining, RouteState::graceful_shutdown, why + ": " + tag);
@@ -92,8 +97,7 @@ Decision StateMachine::hold_or_tag(const Observation& o, const std::string& why)
     } else {
         phase_ = DrainPhase::hold;
         d = move(State::draining, route_,
-                 why + ": " + hold + "; " + tag.substr(0, tag.find(" for ")) + " in " +
-                     millis(config_.drain_hold_lead));
+                 why + ": " + hold + "; " + kTagging + " in " + millis(config_.drain_hold_lead));
         d.step_within = config_.drain_hold_lead;
     }
     d.hold_syns = config_.drain_hold_time;
@@ -211,10 +215,9 @@ Decision StateMachine::step(const Observation& o) {
                     if (in_phase >= config_.drain_hold_lead) {
                         phase_ = DrainPhase::tag;
                         phase_started_ = o.now;
-                        return move(State::draining, RouteState::graceful_shutdown,
-                                    "new connections held for " + millis(in_phase) +
-                                        ": tagging GRACEFUL_SHUTDOWN 65535:0 for " +
-                                        secs(config_.drain_tag_time) + " before withdrawing");
+                        return move(
+                            State::draining, RouteState::graceful_shutdown,
+                            "new connections held for " + millis(in_phase) + ": " + tag_plan());
                     }
                     Decision d;
                     d.route = route_;

@@ -39,7 +39,7 @@ struct PolicyConfig {
     int soft_success_threshold = 5;
     Millis hold_down{5000};  // base hold-down after a failure
     Millis max_hold_down{300000};
-    Millis flap_window{60000};    // withdrawn again this soon after announcing = a flap
+    Millis flap_window{60000};  // withdrawn again this soon after announcing = a flap
     // Drain phase 1: the route stays as it is while the edge answers every response with
     // "Connection: close", so that by the time the route moves only requests in flight are
     // left on open connections (DESIGN.md "Drain, failure, and the route"). 0: tag at once.
@@ -138,6 +138,8 @@ class StateMachine {
     Decision undrain(const Observation& o);
     // The close phase is over (or skipped): hold new connections, or tag at once without a hold.
     Decision hold_or_tag(const Observation& o, const std::string& why);
+    std::string tag_plan() const;  // "tagging GRACEFUL_SHUTDOWN 65535:0 for 5.0s before ..."
+
     RouteState serving_route() const {
         return depreferred_ ? RouteState::deprefer : RouteState::announce;
     }
