@@ -33,6 +33,7 @@ import os
 import socket
 import sys
 import time
+from collections import Counter
 
 
 def now_ms():
@@ -260,22 +261,20 @@ def failover(path, from_node):
     return out
 
 
+def tally(rows):
+    """Requests, failures (by kind) and the nodes that answered, for some probe rows."""
+    ok = [r for r in rows if r["ok"]]
+    failed = [r for r in rows if not r["ok"]]
+    return {"requests": len(rows), "failed": len(failed),
+            "by_node": dict(Counter(r["node"] for r in ok)),
+            "failures": dict(Counter(r["detail"] for r in failed))}
+
+
 def summary(path):
     rows = load(path)
-    nodes = {}
-    for r in rows:
-        if r["ok"]:
-            nodes[r["node"]] = nodes.get(r["node"], 0) + 1
-    fails = {}
-    for r in rows:
-        if not r["ok"]:
-            fails[r["detail"]] = fails.get(r["detail"], 0) + 1
-    gens = {}
-    for r in rows:
-        if r["ok"] and r["detail"].startswith("gen"):
-            gens[r["detail"]] = gens.get(r["detail"], 0) + 1
-    out = {"requests": len(rows), "failed": sum(1 for r in rows if not r["ok"]),
-           "by_node": nodes, "failures": fails, "generations": gens}
+    out = tally(rows)
+    out["generations"] = dict(Counter(r["detail"] for r in rows
+                                      if r["ok"] and r["detail"].startswith("gen")))
     if os.path.exists(path + ".counts"):
         with open(path + ".counts") as f:
             out.update(json.load(f))
@@ -293,18 +292,14 @@ def window(paths, t_from, t_to, slow_ms):
         return round(xs[len(xs) // 2], 1) if xs else None
 
     lat = [r["end"] - r["start"] for r in inside if r["ok"]]
-    fails, nodes = {}, {}
-    for r in inside:
-        if r["ok"]:
-            nodes[r["node"]] = nodes.get(r["node"], 0) + 1
-        else:
-            fails[r["detail"]] = fails.get(r["detail"], 0) + 1
     base = p50([r["end"] - r["start"] for r in before])
     mx = round(max(lat), 1) if lat else None
-    return {"requests": len(inside), "failed": sum(1 for r in inside if not r["ok"]),
-            "failures": fails, "by_node": nodes, "p50_ms": p50(lat), "max_ms": mx,
-            "slow": sum(1 for x in lat if x > slow_ms), "baseline_p50_ms": base,
-            "max_added_ms": round(mx - base, 1) if mx is not None and base is not None else None}
+    out = tally(inside)
+    out.update({"p50_ms": p50(lat), "max_ms": mx, "slow": sum(1 for x in lat if x > slow_ms),
+                "baseline_p50_ms": base,
+                "max_added_ms": round(mx - base, 1) if mx is not None and base is not None
+                else None})
+    return out
 
 
 def main():
