@@ -53,18 +53,36 @@ UploadKind classify_upload(std::string_view p) {
     return UploadKind::kRefused;
 }
 
+UploadTarget upload_target(std::string_view request_target) {
+    const http::PathResult path = http::normalize_target(request_target);
+    if (!path.ok || path.target.has_query) return {true, UploadKind::kRefused, {}};
+    std::string rel = path.target.path.substr(1);
+    const UploadKind kind = classify_upload(rel);
+    return {false, kind, std::move(rel)};
+}
+
 OriginUpload::OriginUpload(std::filesystem::path root, std::string token,
                            std::function<Result<uint64_t>()> reload)
     : root_(std::move(root)), token_(std::move(token)), reload_(std::move(reload)) {}
 
 bool OriginUpload::wants_body(const http::Request& request) const {
-    return request.method_name == "PUT";
+    // Only an upload that will be stored is worth reading into memory (up to the body limit):
+    // a wrong token or path is answered from the header alone.
+    if (request.method_name != "PUT" || !bearer_token_matches(request.authorization, token_)) {
+        return false;
+    }
+    const UploadTarget t = upload_target(request.target);
+    return !t.bad_path && t.kind != UploadKind::kRefused;
 }
 
 ResponseInfo OriginUpload::handle(const http::Request& request, const cache::Snapshot& snapshot,
                                   const ResponseContext& context, ResponseSink& out) {
-    if (request.method_name == "PUT") {  // a PUT without a body (no Content-Length)
-        return handle_with_body(request, {}, snapshot, context, out);
+    if (request.method_name == "PUT") {
+        // A PUT refused from its header, or one without a body: answer it, and close rather
+        // than read a body that will not be stored.
+        ResponseContext last = context;
+        last.force_close = true;
+        return handle_with_body(request, {}, snapshot, last, out);
     }
     return respond(request, snapshot, context, out);
 }
@@ -76,12 +94,12 @@ ResponseInfo OriginUpload::handle_with_body(const http::Request& req, std::strin
         return respond_with(401, kText, "401 Unauthorized: bad or missing bearer token\n",
                             "WWW-Authenticate: Bearer\r\n", req, ctx, out);
     }
-    const http::PathResult path = http::normalize_target(req.target);
-    if (!path.ok || path.target.has_query) {
+    const UploadTarget upload = upload_target(req.target);
+    if (upload.bad_path) {
         return respond_with(400, kText, "400 Bad Request: bad upload path\n", {}, req, ctx, out);
     }
-    const std::string rel = path.target.path.substr(1);
-    const UploadKind kind = classify_upload(rel);
+    const std::string& rel = upload.rel;
+    const UploadKind kind = upload.kind;
     if (kind == UploadKind::kRefused) {
         return respond_with(403, kText, "403 Forbidden: not a file an origin stores\n", {}, req,
                             ctx, out);

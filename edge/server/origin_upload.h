@@ -21,8 +21,17 @@ namespace anyedge::server {
 enum class UploadKind { kBlob, kManifest, kPointer, kPublicKey, kRefused };
 UploadKind classify_upload(std::string_view path);
 
+// A PUT's request target as an origin file: bad_path for a target that does not normalize or
+// has a query; else its tree-relative path and kind.
+struct UploadTarget {
+    bool bad_path = false;
+    UploadKind kind = UploadKind::kRefused;
+    std::string rel;
+};
+UploadTarget upload_target(std::string_view request_target);
+
 class OriginUpload final : public RequestHandler {
-public:
+  public:
     OriginUpload(std::filesystem::path root, std::string token,
                  std::function<Result<uint64_t>()> reload);
 
@@ -33,7 +42,7 @@ public:
                                   const cache::Snapshot& snapshot, const ResponseContext& context,
                                   ResponseSink& out) override;
 
-private:
+  private:
     std::filesystem::path root_;
     std::string token_;
     std::function<Result<uint64_t>()> reload_;

@@ -2,10 +2,10 @@
 // cdn-edge over TLS with a bearer token; every blob's hash is checked on arrival.
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "edge/io/ring.h"
 #include "origin-sync/content/store.h"
@@ -16,16 +16,18 @@ namespace {
 namespace fs = std::filesystem;
 
 class EdgeOrigin : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ANYEDGE_REQUIRE_IO_URING();
         dir_ = fs::temp_directory_path() / ("anyedge-origin-" + std::to_string(getpid()));
         fs::remove_all(dir_);
         fs::create_directories(dir_ / "origin");
         const std::string d = dir_.string();
-        run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                    "-days 2 -subj /CN=origin -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
-                    "-keyout " + d + "/k.pem -out " + d + "/c.pem");
+        run_command(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+            "-days 2 -subj /CN=origin -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+            "-keyout " +
+            d + "/k.pem -out " + d + "/c.pem");
         std::ofstream(dir_ / "token") << "upl0ad\n";
         std::ofstream(dir_ / "wrong-token") << "nope\n";
         run_command(cdnctl() + " keygen --out " + d + "/keys");
@@ -70,9 +72,9 @@ TEST_F(EdgeOrigin, PublishOverHttpsIntoTheEdge) {
     // And the origin serves it (after the pointer upload it reloaded).
     std::ifstream in(dir_ / "origin" / "current");
     const std::string current((std::istreambuf_iterator<char>(in)), {});
-    EXPECT_EQ(run_command("curl -s --cacert " + (dir_ / "c.pem").string() + " " + url_ +
-                          "/current"),
-              current);
+    EXPECT_EQ(
+        run_command("curl -s --cacert " + (dir_ / "c.pem").string() + " " + url_ + "/current"),
+        current);
     // Unchanged content: nothing is uploaded again.
     const std::string again = publish();
     EXPECT_NE(again.find("exit=0"), std::string::npos) << again;
@@ -81,8 +83,8 @@ TEST_F(EdgeOrigin, PublishOverHttpsIntoTheEdge) {
 
 TEST_F(EdgeOrigin, RefusesBadUploads) {
     const std::string blob = std::string(64, 'a');
-    const std::string blob_url = url_ + "/objects/sha256/" + blob.substr(0, 2) + "/" +
-                                 blob.substr(2);
+    const std::string blob_url =
+        url_ + "/objects/sha256/" + blob.substr(0, 2) + "/" + blob.substr(2);
     // No token, a wrong token: 401, and a publish with the wrong token fails, changing nothing.
     EXPECT_EQ(curl("-X PUT --data-binary x " + blob_url), "401");
     EXPECT_EQ(curl("-X PUT -H 'Authorization: Bearer nope' --data-binary x " + blob_url), "401");
@@ -104,6 +106,27 @@ TEST_F(EdgeOrigin, RefusesBadUploads) {
                    sha.substr(0, 2) + "/" + sha.substr(2)),
               "201");
     EXPECT_TRUE(fs::exists(blob_path(dir_ / "origin", sha)));
+}
+
+// A PUT that will not be stored (wrong token, a path an origin does not keep) is answered
+// from its header and the connection closed: the origin never buffers a body it refuses. The
+// 100 MB body declared here is never sent; the answer must come anyway.
+TEST_F(EdgeOrigin, RefusedUploadIsAnsweredWithoutReadingItsBody) {
+    const auto put = [&](const std::string& path, const std::string& token) {
+        return run_command("printf 'PUT " + path +
+                           " HTTP/1.1\\r\\nHost: o\\r\\nAuthorization: Bearer " + token +
+                           "\\r\\nContent-Length: 100000000\\r\\n\\r\\n' | timeout 10 "
+                           "openssl s_client -quiet -ign_eof -connect 127.0.0.1:" +
+                           std::to_string(edge_->port()) + "");
+    };
+    const std::string blob = "/objects/sha256/ab/" + std::string(62, 'c');
+    std::string r = put(blob, "nope");
+    EXPECT_NE(r.find("HTTP/1.1 401 Unauthorized"), std::string::npos) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    r = put("/etc/passwd", "upl0ad");
+    EXPECT_NE(r.find("HTTP/1.1 403 Forbidden"), std::string::npos) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    EXPECT_FALSE(fs::exists(dir_ / "origin" / "objects"));
 }
 
 }  // namespace
