@@ -113,6 +113,8 @@ int main(int argc, char** argv) {
     app.add_option("--cert", flags.cert, "certificate chain PEM (repeat for SNI)");
     app.add_option("--key", flags.key, "private key PEM (one per --cert)");
     app.add_option("--ticket-keys", flags.ticket_keys, "session-ticket key file shared by nodes");
+    auto* preference = app.add_option("--tls-cipher-preference", flags.tls_cipher_preference,
+                                      "who orders the TLS suites: server (default) or client");
     app.add_option("--admin", flags.admin, "admin listener: 127.0.0.1:PORT or unix:PATH");
     app.add_option("--admin-token-file", flags.admin_token_file, "bearer token for admin POSTs");
     app.add_option("--upload-token-file", flags.upload_token_file,
@@ -137,6 +139,7 @@ int main(int argc, char** argv) {
     if (!flags.cert.empty()) cfg.cert = flags.cert;
     if (!flags.key.empty()) cfg.key = flags.key;
     if (!flags.ticket_keys.empty()) cfg.ticket_keys = flags.ticket_keys;
+    if (preference->count() > 0) cfg.tls_cipher_preference = flags.tls_cipher_preference;
     if (!flags.admin.empty()) cfg.admin = flags.admin;
     if (!flags.admin_token_file.empty()) cfg.admin_token_file = flags.admin_token_file;
     if (!flags.upload_token_file.empty()) cfg.upload_token_file = flags.upload_token_file;
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
             tcfg.certificates.push_back({cfg.cert[i], cfg.key[i], {}});
         }
         tcfg.ticket_key_file = cfg.ticket_keys;
+        tcfg.server_cipher_preference = cfg.tls_cipher_preference == "server";
         auto ctx = tls::TlsContext::create(std::move(tcfg));
         // The throwaway key is in the SSL_CTX now: leave no copy on disk.
         if (!self_signed_dir.empty()) std::filesystem::remove_all(self_signed_dir);

@@ -63,6 +63,8 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
             else if (key == "cert") cfg.cert = get_strings(v, key);
             else if (key == "key") cfg.key = get_strings(v, key);
             else if (key == "ticket_keys") cfg.ticket_keys = get_string(v, key);
+            else if (key == "tls_cipher_preference")
+                cfg.tls_cipher_preference = get_string(v, key);
             else if (key == "admin") cfg.admin = get_string(v, key);
             else if (key == "admin_token_file") cfg.admin_token_file = get_string(v, key);
             else if (key == "upload_token_file") cfg.upload_token_file = get_string(v, key);
@@ -155,6 +157,9 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (cfg.cert.size() != cfg.key.size()) {
         return make_error("each --cert needs a matching --key");
+    }
+    if (cfg.tls_cipher_preference != "server" && cfg.tls_cipher_preference != "client") {
+        return make_error("tls_cipher_preference must be \"server\" or \"client\"");
     }
     for (const auto& [name, value] : cfg.headers) {
         if (!valid_header_token(name)) return make_error("headers: bad header name '" + name + "'");

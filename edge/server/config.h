@@ -41,6 +41,8 @@ struct EdgeConfig {
     uint64_t mmap_threshold = 256 * 1024;
     std::vector<cache::CacheRule> cache_rules;
     std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+    // Who orders the TLS suites, "server" or "client" (TlsConfig::server_cipher_preference).
+    std::string tls_cipher_preference = "server";
 };
 
 // Parses a JSON config file's text into cfg (fields present in the file are overwritten).

@@ -15,7 +15,7 @@
 namespace anyedge::tls {
 namespace {
 
-// Mozilla "intermediate" TLS 1.2 suites: ECDHE with AEAD ciphers only.
+// Mozilla "intermediate" suites (ECDHE with AEAD ciphers only), in our preference order.
 constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
@@ -150,9 +150,17 @@ Status TlsContext::configure(SSL_CTX* ctx) {
         return make_error(openssl_error("TLS groups"));
     }
     // Renegotiation is refused (RFC 7457 §2.2 attacks, and a CPU DoS vector); compression is
-    // off (CRIME, RFC 7457 §2.6). The client's suite order is honoured (intermediate profile).
+    // off (CRIME, RFC 7457 §2.6). Truncation is an error (SSL_OP_IGNORE_UNEXPECTED_EOF off).
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    // Who orders the suites: see TlsConfig::server_cipher_preference.
+    constexpr std::uint64_t kServerOrder =
+        SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA;
+    if (config_.server_cipher_preference) {
+        SSL_CTX_set_options(ctx, kServerOrder);
+    } else {
+        SSL_CTX_clear_options(ctx, kServerOrder);
+    }
     if (config_.tickets_per_handshake == 0) {
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     } else {

@@ -53,6 +53,12 @@ struct TlsConfig {
     // NewSessionTicket messages per TLS 1.3 handshake; 0 disables tickets. One is enough for
     // clients that use a ticket once (RFC 8446 §C.4) and halves the work of the default two.
     int tickets_per_handshake = 1;
+    // true: the suite is chosen by our order (AES-128-GCM first, whose SHA-256 key schedule and
+    // record protection cost least on CPUs with AES and SHA instructions), except that a client
+    // listing ChaCha20-Poly1305 first gets it (SSL_OP_PRIORITIZE_CHACHA: phones without AES
+    // hardware). false: the client's order, as Mozilla's profile suggests. Every suite offered
+    // is one of the same strong set either way.
+    bool server_cipher_preference = true;
     // Ticket lifetime hint and the oldest session accepted for resumption (RFC 8446 §4.6.1
     // caps it at 7 days).
     long session_lifetime_seconds = 7200;

@@ -210,7 +210,8 @@ TEST_F(TlsContextTest, ProtocolAndCipherPolicy) {
     const std::uint64_t options = SSL_CTX_get_options(ctx);
     EXPECT_NE(options & SSL_OP_NO_RENEGOTIATION, 0u);
     EXPECT_NE(options & SSL_OP_NO_COMPRESSION, 0u);
-    EXPECT_EQ(options & SSL_OP_CIPHER_SERVER_PREFERENCE, 0u);
+    EXPECT_NE(options & SSL_OP_CIPHER_SERVER_PREFERENCE, 0u);
+    EXPECT_NE(options & SSL_OP_PRIORITIZE_CHACHA, 0u);
     EXPECT_EQ(options & SSL_OP_NO_TICKET, 0u);
     EXPECT_EQ(options & SSL_OP_IGNORE_UNEXPECTED_EOF, 0u);
     EXPECT_EQ(SSL_CTX_get_session_cache_mode(ctx), SSL_SESS_CACHE_OFF);
@@ -250,6 +251,13 @@ TEST_F(TlsContextTest, ProtocolAndCipherPolicy) {
     ASSERT_TRUE(nt) << nt.error();
     EXPECT_NE(SSL_CTX_get_options((*nt)->default_context()) & SSL_OP_NO_TICKET, 0u);
     EXPECT_EQ(SSL_CTX_get_num_tickets((*nt)->default_context()), 0u);
+
+    TlsConfig client_order = config;
+    client_order.server_cipher_preference = false;
+    auto co = TlsContext::create(client_order);
+    ASSERT_TRUE(co) << co.error();
+    const std::uint64_t co_options = SSL_CTX_get_options((*co)->default_context());
+    EXPECT_EQ(co_options & (SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA), 0u);
 }
 
 TEST_F(TlsContextTest, TicketKeysReloadAndClock) {

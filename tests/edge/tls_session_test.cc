@@ -96,6 +96,7 @@ struct ClientOptions {
     std::string sni = {};
     std::vector<std::string> alpn = {};
     std::string tls12_ciphers = {};  // empty: OpenSSL's default
+    std::string tls13_suites = {};   // empty: OpenSSL's default (AES-256-GCM first)
     std::string sigalgs = {};        // empty: OpenSSL's default
     SSL_SESSION* resume = nullptr;
     bool insecure = false;  // allow protocols below TLS 1.2 (seclevel 0)
@@ -111,6 +112,9 @@ SslCtxPtr client_context(const ClientOptions& o) {
     SSL_CTX_set_max_proto_version(ctx.get(), o.max_version);
     if (!o.tls12_ciphers.empty()) {
         SSL_CTX_set_cipher_list(ctx.get(), o.tls12_ciphers.c_str());
+    }
+    if (!o.tls13_suites.empty()) {
+        SSL_CTX_set_ciphersuites(ctx.get(), o.tls13_suites.c_str());
     }
     if (!o.sigalgs.empty()) {
         SSL_CTX_set1_sigalgs_list(ctx.get(), o.sigalgs.c_str());
@@ -268,6 +272,50 @@ TEST(TlsSession, HandshakeTls13) {
     }
     EXPECT_EQ(io.status, TlsStatus::want_read);
     EXPECT_EQ(got, "HTTP/1.1 200 OK\r\n");
+}
+
+// Which suite a client gets, by who orders them (TlsConfig::server_cipher_preference).
+TEST(TlsSession, CipherSuiteOrder) {
+    struct Case {
+        bool server_order;
+        int max_version;
+        std::string client_tls13, client_tls12;  // empty: OpenSSL's default order
+        std::string expected;
+    };
+    const std::string chacha_first =
+        "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+    const std::string chacha12_first =
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256";
+    const std::vector<Case> cases = {
+        // OpenSSL clients list AES-256 first; ours is AES-128 (SHA-256 key schedule).
+        {true, TLS1_3_VERSION, "", "", "TLS_AES_128_GCM_SHA256"},
+        {true, TLS1_2_VERSION, "", "", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        // A client that puts ChaCha20 first (no AES hardware) gets it.
+        {true, TLS1_3_VERSION, chacha_first, "", "TLS_CHACHA20_POLY1305_SHA256"},
+        {true, TLS1_2_VERSION, "", chacha12_first, "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        // ChaCha20 anywhere but first: our order.
+        {true, TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", "",
+         "TLS_AES_256_GCM_SHA384"},
+        // Client order.
+        {false, TLS1_3_VERSION, "", "", "TLS_AES_256_GCM_SHA384"},
+        {false, TLS1_2_VERSION, "", "", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+        {false, TLS1_3_VERSION, chacha_first, "", "TLS_CHACHA20_POLY1305_SHA256"},
+    };
+    for (const Case& c : cases) {
+        TlsConfig config = base_config();
+        config.server_cipher_preference = c.server_order;
+        auto ctx = make_context(config);
+        ASSERT_TRUE(ctx);
+        auto cctx = client_context({.max_version = c.max_version,
+                                    .tls12_ciphers = c.client_tls12,
+                                    .tls13_suites = c.client_tls13});
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        const HandshakeResult r = handshake(client, server);
+        ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
+        EXPECT_EQ(server.cipher(), c.expected)
+            << "server order " << c.server_order << ", client " << c.client_tls13 << c.client_tls12;
+    }
 }
 
 TEST(TlsSession, HandshakeTls12) {

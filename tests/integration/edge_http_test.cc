@@ -330,6 +330,14 @@ TEST(EdgeCli, BadConfigKeyIsNamed) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     EXPECT_NE(q.log().find("'threads'"), std::string::npos) << q.log();
+    std::ofstream(cfg) << R"({"site": "site", "listen": "127.0.0.1:0",
+                             "tls_cipher_preference": "fastest"})";
+    EdgeProcess r(edge_binary(), {"--config", cfg.string()}, 1);
+    EXPECT_FALSE(r.started());
+    for (int i = 0; i < 100 && r.log().empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(r.log().find("tls_cipher_preference"), std::string::npos) << r.log();
     fs::remove(cfg);
 }
 

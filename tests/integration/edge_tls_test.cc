@@ -106,6 +106,17 @@ TEST_F(EdgeTls, Tls13AndTls12OnlyWithStrongCiphers) {
     EXPECT_EQ(out.find("Sitemap:"), std::string::npos) << out;
 }
 
+TEST_F(EdgeTls, SuiteByServerOrderUnlessTheClientPrefersChaCha) {
+    // OpenSSL's s_client lists AES-256-GCM first; the edge's order puts AES-128-GCM first.
+    std::string out = s_client(0, "-tls1_3 -servername a.example");
+    EXPECT_NE(out.find("Cipher is TLS_AES_128_GCM_SHA256"), std::string::npos) << out;
+    out = s_client(0,
+                   "-tls1_3 -servername a.example -ciphersuites "
+                   "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256");
+    EXPECT_NE(out.find("Cipher is TLS_CHACHA20_POLY1305_SHA256"), std::string::npos) << out;
+    EXPECT_NE(out.find("Sitemap:"), std::string::npos) << out;
+}
+
 TEST_F(EdgeTls, SniChoosesTheCertificate) {
     std::string out = s_client(0, "-servername a.example");
     EXPECT_NE(out.find("CN = a.example"), std::string::npos) << out;
