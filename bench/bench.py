@@ -207,6 +207,7 @@ class Server:
         self.child = None
         self.optional_tls = False
         self.resumes = None
+        self.suite = None
 
     def start(self):
         argv = ["taskset", "-c", str(self.cpu)] + self.argv
@@ -453,7 +454,7 @@ def fetch(port, path, tls, method="GET"):
         conn.request(method, path)
         r = conn.getresponse()
         body = r.read()
-        ver = conn.sock.version() if tls and conn.sock else None
+        ver = (conn.sock.version(), conn.sock.cipher()[0]) if tls and conn.sock else (None, None)
         return r.status, body, ver
     finally:
         conn.close()
@@ -487,13 +488,16 @@ def preflight(srv, tls, page, big_sha):
     """Both servers must serve identical bytes, else the comparison is void."""
     port = srv.tls_port if tls else srv.port
     what = "https" if tls else "http"
-    st, body, ver = fetch(port, PAGE_PATH, tls)
+    st, body, (ver, suite) = fetch(port, PAGE_PATH, tls)
     if st != 200 or body != page:
         raise Fatal(f"{srv.name}: {what} GET {PAGE_PATH} gave {st}, {len(body)} bytes "
                     f"(want 200 and the {PAGE_SIZE}-byte page)")
     if tls and ver != "TLSv1.3":
         raise Fatal(f"{srv.name}: negotiated {ver}, want TLSv1.3")
     if tls:
+        # The suite an OpenSSL client gets (wrk and s_time list AES-256-GCM first, as this one):
+        # it sets the key schedule's hash and the record cipher, so the table names it.
+        srv.suite = suite
         srv.resumes = tls_resumes(port)
         if not srv.resumes:
             log(f"note: {srv.name} did not resume a TLS 1.3 session from its ticket: "
@@ -690,6 +694,10 @@ def report(results, cases, names, skipped, meta, failed=()):
                  f"{meta['warmup']} s warm-up), medians over rounds; server on CPU "
                  f"{meta['server_cpu']}, client on CPU {meta['client_cpu']}; one worker each. "
                  f"{meta['versions']}.")
+    if meta.get("suites"):
+        lines.append("")
+        lines.append("TLS 1.3 suite an OpenSSL client (wrk, s_time) gets: " + ", ".join(
+            f"{name} {suite}" for name, suite in meta["suites"].items()) + ".")
     lines.append("")
     lines.append(f"| case | metric | {E} | {N} | {E}/{N} | target |")
     lines.append("|---|---|---:|---:|---:|---|")
@@ -886,6 +894,7 @@ def main(argv):
                            nginx_conf=open(os.path.join(tmp, "nginx", "nginx.conf")).read(),
                            loadavg_start=open("/proc/loadavg").read().strip(),
                            tls_resumption={s.name: s.resumes for s in servers},
+                           tls_suite={s.name: s.suite for s in servers},
                            skipped=skipped), f, indent=1)
         results, failed = [], []
         n = 0
@@ -926,7 +935,8 @@ def main(argv):
         meta = dict(date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
                     rounds=args.rounds, duration=args.duration, warmup=args.warmup,
                     server_cpu=args.server_cpu, client_cpu=args.client_cpu,
-                    versions=versions())
+                    versions=versions(),
+                    suites={s.name: s.suite for s in servers if s.suite})
         table = report(results, args.cases, (edge.name, nginx.name), skipped, meta, failed)
         if args.edge_cmd:
             table += f"\n\n(cdn-edge column produced by --edge-cmd {args.edge_cmd!r})"
