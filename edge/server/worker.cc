@@ -1,8 +1,10 @@
 #include "edge/server/worker.h"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,6 +38,13 @@ constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxSendBytes = 4 << 20;  // per sendmsg; large files go out in chunks
 constexpr uint16_t kBufferGroup = 1;
 
+// Bytes waiting in a socket's receive queue, not yet taken by our receive. A query, not I/O:
+// synchronous, so that the answer is as fresh as it can be when we decide to close.
+bool unread_input(int fd) {
+    int n = 0;
+    return ::ioctl(fd, SIOCINQ, &n) != 0 || n > 0;  // unknown: assume there is
+}
+
 int64_t now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -56,9 +65,8 @@ struct Conn {
     std::optional<HttpSession> session;
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
-    bool corked = false;  // the last send was MSG_MORE: its bytes wait for our FIN to carry them
-    OutputQueue front;    // being sent
-    OutputQueue back;     // being filled
+    OutputQueue front;  // being sent
+    OutputQueue back;   // being filled
     iovec iov[kMaxIov];
     msghdr msg{};
     int64_t last_activity_ms = 0;
@@ -214,7 +222,6 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
     c.shut_wr = false;
-    c.corked = false;
     c.aux_inflight = 0;
     c.session.emplace(options.session, listeners[li].handler);
     c.tls.reset();
@@ -471,23 +478,21 @@ void Worker::Impl::tls_flush(uint32_t slot) {
     }
     const std::string_view pending = t.pending_ciphertext();
     if (!pending.empty()) {
-        // The last flight of a connection that will close at once (see below): MSG_MORE holds
-        // it in the socket so that close() sends it with the FIN in one segment.
-        c.corked = c.tls_shutdown_sent && c.session->ended_cleanly();
         io_uring_sqe* sqe = ring->get_sqe();
-        io_uring_prep_send(sqe, c.fd, pending.data(), pending.size(),
-                           MSG_NOSIGNAL | (c.corked ? MSG_MORE : 0));
+        io_uring_prep_send(sqe, c.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
         io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
         c.send_inflight = true;
         counters.in_flight.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     if (!c.tls_shutdown_sent) return;
-    if (c.session->ended_cleanly()) {
+    if (c.session->ended_cleanly() && !unread_input(c.fd)) {
         // Our close_notify is out after the last response to a complete request, and nothing
         // else arrived: close now, as RFC 8446 §6.1 allows, without waiting for the peer's
         // close_notify. Waiting costs a wake-up and a receive per connection; the peer's late
-        // alert meets a closed socket after it has read everything we sent.
+        // alert meets a closed socket after it has read everything we sent. Bytes already in
+        // the socket (a TLS 1.3 peer may send its close_notify right after its request and
+        // still read) would turn close() into a reset: then linger as below.
         begin_abort(slot);
         maybe_finish(slot);
         return;
@@ -514,10 +519,8 @@ void Worker::Impl::begin_linger(uint32_t slot) {
     c.shut_wr = true;
     // Over TLS our close_notify already told the peer the stream is over (RFC 8446 §6.1), and
     // the peer answers it by closing. A shutdown(SHUT_WR) would only repeat that, and io_uring
-    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection. Unless
-    // the last send was corked for a close that input arriving since has cancelled: the FIN
-    // pushes it out.
-    if (!c.tls || !c.tls_shutdown_sent || c.corked) {
+    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection.
+    if (!c.tls || !c.tls_shutdown_sent) {
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
         io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));

@@ -1,14 +1,19 @@
 // cdn-edge over real TLS: OpenSSL's s_client and curl against a real process, certificates made
 // on the fly by the openssl command.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include "edge/io/ring.h"
 #include "tests/integration/edge_process.h"
@@ -173,6 +178,49 @@ TEST_F(EdgeTls, IdleTls13ConnectionStillGetsATicket) {
         " -tls1_3 -servername a.example -sess_out " + sess);
     const std::string out = s_client(1, "-tls1_3 -servername a.example -sess_in " + sess);
     EXPECT_NE(out.find("Reused, TLSv1.3"), std::string::npos) << out;
+}
+
+// RFC 8446 §6.1: a close_notify closes only its sender's write side. A client may send it right
+// after its request and still read the answer, whenever its alert reaches the server: before
+// the response, while it is being sent, or just as the server closes.
+TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
+    const std::string body = read_file(source_dir() + "/site/robots.txt");
+    ASSERT_FALSE(body.empty());
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          SSL_CTX_free);
+    ASSERT_TRUE(ctx);
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
+    const std::string request =
+        "GET /robots.txt HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
+    int failures = 0;
+    std::string first_failure;
+    for (int i = 0; i < 300; ++i) {
+        RawClient c(edges_[0]->port());
+        ASSERT_TRUE(c.connected());
+        const int one = 1;  // the alert leaves when written, not when the request is acked
+        setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+        SSL_set_fd(ssl.get(), c.fd());
+        SSL_set_tlsext_host_name(ssl.get(), "a.example");
+        ASSERT_EQ(SSL_connect(ssl.get()), 1) << "connection " << i;
+        ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
+        // The alert follows the request after 0-99 us: it lands at a different point of the
+        // server's work each time.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(i % 100);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        SSL_shutdown(ssl.get());
+        std::string got;
+        char buf[16384];
+        int n;
+        while ((n = SSL_read(ssl.get(), buf, sizeof buf)) > 0) got.append(buf, size_t(n));
+        const bool whole = got.starts_with("HTTP/1.1 200") && got.ends_with("\r\n\r\n" + body);
+        if (!whole && failures++ == 0) {
+            first_failure = "connection " + std::to_string(i) + ": " + std::to_string(got.size()) +
+                            " bytes, SSL error " + std::to_string(SSL_get_error(ssl.get(), n));
+        }
+    }
+    EXPECT_EQ(failures, 0) << first_failure;
 }
 
 TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
