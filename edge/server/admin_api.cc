@@ -1,5 +1,7 @@
 #include "edge/server/admin_api.h"
 
+#include <time.h>
+
 #include <charconv>
 #include <chrono>
 #include <fstream>
@@ -7,8 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include "edge/server/bearer_token.h"
-
-#include <time.h>
 
 namespace anyedge::server {
 using nlohmann::json;

@@ -3,9 +3,9 @@
 // compare the atomic version each turn and take the lock only when it changed.
 #pragma once
 
-#include <atomic>
 #include <time.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -29,12 +29,12 @@ struct WorkerCounters {
 struct PublishedSite {
     std::shared_ptr<const cache::Snapshot> live;
     std::shared_ptr<const cache::Snapshot> previous;  // skew protection; may be null
-    int64_t previous_until = 0;                        // unix seconds: end of the grace
-    int64_t published_at = 0;                          // unix seconds
+    int64_t previous_until = 0;                       // unix seconds: end of the grace
+    int64_t published_at = 0;                         // unix seconds
 };
 
 class SharedState {
-public:
+  public:
     void publish(PublishedSite site) {
         std::lock_guard lock(mutex_);
         site_ = std::move(site);
@@ -59,7 +59,7 @@ public:
     std::atomic<bool> stopping{false};
     std::atomic<bool> draining{false};
 
-private:
+  private:
     mutable std::mutex mutex_;
     PublishedSite site_;
     std::atomic<uint64_t> version_{0};

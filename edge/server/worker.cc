@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,8 +17,6 @@
 #include "edge/io/ring.h"
 #include "edge/server/output_queue.h"
 #include "edge/tls/tls_session.h"
-
-#include <time.h>
 
 namespace anyedge::server {
 namespace {
