@@ -491,7 +491,9 @@ void Worker::Impl::tls_flush(uint32_t slot) {
         // close_notify. Waiting costs a wake-up and a receive per connection; the peer's late
         // alert meets a closed socket after it has read everything we sent. Bytes already in
         // the socket (a TLS 1.3 peer may send its close_notify right after its request and
-        // still read) would turn close() into a reset: then linger as below.
+        // still read) would turn close() into a reset: then linger as below. An alert landing
+        // after this check, within the ring turn before the close, still meets a reset; by then
+        // the response has left uncorked (EdgeTls.HalfClosingTls13ClientReadsTheWholeResponse).
         begin_abort(slot);
         maybe_finish(slot);
         return;
