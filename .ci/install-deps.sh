@@ -7,7 +7,7 @@ set_name=${1:-build}
 pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
       nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
-    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk)
+    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh)
 fi
 if [[ $set_name == bench ]]; then
     pkgs+=(nghttp2-client util-linux)
