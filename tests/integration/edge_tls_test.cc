@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
@@ -221,6 +222,49 @@ TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
         }
     }
     EXPECT_EQ(failures, 0) << first_failure;
+}
+
+// Over TLS as over plain HTTP: a client that completes the handshake, asks for a file larger
+// than both socket buffers hold and never reads is dropped by the send timeout, and another
+// client is served meanwhile.
+TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
+    const fs::path site = dir_ / "stall-site";
+    fs::create_directories(site);
+    std::ofstream(site / "index.html") << "hello\n";
+    const size_t huge = size_t(48) << 20;
+    std::ofstream(site / "huge.bin", std::ios::binary) << std::string(huge, 'x');
+    std::ofstream(dir_ / "stall.json")
+        << R"({"site": ")" << site.string() << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
+        << (dir_ / "a.pem").string() << R"("], "key": [")" << (dir_ / "a.key").string()
+        << R"("], "send_timeout_ms": 600})";
+    EdgeProcess edge(edge_binary(), {"--config", (dir_ / "stall.json").string()});
+    ASSERT_TRUE(edge.started()) << edge.log();
+
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          SSL_CTX_free);
+    ASSERT_TRUE(ctx);
+    RawClient stalled(edge.port());
+    ASSERT_TRUE(stalled.connected());
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+    SSL_set_fd(ssl.get(), stalled.fd());
+    SSL_set_tlsext_host_name(ssl.get(), "a.example");
+    ASSERT_EQ(SSL_connect(ssl.get()), 1);
+    const std::string request = "GET /huge.bin HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
+
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string other =
+        run("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
+            " --resolve a.example:" + std::to_string(edge.port()) +
+            ":127.0.0.1 https://a.example:" + std::to_string(edge.port()) + "/index.html");
+    EXPECT_EQ(other, "hello\n");
+
+    // Send timeout 600 ms, swept every 250 ms: reading now ends early, with a reset or EOF.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    const std::string got = stalled.read_until_close(std::chrono::seconds(10));
+    EXPECT_LT(got.size(), huge);
+    EXPECT_TRUE(stalled.closed_by_peer());
+    EXPECT_EQ(edge.stop(), 0) << edge.log();
 }
 
 TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
