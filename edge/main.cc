@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
     for (const auto& text : cfg.listen) {
         auto addr = server::parse_listen_address(text);
         if (!addr) return fail(addr.error());
-        auto fds = server::open_listeners(*addr, cfg.threads, 4096);
+        auto fds = server::open_listeners(*addr, cfg.threads, 4096, int(cfg.send_buffer));
         if (!fds) return fail(fds.error());
         for (unsigned i = 0; i < cfg.threads; ++i) {
             per_worker[i].push_back({(*fds)[i], false, nullptr});
@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
     for (const auto& text : cfg.tls_listen) {
         auto addr = server::parse_listen_address(text);
         if (!addr) return fail(addr.error());
-        auto fds = server::open_listeners(*addr, cfg.threads, 4096);
+        auto fds = server::open_listeners(*addr, cfg.threads, 4096, int(cfg.send_buffer));
         if (!fds) return fail(fds.error());
         for (unsigned i = 0; i < cfg.threads; ++i) {
             per_worker[i].push_back({(*fds)[i], true, nullptr});

@@ -66,6 +66,10 @@ io_uring_sqe* Ring::get_sqe() {
     return sqe;
 }
 
+void Ring::reserve(unsigned count) {
+    if (io_uring_sq_space_left(&ring_) < count) io_uring_submit(&ring_);
+}
+
 Result<std::unique_ptr<BufferRing>> BufferRing::create(Ring& ring, uint16_t group_id,
                                                        unsigned count, unsigned buffer_size) {
     if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {

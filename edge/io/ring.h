@@ -25,6 +25,8 @@ public:
     io_uring* raw() { return &ring_; }
     // A free SQE; submits pending ones first when the submission queue is full.
     io_uring_sqe* get_sqe();
+    // Makes room for `count` SQEs, so that a linked chain is not split by a submit in get_sqe().
+    void reserve(unsigned count);
 
 private:
     Ring() = default;

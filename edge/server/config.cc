@@ -77,6 +77,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
             else if (key == "header_timeout_ms") cfg.header_timeout_ms = get_u32(v, key);
             else if (key == "idle_timeout_ms") cfg.idle_timeout_ms = get_u32(v, key);
             else if (key == "send_timeout_ms") cfg.send_timeout_ms = get_u32(v, key);
+            else if (key == "send_buffer") cfg.send_buffer = get_u32(v, key);
             else if (key == "max_requests_per_connection")
                 cfg.max_requests_per_connection = get_u32(v, key);
             else if (key == "max_header_bytes") cfg.max_header_bytes = get_u32(v, key);
@@ -167,6 +168,7 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (!valid_header_value(cfg.hsts)) return make_error("hsts: bad header value");
     if (cfg.max_header_bytes < 256) return make_error("max_header_bytes must be at least 256");
+    if (cfg.send_buffer > (1u << 30)) return make_error("send_buffer must be at most 1 GiB");
     return ok_status();
 }
 

@@ -33,6 +33,7 @@ struct EdgeConfig {
     uint32_t header_timeout_ms = 10000;
     uint32_t idle_timeout_ms = 60000;
     uint32_t send_timeout_ms = 30000;
+    uint32_t send_buffer = 0;  // SO_SNDBUF of client sockets in bytes; 0: the kernel's autotuning
     uint32_t max_requests_per_connection = 100000;
     uint32_t max_header_bytes = 16 * 1024;
     uint32_t max_target_bytes = 8 * 1024;

@@ -59,7 +59,8 @@ Result<ListenAddress> parse_listen_address(const std::string& text) {
     return a;
 }
 
-Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog) {
+Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog,
+                                        int send_buffer) {
     std::vector<int> fds;
     auto fail = [&](const std::string& what) -> Result<std::vector<int>> {
         const std::string msg = what + " " + address.to_string() + ": " + std::strerror(errno);
@@ -80,6 +81,10 @@ Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, 
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (address.addr.ss_family == AF_INET6) {
             ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        }
+        if (send_buffer > 0 &&
+            ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer) != 0) {
+            return fail("SO_SNDBUF");
         }
         if (::bind(fd, reinterpret_cast<sockaddr*>(&address.addr), address.addr_len) != 0) {
             return fail("bind");

@@ -24,6 +24,9 @@ Result<ListenAddress> parse_listen_address(const std::string& text);
 
 // Opens `count` listeners on the same address. Port 0 picks an ephemeral port once; every
 // listener shares it (the returned address carries the real port).
-Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog);
+// send_buffer > 0 fixes SO_SNDBUF for the accepted sockets (they inherit it from the listener),
+// as nginx's `listen ... sndbuf=`; 0 leaves the kernel's autotuning.
+Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog,
+                                        int send_buffer = 0);
 
 }  // namespace anyedge::server

@@ -58,9 +58,11 @@ struct Conn {
     bool send_inflight = false;
     bool closing = false;  // abort: cancel everything, then close
     bool close_submitted = false;
-    bool lingering = false;     // no more responses: close once output is sent
-    bool shut_wr = false;       // our FIN is sent; input is read and dropped until EOF
-    uint32_t aux_inflight = 0;  // shutdown/cancel operations not yet completed
+    bool close_linked = false;    // the close waits behind the last send (send_then_close)
+    bool link_cancelled = false;  // ... and that send was cancelled by the send timeout
+    bool lingering = false;       // no more responses: close once output is sent
+    bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
+    uint32_t aux_inflight = 0;    // shutdown/cancel operations not yet completed
     std::optional<HttpSession> session;
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
@@ -130,6 +132,7 @@ struct Worker::Impl {
     void tls_input(uint32_t slot, std::string_view data);
     void tls_flush(uint32_t slot);
     void tls_on_send(uint32_t slot, int res);
+    void send_then_close(uint32_t slot, std::string_view last);
     char plain[16384];  // TLS plaintext scratch; copied into the session at once
 };
 
@@ -220,6 +223,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.fd = fd;
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
+    c.close_linked = c.link_cancelled = false;
     c.shut_wr = false;
     c.aux_inflight = 0;
     c.session.emplace(options.session, listeners[li].handler);
@@ -476,6 +480,11 @@ void Worker::Impl::tls_flush(uint32_t slot) {
         c.tls_shutdown_sent = true;
     }
     const std::string_view pending = t.pending_ciphertext();
+    if (!pending.empty() && c.tls_shutdown_sent && c.session->ended_cleanly() &&
+        !unread_input(c.fd)) {
+        send_then_close(slot, pending);
+        return;
+    }
     if (!pending.empty()) {
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_send(sqe, c.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
@@ -499,6 +508,38 @@ void Worker::Impl::tls_flush(uint32_t slot) {
         return;
     }
     begin_linger(slot);
+}
+
+// The last bytes of a TLS connection that ends cleanly (our close_notify after the last
+// response, nothing unread): send them, cancel the receive and close, hard-linked in one
+// submission. The close then runs as soon as the send is done, in the same io_uring_enter,
+// instead of two ring turns later (7.4 -> 5.4 enters per connection with `openssl s_time -new`),
+// and our FIN leaves before the peer's. MSG_WAITALL keeps a short send retrying inside the ring,
+// so the close never runs after part of the data. Hard links: a send that fails (peer gone) or
+// is cancelled (send timeout, in sweep()) still lets the cancel and the close run.
+void Worker::Impl::send_then_close(uint32_t slot, std::string_view last) {
+    Conn& c = *conns[slot];
+    ring->reserve(3);
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_send(sqe, c.fd, last.data(), last.size(), MSG_NOSIGNAL | MSG_WAITALL);
+    io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
+    sqe->flags |= IOSQE_IO_HARDLINK;
+    c.send_inflight = true;
+    c.last_activity_ms = now;
+    counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+
+    sqe = ring->get_sqe();
+    io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);  // the multishot receive
+    io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
+    sqe->flags |= IOSQE_IO_HARDLINK;
+    ++c.aux_inflight;
+
+    sqe = ring->get_sqe();
+    io_uring_prep_close(sqe, c.fd);
+    io_uring_sqe_set_data64(sqe, pack(Op::kClose, slot, c.gen));
+    c.closing = true;
+    c.close_submitted = true;
+    c.close_linked = true;
 }
 
 void Worker::Impl::tls_on_send(uint32_t slot, int res) {
@@ -570,7 +611,20 @@ void Worker::Impl::release(uint32_t slot) {
 void Worker::Impl::sweep() {
     for (uint32_t slot = 0; slot < conns.size(); ++slot) {
         Conn& c = *conns[slot];
-        if (!c.in_use || c.closing) continue;
+        if (!c.in_use) continue;
+        if (c.closing) {
+            // A close linked behind a send waits for it. That send (at most the 64 KiB TLS
+            // output buffer) completes only whole: a reader that has not taken it within the
+            // send timeout is dropped. Cancelling the send lets the linked close run.
+            if (c.close_linked && c.send_inflight && !c.link_cancelled &&
+                now - c.last_activity_ms > options.send_timeout_ms) {
+                io_uring_sqe* sqe = ring->get_sqe();
+                io_uring_prep_cancel_fd(sqe, c.fd, IORING_ASYNC_CANCEL_ALL);
+                io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
+                c.link_cancelled = true;
+            }
+            continue;
+        }
         if (has_output(c)) {
             // A reader too slow to take any bytes for the send timeout loses the connection.
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
@@ -264,6 +265,66 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     const std::string got = stalled.read_until_close(std::chrono::seconds(10));
     EXPECT_LT(got.size(), huge);
     EXPECT_TRUE(stalled.closed_by_peer());
+    EXPECT_EQ(edge.stop(), 0) << edge.log();
+}
+
+// The same when the send stalls in a response's last piece, the one cdn-edge sends with the
+// close linked behind it: with send_buffer 4096 and a 4 KiB receive buffer, neither 40 KiB
+// (one piece, the last) nor 400 KiB (stalls earlier) fits, and both readers must be dropped.
+TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
+    const fs::path site = dir_ / "last-piece-site";
+    fs::create_directories(site);
+    const std::vector<size_t> sizes = {40 * 1024, 400 * 1024};
+    for (size_t size : sizes) {
+        std::ofstream(site / (std::to_string(size) + ".bin"), std::ios::binary)
+            << std::string(size, 'x');
+    }
+    std::ofstream(dir_ / "last-piece.json")
+        << R"({"site": ")" << site.string() << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
+        << (dir_ / "a.pem").string() << R"("], "key": [")" << (dir_ / "a.key").string()
+        << R"("], "send_timeout_ms": 600, "send_buffer": 4096})";
+    EdgeProcess edge(edge_binary(), {"--config", (dir_ / "last-piece.json").string()});
+    ASSERT_TRUE(edge.started()) << edge.log();
+
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          SSL_CTX_free);
+    ASSERT_TRUE(ctx);
+    std::vector<int> fds;
+    std::vector<std::unique_ptr<SSL, decltype(&SSL_free)>> ssls;
+    for (size_t size : sizes) {
+        const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT_GE(fd, 0);
+        fds.push_back(fd);
+        const int small = 4096;  // before connect, so that the window stays small
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        const timeval five{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(edge.port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ssls.emplace_back(SSL_new(ctx.get()), SSL_free);
+        SSL* ssl = ssls.back().get();
+        SSL_set_fd(ssl, fd);
+        SSL_set_tlsext_host_name(ssl, "a.example");
+        ASSERT_EQ(SSL_connect(ssl), 1);
+        const std::string request = "GET /" + std::to_string(size) +
+                                    ".bin HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
+        ASSERT_EQ(SSL_write(ssl, request.data(), int(request.size())), int(request.size()));
+    }
+    // Send timeout 600 ms, swept every 250 ms: reading now ends early, with a reset or EOF.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    for (size_t i = 0; i < sizes.size(); ++i) {
+        size_t got = 0;
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(fds[i], buf, sizeof buf)) > 0) got += size_t(n);
+        const int err = errno;
+        EXPECT_TRUE(n == 0 || err == ECONNRESET) << sizes[i] << ": " << strerror(err);
+        EXPECT_LT(got, sizes[i]) << sizes[i] << ": all of it arrived; the reader was not dropped";
+        close(fds[i]);
+    }
     EXPECT_EQ(edge.stop(), 0) << edge.log();
 }
 
