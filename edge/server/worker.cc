@@ -480,7 +480,10 @@ void Worker::Impl::tls_flush(uint32_t slot) {
         c.tls_shutdown_sent = true;
     }
     const std::string_view pending = t.pending_ciphertext();
-    if (!pending.empty() && c.tls_shutdown_sent && c.session->ended_cleanly() &&
+    // Only when these are all the bytes left: close_notify is among them, and they do not wrap
+    // around the end of the output ring (pending_ciphertext() is the first contiguous part).
+    if (!pending.empty() && c.tls_shutdown_sent && !t.shutdown_pending() &&
+        pending.size() == t.pending_ciphertext_bytes() && c.session->ended_cleanly() &&
         !unread_input(c.fd)) {
         send_then_close(slot, pending);
         return;

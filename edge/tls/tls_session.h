@@ -119,6 +119,8 @@ class TlsSession {
     // --- state ---
 
     bool handshake_done() const;
+    // shutdown() found no room: close_notify is not in the output yet.
+    bool shutdown_pending() const { return shutdown_pending_; }
     bool resumed() const;
     std::string_view alpn() const;      // "" when none was negotiated
     std::string_view sni() const;       // "" when the client sent none

@@ -328,6 +328,42 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
     EXPECT_EQ(edge.stop(), 0) << edge.log();
 }
 
+// Large responses on connections that close after them, through a small send buffer: the
+// ciphertext goes out in many partial sends and wraps around the TLS output ring, and the last
+// piece (sent with the close linked behind it) must still be all of what is left.
+TEST_F(EdgeTls, LargeResponsesBeforeACloseArriveWhole) {
+    const fs::path site = dir_ / "large-site";
+    fs::create_directories(site);
+    std::mt19937_64 rng(42);
+    const std::vector<size_t> sizes = {1000003, 2500017, 3333331};
+    for (size_t size : sizes) {
+        std::string bytes(size, '\0');
+        for (char& b : bytes) b = char(rng());
+        std::ofstream(site / (std::to_string(size) + ".bin"), std::ios::binary) << bytes;
+    }
+    std::ofstream(dir_ / "large.json")
+        << R"({"site": ")" << site.string() << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
+        << (dir_ / "a.pem").string() << R"("], "key": [")" << (dir_ / "a.key").string()
+        << R"("], "send_buffer": 4096})";
+    EdgeProcess edge(edge_binary(), {"--config", (dir_ / "large.json").string()});
+    ASSERT_TRUE(edge.started()) << edge.log();
+    const std::string port = std::to_string(edge.port());
+    for (int round = 0; round < 3; ++round) {
+        for (size_t size : sizes) {
+            const fs::path out = dir_ / "large.out";
+            run("timeout 20 curl -s -H 'Connection: close' -o " + out.string() + " --cacert " +
+                (dir_ / "a.pem").string() + " --resolve a.example:" + port +
+                ":127.0.0.1 https://a.example:" + port + "/" + std::to_string(size) + ".bin");
+            const std::string got = read_file(out);
+            EXPECT_EQ(got.size(), size) << "round " << round;
+            EXPECT_EQ(sha256_hex_of(got),
+                      sha256_hex_of(read_file(site / (std::to_string(size) + ".bin"))))
+                << size << " round " << round;
+        }
+    }
+    EXPECT_EQ(edge.stop(), 0) << edge.log();
+}
+
 TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
     RawClient c(edges_[0]->port());
     c.send_all("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
