@@ -516,10 +516,10 @@ void Worker::Impl::tls_flush(uint32_t slot) {
 // The last bytes of a TLS connection that ends cleanly (our close_notify after the last
 // response, nothing unread): send them, cancel the receive and close, hard-linked in one
 // submission. The close then runs as soon as the send is done, in the same io_uring_enter,
-// instead of two ring turns later (7.4 -> 5.4 enters per connection with `openssl s_time -new`),
-// and our FIN leaves before the peer's. MSG_WAITALL keeps a short send retrying inside the ring,
-// so the close never runs after part of the data. Hard links: a send that fails (peer gone) or
-// is cancelled (send timeout, in sweep()) still lets the cancel and the close run.
+// instead of two ring turns later (7.4 -> 5.4 io_uring_enter calls per connection under
+// `openssl s_time -new`). MSG_WAITALL keeps a short send retrying inside the ring, so the close
+// never runs after part of the data. Hard links: a send that fails (peer gone) or is cancelled
+// (send timeout, in sweep()) still lets the cancel and the close run.
 void Worker::Impl::send_then_close(uint32_t slot, std::string_view last) {
     Conn& c = *conns[slot];
     ring->reserve(3);
