@@ -92,6 +92,19 @@ class EdgeTls : public ::testing::Test {
                    " https://a.example:" + port(i) + path);
     }
 
+    // A third cdn-edge with the a.example certificate on its own site and extra config keys
+    // (a JSON fragment such as `"send_buffer": 4096`).
+    static std::unique_ptr<EdgeProcess> start_edge(const fs::path& site, const std::string& name,
+                                                   const std::string& extra_keys) {
+        const fs::path cfg = dir_ / (name + ".json");
+        std::ofstream(cfg) << R"({"site": ")" << site.string()
+                           << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
+                           << (dir_ / "a.pem").string() << R"("], "key": [")"
+                           << (dir_ / "a.key").string() << R"("], )" << extra_keys << "}";
+        return std::make_unique<EdgeProcess>(edge_binary(),
+                                             std::vector<std::string>{"--config", cfg.string()});
+    }
+
     static inline fs::path dir_;
     static inline std::unique_ptr<EdgeProcess> edges_[2];
     static inline std::string skip_;
@@ -234,17 +247,13 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     std::ofstream(site / "index.html") << "hello\n";
     const size_t huge = size_t(48) << 20;
     std::ofstream(site / "huge.bin", std::ios::binary) << std::string(huge, 'x');
-    std::ofstream(dir_ / "stall.json")
-        << R"({"site": ")" << site.string() << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
-        << (dir_ / "a.pem").string() << R"("], "key": [")" << (dir_ / "a.key").string()
-        << R"("], "send_timeout_ms": 600})";
-    EdgeProcess edge(edge_binary(), {"--config", (dir_ / "stall.json").string()});
-    ASSERT_TRUE(edge.started()) << edge.log();
+    const auto edge = start_edge(site, "stall", R"("send_timeout_ms": 600)");
+    ASSERT_TRUE(edge->started()) << edge->log();
 
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
                                                           SSL_CTX_free);
     ASSERT_TRUE(ctx);
-    RawClient stalled(edge.port());
+    RawClient stalled(edge->port());
     ASSERT_TRUE(stalled.connected());
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
     SSL_set_fd(ssl.get(), stalled.fd());
@@ -256,8 +265,8 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const std::string other =
         run("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
-            " --resolve a.example:" + std::to_string(edge.port()) +
-            ":127.0.0.1 https://a.example:" + std::to_string(edge.port()) + "/index.html");
+            " --resolve a.example:" + std::to_string(edge->port()) +
+            ":127.0.0.1 https://a.example:" + std::to_string(edge->port()) + "/index.html");
     EXPECT_EQ(other, "hello\n");
 
     // Send timeout 600 ms, swept every 250 ms: reading now ends early, with a reset or EOF.
@@ -265,7 +274,7 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     const std::string got = stalled.read_until_close(std::chrono::seconds(10));
     EXPECT_LT(got.size(), huge);
     EXPECT_TRUE(stalled.closed_by_peer());
-    EXPECT_EQ(edge.stop(), 0) << edge.log();
+    EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
 // The same when the send stalls in a response's last piece, the one cdn-edge sends with the
@@ -279,12 +288,9 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
         std::ofstream(site / (std::to_string(size) + ".bin"), std::ios::binary)
             << std::string(size, 'x');
     }
-    std::ofstream(dir_ / "last-piece.json")
-        << R"({"site": ")" << site.string() << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
-        << (dir_ / "a.pem").string() << R"("], "key": [")" << (dir_ / "a.key").string()
-        << R"("], "send_timeout_ms": 600, "send_buffer": 4096})";
-    EdgeProcess edge(edge_binary(), {"--config", (dir_ / "last-piece.json").string()});
-    ASSERT_TRUE(edge.started()) << edge.log();
+    const auto edge =
+        start_edge(site, "last-piece", R"("send_timeout_ms": 600, "send_buffer": 4096)");
+    ASSERT_TRUE(edge->started()) << edge->log();
 
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
                                                           SSL_CTX_free);
@@ -301,7 +307,7 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five);
         sockaddr_in a{};
         a.sin_family = AF_INET;
-        a.sin_port = htons(edge.port());
+        a.sin_port = htons(edge->port());
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
         ssls.emplace_back(SSL_new(ctx.get()), SSL_free);
@@ -325,7 +331,7 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
         EXPECT_LT(got, sizes[i]) << sizes[i] << ": all of it arrived; the reader was not dropped";
         close(fds[i]);
     }
-    EXPECT_EQ(edge.stop(), 0) << edge.log();
+    EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
 // Large responses on connections that close after them, through a small send buffer: the
@@ -341,13 +347,9 @@ TEST_F(EdgeTls, LargeResponsesBeforeACloseArriveWhole) {
         for (char& b : bytes) b = char(rng());
         std::ofstream(site / (std::to_string(size) + ".bin"), std::ios::binary) << bytes;
     }
-    std::ofstream(dir_ / "large.json")
-        << R"({"site": ")" << site.string() << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
-        << (dir_ / "a.pem").string() << R"("], "key": [")" << (dir_ / "a.key").string()
-        << R"("], "send_buffer": 4096})";
-    EdgeProcess edge(edge_binary(), {"--config", (dir_ / "large.json").string()});
-    ASSERT_TRUE(edge.started()) << edge.log();
-    const std::string port = std::to_string(edge.port());
+    const auto edge = start_edge(site, "large", R"("send_buffer": 4096)");
+    ASSERT_TRUE(edge->started()) << edge->log();
+    const std::string port = std::to_string(edge->port());
     for (int round = 0; round < 3; ++round) {
         for (size_t size : sizes) {
             const fs::path out = dir_ / "large.out";
@@ -361,7 +363,7 @@ TEST_F(EdgeTls, LargeResponsesBeforeACloseArriveWhole) {
                 << size << " round " << round;
         }
     }
-    EXPECT_EQ(edge.stop(), 0) << edge.log();
+    EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
 TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
