@@ -129,12 +129,15 @@ std::string EdgeProcess::log() {
     return ss.str();
 }
 
-RawClient::RawClient(uint16_t port, const std::string& host) {
+RawClient::RawClient(uint16_t port, const std::string& host, int receive_buffer) {
     const bool v6 = host.find(':') != std::string::npos;
     fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     timeval tv{5, 0};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (receive_buffer > 0) {
+        setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
     int rc;
     if (v6) {
         sockaddr_in6 a{};

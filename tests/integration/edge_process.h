@@ -43,7 +43,9 @@ class EdgeProcess {
 // A blocking TCP client with timeouts (SO_RCVTIMEO/SO_SNDTIMEO).
 class RawClient {
   public:
-    explicit RawClient(uint16_t port, const std::string& host = "127.0.0.1");
+    // receive_buffer > 0 sets SO_RCVBUF before connecting, so that the window stays that small.
+    explicit RawClient(uint16_t port, const std::string& host = "127.0.0.1",
+                       int receive_buffer = 0);
     ~RawClient();
     bool connected() const { return fd_ >= 0; }
     bool send_all(const std::string& bytes);
