@@ -64,6 +64,45 @@ std::string_view check_raw_header(std::string_view header) {
     return {};
 }
 
+// RFC 9112 §3.2: a Host value must be an RFC 3986 authority without userinfo: reg-name,
+// IPv4 or a bracketed IP literal, then an optional ":" port. Anything else (spaces, "/", "@")
+// gets 400; such a value would otherwise flow into redirects and logs.
+bool valid_host(std::string_view host) {
+    auto is_hex = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    auto is_name_char = [](char c) {  // unreserved / sub-delims
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+    };
+    size_t i = 0;
+    if (!host.empty() && host.front() == '[') {
+        const size_t close = host.find(']');
+        if (close == std::string_view::npos || close == 1) return false;
+        for (i = 1; i < close; ++i) {  // IPv6address or IPvFuture
+            if (!is_name_char(host[i]) && host[i] != ':') return false;
+        }
+        i = close + 1;
+    } else {
+        while (i < host.size() && host[i] != ':') {
+            if (host[i] == '%') {
+                if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
+                    return false;
+                }
+                i += 3;
+            } else if (is_name_char(host[i])) {
+                ++i;
+            } else {
+                return false;
+            }
+        }
+    }
+    if (i == host.size()) return true;
+    if (host[i] != ':') return false;
+    const std::string_view port = host.substr(i + 1);
+    return port.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 class BeastRequestParser final : public beast_http::basic_parser<true> {
 public:
     explicit BeastRequestParser(Request& out) : out_(out) {}
@@ -231,6 +270,7 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
         }
         if (request_.version >= 11 && p.host_count != 1) return fail(400, "need exactly one Host");
         if (p.host_count > 1) return fail(400, "duplicate Host");
+        if (p.host_count == 1 && !valid_host(request_.host)) return fail(400, "invalid Host");
         if (p.content_length_count > 1) return fail(400, "duplicate Content-Length");
         if (p.bad_content_length) return fail(400, "malformed Content-Length");
         if (p.transfer_encoding_count > 0) {

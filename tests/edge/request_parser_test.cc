@@ -110,6 +110,16 @@ TEST(RequestParser, RefusesSmugglingShapes) {
         {"no Host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400},
         {"duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         {"duplicate Host 1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        {"Host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+        {"Host with path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
+        {"Host with userinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400},
+        {"Host with quote", "GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400},
+        {"Host port not digits", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400},
+        {"Host two colons", "GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400},
+        {"Host bad percent", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400},
+        {"Host open bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+        {"Host after bracket", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400},
+        {"Host 8-bit", "GET / HTTP/1.1\r\nHost: b\xc3\xbc" "cher.example\r\n\r\n", 400},
         {"TE gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
         {"TE chunked, gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
         {"TE chunked twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
@@ -143,6 +153,20 @@ TEST(RequestParser, UnknownMethodIsParsedForA405) {
     ASSERT_EQ(p.feed("get / HTTP/1.1\r\nHost: h\r\n\r\n", used), ParseStatus::kDone);
     EXPECT_EQ(p.request().method, Method::kOther);
     EXPECT_EQ(p.request().method_name, "get");
+}
+
+// RFC 3986 authority forms a browser or proxy sends (RFC 9112 §3.2), and the empty value
+// RFC 9112 allows when the target has no authority.
+TEST(RequestParser, AcceptsEveryAuthorityForm) {
+    for (const char* host : {"blog.example", "BLOG.example:443", "127.0.0.1:8443", "[::1]",
+                             "[2001:db8::1]:8443", "[v1.fe80::a+en1]", "xn--bcher-kva.example",
+                             "a_b-c~d.example", "h:", "%41.example", ""}) {
+        RequestParser p;
+        size_t used = 0;
+        const std::string msg = std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n";
+        EXPECT_EQ(p.feed(msg, used), ParseStatus::kDone) << host << ": " << p.error_reason();
+        EXPECT_EQ(p.request().host, host);
+    }
 }
 
 TEST(RequestParser, AcceptsFinalChunkedAfterOtherCoding) {
