@@ -262,18 +262,31 @@ int main(int argc, char** argv) {
     if (!cfg.hsts.empty()) wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     if (cfg.redirect_http) wopts.redirect_https_port = https_port;
 
-    // Reloads what is served (and the ticket keys): from the admin API, and in the origin role
+    // Certificates (renewed in place) and ticket keys (rotated on every node together) are
+    // re-read on SIGHUP and with every reload; a file that does not load leaves the current
+    // ones serving. The self-signed certificate has no files to re-read.
+    const bool reload_certs = self_signed_dir.empty();
+    std::function<void(const char*)> reload_tls = [&cfg, &tls_context,
+                                                   reload_certs](const char* why) {
+        if (!tls_context) return;
+        if (reload_certs) {
+            auto st = tls_context->reload_certificates();
+            std::cerr << "cdn-edge: " << why << ": certificates "
+                      << (st ? std::string("reloaded") : "not reloaded: " + st.error()) << "\n";
+        }
+        if (!cfg.ticket_keys.empty()) {
+            auto st = tls_context->reload_ticket_keys();
+            std::cerr << "cdn-edge: " << why << ": ticket keys "
+                      << (st ? std::string("reloaded") : "not reloaded: " + st.error()) << "\n";
+        }
+    };
+    // Reloads what is served (and the TLS files): from the admin API, and in the origin role
     // after an upload. Serialized: two reloads never interleave.
     auto reload_mutex = std::make_shared<std::mutex>();
-    std::function<Result<uint64_t>()> reload = [&cfg, &snap_opts, &shared, &tls_context,
+    std::function<Result<uint64_t>()> reload = [&cfg, &snap_opts, &shared, &reload_tls,
                                              reload_mutex]() -> Result<uint64_t> {
         std::lock_guard lock(*reload_mutex);
-        if (tls_context && !cfg.ticket_keys.empty()) {
-            // Ticket keys rotate on every node together: re-read the shared file.
-            if (auto st = tls_context->reload_ticket_keys(); !st) {
-                std::cerr << "cdn-edge: ticket keys not reloaded: " << st.error() << "\n";
-            }
-        }
+        reload_tls("reload");
         auto site = load_site(cfg, snap_opts, shared.current());
         if (!site) {
             std::cerr << "cdn-edge: reload failed, still serving the previous generation: "
@@ -353,12 +366,8 @@ int main(int argc, char** argv) {
     for (;;) {
         sigwait(&stop_signals, &sig);
         if (sig != SIGHUP) break;
-        // SIGHUP: re-read the session-ticket key file (keys rotate without a restart).
-        if (tls_context && !cfg.ticket_keys.empty()) {
-            auto st = tls_context->reload_ticket_keys();
-            std::cerr << "cdn-edge: SIGHUP: ticket keys "
-                      << (st ? std::string("reloaded") : "not reloaded: " + st.error()) << "\n";
-        }
+        std::lock_guard lock(*reload_mutex);
+        reload_tls("SIGHUP");
     }
     if (!failed) std::cerr << "cdn-edge: signal " << sig << ", finishing in-flight responses\n";
     shared.stopping = true;

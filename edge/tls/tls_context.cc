@@ -95,6 +95,15 @@ bool valid_server_name(const std::string& name) {
 
 }  // namespace
 
+struct CertificateSet {
+    std::vector<SslCtxPtr> contexts;                        // [0] is the default
+    std::map<std::string, SSL_CTX*, std::less<>> exact;     // "www.example.com"
+    std::map<std::string, SSL_CTX*, std::less<>> wildcard;  // "example.com" for *.example.com
+
+    SSL_CTX* default_context() const { return contexts.front().get(); }
+    SSL_CTX* for_name(std::string_view server_name) const;
+};
+
 TlsContext::TlsContext(TlsConfig config) : config_(std::move(config)) {}
 
 TlsContext::~TlsContext() { EVP_CIPHER_free(ticket_cipher_); }
@@ -131,13 +140,15 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
     } else if (Status s = self->reload_ticket_keys(); !s) {
         return make_error(s.error());
     }
-    if (Status s = self->load_certificates(); !s) {
-        return make_error(s.error());
+    auto set = self->load_certificates();
+    if (!set) {
+        return make_error(set.error());
     }
+    self->certs_ = std::move(*set);
     return self;
 }
 
-Status TlsContext::configure(SSL_CTX* ctx) {
+Status TlsContext::configure(SSL_CTX* ctx, const CertificateSet* set) {
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1) {
         return make_error(openssl_error("TLS protocol versions"));
@@ -185,14 +196,15 @@ Status TlsContext::configure(SSL_CTX* ctx) {
     SSL_CTX_set_app_data(ctx, this);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, &TlsContext::on_ticket_key);
     SSL_CTX_set_tlsext_servername_callback(ctx, &TlsContext::on_servername);
-    SSL_CTX_set_tlsext_servername_arg(ctx, this);
+    SSL_CTX_set_tlsext_servername_arg(ctx, const_cast<CertificateSet*>(set));
     if (!alpn_.empty()) {
         SSL_CTX_set_alpn_select_cb(ctx, &TlsContext::on_alpn, this);
     }
     return ok_status();
 }
 
-Status TlsContext::load_certificates() {
+Result<std::shared_ptr<const CertificateSet>> TlsContext::load_certificates() {
+    auto set = std::make_shared<CertificateSet>();
     struct Group {
         SSL_CTX* ctx;
         std::set<int> key_types;
@@ -227,13 +239,13 @@ Status TlsContext::load_certificates() {
             if (!ctx) {
                 return make_error(openssl_error("SSL_CTX_new"));
             }
-            if (Status s = configure(ctx.get()); !s) {
-                return s;
+            if (Status s = configure(ctx.get(), set.get()); !s) {
+                return make_error(s.error());
             }
             group.ctx = ctx.get();
-            contexts_.push_back(std::move(ctx));
+            set->contexts.push_back(std::move(ctx));
             for (const std::string& n : names) {
-                auto& map = n.starts_with("*.") ? wildcard_ : exact_;
+                auto& map = n.starts_with("*.") ? set->wildcard : set->exact;
                 const std::string key = n.starts_with("*.") ? n.substr(2) : n;
                 if (!map.emplace(key, group.ctx).second) {
                     return make_error(cc.cert_path + ": name '" + n +
@@ -263,18 +275,41 @@ Status TlsContext::load_certificates() {
                 openssl_error(cc.key_path + " does not match certificate " + cc.cert_path));
         }
     }
-    return ok_status();
+    return std::shared_ptr<const CertificateSet>(std::move(set));
 }
 
-SslPtr TlsContext::new_ssl() const {
-    SslPtr ssl(SSL_new(default_context()));
+SslPtr TlsContext::new_ssl(std::shared_ptr<const CertificateSet>& certificates) const {
+    certificates = this->certificates();
+    SslPtr ssl(SSL_new(certificates->default_context()));
     if (ssl) {
         SSL_set_accept_state(ssl.get());
     }
     return ssl;
 }
 
+std::shared_ptr<const CertificateSet> TlsContext::certificates() const {
+    std::lock_guard lock(certs_mutex_);
+    return certs_;
+}
+
+Status TlsContext::reload_certificates() {
+    auto set = load_certificates();
+    if (!set) {
+        return make_error(set.error());
+    }
+    // The old set dies here only if no connection holds it; otherwise with the last one.
+    std::lock_guard lock(certs_mutex_);
+    certs_.swap(*set);
+    return ok_status();
+}
+
+SSL_CTX* TlsContext::default_context() const { return certificates()->default_context(); }
+
 SSL_CTX* TlsContext::context_for_name(std::string_view server_name) const {
+    return certificates()->for_name(server_name);
+}
+
+SSL_CTX* CertificateSet::for_name(std::string_view server_name) const {
     // Host names are at most 253 characters (RFC 1035 §2.3.4); longer cannot match.
     char buf[256];
     if (!server_name.empty() && server_name.back() == '.') {
@@ -287,13 +322,13 @@ SSL_CTX* TlsContext::context_for_name(std::string_view server_name) const {
         buf[i] = ascii_lower(server_name[i]);
     }
     const std::string_view name(buf, server_name.size());
-    if (auto it = exact_.find(name); it != exact_.end()) {
+    if (auto it = exact.find(name); it != exact.end()) {
         return it->second;
     }
     // "*.example.com" stands for exactly one label (RFC 6125 §6.4.3).
     const std::size_t dot = name.find('.');
     if (dot != std::string_view::npos && dot > 0) {
-        if (auto it = wildcard_.find(name.substr(dot + 1)); it != wildcard_.end()) {
+        if (auto it = wildcard.find(name.substr(dot + 1)); it != wildcard.end()) {
             return it->second;
         }
     }
@@ -301,12 +336,13 @@ SSL_CTX* TlsContext::context_for_name(std::string_view server_name) const {
 }
 
 int TlsContext::on_servername(SSL* ssl, int* alert, void* arg) {
-    const auto* self = static_cast<const TlsContext*>(arg);
+    // The set this SSL was made from (see new_ssl): the connection keeps it alive.
+    const auto* set = static_cast<const CertificateSet*>(arg);
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (name == nullptr) {
         return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
     }
-    SSL_CTX* target = self->context_for_name(name);
+    SSL_CTX* target = set->for_name(name);
     if (target != SSL_get_SSL_CTX(ssl) && SSL_set_SSL_CTX(ssl, target) != target) {
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_TLSEXT_ERR_ALERT_FATAL;

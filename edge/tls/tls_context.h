@@ -8,10 +8,11 @@
 // client's cipher preference (intermediate: every suite is strong); no renegotiation; no
 // compression. Resumption is by stateless tickets only (no server session cache), so that a
 // ticket issued by one process or node resumes on any other that shares the key file.
-// Invariants: after create() everything but the ticket key ring is immutable; the ring is an
-// immutable object swapped under a mutex that is taken only during handshakes.
-// Threads: one TlsContext serves any number of threads; reload_ticket_keys() may run on any
-// thread at any time.
+// Invariants: after create() the policy is immutable; the certificate set and the ticket key
+// ring are immutable objects, each swapped whole under a mutex that is taken once per
+// connection (certificates) or per ticket (keys).
+// Threads: one TlsContext serves any number of threads; reload_certificates() and
+// reload_ticket_keys() may run on any thread at any time.
 #pragma once
 
 #include <atomic>
@@ -29,6 +30,11 @@
 #include "origin-sync/content/result.h"
 
 namespace anyedge::tls {
+
+// One generation of certificates: an SSL_CTX per name set and the SNI maps into them
+// (defined in tls_context.cc). A connection holds the set it started with, so a reload never
+// frees what a running handshake's SNI callback reads.
+struct CertificateSet;
 
 struct CertificateConfig {
     std::string cert_path;  // PEM: the leaf first, then intermediates
@@ -83,9 +89,14 @@ class TlsContext {
     TlsContext& operator=(const TlsContext&) = delete;
 
     // A new server-side SSL for one connection (accept state set), or nullptr on allocation
-    // failure. The SSL keeps a reference to the context's SSL_CTX, but the callbacks use this
-    // object: it must outlive every SSL it made.
-    SslPtr new_ssl() const;
+    // failure. `certificates` receives the certificate set it was made from: keep it as long
+    // as the SSL. The callbacks also use this object: it must outlive every SSL it made.
+    SslPtr new_ssl(std::shared_ptr<const CertificateSet>& certificates) const;
+
+    // Re-reads every certificate and key file and swaps the new set in for new connections;
+    // connections already open keep theirs. On any error (unreadable file, key that does not
+    // match, a certificate mid-renewal) the current set stays and the error is returned.
+    Status reload_certificates();
 
     // Re-reads config.ticket_key_file and swaps the ring in; handshakes already running keep
     // the ring they started with. On error the current keys stay and the error is returned.
@@ -99,17 +110,19 @@ class TlsContext {
     TlsCounters counters() const;
 
     // The SSL_CTX for a server name, as the SNI callback resolves it (case-insensitive exact
-    // match, then "*.<parent>", then the default). For tests and diagnostics.
+    // match, then "*.<parent>", then the default), in the current set. For tests and
+    // diagnostics: valid until the next reload_certificates().
     SSL_CTX* context_for_name(std::string_view server_name) const;
-    SSL_CTX* default_context() const { return contexts_.front().get(); }
+    SSL_CTX* default_context() const;
 
     std::int64_t now() const;
 
   private:
     explicit TlsContext(TlsConfig config);
 
-    Status load_certificates();
-    Status configure(SSL_CTX* ctx);
+    Result<std::shared_ptr<const CertificateSet>> load_certificates();
+    Status configure(SSL_CTX* ctx, const CertificateSet* set);
+    std::shared_ptr<const CertificateSet> certificates() const;
     std::shared_ptr<const TicketKeyRing> ticket_keys() const;
 
     static int on_servername(SSL* ssl, int* alert, void* arg);
@@ -119,10 +132,10 @@ class TlsContext {
                              EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc);
 
     TlsConfig config_;
-    std::vector<SslCtxPtr> contexts_;                        // [0] is the default
-    std::map<std::string, SSL_CTX*, std::less<>> exact_;     // "www.example.com"
-    std::map<std::string, SSL_CTX*, std::less<>> wildcard_;  // "example.com" for *.example.com
-    std::vector<std::string> alpn_;                          // validated protocol names
+    std::vector<std::string> alpn_;  // validated protocol names
+
+    mutable std::mutex certs_mutex_;
+    std::shared_ptr<const CertificateSet> certs_;
 
     mutable std::mutex keys_mutex_;
     std::shared_ptr<const TicketKeyRing> keys_;

@@ -24,13 +24,15 @@ void clear_stale_errors() {
 }  // namespace
 
 Result<TlsSession> TlsSession::accept(TlsContext& ctx, const TlsSessionOptions& options) {
-    SslPtr ssl = ctx.new_ssl();
+    std::shared_ptr<const CertificateSet> certificates;
+    SslPtr ssl = ctx.new_ssl(certificates);
     if (!ssl) {
         return make_error(openssl_error("SSL_new"));
     }
     auto session = adopt(std::move(ssl), options);
     if (session) {
         session->ctx_ = &ctx;
+        session->certificates_ = std::move(certificates);
     }
     return session;
 }

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -28,6 +29,7 @@
 namespace anyedge::tls {
 
 class TlsContext;
+struct CertificateSet;
 
 enum class TlsStatus : std::uint8_t {
     ok,          // progress: bytes moved, or the handshake/shutdown step is complete
@@ -139,6 +141,8 @@ class TlsSession {
     TlsStatus classify(int ret);
     void after_progress();
 
+    // Declared before ssl_ so it outlives it: the SNI callback reads this set's names.
+    std::shared_ptr<const CertificateSet> certificates_;
     BioPtr network_;  // our end of the BIO pair; the SSL owns the other end
     SslPtr ssl_;
     TlsContext* ctx_ = nullptr;  // for counters; null for adopted sessions

@@ -233,7 +233,8 @@ TEST_F(TlsContextTest, ProtocolAndCipherPolicy) {
     EXPECT_EQ(names, expected);
 
     // Both key types are loaded into the one context for the name.
-    SslPtr ssl((*created)->new_ssl());
+    std::shared_ptr<const CertificateSet> set;
+    SslPtr ssl((*created)->new_ssl(set));
     ASSERT_TRUE(ssl);
     EXPECT_TRUE(SSL_is_server(ssl.get()));
     int key_types = 0;

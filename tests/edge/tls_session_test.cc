@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "edge/tls/self_signed.h"
@@ -368,6 +369,64 @@ TEST(TlsSession, SniChoosesTheCertificate) {
             EXPECT_EQ(server.sni(), c.sni);
         }
     }
+}
+
+bool peer_certificate_is(const TlsSession& client, const std::string& pem) {
+    X509* peer = SSL_get0_peer_certificate(client.native_handle());
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    X509Ptr want(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    return peer != nullptr && want && X509_cmp(peer, want.get()) == 0;
+}
+
+// A certificate renewed in place (new files at the same paths): connections made after
+// reload_certificates() get the new one. A connection made before finishes its handshake with
+// the old one, SNI switch included: it keeps its certificate set alive. Files that do not load
+// change nothing.
+TEST(TlsSession, CertificateReloadServesNewConnectionsOnly) {
+    TempDir dir;
+    const CertificateConfig live{dir.file("live.crt"), dir.file("live.key"), {}};
+    const std::vector<std::string> names = {"renew.test"};
+    auto first = make_self_signed(KeyType::ecdsa_p256, names);
+    auto second = make_self_signed(KeyType::ecdsa_p256, names);
+    ASSERT_TRUE(first && second);
+    write_file(live.cert_path, first->certificate);
+    write_file(live.key_path, first->private_key);
+    TlsConfig config;
+    config.certificates = {live, pki().exact};
+    auto ctx = make_context(config);
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+
+    TlsSession before = make_server(*ctx);
+    TlsSession before_sni = make_server(*ctx);
+    write_file(live.cert_path, second->certificate);
+    write_file(live.key_path, second->private_key);
+    const Status reloaded = ctx->reload_certificates();
+    ASSERT_TRUE(reloaded) << reloaded.error();
+    TlsSession after = make_server(*ctx);
+
+    auto serve = [&](TlsSession& server, const std::string& sni) {
+        TlsSession client = make_client(cctx.get(), {.sni = sni});
+        const HandshakeResult r = handshake(client, server);
+        EXPECT_EQ(r.server, TlsStatus::ok) << sni << ": " << server.error_reason();
+        EXPECT_EQ(r.client, TlsStatus::ok) << sni << ": " << client.error_reason();
+        return client;
+    };
+    EXPECT_TRUE(peer_certificate_is(serve(before, "renew.test"), first->certificate));
+    EXPECT_EQ(peer_common_name(serve(before_sni, "www.example.com")), "www.example.com");
+    EXPECT_TRUE(peer_certificate_is(serve(after, "renew.test"), second->certificate));
+
+    // A half-written certificate, then a certificate whose key is not there yet.
+    write_file(live.cert_path, "-----BEGIN CERTIFICATE-----\nMIIB\n");
+    Status broken = ctx->reload_certificates();
+    ASSERT_FALSE(broken);
+    EXPECT_NE(broken.error().find("live.crt"), std::string::npos) << broken.error();
+    write_file(live.cert_path, first->certificate);
+    broken = ctx->reload_certificates();
+    ASSERT_FALSE(broken);
+    EXPECT_NE(broken.error().find("does not match"), std::string::npos) << broken.error();
+    TlsSession later = make_server(*ctx);
+    EXPECT_TRUE(peer_certificate_is(serve(later, "renew.test"), second->certificate));
 }
 
 TEST(TlsSession, EcdsaAndRsaCertificatesForTheSameName) {

@@ -2,6 +2,7 @@
 // on the fly by the openssl command.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -92,15 +93,17 @@ class EdgeTls : public ::testing::Test {
                    " https://a.example:" + port(i) + path);
     }
 
-    // A third cdn-edge with the a.example certificate on its own site and extra config keys
-    // (a JSON fragment such as `"send_buffer": 4096`).
+    // A third cdn-edge on its own site with extra config keys (a JSON fragment such as
+    // `"send_buffer": 4096`, or empty), by default with the a.example certificate.
     static std::unique_ptr<EdgeProcess> start_edge(const fs::path& site, const std::string& name,
-                                                   const std::string& extra_keys) {
+                                                   const std::string& extra_keys,
+                                                   const fs::path& cert = dir_ / "a.pem",
+                                                   const fs::path& key = dir_ / "a.key") {
         const fs::path cfg = dir_ / (name + ".json");
         std::ofstream(cfg) << R"({"site": ")" << site.string()
-                           << R"(", "tls_listen": "127.0.0.1:0", "cert": [")"
-                           << (dir_ / "a.pem").string() << R"("], "key": [")"
-                           << (dir_ / "a.key").string() << R"("], )" << extra_keys << "}";
+                           << R"(", "tls_listen": "127.0.0.1:0", "cert": [")" << cert.string()
+                           << R"("], "key": [")" << key.string() << R"("])"
+                           << (extra_keys.empty() ? "" : ", ") << extra_keys << "}";
         return std::make_unique<EdgeProcess>(edge_binary(),
                                              std::vector<std::string>{"--config", cfg.string()});
     }
@@ -348,6 +351,90 @@ TEST_F(EdgeTls, LargeResponsesBeforeACloseArriveWhole) {
                 << size << " round " << round;
         }
     }
+    EXPECT_EQ(edge->stop(), 0) << edge->log();
+}
+
+// A certificate renewed in place, as certbot does it (new files at the same paths), goes to new
+// connections after SIGHUP, without a restart; a keep-alive connection opened before is still
+// served. Files that do not load (half written, key not yet renewed) leave the current
+// certificate serving.
+TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
+    const fs::path d = dir_ / "renew";
+    fs::create_directories(d);
+    for (const std::string stem : {"old", "new"}) {
+        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=a.example -addext subjectAltName=DNS:a.example -keyout " +
+            (d / stem).string() + ".key -out " + (d / stem).string() + ".pem 2>&1");
+    }
+    fs::copy_file(d / "old.pem", d / "live.pem");
+    fs::copy_file(d / "old.key", d / "live.key");
+    const auto edge =
+        start_edge(source_dir() + "/site", "renew", "", d / "live.pem", d / "live.key");
+    ASSERT_TRUE(edge->started()) << edge->log();
+
+    const std::string fingerprint = "openssl x509 -noout -fingerprint -sha256";
+    auto served = [&] {
+        return run("timeout 10 openssl s_client -connect 127.0.0.1:" +
+                   std::to_string(edge->port()) + " -servername a.example </dev/null 2>/dev/null | " +
+                   fingerprint);
+    };
+    auto of_file = [&](const char* stem) {
+        return run(fingerprint + " -in " + (d / stem).string() + ".pem");
+    };
+    ASSERT_EQ(served(), of_file("old"));
+    // SIGHUP, then wait (bounded) for the edge to say how the reload went.
+    auto sighup = [&](const std::string& expect) {
+        const size_t before = edge->log().size();
+        kill(edge->pid(), SIGHUP);
+        for (int i = 0; i < 100 && edge->log().find(expect, before) == std::string::npos; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return edge->log().find(expect, before) != std::string::npos;
+    };
+
+    // A keep-alive connection made with the old certificate.
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          SSL_CTX_free);
+    ASSERT_TRUE(ctx);
+    RawClient tcp(edge->port());
+    ASSERT_TRUE(tcp.connected());
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+    SSL_set_fd(ssl.get(), tcp.fd());
+    SSL_set_tlsext_host_name(ssl.get(), "a.example");
+    ASSERT_EQ(SSL_connect(ssl.get()), 1);
+    auto get_on_old_connection = [&] {
+        const std::string request = "GET /robots.txt HTTP/1.1\r\nHost: a.example\r\n\r\n";
+        if (SSL_write(ssl.get(), request.data(), int(request.size())) != int(request.size())) {
+            return std::string("write failed");
+        }
+        std::string got;
+        char buf[4096];
+        while (got.find("\r\n\r\n") == std::string::npos ||
+               got.size() < got.find("\r\n\r\n") + 4 +
+                                std::stoul("0" + header_of(got, "Content-Length"))) {
+            const int n = SSL_read(ssl.get(), buf, sizeof buf);
+            if (n <= 0) return got + " (read ended)";
+            got.append(buf, size_t(n));
+        }
+        return got.substr(0, got.find("\r\n"));
+    };
+    ASSERT_EQ(get_on_old_connection(), "HTTP/1.1 200 OK");
+
+    fs::copy_file(d / "new.pem", d / "live.pem", fs::copy_options::overwrite_existing);
+    fs::copy_file(d / "new.key", d / "live.key", fs::copy_options::overwrite_existing);
+    ASSERT_TRUE(sighup("SIGHUP: certificates reloaded")) << edge->log();
+    EXPECT_EQ(served(), of_file("new"));
+    EXPECT_EQ(get_on_old_connection(), "HTTP/1.1 200 OK");
+
+    // Half written: refused, the new certificate stays.
+    std::ofstream(d / "live.pem", std::ios::trunc) << "-----BEGIN CERTIFICATE-----\nMIIB\n";
+    EXPECT_TRUE(sighup("SIGHUP: certificates not reloaded")) << edge->log();
+    EXPECT_EQ(served(), of_file("new"));
+    // A renewed certificate whose key is not there yet: refused too.
+    fs::copy_file(d / "old.pem", d / "live.pem", fs::copy_options::overwrite_existing);
+    EXPECT_TRUE(sighup("does not match")) << edge->log();
+    EXPECT_EQ(served(), of_file("new"));
+    EXPECT_EQ(get_on_old_connection(), "HTTP/1.1 200 OK");
     EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
