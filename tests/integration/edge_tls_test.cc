@@ -374,9 +374,9 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
 
     const std::string fingerprint = "openssl x509 -noout -fingerprint -sha256";
     auto served = [&] {
-        return run("timeout 10 openssl s_client -connect 127.0.0.1:" +
-                   std::to_string(edge->port()) + " -servername a.example </dev/null 2>/dev/null | " +
-                   fingerprint);
+        return run(
+            "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(edge->port()) +
+            " -servername a.example </dev/null 2>/dev/null | " + fingerprint);
     };
     auto of_file = [&](const char* stem) {
         return run(fingerprint + " -in " + (d / stem).string() + ".pem");
@@ -410,8 +410,8 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
         std::string got;
         char buf[4096];
         while (got.find("\r\n\r\n") == std::string::npos ||
-               got.size() < got.find("\r\n\r\n") + 4 +
-                                std::stoul("0" + header_of(got, "Content-Length"))) {
+               got.size() <
+                   got.find("\r\n\r\n") + 4 + std::stoul("0" + header_of(got, "Content-Length"))) {
             const int n = SSL_read(ssl.get(), buf, sizeof buf);
             if (n <= 0) return got + " (read ended)";
             got.append(buf, size_t(n));
