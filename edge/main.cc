@@ -335,6 +335,7 @@ int main(int argc, char** argv) {
             std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
         }
         aopts.reload = reload;
+        aopts.tls = tls_context.get();
         aopts.public_listeners = public_listeners;
         std::vector<const server::WorkerCounters*> counters;
         for (auto& w : workers) counters.push_back(&w->counters());

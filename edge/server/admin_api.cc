@@ -23,6 +23,22 @@ int64_t monotonic_ms() {
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// A Prometheus label value: backslash, double quote and newline escaped (exposition format).
+std::string prometheus_label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 Result<uint32_t> parse_hold_syn_ms(std::string_view target) {
@@ -131,6 +147,21 @@ std::string AdminApi::status_json() const {
         {"reload_failures", reload_failures_.load()},
     };
     if (!last_reload_error_.empty()) j["last_reload_error"] = last_reload_error_;
+    if (options_.tls != nullptr) {
+        json certs = json::array();
+        for (const tls::CertificateInfo& c : options_.tls->certificate_info()) {
+            certs.push_back({{"file", c.file},
+                             {"names", c.names},
+                             {"key_type", c.key_type},
+                             {"not_after", c.not_after},
+                             {"expires_in_s", c.not_after - time(nullptr)}});
+        }
+        const tls::CertificateReloads r = options_.tls->certificate_reloads();
+        j["tls"] = {{"certificates", std::move(certs)},
+                    {"certificate_reloads", r.reloads},
+                    {"certificate_reload_failures", r.failures}};
+        if (!r.last_error.empty()) j["tls"]["last_certificate_error"] = r.last_error;
+    }
     if (!options_.state_dir.empty()) {
         // cdn-sync's own report (last error, staged generation, staleness), passed through.
         std::ifstream in(options_.state_dir + "/sync-status.json");
@@ -177,6 +208,24 @@ std::string AdminApi::metrics_text() const {
            "Packets the public listeners dropped during SYN holds.", hold.syns_dropped);
     metric("anyedge_reloads_total", "counter", "Successful reloads.", reloads_.load());
     metric("anyedge_reload_failures_total", "counter", "Failed reloads.", reload_failures_.load());
+    if (options_.tls != nullptr) {
+        const tls::CertificateReloads r = options_.tls->certificate_reloads();
+        metric("anyedge_tls_certificate_reloads_total", "counter",
+               "Certificate reloads that took effect.", r.reloads);
+        metric("anyedge_tls_certificate_reload_failures_total", "counter",
+               "Certificate reloads refused (the previous certificates kept serving).", r.failures);
+        out.append(
+            "# HELP anyedge_tls_certificate_not_after_seconds Expiry of each served "
+            "certificate (Unix time).\n");
+        out.append("# TYPE anyedge_tls_certificate_not_after_seconds gauge\n");
+        for (const tls::CertificateInfo& c : options_.tls->certificate_info()) {
+            out.append("anyedge_tls_certificate_not_after_seconds{file=\"")
+                .append(prometheus_label(c.file))
+                .append("\"} ")
+                .append(std::to_string(c.not_after))
+                .append("\n");
+        }
+    }
     return out;
 }
 

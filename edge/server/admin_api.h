@@ -24,6 +24,7 @@
 #include "edge/server/http_session.h"
 #include "edge/server/shared_state.h"
 #include "edge/server/syn_hold.h"
+#include "edge/tls/tls_context.h"
 #include "origin-sync/content/result.h"
 
 namespace anyedge::server {
@@ -37,6 +38,9 @@ struct AdminOptions {
     // Every public (HTTP and TLS) listening socket of every worker, for POST /hold-syn; never
     // the admin listener. Duplicated: the caller keeps its fds.
     std::vector<int> public_listeners;
+    // When TLS is on: its certificates (names, expiry) and reload outcomes in /status and
+    // /metrics. Outlives the API.
+    const tls::TlsContext* tls = nullptr;
 };
 
 // The value of ms= in a /hold-syn target: 1..kMaxSynHoldMs, else an error saying what is wanted.

@@ -78,6 +78,14 @@ std::vector<std::string> certificate_names(X509* leaf) {
     return names;
 }
 
+std::int64_t not_after(const X509* leaf) {
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1) {
+        return 0;
+    }
+    return static_cast<std::int64_t>(timegm(&tm));
+}
+
 // A usable SNI name: "*." only as the whole first label, no other '*', no empty labels.
 bool valid_server_name(const std::string& name) {
     std::string_view rest = name;
@@ -99,6 +107,8 @@ struct CertificateSet {
     std::vector<SslCtxPtr> contexts;                        // [0] is the default
     std::map<std::string, SSL_CTX*, std::less<>> exact;     // "www.example.com"
     std::map<std::string, SSL_CTX*, std::less<>> wildcard;  // "example.com" for *.example.com
+
+    std::vector<CertificateInfo> info;  // one per configured certificate, in config order
 
     SSL_CTX* default_context() const { return contexts.front().get(); }
     SSL_CTX* for_name(std::string_view server_name) const;
@@ -254,6 +264,11 @@ Result<std::shared_ptr<const CertificateSet>> TlsContext::load_certificates() {
             }
         }
         const int key_type = EVP_PKEY_get_base_id(X509_get0_pubkey(leaf->get()));
+        set->info.push_back({cc.cert_path, std::vector<std::string>(names.begin(), names.end()),
+                             key_type == EVP_PKEY_RSA  ? "RSA"
+                             : key_type == EVP_PKEY_EC ? "EC"
+                                                       : "other",
+                             not_after(leaf->get())});
         if (!group.key_types.insert(key_type).second) {
             return make_error(cc.cert_path +
                               ": a certificate of the same key type already serves these names");
@@ -294,13 +309,24 @@ std::shared_ptr<const CertificateSet> TlsContext::certificates() const {
 
 Status TlsContext::reload_certificates() {
     auto set = load_certificates();
+    std::lock_guard lock(certs_mutex_);
     if (!set) {
+        ++cert_reloads_.failures;
+        cert_reloads_.last_error = set.error();
         return make_error(set.error());
     }
-    // The old set dies here only if no connection holds it; otherwise with the last one.
-    std::lock_guard lock(certs_mutex_);
+    ++cert_reloads_.reloads;
+    cert_reloads_.last_error.clear();
+    // The old set dies when the lock is released if no connection holds it, else with the last.
     certs_.swap(*set);
     return ok_status();
+}
+
+std::vector<CertificateInfo> TlsContext::certificate_info() const { return certificates()->info; }
+
+CertificateReloads TlsContext::certificate_reloads() const {
+    std::lock_guard lock(certs_mutex_);
+    return cert_reloads_;
 }
 
 SSL_CTX* TlsContext::default_context() const { return certificates()->default_context(); }

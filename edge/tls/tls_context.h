@@ -72,6 +72,21 @@ struct TlsConfig {
     std::function<std::int64_t()> clock;
 };
 
+// What /status and /metrics say about a loaded certificate (operators alert on not_after).
+struct CertificateInfo {
+    std::string file;                // the certificate file it was read from
+    std::vector<std::string> names;  // the SNI names it serves, normalized
+    std::string key_type;            // "EC" or "RSA"
+    std::int64_t not_after = 0;      // Unix seconds
+};
+
+// Certificate reloads so far; the last error is the most recent failure's, cleared by success.
+struct CertificateReloads {
+    std::uint64_t reloads = 0;
+    std::uint64_t failures = 0;
+    std::string last_error;
+};
+
 struct TlsCounters {
     std::uint64_t handshakes = 0;          // completed, full and resumed
     std::uint64_t resumed = 0;             // completed by resuming a ticket
@@ -97,6 +112,9 @@ class TlsContext {
     // connections already open keep theirs. On any error (unreadable file, key that does not
     // match, a certificate mid-renewal) the current set stays and the error is returned.
     Status reload_certificates();
+    // The certificates new connections get, and how reloading them has gone.
+    std::vector<CertificateInfo> certificate_info() const;
+    CertificateReloads certificate_reloads() const;
 
     // Re-reads config.ticket_key_file and swaps the ring in; handshakes already running keep
     // the ring they started with. On error the current keys stay and the error is returned.
@@ -136,6 +154,7 @@ class TlsContext {
 
     mutable std::mutex certs_mutex_;
     std::shared_ptr<const CertificateSet> certs_;
+    CertificateReloads cert_reloads_;  // under certs_mutex_
 
     mutable std::mutex keys_mutex_;
     std::shared_ptr<const TicketKeyRing> keys_;

@@ -98,14 +98,15 @@ class EdgeTls : public ::testing::Test {
     static std::unique_ptr<EdgeProcess> start_edge(const fs::path& site, const std::string& name,
                                                    const std::string& extra_keys,
                                                    const fs::path& cert = dir_ / "a.pem",
-                                                   const fs::path& key = dir_ / "a.key") {
+                                                   const fs::path& key = dir_ / "a.key",
+                                                   int listeners = 1) {
         const fs::path cfg = dir_ / (name + ".json");
         std::ofstream(cfg) << R"({"site": ")" << site.string()
                            << R"(", "tls_listen": "127.0.0.1:0", "cert": [")" << cert.string()
                            << R"("], "key": [")" << key.string() << R"("])"
                            << (extra_keys.empty() ? "" : ", ") << extra_keys << "}";
-        return std::make_unique<EdgeProcess>(edge_binary(),
-                                             std::vector<std::string>{"--config", cfg.string()});
+        return std::make_unique<EdgeProcess>(
+            edge_binary(), std::vector<std::string>{"--config", cfg.string()}, listeners);
     }
 
     static inline fs::path dir_;
@@ -355,9 +356,10 @@ TEST_F(EdgeTls, LargeResponsesBeforeACloseArriveWhole) {
 }
 
 // A certificate renewed in place, as certbot does it (new files at the same paths), goes to new
-// connections after SIGHUP, without a restart; a keep-alive connection opened before is still
-// served. Files that do not load (half written, key not yet renewed) leave the current
-// certificate serving.
+// connections after SIGHUP or POST /reload, without a restart; a keep-alive connection opened
+// before is still served. Files that do not load (half written, key not yet renewed) leave the
+// current certificate serving. /status and /metrics say what is served, until when, and how
+// reloads went.
 TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     const fs::path d = dir_ / "renew";
     fs::create_directories(d);
@@ -368,9 +370,16 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     }
     fs::copy_file(d / "old.pem", d / "live.pem");
     fs::copy_file(d / "old.key", d / "live.key");
-    const auto edge =
-        start_edge(source_dir() + "/site", "renew", "", d / "live.pem", d / "live.key");
+    const auto edge = start_edge(source_dir() + "/site", "renew", R"("admin": "127.0.0.1:0")",
+                                 d / "live.pem", d / "live.key", 2);
     ASSERT_TRUE(edge->started()) << edge->log();
+    ASSERT_EQ(edge->kinds().at(1), "admin");
+    auto status = [&] { return admin_request(edge->port(1), "GET", "/status").body; };
+    auto metrics = [&] { return admin_request(edge->port(1), "GET", "/metrics").body; };
+    EXPECT_NE(status().find(R"("file":")" + (d / "live.pem").string() +
+                            R"(","key_type":"EC","names":["a.example"],"not_after":)"),
+              std::string::npos)
+        << status();
 
     const std::string fingerprint = "openssl x509 -noout -fingerprint -sha256";
     auto served = [&] {
@@ -425,6 +434,18 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     ASSERT_TRUE(sighup("SIGHUP: certificates reloaded")) << edge->log();
     EXPECT_EQ(served(), of_file("new"));
     EXPECT_EQ(get_on_old_connection(), "HTTP/1.1 200 OK");
+    EXPECT_NE(status().find(R"("certificate_reload_failures":0,"certificate_reloads":1)"),
+              std::string::npos)
+        << status();
+    // The new certificate's expiry, as openssl prints it ("notAfter=Nov 26 21:50:00 2026 GMT").
+    const std::string end = run("openssl x509 -noout -enddate -in " + (d / "new.pem").string());
+    std::tm tm{};
+    ASSERT_NE(strptime(end.c_str(), "notAfter=%b %d %H:%M:%S %Y GMT", &tm), nullptr) << end;
+    EXPECT_NE(
+        metrics().find("anyedge_tls_certificate_not_after_seconds{file=\"" +
+                       (d / "live.pem").string() + "\"} " + std::to_string(timegm(&tm)) + "\n"),
+        std::string::npos)
+        << metrics();
 
     // Half written: refused, the new certificate stays.
     std::ofstream(d / "live.pem", std::ios::trunc) << "-----BEGIN CERTIFICATE-----\nMIIB\n";
@@ -435,6 +456,19 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     EXPECT_TRUE(sighup("does not match")) << edge->log();
     EXPECT_EQ(served(), of_file("new"));
     EXPECT_EQ(get_on_old_connection(), "HTTP/1.1 200 OK");
+    const std::string after_failures = status();
+    EXPECT_NE(after_failures.find(R"("certificate_reload_failures":2,"certificate_reloads":1)"),
+              std::string::npos)
+        << after_failures;
+    EXPECT_NE(after_failures.find("does not match"), std::string::npos) << after_failures;
+    EXPECT_NE(metrics().find("anyedge_tls_certificate_reload_failures_total 2\n"),
+              std::string::npos);
+
+    // Its key arrives: POST /reload (what cdn-sync sends after a publish) picks it up too.
+    fs::copy_file(d / "old.key", d / "live.key", fs::copy_options::overwrite_existing);
+    EXPECT_EQ(admin_request(edge->port(1), "POST", "/reload").status(), 200);
+    EXPECT_EQ(served(), of_file("old"));
+    EXPECT_EQ(status().find("last_certificate_error"), std::string::npos) << status();
     EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
