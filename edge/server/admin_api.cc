@@ -158,6 +158,7 @@ std::string AdminApi::status_json() const {
         }
         const tls::CertificateReloads r = options_.tls->certificate_reloads();
         j["tls"] = {{"certificates", std::move(certs)},
+                    {"handshake_failures", options_.tls->counters().handshake_failures},
                     {"certificate_reloads", r.reloads},
                     {"certificate_reload_failures", r.failures}};
         if (!r.last_error.empty()) j["tls"]["last_certificate_error"] = r.last_error;
@@ -209,6 +210,9 @@ std::string AdminApi::metrics_text() const {
     metric("anyedge_reloads_total", "counter", "Successful reloads.", reloads_.load());
     metric("anyedge_reload_failures_total", "counter", "Failed reloads.", reload_failures_.load());
     if (options_.tls != nullptr) {
+        metric("anyedge_tls_handshake_failures_total", "counter",
+               "TLS handshakes that failed (protocol or cipher mismatch, bad records, truncation).",
+               options_.tls->counters().handshake_failures);
         const tls::CertificateReloads r = options_.tls->certificate_reloads();
         metric("anyedge_tls_certificate_reloads_total", "counter",
                "Certificate reloads that took effect.", r.reloads);

@@ -463,6 +463,11 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     EXPECT_NE(after_failures.find("does not match"), std::string::npos) << after_failures;
     EXPECT_NE(metrics().find("anyedge_tls_certificate_reload_failures_total 2\n"),
               std::string::npos);
+    // A client that speaks only TLS 1.1 fails its handshake, and is counted.
+    run("timeout 10 openssl s_client -tls1_1 -connect 127.0.0.1:" + std::to_string(edge->port()) +
+        " </dev/null 2>&1");
+    EXPECT_NE(metrics().find("anyedge_tls_handshake_failures_total 1\n"), std::string::npos)
+        << metrics();
 
     // Its key arrives: POST /reload (what cdn-sync sends after a publish) picks it up too.
     fs::copy_file(d / "old.key", d / "live.key", fs::copy_options::overwrite_existing);
