@@ -109,6 +109,22 @@ class EdgeTls : public ::testing::Test {
             edge_binary(), std::vector<std::string>{"--config", cfg.string()}, listeners);
     }
 
+    // Blocking TLS clients written against OpenSSL directly, for what s_client and curl cannot
+    // do (hold a connection, stop reading, close halfway).
+    using ClientContext = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;
+    using ClientSsl = std::unique_ptr<SSL, decltype(&SSL_free)>;
+    static ClientContext client_context() {
+        return ClientContext(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+    }
+    // A TLS connection over `tcp` (connected) to a.example; null if the handshake fails.
+    static ClientSsl connect_tls(SSL_CTX* ctx, const RawClient& tcp) {
+        ClientSsl ssl(SSL_new(ctx), SSL_free);
+        SSL_set_fd(ssl.get(), tcp.fd());
+        SSL_set_tlsext_host_name(ssl.get(), "a.example");
+        if (SSL_connect(ssl.get()) != 1) ssl.reset();
+        return ssl;
+    }
+
     static inline fs::path dir_;
     static inline std::unique_ptr<EdgeProcess> edges_[2];
     static inline std::string skip_;
@@ -205,8 +221,7 @@ TEST_F(EdgeTls, IdleTls13ConnectionStillGetsATicket) {
 TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
     const std::string body = read_file(source_dir() + "/site/robots.txt");
     ASSERT_FALSE(body.empty());
-    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                          SSL_CTX_free);
+    const ClientContext ctx = client_context();
     ASSERT_TRUE(ctx);
     SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
     const std::string request =
@@ -218,10 +233,8 @@ TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
         ASSERT_TRUE(c.connected());
         const int one = 1;  // the alert leaves when written, not when the request is acked
         setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-        SSL_set_fd(ssl.get(), c.fd());
-        SSL_set_tlsext_host_name(ssl.get(), "a.example");
-        ASSERT_EQ(SSL_connect(ssl.get()), 1) << "connection " << i;
+        const ClientSsl ssl = connect_tls(ctx.get(), c);
+        ASSERT_TRUE(ssl) << "connection " << i;
         ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
         // The alert follows the request after 0-99 us: it lands at a different point of the
         // server's work each time.
@@ -254,15 +267,12 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     const auto edge = start_edge(site, "stall", R"("send_timeout_ms": 600)");
     ASSERT_TRUE(edge->started()) << edge->log();
 
-    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                          SSL_CTX_free);
+    const ClientContext ctx = client_context();
     ASSERT_TRUE(ctx);
     RawClient stalled(edge->port());
     ASSERT_TRUE(stalled.connected());
-    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-    SSL_set_fd(ssl.get(), stalled.fd());
-    SSL_set_tlsext_host_name(ssl.get(), "a.example");
-    ASSERT_EQ(SSL_connect(ssl.get()), 1);
+    const ClientSsl ssl = connect_tls(ctx.get(), stalled);
+    ASSERT_TRUE(ssl);
     const std::string request = "GET /huge.bin HTTP/1.1\r\nHost: a.example\r\n\r\n";
     ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
 
@@ -296,19 +306,16 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
         start_edge(site, "last-piece", R"("send_timeout_ms": 600, "send_buffer": 4096)");
     ASSERT_TRUE(edge->started()) << edge->log();
 
-    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                          SSL_CTX_free);
+    const ClientContext ctx = client_context();
     ASSERT_TRUE(ctx);
     std::vector<std::unique_ptr<RawClient>> clients;
-    std::vector<std::unique_ptr<SSL, decltype(&SSL_free)>> ssls;
+    std::vector<ClientSsl> ssls;
     for (size_t size : sizes) {
         clients.push_back(std::make_unique<RawClient>(edge->port(), "127.0.0.1", 4096));
         ASSERT_TRUE(clients.back()->connected());
-        ssls.emplace_back(SSL_new(ctx.get()), SSL_free);
+        ssls.push_back(connect_tls(ctx.get(), *clients.back()));
         SSL* ssl = ssls.back().get();
-        SSL_set_fd(ssl, clients.back()->fd());
-        SSL_set_tlsext_host_name(ssl, "a.example");
-        ASSERT_EQ(SSL_connect(ssl), 1);
+        ASSERT_NE(ssl, nullptr);
         const std::string request = "GET /" + std::to_string(size) +
                                     ".bin HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
         ASSERT_EQ(SSL_write(ssl, request.data(), int(request.size())), int(request.size()));
@@ -402,15 +409,12 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     };
 
     // A keep-alive connection made with the old certificate.
-    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                          SSL_CTX_free);
+    const ClientContext ctx = client_context();
     ASSERT_TRUE(ctx);
     RawClient tcp(edge->port());
     ASSERT_TRUE(tcp.connected());
-    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
-    SSL_set_fd(ssl.get(), tcp.fd());
-    SSL_set_tlsext_host_name(ssl.get(), "a.example");
-    ASSERT_EQ(SSL_connect(ssl.get()), 1);
+    const ClientSsl ssl = connect_tls(ctx.get(), tcp);
+    ASSERT_TRUE(ssl);
     auto get_on_old_connection = [&] {
         const std::string request = "GET /robots.txt HTTP/1.1\r\nHost: a.example\r\n\r\n";
         if (SSL_write(ssl.get(), request.data(), int(request.size())) != int(request.size())) {
