@@ -65,6 +65,9 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
             else if (key == "ticket_keys") cfg.ticket_keys = get_string(v, key);
             else if (key == "tls_cipher_preference")
                 cfg.tls_cipher_preference = get_string(v, key);
+            else if (key == "tls_tickets_per_handshake")
+                cfg.tls_tickets_per_handshake = get_u32(v, key);
+            else if (key == "tls_session_lifetime_s") cfg.tls_session_lifetime_s = get_u32(v, key);
             else if (key == "admin") cfg.admin = get_string(v, key);
             else if (key == "admin_token_file") cfg.admin_token_file = get_string(v, key);
             else if (key == "upload_token_file") cfg.upload_token_file = get_string(v, key);
@@ -161,6 +164,12 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (cfg.tls_cipher_preference != "server" && cfg.tls_cipher_preference != "client") {
         return make_error("tls_cipher_preference must be \"server\" or \"client\"");
+    }
+    if (cfg.tls_tickets_per_handshake > 8) {
+        return make_error("tls_tickets_per_handshake must be 0..8");
+    }
+    if (cfg.tls_session_lifetime_s == 0 || cfg.tls_session_lifetime_s > 7 * 86400) {
+        return make_error("tls_session_lifetime_s must be 1..604800 (7 days, RFC 8446)");
     }
     for (const auto& [name, value] : cfg.headers) {
         if (!valid_header_token(name)) return make_error("headers: bad header name '" + name + "'");

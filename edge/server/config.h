@@ -44,6 +44,11 @@ struct EdgeConfig {
     std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
     // Who orders the TLS suites, "server" or "client" (TlsConfig::server_cipher_preference).
     std::string tls_cipher_preference = "server";
+    // Session tickets per TLS 1.3 handshake (0: no tickets, no resumption) and how long a
+    // session may be resumed (1 s .. 7 days, RFC 8446 §4.6.1), as nginx's ssl_session_tickets
+    // and ssl_session_timeout.
+    uint32_t tls_tickets_per_handshake = 1;
+    uint32_t tls_session_lifetime_s = 7200;
 };
 
 // Parses a JSON config file's text into cfg (fields present in the file are overwritten).

@@ -205,6 +205,40 @@ TEST_F(EdgeTls, TicketFromOneProcessResumesOnAnother) {
     EXPECT_NE(out.find("Reused, TLSv1.2"), std::string::npos) << out;
 }
 
+// How many tickets a handshake gets and their lifetime come from the config, as nginx's
+// ssl_session_tickets and ssl_session_timeout.
+TEST_F(EdgeTls, TicketCountAndLifetimeComeFromTheConfig) {
+    const std::string site = source_dir() + "/site";
+    auto s_client_to = [](const EdgeProcess& edge, const std::string& version) {
+        return run(
+            "printf 'GET /robots.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: "
+            "close\\r\\n\\r\\n' | timeout 10 openssl s_client -ign_eof " +
+            version + " -connect 127.0.0.1:" + std::to_string(edge.port()));
+    };
+    auto count = [](const std::string& text, const std::string& what) {
+        size_t n = 0;
+        for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+            ++n;
+        }
+        return n;
+    };
+    const auto two = start_edge(site, "two-tickets",
+                                R"("tls_tickets_per_handshake": 2, "tls_session_lifetime_s": 600)");
+    ASSERT_TRUE(two->started()) << two->log();
+    std::string out = s_client_to(*two, "-tls1_3");
+    EXPECT_EQ(count(out, "Post-Handshake New Session Ticket arrived"), 2u) << out;
+    EXPECT_NE(out.find("TLS session ticket lifetime hint: 600"), std::string::npos) << out;
+
+    const auto none = start_edge(site, "no-tickets", R"("tls_tickets_per_handshake": 0)");
+    ASSERT_TRUE(none->started()) << none->log();
+    out = s_client_to(*none, "-tls1_3");
+    EXPECT_NE(out.find("Sitemap:"), std::string::npos) << out;
+    EXPECT_EQ(count(out, "Post-Handshake New Session Ticket arrived"), 0u) << out;
+    out = s_client_to(*none, "-tls1_2");
+    EXPECT_NE(out.find("Sitemap:"), std::string::npos) << out;
+    EXPECT_EQ(out.find("TLS session ticket:"), std::string::npos) << out;
+}
+
 // TLS 1.3 tickets normally ride with the first response; a client that completes the
 // handshake and sends nothing (a browser's preconnect) still gets one once it is idle.
 TEST_F(EdgeTls, IdleTls13ConnectionStillGetsATicket) {

@@ -1,0 +1,151 @@
+// The edge's JSON config: every key lands in its field, a wrong key or type is refused with a
+// message naming it, and validate() refuses values the edge cannot run with.
+#include "edge/server/config.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace anyedge::server {
+namespace {
+
+TEST(EdgeConfig, EveryKeyLandsInItsField) {
+    EdgeConfig cfg;
+    const Status st = apply_config_json(R"({
+        "site": "/srv/site", "listen": "127.0.0.1:80", "tls_listen": ["[::]:443", "0.0.0.0:443"],
+        "cert": ["a.pem", "b.pem"], "key": ["a.key", "b.key"], "ticket_keys": "/etc/tickets",
+        "tls_cipher_preference": "client", "tls_tickets_per_handshake": 2,
+        "tls_session_lifetime_s": 86400, "admin": "unix:/run/edge.sock", "node_name": "fra1",
+        "admin_token_file": "/etc/edge/admin.token", "upload_token_file": "/etc/edge/up.token",
+        "threads": 4, "redirect_http": true, "hsts": "max-age=63072000",
+        "access_log": "-", "max_connections": 50000, "header_timeout_ms": 5000,
+        "idle_timeout_ms": 30000, "send_timeout_ms": 20000, "send_buffer": 65536,
+        "max_requests_per_connection": 1000, "max_header_bytes": 8192,
+        "max_target_bytes": 4096, "stop_timeout_ms": 3000, "skew_grace_s": 60,
+        "mmap_threshold": 1048576,
+        "cache_rules": [{"match": "/assets/*", "cache_control": "max-age=31536000, immutable"}],
+        "headers": {"X-Served-By": "fra1"}})",
+                                        cfg);
+    ASSERT_TRUE(st) << st.error();
+    EXPECT_EQ(cfg.site, "/srv/site");
+    EXPECT_EQ(cfg.listen, std::vector<std::string>{"127.0.0.1:80"});
+    EXPECT_EQ(cfg.tls_listen, (std::vector<std::string>{"[::]:443", "0.0.0.0:443"}));
+    EXPECT_EQ(cfg.cert, (std::vector<std::string>{"a.pem", "b.pem"}));
+    EXPECT_EQ(cfg.key, (std::vector<std::string>{"a.key", "b.key"}));
+    EXPECT_EQ(cfg.ticket_keys, "/etc/tickets");
+    EXPECT_EQ(cfg.tls_cipher_preference, "client");
+    EXPECT_EQ(cfg.tls_tickets_per_handshake, 2u);
+    EXPECT_EQ(cfg.tls_session_lifetime_s, 86400u);
+    EXPECT_EQ(cfg.admin, "unix:/run/edge.sock");
+    EXPECT_EQ(cfg.node_name, "fra1");
+    EXPECT_EQ(cfg.admin_token_file, "/etc/edge/admin.token");
+    EXPECT_EQ(cfg.upload_token_file, "/etc/edge/up.token");
+    EXPECT_EQ(cfg.threads, 4u);
+    EXPECT_TRUE(cfg.redirect_http);
+    EXPECT_EQ(cfg.hsts, "max-age=63072000");
+    EXPECT_EQ(cfg.access_log, "-");
+    EXPECT_EQ(cfg.max_connections, 50000u);
+    EXPECT_EQ(cfg.header_timeout_ms, 5000u);
+    EXPECT_EQ(cfg.idle_timeout_ms, 30000u);
+    EXPECT_EQ(cfg.send_timeout_ms, 20000u);
+    EXPECT_EQ(cfg.send_buffer, 65536u);
+    EXPECT_EQ(cfg.max_requests_per_connection, 1000u);
+    EXPECT_EQ(cfg.max_header_bytes, 8192u);
+    EXPECT_EQ(cfg.max_target_bytes, 4096u);
+    EXPECT_EQ(cfg.stop_timeout_ms, 3000u);
+    EXPECT_EQ(cfg.skew_grace_s, 60u);
+    EXPECT_EQ(cfg.mmap_threshold, 1048576u);
+    ASSERT_EQ(cfg.cache_rules.size(), 1u);
+    EXPECT_EQ(cfg.headers.size(), 1u);
+    EXPECT_TRUE(validate(cfg)) << validate(cfg).error();
+}
+
+TEST(EdgeConfig, DefaultsAreTheDocumentedOnes) {
+    const EdgeConfig cfg;
+    EXPECT_EQ(cfg.header_timeout_ms, 10000u);
+    EXPECT_EQ(cfg.idle_timeout_ms, 60000u);
+    EXPECT_EQ(cfg.send_timeout_ms, 30000u);
+    EXPECT_EQ(cfg.tls_tickets_per_handshake, 1u);
+    EXPECT_EQ(cfg.tls_session_lifetime_s, 7200u);
+    EXPECT_EQ(cfg.tls_cipher_preference, "server");
+}
+
+TEST(EdgeConfig, RefusesWhatItCannotUseNamingIt) {
+    const struct {
+        const char* json;
+        const char* message;
+    } cases[] = {
+        {R"({"sitee": "/srv"})", "unknown key 'sitee'"},
+        {R"({"threads": "4"})", "'threads': expected a non-negative integer"},
+        {R"({"threads": -1})", "'threads': expected a non-negative integer"},
+        {R"({"send_timeout_ms": 5000000000})", "'send_timeout_ms': expected a 32-bit integer"},
+        {R"({"redirect_http": 1})", "'redirect_http': expected true or false"},
+        {R"({"listen": [80]})", "'listen[]': expected a string"},
+        {R"({"tls_session_lifetime_s": 1.5})", "'tls_session_lifetime_s'"},
+        {R"({"cache_rules": [{"match": "/a"}]})", "'cache_rules'"},
+        {R"({"headers": ["X: y"]})", "'headers'"},
+        {R"(["site"])", "the top level must be an object"},
+        {R"({"site": )", "not valid JSON"},
+    };
+    for (const auto& c : cases) {
+        EdgeConfig cfg;
+        const Status st = apply_config_json(c.json, cfg);
+        ASSERT_FALSE(st) << c.json;
+        EXPECT_NE(st.error().find(c.message), std::string::npos) << c.json << ": " << st.error();
+    }
+}
+
+TEST(EdgeConfig, ValidateRefusesValuesTheEdgeCannotRunWith) {
+    auto base = [] {
+        EdgeConfig cfg;
+        cfg.site = "/srv/site";
+        cfg.listen = {"127.0.0.1:80"};
+        return cfg;
+    };
+    ASSERT_TRUE(validate(base()));
+    const struct {
+        void (*change)(EdgeConfig&);
+        const char* message;
+    } cases[] = {
+        {[](EdgeConfig& c) { c.state = "/var/lib/edge"; }, "exactly one of --site or --state"},
+        {[](EdgeConfig& c) { c.listen.clear(); }, "at least one --listen"},
+        {[](EdgeConfig& c) { c.threads = 0; }, "threads must be 1..256"},
+        {[](EdgeConfig& c) { c.tls_listen = {"127.0.0.1:443"}; }, "--tls-listen needs --cert"},
+        {[](EdgeConfig& c) {
+             c.cert = {"a.pem"};
+             c.key = {};
+         },
+         "each --cert needs a matching --key"},
+        {[](EdgeConfig& c) { c.tls_cipher_preference = "random"; }, "tls_cipher_preference"},
+        {[](EdgeConfig& c) { c.tls_tickets_per_handshake = 9; }, "tls_tickets_per_handshake"},
+        {[](EdgeConfig& c) { c.tls_session_lifetime_s = 0; }, "tls_session_lifetime_s"},
+        {[](EdgeConfig& c) { c.tls_session_lifetime_s = 7 * 86400 + 1; }, "tls_session_lifetime_s"},
+        {[](EdgeConfig& c) {
+             c.headers = {{"Bad Name", "x"}};
+         },
+         "bad header name"},
+        {[](EdgeConfig& c) {
+             c.headers = {{"X-A", "a\r\nInjected: 1"}};
+         },
+         "bad value for 'X-A'"},
+        {[](EdgeConfig& c) { c.hsts = "max-age=1\r\n"; }, "hsts: bad header value"},
+        {[](EdgeConfig& c) { c.max_header_bytes = 100; }, "max_header_bytes"},
+        {[](EdgeConfig& c) { c.send_buffer = (1u << 30) + 1; }, "send_buffer"},
+    };
+    for (const auto& c : cases) {
+        EdgeConfig cfg = base();
+        c.change(cfg);
+        const Status st = validate(cfg);
+        ASSERT_FALSE(st) << c.message;
+        EXPECT_NE(st.error().find(c.message), std::string::npos) << st.error();
+    }
+    // Tickets off and the longest lifetime RFC 8446 allows are fine.
+    EdgeConfig edge_of_range = base();
+    edge_of_range.tls_tickets_per_handshake = 0;
+    edge_of_range.tls_session_lifetime_s = 7 * 86400;
+    EXPECT_TRUE(validate(edge_of_range));
+}
+
+}  // namespace
+}  // namespace anyedge::server
