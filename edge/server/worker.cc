@@ -633,8 +633,9 @@ void Worker::Impl::sweep() {
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);
         } else if (c.lingering) {
             if (now - c.linger_start_ms > options.linger_ms) begin_abort(slot);
-        } else if (c.session->mid_request()) {
-            // Slowloris: a header must arrive whole within the header timeout.
+        } else if (c.session->mid_request() || (c.tls && !c.tls->handshake_done())) {
+            // Slowloris: a header must arrive whole within the header timeout. Over TLS the
+            // clock starts at accept, so a handshake dribbled in byte by byte is timed too.
             if (now - c.request_start_ms > options.header_timeout_ms) begin_abort(slot);
         } else if (stopping || now - c.last_activity_ms > options.idle_timeout_ms) {
             begin_abort(slot);  // idle keep-alive connection

@@ -289,6 +289,45 @@ TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
     EXPECT_EQ(failures, 0) << first_failure;
 }
 
+// Slowloris over TLS: the header timeout runs from accept, so a ClientHello dribbled in a byte
+// at a time (each byte resetting the idle clock) is closed too, while others are served.
+TEST_F(EdgeTls, HandshakeDribbledInIsClosedByTheHeaderTimeout) {
+    const auto edge = start_edge(source_dir() + "/site", "dribble",
+                                 R"("header_timeout_ms": 400, "idle_timeout_ms": 60000)");
+    ASSERT_TRUE(edge->started()) << edge->log();
+    // A real ClientHello, from a client SSL writing into a memory BIO.
+    const ClientContext ctx = client_context();
+    ASSERT_TRUE(ctx);
+    const ClientSsl client(SSL_new(ctx.get()), SSL_free);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set_bio(client.get(), in, out);  // the SSL owns both
+    SSL_set_tlsext_host_name(client.get(), "a.example");
+    ASSERT_EQ(SSL_connect(client.get()), -1);  // wants the server's answer
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(out, &data);
+    ASSERT_GT(size, 100);
+    const std::string hello(data, size_t(size));
+
+    RawClient slow(edge->port());
+    ASSERT_TRUE(slow.connected());
+    bool closed = false;
+    // 40 bytes, one per 100 ms: 4 s, ten times the header timeout.
+    for (size_t i = 0; i < 40 && !closed; ++i) {
+        closed = !slow.send_all(hello.substr(i, 1)) ||
+                 slow.closed_by_peer(std::chrono::milliseconds(100));
+        if (i == 5) {
+            const std::string served = run(
+                "timeout 10 curl -s -o /dev/null -w '%{http_code}' --cacert " +
+                (dir_ / "a.pem").string() + " --resolve a.example:" + std::to_string(edge->port()) +
+                ":127.0.0.1 https://a.example:" + std::to_string(edge->port()) + "/robots.txt");
+            EXPECT_EQ(served, "200");
+        }
+    }
+    EXPECT_TRUE(closed) << "a handshake dribbled in for 4 s is still open";
+    EXPECT_EQ(edge->stop(), 0) << edge->log();
+}
+
 // Over TLS as over plain HTTP: a client that completes the handshake, asks for a file larger
 // than both socket buffers hold and never reads is dropped by the send timeout, and another
 // client is served meanwhile.
