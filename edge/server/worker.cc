@@ -66,6 +66,9 @@ struct Conn {
     std::optional<HttpSession> session;
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
+    // Ciphertext arrived that is not plaintext yet (a record dribbled in): the header timeout
+    // runs from its first byte, as for a partial request.
+    bool tls_partial = false;
     OutputQueue front;  // being sent
     OutputQueue back;   // being filled
     iovec iov[kMaxIov];
@@ -229,6 +232,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.session.emplace(options.session, listeners[li].handler);
     c.tls.reset();
     c.tls_shutdown_sent = false;
+    c.tls_partial = false;
     if (listeners[li].tls) {
         auto t = options.tls ? tls::TlsSession::accept(*options.tls)
                              : Result<tls::TlsSession>(make_error("no TLS context"));
@@ -386,6 +390,13 @@ void Worker::Impl::on_send(uint32_t slot, int res) {
 void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
     Conn& c = *conns[slot];
     tls::TlsSession& t = *c.tls;
+    // The request clock starts with the first byte after the last complete request, even when
+    // that byte is only part of a TLS record; a clock already running is not restarted.
+    bool clock_running = c.tls_partial || c.session->mid_request();
+    if (t.handshake_done() && !clock_running) {
+        c.request_start_ms = now;
+        clock_running = true;
+    }
     size_t off = 0;
     for (int rounds = 0; rounds < 64; ++rounds) {
         const size_t fed =
@@ -414,7 +425,9 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
                 const tls::TlsIo r = t.read_plaintext(std::span<char>(plain, sizeof plain));
                 if (r.bytes > 0) {
                     progress = true;
-                    if (!c.session->mid_request()) c.request_start_ms = now;
+                    // A request after a complete one in these bytes starts its own clock.
+                    if (!c.session->mid_request() && !clock_running) c.request_start_ms = now;
+                    clock_running = false;
                     const SessionCounters before = c.session->counters();
                     c.session->on_receive(std::string_view(plain, r.bytes), *snapshot, context(c),
                                           c.back);
@@ -437,6 +450,7 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
         }
         if (off >= data.size() || !progress) break;
     }
+    c.tls_partial = t.handshake_done() && t.input_pending();
     dirty.push_back(slot);
 }
 
@@ -633,7 +647,8 @@ void Worker::Impl::sweep() {
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);
         } else if (c.lingering) {
             if (now - c.linger_start_ms > options.linger_ms) begin_abort(slot);
-        } else if (c.session->mid_request() || (c.tls && !c.tls->handshake_done())) {
+        } else if (c.session->mid_request() || c.tls_partial ||
+                   (c.tls && !c.tls->handshake_done())) {
             // Slowloris: a header must arrive whole within the header timeout. Over TLS the
             // clock starts at accept, so a handshake dribbled in byte by byte is timed too.
             if (now - c.request_start_ms > options.header_timeout_ms) begin_abort(slot);

@@ -295,6 +295,12 @@ TlsStatus TlsSession::classify(int ret) {
 
 bool TlsSession::handshake_done() const { return SSL_is_init_finished(ssl_.get()) == 1; }
 
+bool TlsSession::input_pending() const {
+    // SSL_has_pending() counts a partial record in the SSL's read buffer; the BIO pair may hold
+    // bytes the SSL has not pulled yet.
+    return SSL_has_pending(ssl_.get()) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl_.get())) > 0;
+}
+
 bool TlsSession::resumed() const { return SSL_session_reused(ssl_.get()) == 1; }
 
 std::string_view TlsSession::alpn() const {

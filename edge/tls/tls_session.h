@@ -121,6 +121,9 @@ class TlsSession {
     // --- state ---
 
     bool handshake_done() const;
+    // Received bytes not yet turned into plaintext: part of a record, or whole records the SSL
+    // has not read yet. A client dribbling a record in is mid-request.
+    bool input_pending() const;
     // shutdown() found no room: close_notify is not in the output yet.
     bool shutdown_pending() const { return shutdown_pending_; }
     bool resumed() const;

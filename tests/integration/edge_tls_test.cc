@@ -21,6 +21,8 @@
 #include "edge/io/ring.h"
 #include "tests/integration/edge_process.h"
 
+#include <poll.h>
+
 namespace anyedge::testing {
 namespace {
 namespace fs = std::filesystem;
@@ -290,8 +292,9 @@ TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
 }
 
 // Slowloris over TLS: the header timeout runs from accept, so a ClientHello dribbled in a byte
-// at a time (each byte resetting the idle clock) is closed too, while others are served.
-TEST_F(EdgeTls, HandshakeDribbledInIsClosedByTheHeaderTimeout) {
+// at a time (each byte resetting the idle clock) is closed too, while others are served; and
+// after the handshake, from the first byte of a request's record.
+TEST_F(EdgeTls, HandshakeOrRecordDribbledInIsClosedByTheHeaderTimeout) {
     const auto edge = start_edge(source_dir() + "/site", "dribble",
                                  R"("header_timeout_ms": 400, "idle_timeout_ms": 60000)");
     ASSERT_TRUE(edge->started()) << edge->log();
@@ -325,6 +328,45 @@ TEST_F(EdgeTls, HandshakeDribbledInIsClosedByTheHeaderTimeout) {
         }
     }
     EXPECT_TRUE(closed) << "a handshake dribbled in for 4 s is still open";
+
+    // After the handshake: a request whose one TLS record is dribbled in. No plaintext reaches
+    // HTTP until the record is whole, yet the header timeout still runs from its first byte.
+    RawClient tcp(edge->port());
+    ASSERT_TRUE(tcp.connected());
+    const ClientSsl ssl(SSL_new(ctx.get()), SSL_free);
+    BIO* rbio = BIO_new(BIO_s_mem());
+    BIO* wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl.get(), rbio, wbio);
+    SSL_set_tlsext_host_name(ssl.get(), "a.example");
+    auto take_output = [&] {
+        char* p = nullptr;
+        const long n = BIO_get_mem_data(wbio, &p);
+        std::string bytes(p, size_t(n));
+        (void)BIO_reset(wbio);
+        return bytes;
+    };
+    for (int i = 0; i < 50 && SSL_connect(ssl.get()) != 1; ++i) {
+        ASSERT_EQ(SSL_get_error(ssl.get(), -1), SSL_ERROR_WANT_READ);
+        ASSERT_TRUE(tcp.send_all(take_output()));
+        pollfd pfd{tcp.fd(), POLLIN, 0};
+        ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+        char buf[16384];
+        const ssize_t n = recv(tcp.fd(), buf, sizeof buf, 0);
+        ASSERT_GT(n, 0);
+        BIO_write(rbio, buf, int(n));
+    }
+    ASSERT_TRUE(SSL_is_init_finished(ssl.get()));
+    ASSERT_TRUE(tcp.send_all(take_output()));  // the client's Finished
+    const std::string request = "GET /robots.txt HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
+    const std::string record = take_output();
+    ASSERT_GT(record.size(), request.size());
+    closed = false;
+    for (size_t i = 0; i + 1 < record.size() && i < 40 && !closed; ++i) {
+        closed = !tcp.send_all(record.substr(i, 1)) ||
+                 tcp.closed_by_peer(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(closed) << "a request record dribbled in for 4 s is still open";
     EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
