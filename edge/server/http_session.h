@@ -67,6 +67,9 @@ class HttpSession {
         return !buffer_.empty() || state_ == State::kDiscardBody || state_ == State::kReadBody;
     }
     uint64_t requests() const { return requests_; }
+    // Received bytes not yet answered: a partial header, or pipelined requests waiting for the
+    // output queue to drain.
+    size_t buffered_bytes() const { return buffer_.size(); }
     const SessionCounters& counters() const { return counters_; }
     // The reason for the last error response, for the access log.
     std::string_view last_error() const { return last_error_; }

@@ -35,6 +35,8 @@ constexpr uint32_t gen_of(uint64_t ud) { return uint32_t(ud); }
 
 constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxSendBytes = 4 << 20;  // per sendmsg; large files go out in chunks
+// Pipelined input held unanswered, beyond one maximal header, before reading pauses.
+constexpr size_t kMaxHeldInput = 64 * 1024;
 constexpr uint16_t kBufferGroup = 1;
 
 // Bytes waiting in a socket's receive queue, not yet taken by our receive. A query, not I/O:
@@ -55,6 +57,7 @@ struct Conn {
     uint32_t gen = 0;
     bool in_use = false;
     bool recv_armed = false;
+    bool recv_paused = false;  // too much input waits unanswered: not read until it drains
     bool send_inflight = false;
     bool closing = false;  // abort: cancel everything, then close
     bool close_submitted = false;
@@ -119,6 +122,7 @@ struct Worker::Impl {
     void refresh_turn_state();
     void arm_accept(size_t listener_index);
     void arm_recv(uint32_t slot);
+    void throttle_input(uint32_t slot);
     void on_accept(size_t listener_index, int res, uint32_t flags);
     void on_recv(uint32_t slot, int res, uint32_t flags);
     void on_send(uint32_t slot, int res);
@@ -203,6 +207,27 @@ void Worker::Impl::arm_recv(uint32_t slot) {
     c.recv_armed = true;
 }
 
+// Input back-pressure. A client that pipelines requests faster than it reads the answers
+// would otherwise have everything it sends held in memory: past this much input waiting
+// unanswered the receive is cancelled and TCP holds the rest, until half of it is answered.
+void Worker::Impl::throttle_input(uint32_t slot) {
+    Conn& c = *conns[slot];
+    if (!c.in_use || c.closing) return;
+    const size_t cap = options.session.parser.max_header_bytes + kMaxHeldInput;
+    const size_t held = c.session->buffered_bytes();
+    if (!c.recv_paused && held > cap) {
+        c.recv_paused = true;
+        if (c.recv_armed) {
+            io_uring_sqe* sqe = ring->get_sqe();
+            io_uring_prep_cancel64(sqe, pack(Op::kRecv, slot, c.gen), 0);
+            io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
+        }
+    } else if (c.recv_paused && held <= cap / 2) {
+        c.recv_paused = false;
+        if (!c.recv_armed) arm_recv(slot);
+    }
+}
+
 void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     if (!(flags & IORING_CQE_F_MORE) && !stopping) arm_accept(li);
     if (res < 0) return;  // e.g. -EMFILE, -ECONNABORTED: the listener stays armed
@@ -227,6 +252,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
     c.close_linked = c.link_cancelled = false;
+    c.recv_paused = false;
     c.shut_wr = false;
     c.aux_inflight = 0;
     c.session.emplace(options.session, listeners[li].handler);
@@ -301,6 +327,8 @@ void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
         buffers->recycle(bid);
     } else if (res == -ENOBUFS) {
         // Every receive buffer is in use: back-pressure, not an error. Re-armed below.
+    } else if (res == -ECANCELED && !c.closing) {
+        // throttle_input() cancelled it; re-armed below if reading has resumed meanwhile.
     } else if (res == 0 || res < 0) {
         // EOF or error. With output still pending the peer may only have half-closed.
         if (c.tls && res == 0) c.tls->feed_eof();
@@ -314,7 +342,8 @@ void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
         maybe_finish(slot);
         return;
     }
-    if (!c.recv_armed && !c.closing && c.in_use) arm_recv(slot);
+    throttle_input(slot);
+    if (!c.recv_armed && !c.recv_paused && !c.closing && c.in_use) arm_recv(slot);
     maybe_finish(slot);
 }
 
@@ -377,6 +406,7 @@ void Worker::Impl::on_send(uint32_t slot, int res) {
         const SessionCounters before = c.session->counters();
         c.session->resume(*snapshot, context(c), c.back);
         publish_counters(*c.session, before);
+        throttle_input(slot);
     }
     if (!c.closing && (!c.front.empty() || !c.back.empty())) {
         flush(slot);
@@ -485,6 +515,7 @@ void Worker::Impl::tls_flush(uint32_t slot) {
             const SessionCounters before = c.session->counters();
             c.session->resume(*snapshot, context(c), c.back);
             publish_counters(*c.session, before);
+            throttle_input(slot);
             if (!c.back.empty()) continue;
         }
         break;

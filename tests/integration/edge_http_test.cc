@@ -1,11 +1,13 @@
 // cdn-edge as a black box: a real process on an ephemeral port, raw HTTP/1.1 over sockets.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -312,6 +314,57 @@ TEST(EdgeLimits, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     EXPECT_LT(got.size(), size_t(48) << 20);
     EXPECT_EQ(p.stop(), 0);
     fs::remove_all(site);
+}
+
+// A client that pipelines requests and does not read the answers is not read past a bound:
+// the server stops taking its input, so TCP pushes back, instead of holding all it sends in
+// memory. Once the client reads, every request it sent is answered.
+TEST(EdgeLimits, PipelinerThatDoesNotReadIsHeldAtTheSocket) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const fs::path cfg = fs::temp_directory_path() / ("anyedge-pipe-" + std::to_string(getpid()));
+    std::ofstream(cfg) << R"({"site": ")" << source_dir()
+                       << R"(/site", "listen": "127.0.0.1:0", "send_timeout_ms": 60000,
+                             "max_requests_per_connection": 10000000})";
+    EdgeProcess p(edge_binary(), {"--config", cfg.string()}, 1);
+    ASSERT_TRUE(p.started()) << p.log();
+    RawClient c(p.port(), "127.0.0.1", 65536);
+    ASSERT_TRUE(c.connected());
+    const std::string request = "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n";
+    std::string batch;
+    for (int i = 0; i < 1000; ++i) batch += request;
+    // Send without reading until the socket stays full for a second (at most 64 MiB).
+    const size_t limit = size_t(64) << 20;
+    size_t sent = 0;
+    auto last_progress = std::chrono::steady_clock::now();
+    while (sent < limit) {
+        const size_t at = sent % batch.size();
+        const ssize_t n =
+            send(c.fd(), batch.data() + at, batch.size() - at, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += size_t(n);
+            last_progress = std::chrono::steady_clock::now();
+            continue;
+        }
+        ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << strerror(errno);
+        if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(1)) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_LT(sent, limit / 2) << "the server took " << sent << " bytes it could not answer yet";
+    // Read every answer while the rest of the last request goes out: each request is answered.
+    const size_t partial = sent % request.size();
+    const size_t count = sent / request.size() + (partial != 0 ? 1 : 0);
+    std::vector<std::string> responses;
+    std::thread reader(
+        [&] { responses = c.read_responses(count, false, std::chrono::seconds(60)); });
+    const bool completed = partial == 0 || c.send_all(request.substr(partial));
+    reader.join();
+    EXPECT_TRUE(completed);
+    EXPECT_EQ(responses.size(), count);
+    if (!responses.empty()) {
+        EXPECT_TRUE(responses.back().starts_with("HTTP/1.1 200 OK")) << responses.back();
+    }
+    EXPECT_EQ(p.stop(), 0);
+    fs::remove(cfg);
 }
 
 TEST(EdgeCli, BadConfigKeyIsNamed) {
