@@ -616,6 +616,11 @@ void Worker::Impl::begin_linger(uint32_t slot) {
         io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
         ++c.aux_inflight;
     }
+    if (c.recv_paused) {
+        // Reading was paused for back-pressure: lingering reads (and drops) input again.
+        c.recv_paused = false;
+        if (!c.recv_armed) arm_recv(slot);
+    }
     if (!c.recv_armed) begin_abort(slot);  // the peer already sent its FIN
 }
 
