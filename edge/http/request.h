@@ -28,6 +28,7 @@ struct Request {
     std::string_view authorization;
     std::optional<uint64_t> content_length;
     bool chunked = false;
+    bool expect_continue = false;  // HTTP/1.1 "Expect: 100-continue" (RFC 9110 §10.1.1)
     bool has_body() const { return chunked || (content_length && *content_length > 0); }
 };
 

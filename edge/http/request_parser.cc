@@ -162,6 +162,9 @@ private:
             case F::if_range: out_.if_range = value; break;
             case F::accept_encoding: out_.accept_encoding = value; break;
             case F::authorization: out_.authorization = value; break;
+            case F::expect:
+                out_.expect_continue = out_.version >= 11 && iequals(value, "100-continue");
+                break;
             default: break;
         }
     }

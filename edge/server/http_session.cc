@@ -102,6 +102,9 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
                 body_.clear();
                 parser_.capture_body(&body_);
                 state_ = State::kReadBody;
+                // The client may be waiting for this before it sends the body (curl waits a
+                // second for bodies over 1 MiB).
+                if (req.expect_continue) out.copy("HTTP/1.1 100 Continue\r\n\r\n");
                 pos += consumed;
                 continue;
             }

@@ -66,6 +66,10 @@ class HttpSession {
     bool mid_request() const {
         return !buffer_.empty() || state_ == State::kDiscardBody || state_ == State::kReadBody;
     }
+    // Inside a request body (an upload, or one being discarded): its bytes may take long.
+    bool reading_body() const {
+        return state_ == State::kDiscardBody || state_ == State::kReadBody;
+    }
     uint64_t requests() const { return requests_; }
     // Received bytes not yet answered: a partial header, or pipelined requests waiting for the
     // output queue to drain.

@@ -683,6 +683,10 @@ void Worker::Impl::sweep() {
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);
         } else if (c.lingering) {
             if (now - c.linger_start_ms > options.linger_ms) begin_abort(slot);
+        } else if (c.session->reading_body()) {
+            // A body (a blob upload, or one being discarded) may take long on a slow link; it
+            // only has to keep arriving, as with nginx's client_body_timeout.
+            if (now - c.last_activity_ms > options.header_timeout_ms) begin_abort(slot);
         } else if (c.session->mid_request() || c.tls_partial ||
                    (c.tls && !c.tls->handshake_done())) {
             // Slowloris: a header must arrive whole within the header timeout. Over TLS the

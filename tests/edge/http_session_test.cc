@@ -2,6 +2,8 @@
 #include "edge/server/http_session.h"
 
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -193,6 +195,49 @@ TEST(HttpSession, OutputBudgetHoldsPipelinedRequests) {
     StringSink next;
     s.resume(*site(), ctx, next);
     EXPECT_EQ(count(next.out, "HTTP/1.1 200"), 1);
+}
+
+// A handler that takes bodies (as the origin's upload handler does) and echoes their size.
+class BodyTaker final : public RequestHandler {
+  public:
+    ResponseInfo handle(const http::Request& req, const cache::Snapshot&,
+                        const ResponseContext& ctx, ResponseSink& out) override {
+        return respond_with(404, "text/plain", "no\n", {}, req, ctx, out);
+    }
+    bool wants_body(const http::Request&) const override { return true; }
+    ResponseInfo handle_with_body(const http::Request& req, std::string_view body,
+                                  const cache::Snapshot&, const ResponseContext& ctx,
+                                  ResponseSink& out) override {
+        return respond_with(201, "text/plain", std::to_string(body.size()) + "\n", {}, req, ctx,
+                            out);
+    }
+};
+
+// RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" may wait for 100 (Continue)
+// before its body; a handler that reads the body sends it first. Without the expectation, or
+// on HTTP/1.0, no interim response.
+TEST(HttpSession, ExpectContinueGetsA100BeforeTheBodyIsRead) {
+    auto upload = [](const std::string& head) {
+        BodyTaker taker;
+        HttpSession s{SessionLimits{}, &taker};
+        StringSink sink;
+        ResponseContext ctx;
+        s.on_receive(head, *site(), ctx, sink);
+        const std::string before_body = sink.out;
+        s.on_receive("hello", *site(), ctx, sink);
+        return std::pair{before_body, sink.out};
+    };
+    auto [interim, all] =
+        upload("PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    EXPECT_TRUE(all.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 ")) << all;
+    EXPECT_TRUE(all.ends_with("\r\n\r\n5\n")) << all;
+    std::tie(interim, all) = upload("PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(interim, "");
+    EXPECT_TRUE(all.starts_with("HTTP/1.1 201 ")) << all;
+    std::tie(interim, all) =
+        upload("PUT /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(interim, "");
 }
 
 }  // namespace

@@ -129,5 +129,44 @@ TEST_F(EdgeOrigin, RefusedUploadIsAnsweredWithoutReadingItsBody) {
     EXPECT_FALSE(fs::exists(dir_ / "origin" / "objects"));
 }
 
+// A blob upload on a slow link may take longer than the header timeout: a body only has to
+// keep arriving. One that stops arriving is dropped after that timeout, and nothing is stored.
+TEST(EdgeOriginUploads, SlowBodyIsTakenAndStalledBodyDropped) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const fs::path d = fs::temp_directory_path() / ("anyedge-slow-up-" + std::to_string(getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d / "origin");
+    std::ofstream(d / "token") << "upl0ad\n";
+    std::ofstream(d / "edge.json") << R"({"site": ")" << (d / "origin").string()
+                                   << R"(", "listen": "127.0.0.1:0", "upload_token_file": ")"
+                                   << (d / "token").string() << R"(", "header_timeout_ms": 500})";
+    EdgeProcess edge(edge_binary(), {"--config", (d / "edge.json").string()}, 1);
+    ASSERT_TRUE(edge.started()) << edge.log();
+    const std::string port = std::to_string(edge.port());
+
+    // 1.5 MB at 512 KiB/s: about three seconds, six header timeouts.
+    run_command("head -c 1500000 /dev/urandom > " + (d / "blob").string());
+    const std::string sha = run_command("sha256sum " + (d / "blob").string()).substr(0, 64);
+    const std::string code = run_command(
+        "timeout 30 curl -s -o /dev/null -w '%{http_code}' --limit-rate 512K -X PUT -H "
+        "'Authorization: Bearer upl0ad' --data-binary @" +
+        (d / "blob").string() + " http://127.0.0.1:" + port + "/objects/sha256/" +
+        sha.substr(0, 2) + "/" + sha.substr(2));
+    EXPECT_EQ(code, "201");
+    EXPECT_TRUE(fs::exists(blob_path(d / "origin", sha)));
+
+    // A body that stops halfway.
+    RawClient stalled(edge.port());
+    const std::string other(64, 'e');
+    ASSERT_TRUE(stalled.send_all("PUT /objects/sha256/ee/" + other.substr(2) +
+                                 " HTTP/1.1\r\nHost: o\r\nAuthorization: Bearer upl0ad\r\n"
+                                 "Content-Length: 100000\r\n\r\n" +
+                                 std::string(1000, 'x')));
+    EXPECT_TRUE(stalled.closed_by_peer(std::chrono::seconds(3)));
+    EXPECT_FALSE(fs::exists(blob_path(d / "origin", other)));
+    EXPECT_EQ(edge.stop(), 0) << edge.log();
+    fs::remove_all(d);
+}
+
 }  // namespace
 }  // namespace anyedge::testing
