@@ -126,6 +126,46 @@ class EdgeTls : public ::testing::Test {
         if (SSL_connect(ssl.get()) != 1) ssl.reset();
         return ssl;
     }
+    // A TLS connection to a.example on `port`; ssl is null when connecting or the handshake
+    // failed. The SSL keeps its own reference to the context.
+    struct TlsConnection {
+        std::unique_ptr<RawClient> tcp;
+        ClientSsl ssl{nullptr, SSL_free};
+    };
+    static TlsConnection open_tls(uint16_t port, int receive_buffer = 0) {
+        TlsConnection c;
+        c.tcp = std::make_unique<RawClient>(port, "127.0.0.1", receive_buffer);
+        const ClientContext ctx = client_context();
+        if (ctx && c.tcp->connected()) c.ssl = connect_tls(ctx.get(), *c.tcp);
+        return c;
+    }
+    // A TLS client over memory BIOs: the test carries its bytes, so it can send them as slowly
+    // as it likes.
+    class MemoryTlsClient {
+      public:
+        MemoryTlsClient() : ctx_(client_context()), ssl_(SSL_new(ctx_.get()), SSL_free) {
+            out_ = BIO_new(BIO_s_mem());
+            in_ = BIO_new(BIO_s_mem());
+            SSL_set_bio(ssl_.get(), in_, out_);  // the SSL owns both
+            SSL_set_tlsext_host_name(ssl_.get(), "a.example");
+        }
+        SSL* ssl() const { return ssl_.get(); }
+        // What the client wrote since the last call.
+        std::string take_output() {
+            char* p = nullptr;
+            const long n = BIO_get_mem_data(out_, &p);
+            std::string bytes(p, size_t(n));
+            (void)BIO_reset(out_);
+            return bytes;
+        }
+        void give_input(const char* p, size_t n) { BIO_write(in_, p, int(n)); }
+
+      private:
+        ClientContext ctx_;
+        ClientSsl ssl_;
+        BIO* in_ = nullptr;
+        BIO* out_ = nullptr;
+    };
 
     static inline fs::path dir_;
     static inline std::unique_ptr<EdgeProcess> edges_[2];
@@ -298,19 +338,11 @@ TEST_F(EdgeTls, HandshakeOrRecordDribbledInIsClosedByTheHeaderTimeout) {
     const auto edge = start_edge(source_dir() + "/site", "dribble",
                                  R"("header_timeout_ms": 400, "idle_timeout_ms": 60000)");
     ASSERT_TRUE(edge->started()) << edge->log();
-    // A real ClientHello, from a client SSL writing into a memory BIO.
-    const ClientContext ctx = client_context();
-    ASSERT_TRUE(ctx);
-    const ClientSsl client(SSL_new(ctx.get()), SSL_free);
-    BIO* in = BIO_new(BIO_s_mem());
-    BIO* out = BIO_new(BIO_s_mem());
-    SSL_set_bio(client.get(), in, out);  // the SSL owns both
-    SSL_set_tlsext_host_name(client.get(), "a.example");
-    ASSERT_EQ(SSL_connect(client.get()), -1);  // wants the server's answer
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(out, &data);
-    ASSERT_GT(size, 100);
-    const std::string hello(data, size_t(size));
+    // A real ClientHello.
+    MemoryTlsClient hello_client;
+    ASSERT_EQ(SSL_connect(hello_client.ssl()), -1);  // wants the server's answer
+    const std::string hello = hello_client.take_output();
+    ASSERT_GT(hello.size(), 100u);
 
     RawClient slow(edge->port());
     ASSERT_TRUE(slow.connected());
@@ -319,7 +351,7 @@ TEST_F(EdgeTls, HandshakeOrRecordDribbledInIsClosedByTheHeaderTimeout) {
     for (size_t i = 0; i < 40 && !closed; ++i) {
         closed = !slow.send_all(hello.substr(i, 1)) ||
                  slow.closed_by_peer(std::chrono::milliseconds(100));
-        if (i == 5) {
+        if (i == 1) {  // the slow one is open (the timeout is 400 ms): others are served
             const std::string served = run(
                 "timeout 10 curl -s -o /dev/null -w '%{http_code}' --cacert " +
                 (dir_ / "a.pem").string() + " --resolve a.example:" + std::to_string(edge->port()) +
@@ -333,33 +365,22 @@ TEST_F(EdgeTls, HandshakeOrRecordDribbledInIsClosedByTheHeaderTimeout) {
     // HTTP until the record is whole, yet the header timeout still runs from its first byte.
     RawClient tcp(edge->port());
     ASSERT_TRUE(tcp.connected());
-    const ClientSsl ssl(SSL_new(ctx.get()), SSL_free);
-    BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
-    SSL_set_bio(ssl.get(), rbio, wbio);
-    SSL_set_tlsext_host_name(ssl.get(), "a.example");
-    auto take_output = [&] {
-        char* p = nullptr;
-        const long n = BIO_get_mem_data(wbio, &p);
-        std::string bytes(p, size_t(n));
-        (void)BIO_reset(wbio);
-        return bytes;
-    };
-    for (int i = 0; i < 50 && SSL_connect(ssl.get()) != 1; ++i) {
-        ASSERT_EQ(SSL_get_error(ssl.get(), -1), SSL_ERROR_WANT_READ);
-        ASSERT_TRUE(tcp.send_all(take_output()));
+    MemoryTlsClient client;
+    for (int i = 0; i < 50 && SSL_connect(client.ssl()) != 1; ++i) {
+        ASSERT_EQ(SSL_get_error(client.ssl(), -1), SSL_ERROR_WANT_READ);
+        ASSERT_TRUE(tcp.send_all(client.take_output()));
         pollfd pfd{tcp.fd(), POLLIN, 0};
         ASSERT_EQ(poll(&pfd, 1, 5000), 1);
         char buf[16384];
         const ssize_t n = recv(tcp.fd(), buf, sizeof buf, 0);
         ASSERT_GT(n, 0);
-        BIO_write(rbio, buf, int(n));
+        client.give_input(buf, size_t(n));
     }
-    ASSERT_TRUE(SSL_is_init_finished(ssl.get()));
-    ASSERT_TRUE(tcp.send_all(take_output()));  // the client's Finished
+    ASSERT_TRUE(SSL_is_init_finished(client.ssl()));
+    ASSERT_TRUE(tcp.send_all(client.take_output()));  // the client's Finished
     const std::string request = "GET /robots.txt HTTP/1.1\r\nHost: a.example\r\n\r\n";
-    ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
-    const std::string record = take_output();
+    ASSERT_EQ(SSL_write(client.ssl(), request.data(), int(request.size())), int(request.size()));
+    const std::string record = client.take_output();
     ASSERT_GT(record.size(), request.size());
     closed = false;
     for (size_t i = 0; i + 1 < record.size() && i < 40 && !closed; ++i) {
@@ -382,14 +403,11 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     const auto edge = start_edge(site, "stall", R"("send_timeout_ms": 600)");
     ASSERT_TRUE(edge->started()) << edge->log();
 
-    const ClientContext ctx = client_context();
-    ASSERT_TRUE(ctx);
-    RawClient stalled(edge->port());
-    ASSERT_TRUE(stalled.connected());
-    const ClientSsl ssl = connect_tls(ctx.get(), stalled);
-    ASSERT_TRUE(ssl);
+    const TlsConnection stalled = open_tls(edge->port());
+    ASSERT_TRUE(stalled.ssl);
     const std::string request = "GET /huge.bin HTTP/1.1\r\nHost: a.example\r\n\r\n";
-    ASSERT_EQ(SSL_write(ssl.get(), request.data(), int(request.size())), int(request.size()));
+    ASSERT_EQ(SSL_write(stalled.ssl.get(), request.data(), int(request.size())),
+              int(request.size()));
 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const std::string other =
@@ -400,9 +418,9 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
 
     // Send timeout 600 ms, swept every 250 ms: reading now ends early, with a reset or EOF.
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-    const std::string got = stalled.read_until_close(std::chrono::seconds(10));
+    const std::string got = stalled.tcp->read_until_close(std::chrono::seconds(10));
     EXPECT_LT(got.size(), huge);
-    EXPECT_TRUE(stalled.closed_by_peer());
+    EXPECT_TRUE(stalled.tcp->closed_by_peer());
     EXPECT_EQ(edge->stop(), 0) << edge->log();
 }
 
@@ -421,15 +439,10 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
         start_edge(site, "last-piece", R"("send_timeout_ms": 600, "send_buffer": 4096)");
     ASSERT_TRUE(edge->started()) << edge->log();
 
-    const ClientContext ctx = client_context();
-    ASSERT_TRUE(ctx);
-    std::vector<std::unique_ptr<RawClient>> clients;
-    std::vector<ClientSsl> ssls;
+    std::vector<TlsConnection> clients;
     for (size_t size : sizes) {
-        clients.push_back(std::make_unique<RawClient>(edge->port(), "127.0.0.1", 4096));
-        ASSERT_TRUE(clients.back()->connected());
-        ssls.push_back(connect_tls(ctx.get(), *clients.back()));
-        SSL* ssl = ssls.back().get();
+        clients.push_back(open_tls(edge->port(), 4096));
+        SSL* ssl = clients.back().ssl.get();
         ASSERT_NE(ssl, nullptr);
         const std::string request = "GET /" + std::to_string(size) +
                                     ".bin HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
@@ -438,8 +451,8 @@ TEST_F(EdgeTls, ReaderThatNeverReadsTheLastPieceIsDropped) {
     // Send timeout 600 ms, swept every 250 ms: reading now ends early, with a reset or EOF.
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
     for (size_t i = 0; i < sizes.size(); ++i) {
-        const std::string got = clients[i]->read_until_close(std::chrono::seconds(10));
-        EXPECT_TRUE(clients[i]->closed_by_peer()) << sizes[i] << ": still open";
+        const std::string got = clients[i].tcp->read_until_close(std::chrono::seconds(10));
+        EXPECT_TRUE(clients[i].tcp->closed_by_peer()) << sizes[i] << ": still open";
         EXPECT_LT(got.size(), sizes[i]) << sizes[i] << ": all of it arrived; not dropped";
     }
     EXPECT_EQ(edge->stop(), 0) << edge->log();
@@ -524,15 +537,12 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     };
 
     // A keep-alive connection made with the old certificate.
-    const ClientContext ctx = client_context();
-    ASSERT_TRUE(ctx);
-    RawClient tcp(edge->port());
-    ASSERT_TRUE(tcp.connected());
-    const ClientSsl ssl = connect_tls(ctx.get(), tcp);
-    ASSERT_TRUE(ssl);
+    const TlsConnection old = open_tls(edge->port());
+    ASSERT_TRUE(old.ssl);
+    SSL* const ssl = old.ssl.get();
     auto get_on_old_connection = [&] {
         const std::string request = "GET /robots.txt HTTP/1.1\r\nHost: a.example\r\n\r\n";
-        if (SSL_write(ssl.get(), request.data(), int(request.size())) != int(request.size())) {
+        if (SSL_write(ssl, request.data(), int(request.size())) != int(request.size())) {
             return std::string("write failed");
         }
         std::string got;
@@ -540,7 +550,7 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
         while (got.find("\r\n\r\n") == std::string::npos ||
                got.size() <
                    got.find("\r\n\r\n") + 4 + std::stoul("0" + header_of(got, "Content-Length"))) {
-            const int n = SSL_read(ssl.get(), buf, sizeof buf);
+            const int n = SSL_read(ssl, buf, sizeof buf);
             if (n <= 0) return got + " (read ended)";
             got.append(buf, size_t(n));
         }
