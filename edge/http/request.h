@@ -9,7 +9,10 @@
 
 namespace anyedge::http {
 
-enum class Method { kGet, kHead, kOptions, kOther };
+// kOther: a method HTTP defines that this server does not allow here (405, with Allow).
+// kUnrecognized: a method the server does not know at all, e.g. "get" or "FOO"
+// (501, RFC 9110 §9.1). Methods are case-sensitive.
+enum class Method { kGet, kHead, kOptions, kOther, kUnrecognized };
 
 struct Request {
     Method method = Method::kOther;

@@ -123,6 +123,7 @@ private:
             case beast_http::verb::get: out_.method = Method::kGet; break;
             case beast_http::verb::head: out_.method = Method::kHead; break;
             case beast_http::verb::options: out_.method = Method::kOptions; break;
+            case beast_http::verb::unknown: out_.method = Method::kUnrecognized; break;
             default: out_.method = Method::kOther; break;
         }
         out_.method_name = method;

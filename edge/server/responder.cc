@@ -283,6 +283,10 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
         add_line(extra, "Allow", kAllow);
         return small_response(204, req, extra, {}, {}, &snap, ctx, out);
     }
+    if (req.method == Method::kUnrecognized) {
+        return small_response(501, req, {}, "text/plain; charset=utf-8", "501 Not Implemented\n",
+                              &snap, ctx, out);
+    }
     if (req.method != Method::kGet && req.method != Method::kHead) {
         std::string extra;
         add_line(extra, "Allow", kAllow);

@@ -138,6 +138,13 @@ TEST(HttpSession, MethodsAndOptions) {
     EXPECT_NE(r.out.find("Allow: GET, HEAD, OPTIONS\r\n"), std::string::npos);
     r = exchange("GET * HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_TRUE(r.out.starts_with("HTTP/1.1 400 "));
+    // A method the server does not know (methods are case-sensitive): 501, and the framed
+    // request does not cost the connection.
+    for (const char* unknown : {"get", "FOO"}) {
+        r = exchange(std::string(unknown) + " / HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_TRUE(r.out.starts_with("HTTP/1.1 501 Not Implemented\r\n")) << unknown;
+        EXPECT_FALSE(r.closing) << unknown;
+    }
 }
 
 TEST(HttpSession, PostWithBodyConsumesExactlyTheBody) {

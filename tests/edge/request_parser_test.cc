@@ -147,12 +147,24 @@ TEST(RequestParser, RefusesSmugglingShapes) {
     }
 }
 
-TEST(RequestParser, UnknownMethodIsParsedForA405) {
-    RequestParser p;
-    size_t used = 0;
-    ASSERT_EQ(p.feed("get / HTTP/1.1\r\nHost: h\r\n\r\n", used), ParseStatus::kDone);
-    EXPECT_EQ(p.request().method, Method::kOther);
-    EXPECT_EQ(p.request().method_name, "get");
+TEST(RequestParser, MethodsAreCaseSensitiveAndUnknownOnesAreMarked) {
+    const struct {
+        const char* method;
+        Method expected;
+    } cases[] = {
+        {"GET", Method::kGet},          {"HEAD", Method::kHead},
+        {"OPTIONS", Method::kOptions},  {"PUT", Method::kOther},
+        {"DELETE", Method::kOther},     {"TRACE", Method::kOther},
+        {"get", Method::kUnrecognized}, {"FOO", Method::kUnrecognized},
+    };
+    for (const auto& c : cases) {
+        RequestParser p;
+        size_t used = 0;
+        const std::string msg = std::string(c.method) + " / HTTP/1.1\r\nHost: h\r\n\r\n";
+        ASSERT_EQ(p.feed(msg, used), ParseStatus::kDone) << c.method;
+        EXPECT_EQ(p.request().method, c.expected) << c.method;
+        EXPECT_EQ(p.request().method_name, c.method);
+    }
 }
 
 // RFC 3986 authority forms a browser or proxy sends (RFC 9112 §3.2), and the empty value
