@@ -46,7 +46,8 @@ Result<server::PublishedSite> load_site(const server::EdgeConfig& cfg,
     server::PublishedSite site;
     site.published_at = time(nullptr);
     if (!cfg.site.empty()) {
-        auto files = cache::load_site_dir(cfg.site, opts.mmap_threshold);
+        auto files = cache::load_site_dir(
+            cfg.site, {.mmap_threshold = opts.mmap_threshold, .compress = cfg.compress});
         if (!files) return make_error(files.error());
         site.live = cache::Snapshot::build(std::move(*files), opts, 0);
         return site;
@@ -126,6 +127,8 @@ int main(int argc, char** argv) {
     app.add_option("--access-log", flags.access_log, "access log path, '-' for stdout");
     app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
     app.add_flag("--redirect-http", flags.redirect_http, "answer plain HTTP with 301 to HTTPS");
+    app.add_flag("--compress", flags.compress,
+                 "--site: make br/gzip of text files that have no .br/.gz beside them");
     CLI11_PARSE(app, argc, argv);
 
     if (!config_file.empty()) {
@@ -149,6 +152,7 @@ int main(int argc, char** argv) {
     if (!flags.hsts.empty()) cfg.hsts = flags.hsts;
     if (grace->count() > 0) cfg.skew_grace_s = flags.skew_grace_s;
     if (flags.redirect_http) cfg.redirect_http = true;
+    if (flags.compress) cfg.compress = true;
     std::string self_signed_dir;  // removed once the certificate is loaded
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
         // Out of the box HTTPS: a self-signed ECDSA P-256 certificate for localhost, made now.

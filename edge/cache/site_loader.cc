@@ -7,6 +7,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "origin-sync/content/compress.h"
 #include "origin-sync/content/media_types.h"
 
 namespace anyedge::cache {
@@ -37,6 +38,20 @@ bool inside(const fs::path& root, const fs::path& p) {
     return true;
 }
 
+// The br and gzip representations a publish would make of `spec` (same functions, so the
+// same bytes), each kept only when smaller than the original.
+Status add_compressed(FileSpec& spec) {
+    const std::string_view bytes = view_of(spec.bytes);
+    if (bytes.empty() || !is_compressible(spec.content_type)) return ok_status();
+    auto br = brotli_compress(bytes);
+    if (!br) return make_error(spec.path + ": " + br.error());
+    auto gz = gzip_compress(bytes);
+    if (!gz) return make_error(spec.path + ": " + gz.error());
+    if (br->size() < bytes.size()) spec.encodings.emplace_back("br", Bytes{std::move(*br)});
+    if (gz->size() < bytes.size()) spec.encodings.emplace_back("gzip", Bytes{std::move(*gz)});
+    return ok_status();
+}
+
 struct Found {
     fs::path file;  // resolved, inside root
     size_t size = 0;
@@ -45,7 +60,8 @@ struct Found {
 
 }  // namespace
 
-Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, size_t mmap_threshold) {
+Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadOptions& options) {
+    const size_t mmap_threshold = options.mmap_threshold;
     std::error_code ec;
     const fs::path root = fs::canonical(dir, ec);
     if (ec) return make_error("site folder " + dir.string() + ": " + ec.message());
@@ -94,6 +110,11 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, size_t mmap_thr
             auto vb = read_bytes(v->second.file, v->second.size, mmap_threshold);
             if (!vb) return make_error(vb.error());
             spec.encodings.emplace_back(coding, std::move(*vb));
+        }
+        // Siblings are the operator's choice (even if one is missing or was not smaller).
+        const bool has_sibling = found.count(url + ".br") || found.count(url + ".gz");
+        if (options.compress && !has_sibling) {
+            if (auto st = add_compressed(spec); !st) return make_error(st.error());
         }
         specs.push_back(std::move(spec));
     }

@@ -2,7 +2,9 @@
 //
 // Nothing outside the folder is ever loaded: symlinks are followed only when their target
 // resolves inside the folder; hidden names (".git", ".env") are skipped. "x.br" and "x.gz"
-// next to "x" become x's precompressed representations.
+// next to "x" become x's precompressed representations. A text file with neither gets both
+// made at load when `compress` is on, as a publish would make them, so a browser gets br or
+// gzip from a plain folder too.
 #pragma once
 
 #include <filesystem>
@@ -13,7 +15,12 @@
 
 namespace anyedge::cache {
 
+struct SiteLoadOptions {
+    size_t mmap_threshold = 256 * 1024;  // files this large are mapped, not read
+    bool compress = false;               // make br/gzip of text files that have neither
+};
+
 Result<std::vector<FileSpec>> load_site_dir(const std::filesystem::path& dir,
-                                            size_t mmap_threshold);
+                                            const SiteLoadOptions& options);
 
 }  // namespace anyedge::cache

@@ -9,11 +9,6 @@
 namespace anyedge::cache {
 namespace {
 
-std::string_view view_of(const Bytes& b) {
-    if (const auto* s = std::get_if<std::string>(&b)) return *s;
-    return std::get<MappedFile>(b).bytes();
-}
-
 void add_line(std::string& out, std::string_view name, std::string_view value) {
     out += name;
     out += ": ";

@@ -69,6 +69,11 @@ struct Lookup {
 // A file's bytes before they become an Entry: owned memory or a mapping.
 using Bytes = std::variant<std::string, MappedFile>;
 
+inline std::string_view view_of(const Bytes& b) {
+    if (const auto* s = std::get_if<std::string>(&b)) return *s;
+    return std::get<MappedFile>(b).bytes();
+}
+
 struct FileSpec {
     std::string path;  // URL path starting with '/'
     std::string content_type;

@@ -10,11 +10,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string_view view_of(const Bytes& b) {
-    if (const auto* s = std::get_if<std::string>(&b)) return *s;
-    return std::get<MappedFile>(b).bytes();
-}
-
 Result<Bytes> load_blob(const fs::path& root, const std::string& sha, uint64_t expected_size,
                         size_t mmap_threshold) {
     const fs::path p = blob_path(root, sha);

@@ -88,6 +88,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
             else if (key == "stop_timeout_ms") cfg.stop_timeout_ms = get_u32(v, key);
             else if (key == "skew_grace_s") cfg.skew_grace_s = get_u32(v, key);
             else if (key == "mmap_threshold") cfg.mmap_threshold = get_uint(v, key);
+            else if (key == "compress") cfg.compress = get_bool(v, key);
             else if (key == "cache_rules") {
                 expect(v.is_array(), key, "an array of {\"match\": PATTERN, \"cache_control\": VALUE}");
                 cfg.cache_rules.clear();

@@ -40,6 +40,9 @@ struct EdgeConfig {
     uint32_t stop_timeout_ms = 10000;
     uint32_t skew_grace_s = 300;
     uint64_t mmap_threshold = 256 * 1024;
+    // --site: make br/gzip of text files that have no .br/.gz beside them, at load. Off by
+    // default, as nginx's gzip: published generations carry the variants publish made.
+    bool compress = false;
     std::vector<cache::CacheRule> cache_rules;
     std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
     // Who orders the TLS suites, "server" or "client" (TlsConfig::server_cipher_preference).

@@ -8,7 +8,7 @@
 
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/store.h"
-#include "origin-sync/publish/compress.h"
+#include "origin-sync/content/compress.h"
 #include "origin-sync/content/media_types.h"
 #include "origin-sync/publish/scan.h"
 

@@ -23,7 +23,7 @@ TEST(EdgeConfig, EveryKeyLandsInItsField) {
         "idle_timeout_ms": 30000, "send_timeout_ms": 20000, "send_buffer": 65536,
         "max_requests_per_connection": 1000, "max_header_bytes": 8192,
         "max_target_bytes": 4096, "stop_timeout_ms": 3000, "skew_grace_s": 60,
-        "mmap_threshold": 1048576,
+        "mmap_threshold": 1048576, "compress": true,
         "cache_rules": [{"match": "/assets/*", "cache_control": "max-age=31536000, immutable"}],
         "headers": {"X-Served-By": "fra1"}})",
                                         cfg);
@@ -56,6 +56,7 @@ TEST(EdgeConfig, EveryKeyLandsInItsField) {
     EXPECT_EQ(cfg.stop_timeout_ms, 3000u);
     EXPECT_EQ(cfg.skew_grace_s, 60u);
     EXPECT_EQ(cfg.mmap_threshold, 1048576u);
+    EXPECT_TRUE(cfg.compress);
     ASSERT_EQ(cfg.cache_rules.size(), 1u);
     EXPECT_EQ(cfg.headers.size(), 1u);
     EXPECT_TRUE(validate(cfg)) << validate(cfg).error();
@@ -69,6 +70,7 @@ TEST(EdgeConfig, DefaultsAreTheDocumentedOnes) {
     EXPECT_EQ(cfg.tls_tickets_per_handshake, 1u);
     EXPECT_EQ(cfg.tls_session_lifetime_s, 7200u);
     EXPECT_EQ(cfg.tls_cipher_preference, "server");
+    EXPECT_FALSE(cfg.compress);  // as nginx's gzip
 }
 
 TEST(EdgeConfig, RefusesWhatItCannotUseNamingIt) {

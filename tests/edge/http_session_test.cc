@@ -15,7 +15,7 @@ namespace {
 
 std::shared_ptr<const cache::Snapshot> site() {
     static auto snap = [] {
-        auto files = cache::load_site_dir(ANYEDGE_SOURCE_DIR "/site", 64 * 1024);
+        auto files = cache::load_site_dir(ANYEDGE_SOURCE_DIR "/site", {.mmap_threshold = 64 * 1024});
         EXPECT_TRUE(files.ok());
         cache::SnapshotOptions opts;
         opts.node_name = "test-node";

@@ -11,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "edge/io/ring.h"
+#include "origin-sync/content/compress.h"
 #include "tests/integration/edge_process.h"
 
 namespace anyedge::testing {
@@ -222,6 +224,55 @@ TEST_F(EdgeHttp, OtherMethods405WithAllow) {
     EXPECT_TRUE(rs[0].starts_with("HTTP/1.1 405 "));
     EXPECT_EQ(header_of(rs[0], "Allow"), "GET, HEAD, OPTIONS");
     EXPECT_TRUE(rs[1].starts_with("HTTP/1.1 200 "));
+}
+
+// --compress: a plain folder's text files get the br and gzip representations a publish makes,
+// chosen by Accept-Encoding like precompressed siblings; without it, the files as they are.
+TEST(EdgeCompress, PlainFolderTextIsServedCompressedOnlyWhenAsked) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const std::string site = source_dir() + "/site";
+    const std::string page = read_file(site + "/index.html");
+    const auto get = [](uint16_t port, const std::string& extra) {
+        RawClient c(port);
+        c.send_all("GET /index.html HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n");
+        auto r = c.read_responses(1);
+        return r.empty() ? std::string() : r[0];
+    };
+
+    EdgeProcess plain(edge_binary(), {"--site", site, "--listen", "127.0.0.1:0"});
+    ASSERT_TRUE(plain.started()) << plain.log();
+    const std::string as_is = get(plain.port(), "Accept-Encoding: br, gzip\r\n");
+    EXPECT_EQ(header_of(as_is, "Content-Encoding"), "");
+    EXPECT_EQ(body_of(as_is), page);
+
+    EdgeProcess edge(edge_binary(), {"--site", site, "--listen", "127.0.0.1:0", "--compress"});
+    ASSERT_TRUE(edge.started()) << edge.log();
+    const std::string identity = get(edge.port(), "");
+    EXPECT_EQ(header_of(identity, "Content-Encoding"), "");
+    EXPECT_EQ(body_of(identity), page);
+    EXPECT_EQ(header_of(identity, "Vary"), "Accept-Encoding");
+
+    const std::string br = get(edge.port(), "Accept-Encoding: gzip;q=0.5, br\r\n");
+    EXPECT_EQ(header_of(br, "Content-Encoding"), "br");
+    EXPECT_EQ(header_of(br, "Vary"), "Accept-Encoding");
+    EXPECT_EQ(*brotli_decompress(body_of(br)), page);
+    EXPECT_LT(body_of(br).size(), page.size());
+
+    const std::string gz = get(edge.port(), "Accept-Encoding: gzip\r\n");
+    EXPECT_EQ(header_of(gz, "Content-Encoding"), "gzip");
+    EXPECT_EQ(*gzip_decompress(body_of(gz)), page);
+
+    // A distinct ETag per representation; a range is always of the identity one.
+    const std::set<std::string> etags = {header_of(identity, "ETag"), header_of(br, "ETag"),
+                                         header_of(gz, "ETag")};
+    EXPECT_EQ(etags.size(), 3u);
+    const std::string part = get(edge.port(), "Accept-Encoding: br\r\nRange: bytes=0-9\r\n");
+    EXPECT_TRUE(part.starts_with("HTTP/1.1 206 ")) << part;
+    EXPECT_EQ(header_of(part, "Content-Encoding"), "");
+    EXPECT_EQ(header_of(part, "ETag"), header_of(identity, "ETag"));
+    EXPECT_EQ(body_of(part), page.substr(0, 10));
+    EXPECT_EQ(plain.stop(), 0) << plain.log();
+    EXPECT_EQ(edge.stop(), 0) << edge.log();
 }
 
 TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {

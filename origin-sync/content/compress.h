@@ -1,4 +1,4 @@
-// Publish-time compression: brotli (RFC 7932) and gzip (RFC 1952) variants of a blob.
+// Compression for publish and for a --site folder: brotli (RFC 7932) and gzip (RFC 1952) variants of a blob.
 // Deterministic: the same input always gives the same bytes (gzip header mtime 0), so
 // re-publishing unchanged content produces the same variant hashes and uploads nothing.
 #pragma once
@@ -8,7 +8,7 @@
 
 #include "origin-sync/content/result.h"
 
-namespace anyedge::publish {
+namespace anyedge {
 
 Result<std::string> brotli_compress(std::string_view in);
 Result<std::string> gzip_compress(std::string_view in);
@@ -17,4 +17,4 @@ Result<std::string> gzip_compress(std::string_view in);
 Result<std::string> brotli_decompress(std::string_view in);
 Result<std::string> gzip_decompress(std::string_view in);
 
-}  // namespace anyedge::publish
+}  // namespace anyedge

@@ -1,10 +1,10 @@
-#include "origin-sync/publish/compress.h"
+#include "origin-sync/content/compress.h"
 
 #include <brotli/decode.h>
 #include <brotli/encode.h>
 #include <zlib.h>
 
-namespace anyedge::publish {
+namespace anyedge {
 
 Result<std::string> brotli_compress(std::string_view in) {
     // Quality 11 is slow; past a few MB the gain is small, so big files use 9.
@@ -78,4 +78,4 @@ Result<std::string> gzip_decompress(std::string_view in) {
     return out;
 }
 
-}  // namespace anyedge::publish
+}  // namespace anyedge

@@ -1,0 +1,116 @@
+// load_site_dir: which files of a plain folder become servable, and with which encodings.
+#include "edge/cache/site_loader.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "origin-sync/content/compress.h"
+#include "tests/origin_sync/test_util.h"
+
+namespace anyedge::cache {
+namespace {
+
+using testing_util::TempDir;
+using testing_util::write_text;
+
+// A text that compresses well, as HTML does.
+std::string page_text() {
+    std::string s = "<!doctype html><title>t</title>";
+    for (int i = 0; i < 200; ++i) s += "<p>paragraph " + std::to_string(i % 7) + " of the page</p>\n";
+    return s;
+}
+
+std::map<std::string, const FileSpec*> by_path(const std::vector<FileSpec>& specs) {
+    std::map<std::string, const FileSpec*> m;
+    for (const auto& s : specs) m[s.path] = &s;
+    return m;
+}
+
+std::map<std::string, std::string> encodings_of(const FileSpec& spec) {
+    std::map<std::string, std::string> m;
+    for (const auto& [coding, bytes] : spec.encodings) m[coding] = std::string(view_of(bytes));
+    return m;
+}
+
+TEST(SiteLoader, TextWithoutSiblingsGetsTheEncodingsAPublishWouldMake) {
+    TempDir dir;
+    const std::string page = page_text();
+    write_text(dir.path() / "index.html", page);
+    write_text(dir.path() / "app.js", page);
+    write_text(dir.path() / "tiny.txt", "a");               // compressing would not shrink it
+    write_text(dir.path() / "logo.png", page);              // not a compressible type
+    write_text(dir.path() / "empty.css", "");
+
+    auto specs = load_site_dir(dir.path(), {.compress = true});
+    ASSERT_TRUE(specs) << specs.error();
+    auto files = by_path(*specs);
+    ASSERT_EQ(files.size(), 5u);
+
+    for (const char* path : {"/index.html", "/app.js"}) {
+        const auto enc = encodings_of(*files.at(path));
+        ASSERT_EQ(enc.size(), 2u) << path;
+        // The same bytes cdnctl publish uploads as variants, and they decode to the file.
+        EXPECT_EQ(enc.at("br"), *brotli_compress(page)) << path;
+        EXPECT_EQ(enc.at("gzip"), *gzip_compress(page)) << path;
+        EXPECT_EQ(*brotli_decompress(enc.at("br")), page) << path;
+        EXPECT_EQ(*gzip_decompress(enc.at("gzip")), page) << path;
+        EXPECT_EQ(view_of(files.at(path)->bytes), page) << path;
+    }
+    EXPECT_TRUE(files.at("/tiny.txt")->encodings.empty());
+    EXPECT_TRUE(files.at("/logo.png")->encodings.empty());
+    EXPECT_TRUE(files.at("/empty.css")->encodings.empty());
+}
+
+TEST(SiteLoader, SiblingsAreTheOperatorsChoice) {
+    TempDir dir;
+    const std::string page = page_text();
+    const std::string own_gzip = *gzip_compress(page + "<!-- the operator's own -->");
+    write_text(dir.path() / "a.html", page);
+    write_text(dir.path() / "a.html.gz", own_gzip);  // gzip only: no br is made beside it
+    write_text(dir.path() / "b.html", page);
+    write_text(dir.path() / "b.html.br", page + page);  // larger than the file: not served
+
+    auto specs = load_site_dir(dir.path(), {.compress = true});
+    ASSERT_TRUE(specs) << specs.error();
+    auto files = by_path(*specs);
+    ASSERT_EQ(files.size(), 2u);  // the siblings are representations, not files of their own
+    const auto a = encodings_of(*files.at("/a.html"));
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a.at("gzip"), own_gzip);
+    EXPECT_TRUE(files.at("/b.html")->encodings.empty());
+}
+
+TEST(SiteLoader, WithoutCompressFilesAreServedAsTheyAre) {
+    TempDir dir;
+    write_text(dir.path() / "index.html", page_text());
+    write_text(dir.path() / "index.html.br", "x");
+
+    auto specs = load_site_dir(dir.path(), {});
+    ASSERT_TRUE(specs) << specs.error();
+    auto files = by_path(*specs);
+    ASSERT_EQ(files.size(), 1u);
+    const auto enc = encodings_of(*files.at("/index.html"));
+    ASSERT_EQ(enc.size(), 1u);  // siblings still count: they are files the operator put there
+    EXPECT_EQ(enc.at("br"), "x");
+}
+
+TEST(SiteLoader, LargeTextFilesAreMappedAndStillCompressed) {
+    TempDir dir;
+    std::string big;
+    while (big.size() < 300 * 1024) big += page_text();
+    write_text(dir.path() / "big.html", big);
+
+    auto specs = load_site_dir(dir.path(), {.mmap_threshold = 64 * 1024, .compress = true});
+    ASSERT_TRUE(specs) << specs.error();
+    ASSERT_EQ(specs->size(), 1u);
+    const FileSpec& f = specs->front();
+    EXPECT_TRUE(std::holds_alternative<MappedFile>(f.bytes));
+    const auto enc = encodings_of(f);
+    ASSERT_EQ(enc.size(), 2u);
+    EXPECT_EQ(*brotli_decompress(enc.at("br")), big);
+}
+
+}  // namespace
+}  // namespace anyedge::cache
