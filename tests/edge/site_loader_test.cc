@@ -1,10 +1,10 @@
 // load_site_dir: which files of a plain folder become servable, and with which encodings.
 #include "edge/cache/site_loader.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "origin-sync/content/compress.h"
 #include "tests/origin_sync/test_util.h"
@@ -18,7 +18,8 @@ using testing_util::write_text;
 // A text that compresses well, as HTML does.
 std::string page_text() {
     std::string s = "<!doctype html><title>t</title>";
-    for (int i = 0; i < 200; ++i) s += "<p>paragraph " + std::to_string(i % 7) + " of the page</p>\n";
+    for (int i = 0; i < 200; ++i)
+        s += "<p>paragraph " + std::to_string(i % 7) + " of the page</p>\n";
     return s;
 }
 
@@ -39,8 +40,8 @@ TEST(SiteLoader, TextWithoutSiblingsGetsTheEncodingsAPublishWouldMake) {
     const std::string page = page_text();
     write_text(dir.path() / "index.html", page);
     write_text(dir.path() / "app.js", page);
-    write_text(dir.path() / "tiny.txt", "a");               // compressing would not shrink it
-    write_text(dir.path() / "logo.png", page);              // not a compressible type
+    write_text(dir.path() / "tiny.txt", "a");   // compressing would not shrink it
+    write_text(dir.path() / "logo.png", page);  // not a compressible type
     write_text(dir.path() / "empty.css", "");
 
     auto specs = load_site_dir(dir.path(), {.compress = true});
