@@ -178,6 +178,9 @@ int main(int argc, char** argv) {
         tcfg.server_cipher_preference = cfg.tls_cipher_preference == "server";
         tcfg.tickets_per_handshake = static_cast<int>(cfg.tls_tickets_per_handshake);
         tcfg.session_lifetime_seconds = cfg.tls_session_lifetime_s;
+        if (!self_signed_dir.empty()) {
+            tcfg.certificates.front().label = "self-signed for localhost, made at start";
+        }
         auto ctx = tls::TlsContext::create(std::move(tcfg));
         // The throwaway key is in the SSL_CTX now: leave no copy on disk.
         if (!self_signed_dir.empty()) std::filesystem::remove_all(self_signed_dir);

@@ -264,7 +264,8 @@ Result<std::shared_ptr<const CertificateSet>> TlsContext::load_certificates() {
             }
         }
         const int key_type = EVP_PKEY_get_base_id(X509_get0_pubkey(leaf->get()));
-        set->info.push_back({cc.cert_path, std::vector<std::string>(names.begin(), names.end()),
+        set->info.push_back({cc.label.empty() ? cc.cert_path : cc.label,
+                             std::vector<std::string>(names.begin(), names.end()),
                              key_type == EVP_PKEY_RSA  ? "RSA"
                              : key_type == EVP_PKEY_EC ? "EC"
                                                        : "other",

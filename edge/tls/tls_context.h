@@ -42,6 +42,9 @@ struct CertificateConfig {
     // SNI names this certificate serves: exact names or "*.example.com" (matches exactly one
     // label). Empty: the certificate's own dNSName entries (its CN when it has none).
     std::vector<std::string> names;
+    // Shown in /status and /metrics instead of cert_path: for a certificate whose file is
+    // gone once loaded (the self-signed one made at start).
+    std::string label = {};
 };
 
 struct TlsConfig {
