@@ -157,6 +157,11 @@ Status validate(const EdgeConfig& cfg) {
     if (!cfg.upload_token_file.empty() && cfg.site.empty()) {
         return make_error("upload_token_file (the origin role) needs --site: the origin tree");
     }
+    if (cfg.compress && cfg.site.empty()) {
+        return make_error(
+            "compress is for a --site folder: a --state generation carries the variants "
+            "cdnctl publish made");
+    }
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
         return make_error("--tls-listen needs --cert and --key");
     }

@@ -113,6 +113,12 @@ TEST(EdgeConfig, ValidateRefusesValuesTheEdgeCannotRunWith) {
         {[](EdgeConfig& c) { c.state = "/var/lib/edge"; }, "exactly one of --site or --state"},
         {[](EdgeConfig& c) { c.listen.clear(); }, "at least one --listen"},
         {[](EdgeConfig& c) { c.threads = 0; }, "threads must be 1..256"},
+        {[](EdgeConfig& c) {
+             c.site.clear();
+             c.state = "/var/lib/edge";
+             c.compress = true;
+         },
+         "compress is for a --site folder"},
         {[](EdgeConfig& c) { c.tls_listen = {"127.0.0.1:443"}; }, "--tls-listen needs --cert"},
         {[](EdgeConfig& c) {
              c.cert = {"a.pem"};
