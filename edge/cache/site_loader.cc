@@ -38,14 +38,14 @@ bool inside(const fs::path& root, const fs::path& p) {
     return true;
 }
 
-// The br and gzip representations a publish would make of `spec` (same functions, so the
-// same bytes), each kept only when smaller than the original.
+// The br and gzip representations of `spec`, as a publish makes them but at the fast setting
+// (this runs at every load and reload), each kept only when smaller than the original.
 Status add_compressed(FileSpec& spec) {
     const std::string_view bytes = view_of(spec.bytes);
     if (bytes.empty() || !is_compressible(spec.content_type)) return ok_status();
-    auto br = brotli_compress(bytes);
+    auto br = brotli_compress(bytes, Effort::kFast);
     if (!br) return make_error(spec.path + ": " + br.error());
-    auto gz = gzip_compress(bytes);
+    auto gz = gzip_compress(bytes, Effort::kFast);
     if (!gz) return make_error(spec.path + ": " + gz.error());
     if (br->size() < bytes.size()) spec.encodings.emplace_back("br", Bytes{std::move(*br)});
     if (gz->size() < bytes.size()) spec.encodings.emplace_back("gzip", Bytes{std::move(*gz)});

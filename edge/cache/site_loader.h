@@ -3,8 +3,8 @@
 // Nothing outside the folder is ever loaded: symlinks are followed only when their target
 // resolves inside the folder; hidden names (".git", ".env") are skipped. "x.br" and "x.gz"
 // next to "x" become x's precompressed representations. A text file with neither gets both
-// made at load when `compress` is on, as a publish would make them, so a browser gets br or
-// gzip from a plain folder too.
+// made at load when `compress` is on (publish's compressors at their fast setting), so a
+// browser gets br or gzip from a plain folder too.
 #pragma once
 
 #include <filesystem>

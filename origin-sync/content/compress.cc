@@ -6,9 +6,10 @@
 
 namespace anyedge {
 
-Result<std::string> brotli_compress(std::string_view in) {
+Result<std::string> brotli_compress(std::string_view in, Effort effort) {
     // Quality 11 is slow; past a few MB the gain is small, so big files use 9.
     int quality = in.size() > (4u << 20) ? 9 : BROTLI_MAX_QUALITY;
+    if (effort == Effort::kFast) quality = 5;
     size_t out_size = BrotliEncoderMaxCompressedSize(in.size());
     if (out_size == 0) out_size = in.size() + 1024;
     std::string out(out_size, '\0');
@@ -21,10 +22,11 @@ Result<std::string> brotli_compress(std::string_view in) {
     return out;
 }
 
-Result<std::string> gzip_compress(std::string_view in) {
+Result<std::string> gzip_compress(std::string_view in, Effort effort) {
     z_stream zs{};
+    const int level = effort == Effort::kFast ? 6 : Z_BEST_COMPRESSION;
     // windowBits 15 + 16: zlib writes a gzip header (mtime 0, no name) and trailer.
-    if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
         return make_error("gzip: deflateInit2 failed");
     }
     std::string out(deflateBound(&zs, in.size()) + 32, '\0');

@@ -226,7 +226,7 @@ TEST_F(EdgeHttp, OtherMethods405WithAllow) {
     EXPECT_TRUE(rs[1].starts_with("HTTP/1.1 200 "));
 }
 
-// --compress: a plain folder's text files get the br and gzip representations a publish makes,
+// --compress: a plain folder's text files get br and gzip representations made at load,
 // chosen by Accept-Encoding like precompressed siblings; without it, the files as they are.
 TEST(EdgeCompress, PlainFolderTextIsServedCompressedOnlyWhenAsked) {
     ANYEDGE_REQUIRE_IO_URING();
