@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -88,7 +89,12 @@ class LoadClient {
         a.sin_family = AF_INET;
         a.sin_port = htons(static_cast<uint16_t>(port_));
         ::inet_pton(AF_INET, ip_.c_str(), &a.sin_addr);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        // A signal, or a stop and continue, interrupts a blocking connect and, with
+        // SO_RCVTIMEO/SO_SNDTIMEO set, a blocking recv or send, which are then not restarted
+        // (signal(7); CI saw "recv: Interrupted system call" once). The connection goes on in
+        // the kernel: wait for it; retry the others.
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 &&
+            !(errno == EINTR && wait_connected(fd))) {
             s.fail(std::string("connect: ") + std::strerror(errno));
             ::close(fd);
             return -1;
@@ -97,18 +103,43 @@ class LoadClient {
         return fd;
     }
 
+    // After an interrupted connect: true once connected (within 2 s), else errno is set.
+    static bool wait_connected(int fd) {
+        pollfd p{fd, POLLOUT, 0};
+        int r = -1;
+        for (int i = 0; i < 100 && r < 0; ++i) {
+            r = ::poll(&p, 1, 2000);
+            if (r < 0 && errno != EINTR) return false;
+        }
+        if (r <= 0) {
+            errno = ETIMEDOUT;
+            return false;
+        }
+        int err = 0;
+        socklen_t len = sizeof(err);
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        errno = err;
+        return err == 0;
+    }
+
     // One request on `fd`; returns false when the connection must be closed afterwards.
     bool exchange(int fd, LoadStats& s, bool* close_after) {
         std::string req = "GET " + target_ + " HTTP/1.1\r\nHost: " + host_ +
                           "\r\nAccept-Encoding: identity\r\nUser-Agent: bgp-hooks-load\r\n\r\n";
-        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-            s.fail(std::string("send: ") + std::strerror(errno));
-            return false;
+        for (size_t sent = 0, tries = 0; sent < req.size(); ++tries) {
+            const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR && tries < 100) continue;
+            if (n <= 0) {
+                s.fail(std::string("send: ") + std::strerror(errno));
+                return false;
+            }
+            sent += static_cast<size_t>(n);
         }
         std::string buf;
         char chunk[16384];
         for (int i = 0; i < 10000; ++i) {
             ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+            if (n < 0 && errno == EINTR) continue;  // bounded by the loop
             if (n < 0) {
                 s.fail(std::string("recv: ") + std::strerror(errno));
                 return false;

@@ -88,6 +88,7 @@ class KeepAliveClient {
         // Content-Length framing (the edge always sends it); bounded by SO_RCVTIMEO (5 s).
         size_t need = std::string::npos;
         size_t head_end = std::string::npos;
+        int interrupted = 0;
         while (true) {
             if (head_end == std::string::npos) {
                 head_end = pending_.find("\r\n\r\n");
@@ -101,6 +102,8 @@ class KeepAliveClient {
             if (need != std::string::npos && pending_.size() >= need) break;
             char buf[65536];
             ssize_t n = ::recv(conn_->fd(), buf, sizeof buf, 0);
+            // A signal interrupts a recv with SO_RCVTIMEO, which is not restarted (signal(7)).
+            if (n < 0 && errno == EINTR && ++interrupted < 100) continue;
             if (n <= 0) {
                 failed.error = n == 0 ? "closed by the server after " +
                                             std::to_string(pending_.size()) + " bytes"
