@@ -5,7 +5,7 @@ set -euo pipefail
 set_name=${1:-build}
 
 pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
-      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev openssl curl)
+      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libsodium-dev openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
     pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh)
 fi

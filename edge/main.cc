@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
     app.add_option("--ticket-keys", flags.ticket_keys, "session-ticket key file shared by nodes");
     auto* preference = app.add_option("--tls-cipher-preference", flags.tls_cipher_preference,
                                       "who orders the TLS suites: server (default) or client");
+    auto* x25519 = app.add_option("--tls-x25519", flags.tls_x25519,
+                                  "who computes X25519: libsodium (default) or openssl");
     app.add_option("--admin", flags.admin, "admin listener: 127.0.0.1:PORT or unix:PATH");
     app.add_option("--admin-token-file", flags.admin_token_file, "bearer token for admin POSTs");
     app.add_option("--upload-token-file", flags.upload_token_file,
@@ -143,6 +145,7 @@ int main(int argc, char** argv) {
     if (!flags.key.empty()) cfg.key = flags.key;
     if (!flags.ticket_keys.empty()) cfg.ticket_keys = flags.ticket_keys;
     if (preference->count() > 0) cfg.tls_cipher_preference = flags.tls_cipher_preference;
+    if (x25519->count() > 0) cfg.tls_x25519 = flags.tls_x25519;
     if (!flags.admin.empty()) cfg.admin = flags.admin;
     if (!flags.admin_token_file.empty()) cfg.admin_token_file = flags.admin_token_file;
     if (!flags.upload_token_file.empty()) cfg.upload_token_file = flags.upload_token_file;
@@ -178,6 +181,7 @@ int main(int argc, char** argv) {
         tcfg.server_cipher_preference = cfg.tls_cipher_preference == "server";
         tcfg.tickets_per_handshake = static_cast<int>(cfg.tls_tickets_per_handshake);
         tcfg.session_lifetime_seconds = cfg.tls_session_lifetime_s;
+        tcfg.x25519_by_libsodium = cfg.tls_x25519 == "libsodium";
         if (!self_signed_dir.empty()) {
             tcfg.certificates.front().label = "self-signed for localhost, made at start";
         }

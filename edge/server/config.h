@@ -52,6 +52,9 @@ struct EdgeConfig {
     // and ssl_session_timeout.
     uint32_t tls_tickets_per_handshake = 1;
     uint32_t tls_session_lifetime_s = 7200;
+    // Who computes X25519 for TLS key exchange: "libsodium" (less CPU per handshake) or
+    // "openssl" (TlsConfig::x25519_by_libsodium).
+    std::string tls_x25519 = "libsodium";
 };
 
 // Parses a JSON config file's text into cfg (fields present in the file are overwritten).

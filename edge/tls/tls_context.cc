@@ -12,6 +12,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "edge/tls/x25519_provider.h"
+
 namespace anyedge::tls {
 namespace {
 
@@ -132,6 +134,13 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
     if (self->ticket_cipher_ == nullptr) {
         return make_error(openssl_error("AES-256-CBC for session tickets"));
     }
+    if (self->config_.x25519_by_libsodium) {
+        auto query = x25519_property_query();
+        if (!query) {
+            return make_error(query.error());
+        }
+        self->property_query_ = std::move(*query);
+    }
     for (const std::string& proto : self->config_.alpn) {
         // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
         if (proto.empty() || proto.size() > 255) {
@@ -245,7 +254,9 @@ Result<std::shared_ptr<const CertificateSet>> TlsContext::load_certificates() {
         auto [it, inserted] = groups.try_emplace(group_key, Group{nullptr, {}});
         Group& group = it->second;
         if (inserted) {
-            SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+            SslCtxPtr ctx(
+                SSL_CTX_new_ex(nullptr, property_query_.empty() ? nullptr : property_query_.c_str(),
+                               TLS_server_method()));
             if (!ctx) {
                 return make_error(openssl_error("SSL_CTX_new"));
             }

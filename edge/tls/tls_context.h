@@ -71,6 +71,9 @@ struct TlsConfig {
     // Ticket lifetime hint and the oldest session accepted for resumption (RFC 8446 §4.6.1
     // caps it at 7 days).
     long session_lifetime_seconds = 7200;
+    // X25519 (the key exchange nearly every client offers first) by libsodium through
+    // x25519_provider.h: less CPU per full handshake. false: OpenSSL's own implementation.
+    bool x25519_by_libsodium = true;
     // Time source for ticket key windows (Unix seconds); empty: the system clock. For tests.
     std::function<std::int64_t()> clock;
 };
@@ -167,6 +170,8 @@ class TlsContext {
     std::atomic<std::uint64_t> failures_{0};
 
     EVP_CIPHER* ticket_cipher_ = nullptr;  // AES-256-CBC, owned
+    // For SSL_CTX_new_ex: which provider's algorithms libssl prefers (empty: OpenSSL's).
+    std::string property_query_;
 };
 
 }  // namespace anyedge::tls

@@ -16,11 +16,13 @@
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/ssl.h>
 
 #include "edge/tls/self_signed.h"
 #include "edge/tls/ticket_keys.h"
 #include "edge/tls/tls_context.h"
+#include "edge/tls/x25519_provider.h"
 
 namespace anyedge::tls {
 namespace {
@@ -337,6 +339,61 @@ TEST(TlsSession, HandshakeTls12) {
                 cipher.find("CHACHA20") != std::string::npos)
         << cipher;
     EXPECT_EQ(ctx->counters().handshakes, 1u);
+}
+
+// Who computes the key exchange (TlsConfig::x25519_by_libsodium), for each group a client may
+// offer and both protocol versions. In TLS 1.3 the server keeps the client's key share, made
+// by the implementation libssl fetched; under TLS 1.2 it is freed once used. (A TLS 1.2 client
+// must also list P-256, the curve of the ECDSA certificate, RFC 8422 §5.1.)
+TEST(TlsSession, KeyExchangeByGroupAndImplementation) {
+    struct Case {
+        bool libsodium;
+        int version;
+        const char* client_groups;
+        const char* group;     // the key exchange the client sees
+        const char* provider;  // of the client's key share as the server holds it (TLS 1.3)
+    };
+    const Case cases[] = {
+        {true, TLS1_3_VERSION, "X25519:P-256", "X25519", kX25519ProviderName},
+        {true, TLS1_3_VERSION, "P-256", "EC", "default"},
+        {true, TLS1_3_VERSION, "P-384", "EC", "default"},
+        {true, TLS1_2_VERSION, "X25519:P-256", "X25519", ""},
+        {true, TLS1_2_VERSION, "P-256", "EC", ""},
+        {false, TLS1_3_VERSION, "X25519", "X25519", "default"},
+        {false, TLS1_2_VERSION, "X25519:P-256", "X25519", ""},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(std::string(c.client_groups) + (c.libsodium ? " libsodium " : " openssl ") +
+                     std::to_string(c.version));
+        TlsConfig config = base_config();
+        config.x25519_by_libsodium = c.libsodium;
+        auto ctx = make_context(config);
+        ASSERT_TRUE(ctx);
+        auto cctx = client_context({.min_version = c.version, .max_version = c.version});
+        ASSERT_EQ(SSL_CTX_set1_groups_list(cctx.get(), c.client_groups), 1);
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        const HandshakeResult r = handshake(client, server);
+        ASSERT_EQ(r.client, TlsStatus::ok) << client.error_reason();
+        ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
+        // Both sides derived the same keys: application data decrypts.
+        ASSERT_EQ(client.write_plaintext(std::string_view("ping")).status, TlsStatus::ok);
+        transfer(client, server);
+        char buf[16];
+        const TlsIo io = server.read_plaintext(buf);
+        ASSERT_EQ(io.status, TlsStatus::ok);
+        EXPECT_EQ(std::string(buf, io.bytes), "ping");
+        EVP_PKEY* server_share = nullptr;
+        ASSERT_EQ(SSL_get_peer_tmp_key(client.native_handle(), &server_share), 1);
+        EXPECT_TRUE(EVP_PKEY_is_a(server_share, c.group));
+        EVP_PKEY_free(server_share);
+        if (*c.provider != '\0') {
+            EVP_PKEY* client_share = nullptr;
+            ASSERT_EQ(SSL_get_peer_tmp_key(server.native_handle(), &client_share), 1);
+            EXPECT_STREQ(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(client_share)), c.provider);
+            EVP_PKEY_free(client_share);
+        }
+    }
 }
 
 TEST(TlsSession, SniChoosesTheCertificate) {

@@ -1,0 +1,506 @@
+#include "edge/tls/x25519_provider.h"
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/params.h>
+#include <openssl/prov_ssl.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+
+#include <sodium.h>
+
+namespace anyedge::tls {
+namespace {
+
+constexpr std::size_t kKeyBytes = 32;  // RFC 7748 §5: u-coordinates and scalars
+constexpr int kKeyPair = OSSL_KEYMGMT_SELECT_KEYPAIR;
+
+// One key: a private scalar and/or a public u-coordinate. Shared by reference count between
+// the EVP_PKEY that owns it and key-exchange contexts that use it, as OpenSSL's own keys are.
+struct Key {
+    std::atomic<int> refs{1};
+    unsigned char pub[kKeyBytes]{};
+    unsigned char priv[kKeyBytes]{};
+    bool has_pub = false;
+    bool has_priv = false;
+};
+
+void key_release(Key* key) {
+    if (key != nullptr && key->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        OPENSSL_cleanse(key->priv, sizeof key->priv);
+        delete key;
+    }
+}
+
+Key* key_acquire(Key* key) {
+    key->refs.fetch_add(1, std::memory_order_relaxed);
+    return key;
+}
+
+// Sets the private scalar, as given (libsodium clamps it on every use, RFC 7748 §5), and the
+// public key that goes with it. False for the zero-result case libsodium refuses.
+bool set_private(Key& key, const unsigned char* priv) {
+    std::memcpy(key.priv, priv, kKeyBytes);
+    if (crypto_scalarmult_curve25519_base(key.pub, key.priv) != 0) {
+        OPENSSL_cleanse(key.priv, sizeof key.priv);
+        return false;
+    }
+    key.has_priv = key.has_pub = true;
+    return true;
+}
+
+bool set_public(Key& key, const OSSL_PARAM* p) {
+    const void* data = nullptr;
+    std::size_t len = 0;
+    if (OSSL_PARAM_get_octet_string_ptr(p, &data, &len) != 1 || len != kKeyBytes) {
+        return false;
+    }
+    std::memcpy(key.pub, data, kKeyBytes);
+    key.has_pub = true;
+    return true;
+}
+
+// ---- key management ----
+
+void* km_new(void*) { return new (std::nothrow) Key(); }
+
+void km_free(void* keydata) { key_release(static_cast<Key*>(keydata)); }
+
+int km_has(const void* keydata, int selection) {
+    const auto* key = static_cast<const Key*>(keydata);
+    if (key == nullptr) {
+        return 0;
+    }
+    // X25519 has no domain parameters: any key "has" them (EVP_PKEY_missing_parameters).
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0 && !key->has_pub) {
+        return 0;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && !key->has_priv) {
+        return 0;
+    }
+    return 1;
+}
+
+int km_match(const void* keydata1, const void* keydata2, int selection) {
+    const auto* a = static_cast<const Key*>(keydata1);
+    const auto* b = static_cast<const Key*>(keydata2);
+    if ((selection & kKeyPair) == 0) {
+        return 1;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0 && a->has_pub && b->has_pub) {
+        return CRYPTO_memcmp(a->pub, b->pub, kKeyBytes) == 0;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && a->has_priv && b->has_priv) {
+        return CRYPTO_memcmp(a->priv, b->priv, kKeyBytes) == 0;
+    }
+    return 0;
+}
+
+int km_validate(const void* keydata, int selection, int /*checktype*/) {
+    const auto* key = static_cast<const Key*>(keydata);
+    if (km_has(keydata, selection) != 1) {
+        return 0;
+    }
+    if ((selection & kKeyPair) == kKeyPair) {
+        unsigned char pub[kKeyBytes];
+        return crypto_scalarmult_curve25519_base(pub, key->priv) == 0 &&
+               CRYPTO_memcmp(pub, key->pub, kKeyBytes) == 0;
+    }
+    return 1;
+}
+
+int km_get_params(void* keydata, OSSL_PARAM params[]) {
+    const auto* key = static_cast<const Key*>(keydata);
+    OSSL_PARAM* p = nullptr;
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) != nullptr &&
+        OSSL_PARAM_set_int(p, 253) != 1) {
+        return 0;
+    }
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_SECURITY_BITS)) != nullptr &&
+        OSSL_PARAM_set_int(p, 128) != 1) {
+        return 0;
+    }
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MAX_SIZE)) != nullptr &&
+        OSSL_PARAM_set_int(p, static_cast<int>(kKeyBytes)) != 1) {
+        return 0;
+    }
+    for (const char* name : {OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, OSSL_PKEY_PARAM_PUB_KEY}) {
+        if ((p = OSSL_PARAM_locate(params, name)) != nullptr &&
+            (!key->has_pub || OSSL_PARAM_set_octet_string(p, key->pub, kKeyBytes) != 1)) {
+            return 0;
+        }
+    }
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PRIV_KEY)) != nullptr &&
+        (!key->has_priv || OSSL_PARAM_set_octet_string(p, key->priv, kKeyBytes) != 1)) {
+        return 0;
+    }
+    return 1;
+}
+
+const OSSL_PARAM* km_gettable_params(void*) {
+    static const OSSL_PARAM kGettable[] = {
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, nullptr, 0),
+        OSSL_PARAM_END};
+    return kGettable;
+}
+
+// How libssl hands us the peer's key share: the public key replaces whatever the key held.
+int km_set_params(void* keydata, const OSSL_PARAM params[]) {
+    auto* key = static_cast<Key*>(keydata);
+    const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY);
+    if (p == nullptr) {
+        return 1;
+    }
+    OPENSSL_cleanse(key->priv, sizeof key->priv);
+    key->has_priv = false;
+    return set_public(*key, p) ? 1 : 0;
+}
+
+const OSSL_PARAM* km_settable_params(void*) {
+    static const OSSL_PARAM kSettable[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0), OSSL_PARAM_END};
+    return kSettable;
+}
+
+int km_import(void* keydata, int selection, const OSSL_PARAM params[]) {
+    auto* key = static_cast<Key*>(keydata);
+    if (key == nullptr || (selection & kKeyPair) == 0) {
+        return key != nullptr;
+    }
+    const OSSL_PARAM* priv = (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0
+                                 ? OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY)
+                                 : nullptr;
+    const OSSL_PARAM* pub = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PUB_KEY);
+    if (priv != nullptr) {
+        const void* data = nullptr;
+        std::size_t len = 0;
+        if (OSSL_PARAM_get_octet_string_ptr(priv, &data, &len) != 1 || len != kKeyBytes ||
+            !set_private(*key, static_cast<const unsigned char*>(data))) {
+            return 0;
+        }
+        // A public key given with it must be the one the private key makes.
+        if (pub != nullptr) {
+            const void* given = nullptr;
+            if (OSSL_PARAM_get_octet_string_ptr(pub, &given, &len) != 1 || len != kKeyBytes ||
+                CRYPTO_memcmp(given, key->pub, kKeyBytes) != 0) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return pub != nullptr && set_public(*key, pub) ? 1 : 0;
+}
+
+const OSSL_PARAM* km_key_types(int /*selection*/) {
+    static const OSSL_PARAM kTypes[] = {
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, nullptr, 0), OSSL_PARAM_END};
+    return kTypes;
+}
+
+int km_export(void* keydata, int selection, OSSL_CALLBACK* param_cb, void* cbarg) {
+    auto* key = static_cast<Key*>(keydata);
+    OSSL_PARAM params[3];
+    std::size_t n = 0;
+    if ((selection & kKeyPair) != 0 && key->has_pub) {
+        params[n++] =
+            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, key->pub, kKeyBytes);
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && key->has_priv) {
+        params[n++] =
+            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, key->priv, kKeyBytes);
+    }
+    params[n] = OSSL_PARAM_construct_end();
+    return param_cb(params, cbarg);
+}
+
+void* km_dup(const void* keydata_from, int selection) {
+    const auto* from = static_cast<const Key*>(keydata_from);
+    auto* key = new (std::nothrow) Key();
+    if (key == nullptr) {
+        return nullptr;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0 && from->has_pub) {
+        std::memcpy(key->pub, from->pub, kKeyBytes);
+        key->has_pub = true;
+    }
+    if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && from->has_priv) {
+        std::memcpy(key->priv, from->priv, kKeyBytes);
+        key->has_priv = true;
+    }
+    return key;
+}
+
+const char* km_query_operation_name(int /*operation_id*/) { return "X25519"; }
+
+// Key generation: libssl asks for a key pair (its key share), or for an empty key of the group
+// (the peer's key share is then set on it with km_set_params).
+struct GenContext {
+    int selection;
+};
+
+int km_gen_set_params(void* genctx, const OSSL_PARAM params[]) {
+    (void)genctx;
+    const OSSL_PARAM* p = OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_GROUP_NAME);
+    if (p == nullptr) {
+        return 1;
+    }
+    const char* group = nullptr;
+    return OSSL_PARAM_get_utf8_string_ptr(p, &group) == 1 &&
+                   OPENSSL_strcasecmp(group, "x25519") == 0
+               ? 1
+               : 0;
+}
+
+void* km_gen_init(void*, int selection, const OSSL_PARAM params[]) {
+    auto* gen = new (std::nothrow) GenContext{selection};
+    if (gen != nullptr && km_gen_set_params(gen, params) != 1) {
+        delete gen;
+        return nullptr;
+    }
+    return gen;
+}
+
+int km_gen_set_template(void*, void*) { return 1; }  // no domain parameters to copy
+
+const OSSL_PARAM* km_gen_settable_params(void*, void*) {
+    static const OSSL_PARAM kSettable[] = {
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0), OSSL_PARAM_END};
+    return kSettable;
+}
+
+void* km_gen(void* genctx, OSSL_CALLBACK*, void*) {
+    const auto* gen = static_cast<const GenContext*>(genctx);
+    auto* key = new (std::nothrow) Key();
+    if (key == nullptr || (gen->selection & kKeyPair) == 0) {
+        return key;
+    }
+    // Stored clamped, as OpenSSL's own generator stores it.
+    unsigned char priv[kKeyBytes];
+    bool made = RAND_priv_bytes(priv, sizeof priv) == 1;
+    priv[0] &= 248;
+    priv[31] &= 127;
+    priv[31] |= 64;
+    made = made && set_private(*key, priv);
+    OPENSSL_cleanse(priv, sizeof priv);
+    if (!made) {
+        key_release(key);
+        return nullptr;
+    }
+    return key;
+}
+
+void km_gen_cleanup(void* genctx) { delete static_cast<GenContext*>(genctx); }
+
+// ---- key exchange ----
+
+struct Exchange {
+    Key* self = nullptr;
+    Key* peer = nullptr;
+};
+
+void* kx_newctx(void*) { return new (std::nothrow) Exchange(); }
+
+void kx_freectx(void* ctx) {
+    auto* x = static_cast<Exchange*>(ctx);
+    key_release(x->self);
+    key_release(x->peer);
+    delete x;
+}
+
+void* kx_dupctx(void* ctx) {
+    const auto* from = static_cast<const Exchange*>(ctx);
+    auto* x = new (std::nothrow) Exchange();
+    if (x != nullptr) {
+        x->self = from->self != nullptr ? key_acquire(from->self) : nullptr;
+        x->peer = from->peer != nullptr ? key_acquire(from->peer) : nullptr;
+    }
+    return x;
+}
+
+int kx_init(void* ctx, void* provkey, const OSSL_PARAM*) {
+    auto* x = static_cast<Exchange*>(ctx);
+    auto* key = static_cast<Key*>(provkey);
+    if (key == nullptr || !key->has_priv) {
+        return 0;
+    }
+    key_release(x->self);
+    x->self = key_acquire(key);
+    return 1;
+}
+
+int kx_set_peer(void* ctx, void* provkey) {
+    auto* x = static_cast<Exchange*>(ctx);
+    auto* key = static_cast<Key*>(provkey);
+    if (key == nullptr || !key->has_pub) {
+        return 0;
+    }
+    key_release(x->peer);
+    x->peer = key_acquire(key);
+    return 1;
+}
+
+int kx_derive(void* ctx, unsigned char* secret, std::size_t* secretlen, std::size_t outlen) {
+    const auto* x = static_cast<const Exchange*>(ctx);
+    if (x->self == nullptr || x->peer == nullptr) {
+        return 0;
+    }
+    if (secret == nullptr) {
+        *secretlen = kKeyBytes;
+        return 1;
+    }
+    // libsodium refuses (-1) an all-zero result: the peer sent a small-order point.
+    if (outlen < kKeyBytes ||
+        crypto_scalarmult_curve25519(secret, x->self->priv, x->peer->pub) != 0) {
+        return 0;
+    }
+    *secretlen = kKeyBytes;
+    return 1;
+}
+
+using Fn = void (*)();
+
+template <typename F>
+Fn fn(F* f) {
+    return reinterpret_cast<Fn>(f);
+}
+
+const OSSL_DISPATCH kKeymgmtFunctions[] = {
+    {OSSL_FUNC_KEYMGMT_NEW, fn(km_new)},
+    {OSSL_FUNC_KEYMGMT_FREE, fn(km_free)},
+    {OSSL_FUNC_KEYMGMT_HAS, fn(km_has)},
+    {OSSL_FUNC_KEYMGMT_MATCH, fn(km_match)},
+    {OSSL_FUNC_KEYMGMT_VALIDATE, fn(km_validate)},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, fn(km_get_params)},
+    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, fn(km_gettable_params)},
+    {OSSL_FUNC_KEYMGMT_SET_PARAMS, fn(km_set_params)},
+    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, fn(km_settable_params)},
+    {OSSL_FUNC_KEYMGMT_IMPORT, fn(km_import)},
+    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, fn(km_key_types)},
+    {OSSL_FUNC_KEYMGMT_EXPORT, fn(km_export)},
+    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, fn(km_key_types)},
+    {OSSL_FUNC_KEYMGMT_DUP, fn(km_dup)},
+    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, fn(km_query_operation_name)},
+    {OSSL_FUNC_KEYMGMT_GEN_INIT, fn(km_gen_init)},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, fn(km_gen_set_template)},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, fn(km_gen_set_params)},
+    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, fn(km_gen_settable_params)},
+    {OSSL_FUNC_KEYMGMT_GEN, fn(km_gen)},
+    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, fn(km_gen_cleanup)},
+    {0, nullptr}};
+
+const OSSL_DISPATCH kKeyexchFunctions[] = {{OSSL_FUNC_KEYEXCH_NEWCTX, fn(kx_newctx)},
+                                           {OSSL_FUNC_KEYEXCH_INIT, fn(kx_init)},
+                                           {OSSL_FUNC_KEYEXCH_SET_PEER, fn(kx_set_peer)},
+                                           {OSSL_FUNC_KEYEXCH_DERIVE, fn(kx_derive)},
+                                           {OSSL_FUNC_KEYEXCH_FREECTX, fn(kx_freectx)},
+                                           {OSSL_FUNC_KEYEXCH_DUPCTX, fn(kx_dupctx)},
+                                           {0, nullptr}};
+
+constexpr const char* kAlgorithmProperties = "provider=anyedge-x25519";
+
+const OSSL_ALGORITHM kKeymgmt[] = {
+    {"X25519", kAlgorithmProperties, kKeymgmtFunctions, "X25519 (libsodium)"},
+    {nullptr, nullptr, nullptr, nullptr}};
+
+const OSSL_ALGORITHM kKeyexch[] = {
+    {"X25519", kAlgorithmProperties, kKeyexchFunctions, "X25519 (libsodium)"},
+    {nullptr, nullptr, nullptr, nullptr}};
+
+const OSSL_ALGORITHM* provider_query(void*, int operation_id, int* no_cache) {
+    *no_cache = 0;
+    switch (operation_id) {
+        case OSSL_OP_KEYMGMT:
+            return kKeymgmt;
+        case OSSL_OP_KEYEXCH:
+            return kKeyexch;
+        default:
+            return nullptr;
+    }
+}
+
+// libssl offers a group only through the provider whose key management it fetches for it, so
+// this provider announces x25519 (RFC 8446 §4.2.7 code point 29) as the default one does.
+int provider_capabilities(void*, const char* capability, OSSL_CALLBACK* cb, void* arg) {
+    if (OPENSSL_strcasecmp(capability, "TLS-GROUP") != 0) {
+        return 1;
+    }
+    static char name[] = "x25519";
+    static char internal_name[] = "X25519";
+    static char algorithm[] = "X25519";
+    static unsigned int group_id = 29;
+    static unsigned int security_bits = 128;
+    static int min_tls = TLS1_VERSION;
+    static int max_tls = 0;  // no maximum
+    static int min_dtls = DTLS1_VERSION;
+    static int max_dtls = 0;
+    const OSSL_PARAM group[] = {
+        OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME, name, sizeof name),
+        OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_NAME_INTERNAL, internal_name,
+                               sizeof internal_name),
+        OSSL_PARAM_utf8_string(OSSL_CAPABILITY_TLS_GROUP_ALG, algorithm, sizeof algorithm),
+        OSSL_PARAM_uint(OSSL_CAPABILITY_TLS_GROUP_ID, &group_id),
+        OSSL_PARAM_uint(OSSL_CAPABILITY_TLS_GROUP_SECURITY_BITS, &security_bits),
+        OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MIN_TLS, &min_tls),
+        OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MAX_TLS, &max_tls),
+        OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MIN_DTLS, &min_dtls),
+        OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MAX_DTLS, &max_dtls),
+        OSSL_PARAM_END};
+    return cb(group, arg);
+}
+
+const OSSL_DISPATCH kProviderFunctions[] = {
+    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, fn(provider_query)},
+    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, fn(provider_capabilities)},
+    {0, nullptr}};
+
+int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out,
+                  void** provctx) {
+    *out = kProviderFunctions;
+    *provctx = nullptr;
+    return 1;
+}
+
+}  // namespace
+
+Result<std::string> x25519_property_query() {
+    static std::once_flag once;
+    static std::string error;
+    std::call_once(once, [] {
+        if (sodium_init() < 0) {
+            error = "libsodium could not be initialized";
+            return;
+        }
+        // Loading any provider explicitly stops the default one from loading by itself.
+        if (OSSL_PROVIDER_load(nullptr, "default") == nullptr ||
+            OSSL_PROVIDER_add_builtin(nullptr, kX25519ProviderName, &provider_init) != 1 ||
+            OSSL_PROVIDER_load(nullptr, kX25519ProviderName) == nullptr) {
+            const unsigned long code = ERR_get_error();
+            char text[256] = "unknown error";
+            if (code != 0) {
+                ERR_error_string_n(code, text, sizeof text);
+            }
+            ERR_clear_error();
+            error = std::string("cannot load the X25519 provider: ") + text;
+        }
+    });
+    if (!error.empty()) {
+        return make_error(error);
+    }
+    return std::string("?provider=") + kX25519ProviderName;
+}
+
+}  // namespace anyedge::tls
