@@ -1,8 +1,8 @@
 #include "edge/tls/x25519_provider.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <new>
 
 #include <openssl/core.h>
@@ -474,29 +474,44 @@ int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISP
     return 1;
 }
 
+// Held for the life of the process and released at exit, before OpenSSL's own clean-up
+// (registered earlier, so run later), which frees only what it loaded itself.
+OSSL_PROVIDER* g_default_provider = nullptr;
+OSSL_PROVIDER* g_x25519_provider = nullptr;
+
+void unload_providers() {
+    OSSL_PROVIDER_unload(g_x25519_provider);
+    OSSL_PROVIDER_unload(g_default_provider);
+    g_x25519_provider = g_default_provider = nullptr;
+}
+
+std::string load_providers() {
+    if (sodium_init() < 0) {
+        return "libsodium could not be initialized";
+    }
+    // Loading any provider explicitly stops the default one from loading by itself.
+    g_default_provider = OSSL_PROVIDER_load(nullptr, "default");
+    if (g_default_provider != nullptr &&
+        OSSL_PROVIDER_add_builtin(nullptr, kX25519ProviderName, &provider_init) == 1) {
+        g_x25519_provider = OSSL_PROVIDER_load(nullptr, kX25519ProviderName);
+    }
+    std::atexit(unload_providers);
+    if (g_x25519_provider != nullptr) {
+        return "";
+    }
+    const unsigned long code = ERR_get_error();
+    char text[256] = "unknown error";
+    if (code != 0) {
+        ERR_error_string_n(code, text, sizeof text);
+    }
+    ERR_clear_error();
+    return std::string("cannot load the X25519 provider: ") + text;
+}
+
 }  // namespace
 
 Result<std::string> x25519_property_query() {
-    static std::once_flag once;
-    static std::string error;
-    std::call_once(once, [] {
-        if (sodium_init() < 0) {
-            error = "libsodium could not be initialized";
-            return;
-        }
-        // Loading any provider explicitly stops the default one from loading by itself.
-        if (OSSL_PROVIDER_load(nullptr, "default") == nullptr ||
-            OSSL_PROVIDER_add_builtin(nullptr, kX25519ProviderName, &provider_init) != 1 ||
-            OSSL_PROVIDER_load(nullptr, kX25519ProviderName) == nullptr) {
-            const unsigned long code = ERR_get_error();
-            char text[256] = "unknown error";
-            if (code != 0) {
-                ERR_error_string_n(code, text, sizeof text);
-            }
-            ERR_clear_error();
-            error = std::string("cannot load the X25519 provider: ") + text;
-        }
-    });
+    static const std::string error = load_providers();
     if (!error.empty()) {
         return make_error(error);
     }
