@@ -46,8 +46,9 @@ Result<server::PublishedSite> load_site(const server::EdgeConfig& cfg,
     server::PublishedSite site;
     site.published_at = time(nullptr);
     if (!cfg.site.empty()) {
-        auto files = cache::load_site_dir(
-            cfg.site, {.mmap_threshold = opts.mmap_threshold, .compress = cfg.compress});
+        auto files = cache::load_site_dir(cfg.site, {.mmap_threshold = opts.mmap_threshold,
+                                                     .compress = cfg.compress,
+                                                     .previous = previous.get()});
         if (!files) return make_error(files.error());
         site.live = cache::Snapshot::build(std::move(*files), opts, 0);
         return site;

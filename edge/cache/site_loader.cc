@@ -38,11 +38,30 @@ bool inside(const fs::path& root, const fs::path& p) {
     return true;
 }
 
+// Copies the representations `previous` made at load for the same bytes under the same path;
+// false when there are none to reuse.
+bool reuse_compressed(FileSpec& spec, const Snapshot& previous) {
+    const Lookup old = previous.find(spec.path);
+    if (old.kind != LookupKind::kFile || old.entry->path != spec.path ||
+        !old.entry->compressed_at_load || old.entry->content_type != spec.content_type ||
+        old.entry->identity.body != view_of(spec.bytes)) {
+        return false;
+    }
+    for (const Representation& r : old.entry->encoded) {
+        spec.encodings.emplace_back(r.encoding, Bytes{std::string(r.body)});
+        spec.encoding_sha256_hex.push_back(r.etag.substr(1, r.etag.size() - 2));  // unquoted
+    }
+    spec.sha256_hex = old.entry->identity.etag.substr(1, old.entry->identity.etag.size() - 2);
+    return true;
+}
+
 // The br and gzip representations of `spec`, as a publish makes them but at the fast setting
 // (this runs at every load and reload), each kept only when smaller than the original.
-Status add_compressed(FileSpec& spec) {
+Status add_compressed(FileSpec& spec, const Snapshot* previous) {
     const std::string_view bytes = view_of(spec.bytes);
     if (bytes.empty() || !is_compressible(spec.content_type)) return ok_status();
+    spec.compressed_at_load = true;
+    if (previous != nullptr && reuse_compressed(spec, *previous)) return ok_status();
     auto br = brotli_compress(bytes, Effort::kFast);
     if (!br) return make_error(spec.path + ": " + br.error());
     auto gz = gzip_compress(bytes, Effort::kFast);
@@ -114,7 +133,9 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadO
         // Siblings are the operator's choice (even if one is missing or was not smaller).
         const bool has_sibling = found.count(url + ".br") || found.count(url + ".gz");
         if (options.compress && !has_sibling) {
-            if (auto st = add_compressed(spec); !st) return make_error(st.error());
+            if (auto st = add_compressed(spec, options.previous); !st) {
+                return make_error(st.error());
+            }
         }
         specs.push_back(std::move(spec));
     }

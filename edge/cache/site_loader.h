@@ -4,7 +4,8 @@
 // resolves inside the folder; hidden names (".git", ".env") are skipped. "x.br" and "x.gz"
 // next to "x" become x's precompressed representations. A text file with neither gets both
 // made at load when `compress` is on (publish's compressors at their fast setting), so a
-// browser gets br or gzip from a plain folder too.
+// browser gets br or gzip from a plain folder too; a reload reuses what the snapshot it
+// replaces made for files whose bytes did not change.
 #pragma once
 
 #include <filesystem>
@@ -18,6 +19,9 @@ namespace anyedge::cache {
 struct SiteLoadOptions {
     size_t mmap_threshold = 256 * 1024;  // files this large are mapped, not read
     bool compress = false;               // make br/gzip of text files that have neither
+    // The snapshot a reload replaces: a file whose bytes it served unchanged takes the br/gzip
+    // made for it then instead of compressing again (about 25 MB/s of text otherwise).
+    const Snapshot* previous = nullptr;
 };
 
 Result<std::vector<FileSpec>> load_site_dir(const std::filesystem::path& dir,

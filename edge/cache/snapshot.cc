@@ -72,6 +72,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
             return r;
         };
         e.identity = make_rep("", std::move(spec.bytes), spec.sha256_hex);
+        e.compressed_at_load = spec.compressed_at_load;
         for (size_t i = 0; i < spec.encodings.size(); ++i) {
             auto& [enc, bytes] = spec.encodings[i];
             const std::string hex =

@@ -55,6 +55,7 @@ struct Entry {
     std::string last_modified_text;
     Representation identity;
     std::vector<Representation> encoded;  // br first, then gzip; empty when none is smaller
+    bool compressed_at_load = false;      // `encoded` was made by the loader (--compress)
     // Lines every response about this entry carries (Vary, nosniff, X-Served-By, extras).
     std::string common_headers;
 };
@@ -84,6 +85,7 @@ struct FileSpec {
     // Precomputed hex SHA-256 of bytes / encodings (from a manifest); empty: computed here.
     std::string sha256_hex;
     std::vector<std::string> encoding_sha256_hex;
+    bool compressed_at_load = false;  // encodings made by the loader, not read from siblings
 };
 
 class Snapshot {

@@ -1,6 +1,7 @@
 // load_site_dir: which files of a plain folder become servable, and with which encodings.
 #include "edge/cache/site_loader.h"
 
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -111,6 +112,60 @@ TEST(SiteLoader, LargeTextFilesAreMappedAndStillCompressed) {
     const auto enc = encodings_of(f);
     ASSERT_EQ(enc.size(), 2u);
     EXPECT_EQ(*brotli_decompress(enc.at("br")), big);
+}
+
+// A reload takes the br/gzip the replaced snapshot made for a file whose bytes did not change,
+// and compresses again what changed. To tell reuse from recompression, the first snapshot's
+// variants are made at publish's setting, which the loader never uses.
+TEST(SiteLoader, ReloadReusesWhatThePreviousSnapshotMadeForUnchangedFiles) {
+    TempDir dir;
+    const std::string page = page_text();
+    const std::string changed = page + "<p>an edit</p>";
+    write_text(dir.path() / "same.html", page);
+    write_text(dir.path() / "edited.html", page);
+    write_text(dir.path() / "sibling.html", page);
+    write_text(dir.path() / "sibling.html.br", *brotli_compress(page, Effort::kBest));
+
+    auto first = load_site_dir(dir.path(), {.compress = true});
+    ASSERT_TRUE(first) << first.error();
+    for (FileSpec& spec : *first) {
+        if (spec.path == "/sibling.html") continue;
+        spec.encodings.clear();
+        spec.encodings.emplace_back("br", Bytes{*brotli_compress(page, Effort::kBest)});
+        spec.encodings.emplace_back("gzip", Bytes{*gzip_compress(page, Effort::kBest)});
+    }
+    auto previous = Snapshot::build(std::move(*first), {}, 1);
+
+    write_text(dir.path() / "edited.html", changed);
+    std::filesystem::remove(dir.path() / "sibling.html.br");  // its own br is gone: make one
+    auto specs = load_site_dir(dir.path(), {.compress = true, .previous = previous.get()});
+    ASSERT_TRUE(specs) << specs.error();
+    auto files = by_path(*specs);
+    ASSERT_EQ(files.size(), 3u);
+
+    const auto same = encodings_of(*files.at("/same.html"));
+    EXPECT_EQ(same.at("br"), *brotli_compress(page, Effort::kBest));
+    EXPECT_EQ(same.at("gzip"), *gzip_compress(page, Effort::kBest));
+    const auto edited = encodings_of(*files.at("/edited.html"));
+    EXPECT_EQ(edited.at("br"), *brotli_compress(changed, Effort::kFast));
+    EXPECT_EQ(edited.at("gzip"), *gzip_compress(changed, Effort::kFast));
+    // The operator's sibling was never ours to keep.
+    const auto sibling = encodings_of(*files.at("/sibling.html"));
+    EXPECT_EQ(sibling.at("br"), *brotli_compress(page, Effort::kFast));
+
+    // What the next snapshot serves for the reused file: the same bytes and ETags as before.
+    auto next = Snapshot::build(std::move(*specs), {}, 2);
+    const Entry* before = previous->find("/same.html").entry;
+    const Entry* after = next->find("/same.html").entry;
+    ASSERT_TRUE(before && after);
+    EXPECT_EQ(after->identity.etag, before->identity.etag);
+    ASSERT_EQ(after->encoded.size(), before->encoded.size());
+    for (size_t i = 0; i < after->encoded.size(); ++i) {
+        EXPECT_EQ(after->encoded[i].etag, before->encoded[i].etag);
+        EXPECT_EQ(after->encoded[i].body, before->encoded[i].body);
+    }
+    EXPECT_TRUE(after->compressed_at_load);
+    EXPECT_FALSE(next->find("/edited.html").entry->encoded.empty());
 }
 
 }  // namespace
