@@ -5,9 +5,10 @@ set -euo pipefail
 set_name=${1:-build}
 
 pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
-      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libsodium-dev openssl curl)
+      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libsodium-dev
+      libnghttp2-dev openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
-    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh)
+    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh nghttp2-client)
 fi
 if [[ $set_name == bench ]]; then
     pkgs+=(nghttp2-client util-linux)

@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
     app.add_option("--access-log", flags.access_log, "access log path, '-' for stdout");
     app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
     app.add_flag("--redirect-http", flags.redirect_http, "answer plain HTTP with 301 to HTTPS");
+    app.add_flag("--http2", flags.http2, "offer HTTP/2 (ALPN h2) on TLS listeners");
     app.add_flag("--compress", flags.compress,
                  "--site: make br/gzip of text files that have no .br/.gz beside them");
     CLI11_PARSE(app, argc, argv);
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
     if (!flags.hsts.empty()) cfg.hsts = flags.hsts;
     if (grace->count() > 0) cfg.skew_grace_s = flags.skew_grace_s;
     if (flags.redirect_http) cfg.redirect_http = true;
+    if (flags.http2) cfg.http2 = true;
     if (flags.compress) cfg.compress = true;
     std::string self_signed_dir;  // removed once the certificate is loaded
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
@@ -183,6 +185,7 @@ int main(int argc, char** argv) {
         tcfg.tickets_per_handshake = static_cast<int>(cfg.tls_tickets_per_handshake);
         tcfg.session_lifetime_seconds = cfg.tls_session_lifetime_s;
         tcfg.x25519_by_libsodium = cfg.tls_x25519 == "libsodium";
+        if (cfg.http2) tcfg.alpn = {"h2", "http/1.1"};
         if (!self_signed_dir.empty()) {
             tcfg.certificates.front().label = "self-signed for localhost, made at start";
         }

@@ -18,7 +18,7 @@ struct Request {
     Method method = Method::kOther;
     std::string_view method_name;
     std::string_view target;
-    int version = 11;  // 10 or 11
+    int version = 11;  // 10, 11, or 20 (HTTP/2)
     bool keep_alive = true;
     std::string_view host;
     std::string_view if_match;

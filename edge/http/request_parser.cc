@@ -14,6 +14,16 @@ using boost::beast::error_code;
 
 namespace {
 
+Method method_of(beast_http::verb verb) {
+    switch (verb) {
+        case beast_http::verb::get: return Method::kGet;
+        case beast_http::verb::head: return Method::kHead;
+        case beast_http::verb::options: return Method::kOptions;
+        case beast_http::verb::unknown: return Method::kUnrecognized;
+        default: return Method::kOther;
+    }
+}
+
 // RFC 9112 §6.1: a Transfer-Encoding we accept is a list whose last coding is "chunked" and
 // in which "chunked" appears only once. Anything else cannot be framed safely.
 bool is_final_chunked(std::string_view te) {
@@ -64,45 +74,6 @@ std::string_view check_raw_header(std::string_view header) {
     return {};
 }
 
-// RFC 9112 §3.2: a Host value must be an RFC 3986 authority without userinfo: reg-name,
-// IPv4 or a bracketed IP literal, then an optional ":" port. Anything else (spaces, "/", "@")
-// gets 400; such a value would otherwise flow into redirects and logs.
-bool valid_host(std::string_view host) {
-    auto is_hex = [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    };
-    auto is_name_char = [](char c) {  // unreserved / sub-delims
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
-    };
-    size_t i = 0;
-    if (!host.empty() && host.front() == '[') {
-        const size_t close = host.find(']');
-        if (close == std::string_view::npos || close == 1) return false;
-        for (i = 1; i < close; ++i) {  // IPv6address or IPvFuture
-            if (!is_name_char(host[i]) && host[i] != ':') return false;
-        }
-        i = close + 1;
-    } else {
-        while (i < host.size() && host[i] != ':') {
-            if (host[i] == '%') {
-                if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
-                    return false;
-                }
-                i += 3;
-            } else if (is_name_char(host[i])) {
-                ++i;
-            } else {
-                return false;
-            }
-        }
-    }
-    if (i == host.size()) return true;
-    if (host[i] != ':') return false;
-    const std::string_view port = host.substr(i + 1);
-    return port.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
 class BeastRequestParser final : public beast_http::basic_parser<true> {
 public:
     explicit BeastRequestParser(Request& out) : out_(out) {}
@@ -119,13 +90,7 @@ private:
                          boost::beast::string_view target_bv, int version, error_code&) override {
         const std::string_view method(method_bv.data(), method_bv.size());
         const std::string_view target(target_bv.data(), target_bv.size());
-        switch (verb) {
-            case beast_http::verb::get: out_.method = Method::kGet; break;
-            case beast_http::verb::head: out_.method = Method::kHead; break;
-            case beast_http::verb::options: out_.method = Method::kOptions; break;
-            case beast_http::verb::unknown: out_.method = Method::kUnrecognized; break;
-            default: out_.method = Method::kOther; break;
-        }
+        out_.method = method_of(verb);
         out_.method_name = method;
         out_.target = target;
         out_.version = version;
@@ -188,6 +153,50 @@ private:
 };
 
 }  // namespace
+
+// RFC 9112 §3.2: a Host value must be an RFC 3986 authority without userinfo: reg-name,
+// IPv4 or a bracketed IP literal, then an optional ":" port. Anything else (spaces, "/", "@")
+// gets 400; such a value would otherwise flow into redirects and logs.
+bool valid_host(std::string_view host) {
+    auto is_hex = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    };
+    auto is_name_char = [](char c) {  // unreserved / sub-delims
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
+    };
+    size_t i = 0;
+    if (!host.empty() && host.front() == '[') {
+        const size_t close = host.find(']');
+        if (close == std::string_view::npos || close == 1) return false;
+        for (i = 1; i < close; ++i) {  // IPv6address or IPvFuture
+            if (!is_name_char(host[i]) && host[i] != ':') return false;
+        }
+        i = close + 1;
+    } else {
+        while (i < host.size() && host[i] != ':') {
+            if (host[i] == '%') {
+                if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
+                    return false;
+                }
+                i += 3;
+            } else if (is_name_char(host[i])) {
+                ++i;
+            } else {
+                return false;
+            }
+        }
+    }
+    if (i == host.size()) return true;
+    if (host[i] != ':') return false;
+    const std::string_view port = host.substr(i + 1);
+    return port.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+Method method_from_name(std::string_view name) {
+    return method_of(beast_http::string_to_verb(boost::beast::string_view(name.data(), name.size())));
+}
+
 
 struct RequestParser::Impl {
     std::optional<BeastRequestParser> parser;

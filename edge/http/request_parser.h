@@ -27,6 +27,12 @@ enum class ParseStatus {
     kError,        // error_status() says which 4xx; the connection must close
 };
 
+// RFC 9112 §3.2: an RFC 3986 authority without userinfo (reg-name, IPv4 or a bracketed IP
+// literal, then an optional ":" port). For Host and HTTP/2's :authority.
+bool valid_host(std::string_view host);
+// The Method of a method name, case-sensitive (RFC 9110 §9.1), as the HTTP/1.1 parser sees it.
+Method method_from_name(std::string_view name);
+
 class RequestParser {
 public:
     explicit RequestParser(ParserLimits limits = {});

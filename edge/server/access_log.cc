@@ -36,7 +36,11 @@ void AccessLog::record(int64_t unix_ms, std::string_view peer, bool tls,
     append_json_string(line_, method_text(request));
     line_.append(",\"target\":");
     append_json_string(line_, request.target);
-    line_.append(",\"version\":\"").append(request.version >= 11 ? "1.1" : "1.0").append("\"");
+    line_.append(",\"version\":\"")
+        .append(request.version >= 20   ? "2"
+                : request.version >= 11 ? "1.1"
+                                        : "1.0")
+        .append("\"");
     line_.append(",\"status\":").append(std::to_string(info.status));
     line_.append(",\"bytes\":").append(std::to_string(info.body_bytes));
     line_.append(",\"keep_alive\":").append(info.keep_alive ? "true" : "false");

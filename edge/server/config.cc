@@ -75,6 +75,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
             else if (key == "node_name") cfg.node_name = get_string(v, key);
             else if (key == "threads") cfg.threads = get_u32(v, key);
             else if (key == "redirect_http") cfg.redirect_http = get_bool(v, key);
+            else if (key == "http2") cfg.http2 = get_bool(v, key);
             else if (key == "hsts") cfg.hsts = get_string(v, key);
             else if (key == "access_log") cfg.access_log = get_string(v, key);
             else if (key == "max_connections") cfg.max_connections = get_u32(v, key);

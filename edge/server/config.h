@@ -27,6 +27,7 @@ struct EdgeConfig {
     std::string node_name;
     unsigned threads = 1;
     bool redirect_http = false;  // plain HTTP answers 301 to https
+    bool http2 = false;          // TLS listeners offer "h2" before "http/1.1" in ALPN
     std::string hsts;            // Strict-Transport-Security value on TLS responses
     std::string access_log;      // path, "-" for stdout, empty for off
     uint32_t max_connections = 10000;

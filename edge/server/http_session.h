@@ -13,6 +13,7 @@
 #include "edge/cache/snapshot.h"
 #include "edge/http/request_parser.h"
 #include "edge/server/access_log.h"
+#include "edge/server/protocol_session.h"
 #include "edge/server/responder.h"
 
 namespace anyedge::server {
@@ -41,46 +42,38 @@ class RequestHandler {
     }
 };
 
-struct SessionCounters {
-    uint64_t requests = 0;
-    uint64_t status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
-    uint64_t body_bytes = 0;
-};
-
-class HttpSession {
+class HttpSession final : public ProtocolSession {
   public:
     explicit HttpSession(const SessionLimits& limits, RequestHandler* handler = nullptr);
 
-    // Takes received bytes and answers what it can. The snapshot and sink are the caller's.
     void on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
-                    const ResponseContext& context, ResponseSink& out);
-    // The output queue drained: answer requests still buffered.
-    void resume(const cache::Snapshot& snapshot, const ResponseContext& context, ResponseSink& out);
+                    const ResponseContext& context, ResponseSink& out) override;
+    // Answers requests still buffered (pipelined behind a full output queue).
+    void resume(const cache::Snapshot& snapshot, const ResponseContext& context,
+                ResponseSink& out) override;
 
-    // No more input wanted: close once the queued output is sent.
-    bool closing() const { return closing_; }
+    bool closing() const override { return closing_; }
     // The final answer was to a complete request and nothing followed it: the peer has no
     // reason to send more, so the connection may close without lingering (RFC 9112 §9.6).
-    bool ended_cleanly() const { return state_ == State::kClosed && clean_end_; }
-    // A request has begun arriving but is not complete (header read timeout applies).
-    bool mid_request() const {
+    bool ended_cleanly() const override { return state_ == State::kClosed && clean_end_; }
+    bool mid_request() const override {
         return !buffer_.empty() || state_ == State::kDiscardBody || state_ == State::kReadBody;
     }
-    // Inside a request body (an upload, or one being discarded): its bytes may take long.
-    bool reading_body() const {
+    // Inside a request body (an upload, or one being discarded).
+    bool reading_body() const override {
         return state_ == State::kDiscardBody || state_ == State::kReadBody;
     }
     uint64_t requests() const { return requests_; }
     // Received bytes not yet answered: a partial header, or pipelined requests waiting for the
     // output queue to drain.
-    size_t buffered_bytes() const { return buffer_.size(); }
-    const SessionCounters& counters() const { return counters_; }
+    size_t buffered_bytes() const override { return buffer_.size(); }
+    const SessionCounters& counters() const override { return counters_; }
     // The reason for the last error response, for the access log.
     std::string_view last_error() const { return last_error_; }
     // Stops after the current response (drain, shutdown): the next response says close.
-    void close_after_current() { close_requested_ = true; }
-    // Logs every answered request to `log` (null: off); now_ms is read at each response.
-    void set_access_log(AccessLog* log, std::string peer, bool tls, const int64_t* now_ms) {
+    void close_after_current() override { close_requested_ = true; }
+    void set_access_log(AccessLog* log, std::string peer, bool tls,
+                        const int64_t* now_ms) override {
         log_ = log;
         peer_ = std::move(peer);
         tls_ = tls;

@@ -15,6 +15,7 @@
 
 #include "edge/http/http_date.h"
 #include "edge/io/ring.h"
+#include "edge/server/h2_session.h"
 #include "edge/server/output_queue.h"
 #include "edge/tls/tls_session.h"
 
@@ -66,7 +67,12 @@ struct Conn {
     bool lingering = false;       // no more responses: close once output is sent
     bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
     uint32_t aux_inflight = 0;    // shutdown/cancel operations not yet completed
-    std::optional<HttpSession> session;
+    // The HTTP side: HTTP/1.1 from accept; HTTP/2 instead once TLS has negotiated "h2".
+    std::optional<HttpSession> http1;
+    std::optional<H2Session> h2;
+    ProtocolSession* session = nullptr;  // whichever of the two is in use
+    RequestHandler* handler = nullptr;   // the listener's (null: the site Responder)
+    std::string peer;                    // "addr:port", kept only with the access log on
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
     // Ciphertext arrived that is not plaintext yet (a record dribbled in): the header timeout
@@ -134,7 +140,8 @@ struct Worker::Impl {
     void sweep();
     void start_stop();
     ResponseContext context(const Conn& c) const;
-    void publish_counters(const HttpSession& before_after, const SessionCounters& old);
+    void publish_counters(const ProtocolSession& before_after, const SessionCounters& old);
+    void start_http2(uint32_t slot);
     bool has_output(const Conn& c) const;
     void tls_input(uint32_t slot, std::string_view data);
     void tls_flush(uint32_t slot);
@@ -255,7 +262,10 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.recv_paused = false;
     c.shut_wr = false;
     c.aux_inflight = 0;
-    c.session.emplace(options.session, listeners[li].handler);
+    c.h2.reset();
+    c.http1.emplace(options.session, listeners[li].handler);
+    c.session = &*c.http1;
+    c.handler = listeners[li].handler;
     c.tls.reset();
     c.tls_shutdown_sent = false;
     c.tls_partial = false;
@@ -289,8 +299,8 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
                 port = ntohs(a->sin6_port);
             }
         }
-        c.session->set_access_log(access_log.get(), std::string(host) + ":" + std::to_string(port),
-                                  listeners[li].tls, &wall_ms);
+        c.peer = std::string(host) + ":" + std::to_string(port);
+        c.session->set_access_log(access_log.get(), c.peer, listeners[li].tls, &wall_ms);
     }
     c.front.clear();
     c.back.clear();
@@ -347,7 +357,7 @@ void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
     maybe_finish(slot);
 }
 
-void Worker::Impl::publish_counters(const HttpSession& s, const SessionCounters& old) {
+void Worker::Impl::publish_counters(const ProtocolSession& s, const SessionCounters& old) {
     const SessionCounters& n = s.counters();
     auto bump = [](std::atomic<uint64_t>& a, uint64_t delta) {
         if (delta) a.store(a.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
@@ -416,6 +426,18 @@ void Worker::Impl::on_send(uint32_t slot, int res) {
     maybe_finish(slot);
 }
 
+// ALPN chose HTTP/2: the connection's HTTP side becomes an H2Session, before any request
+// bytes arrive, and the server's SETTINGS go out with the handshake's last flight.
+void Worker::Impl::start_http2(uint32_t slot) {
+    Conn& c = *conns[slot];
+    c.h2.emplace(options.session, c.handler);
+    c.h2->set_snapshots(&snapshot, &previous);
+    if (access_log) c.h2->set_access_log(access_log.get(), c.peer, true, &wall_ms);
+    c.session = &*c.h2;
+    c.http1.reset();
+    c.h2->start(c.back);
+}
+
 // TLS: ciphertext from the socket into OpenSSL, plaintext out of it into the HTTP session.
 void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
     Conn& c = *conns[slot];
@@ -447,6 +469,7 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
             if (t.handshake_done()) {
                 counters.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
                 if (t.resumed()) counters.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+                if (t.alpn() == "h2") start_http2(slot);
             }
         }
         bool progress = fed > 0;
@@ -653,7 +676,9 @@ void Worker::Impl::release(uint32_t slot) {
     c.in_use = false;
     c.fd = -1;
     ++c.gen;
-    c.session.reset();
+    c.session = nullptr;
+    c.http1.reset();
+    c.h2.reset();
     c.front.clear();
     c.back.clear();
     free_slots.push_back(slot);

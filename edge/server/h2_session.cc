@@ -1,0 +1,532 @@
+#include "edge/server/h2_session.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <vector>
+
+#include "edge/http/request_parser.h"
+#include "edge/http/tokens.h"
+
+#include <nghttp2/nghttp2.h>
+
+namespace anyedge::server {
+namespace {
+
+constexpr uint32_t kMaxConcurrentStreams = 128;
+
+// A response as the Responder writes it for HTTP/1.1: head bytes, then body pieces that are
+// either copied here or referenced in a snapshot.
+class CaptureSink final : public ResponseSink {
+  public:
+    struct Piece {
+        bool owned;
+        size_t offset;  // into owned_ when owned
+        const char* ptr;
+        size_t len;
+    };
+
+    void copy(std::string_view bytes) override {
+        if (bytes.empty()) return;
+        if (!head_done_) {
+            head_.append(bytes);
+            const size_t end = head_.find("\r\n\r\n");
+            if (end == std::string::npos) return;
+            // Anything after the blank line is the body's start.
+            const std::string rest = head_.substr(end + 4);
+            head_.resize(end + 2);
+            head_done_ = true;
+            if (!rest.empty()) copy(rest);
+            return;
+        }
+        pieces_.push_back({true, owned_.size(), nullptr, bytes.size()});
+        owned_.append(bytes);
+        body_bytes_ += bytes.size();
+    }
+    void reference(std::string_view bytes) override {
+        if (bytes.empty()) return;
+        pieces_.push_back({false, 0, bytes.data(), bytes.size()});
+        body_bytes_ += bytes.size();
+    }
+    size_t queued_bytes() const override { return 0; }
+
+    std::string head_;  // status line and header lines, each ending "\r\n"
+    bool head_done_ = false;
+    std::string owned_;
+    std::vector<Piece> pieces_;
+    size_t body_bytes_ = 0;
+};
+
+// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2.
+bool connection_specific(std::string_view lower_name) {
+    return lower_name == "connection" || lower_name == "keep-alive" ||
+           lower_name == "transfer-encoding" || lower_name == "upgrade" ||
+           lower_name == "proxy-connection";
+}
+
+// "a, b" when a field line repeats (RFC 9110 §5.3).
+void append_field(std::string& to, std::string_view value) {
+    if (!to.empty()) to.append(", ");
+    to.append(value);
+}
+
+}  // namespace
+
+struct H2Session::Stream {
+    int32_t id = 0;
+    std::string method, path, authority, host;
+    std::string if_match, if_none_match, if_modified_since, if_unmodified_since;
+    std::string range, if_range, accept_encoding, authorization;
+    std::optional<uint64_t> content_length;
+    size_t header_bytes = 0;
+    int error_status = 0;  // 431, 414 or 400 found while reading the header block
+    const char* error_reason = "";
+    bool headers_done = false;
+    bool request_ended = false;  // END_STREAM received
+    bool answered = false;
+    bool collecting = false;  // reading the body for a handler that wants it
+    bool wants_body = false;  // ... and it is answered with handle_with_body
+    std::string body;
+    uint64_t dropped = 0;  // body bytes received and dropped
+    // The response body, sent as DATA frames.
+    std::shared_ptr<const cache::Snapshot> hold_live, hold_previous;
+    std::string owned;
+    std::vector<CaptureSink::Piece> pieces;
+    size_t piece = 0, piece_offset = 0;  // where sending stands
+    size_t body_left_to_frame = 0;       // not yet handed to nghttp2 by the read callback
+};
+
+// The request as the Responder and handlers see it; views into the stream's fields.
+http::Request request_of(const H2Session::Stream& st) {
+    http::Request req;
+    req.method = http::method_from_name(st.method);
+    req.method_name = st.method;
+    req.target = st.path;
+    req.version = 20;
+    req.keep_alive = true;
+    req.host = st.authority.empty() ? std::string_view(st.host) : std::string_view(st.authority);
+    req.if_match = st.if_match;
+    req.if_none_match = st.if_none_match;
+    req.if_modified_since = st.if_modified_since;
+    req.if_unmodified_since = st.if_unmodified_since;
+    req.range = st.range;
+    req.if_range = st.if_range;
+    req.accept_encoding = st.accept_encoding;
+    req.authorization = st.authorization;
+    req.content_length = st.content_length;
+    return req;
+}
+
+// nghttp2's C callbacks, each forwarding to the session in user_data.
+struct H2Session::Callbacks {
+    static H2Session& self(void* user_data) { return *static_cast<H2Session*>(user_data); }
+
+    static ssize_t on_send(nghttp2_session*, const uint8_t* data, size_t length, int,
+                           void* user_data) {
+        H2Session& s = self(user_data);
+        if (s.out_ == nullptr || s.out_->queued_bytes() >= s.limits_.output_budget) {
+            return NGHTTP2_ERR_WOULDBLOCK;
+        }
+        s.out_->copy(std::string_view(reinterpret_cast<const char*>(data), length));
+        return static_cast<ssize_t>(length);
+    }
+
+    // Frames a DATA payload without copying it (NGHTTP2_DATA_FLAG_NO_COPY): send_data() below
+    // writes the frame header and the bytes themselves.
+    static ssize_t read_body(nghttp2_session*, int32_t, uint8_t*, size_t length,
+                             uint32_t* data_flags, nghttp2_data_source* source, void*) {
+        auto* st = static_cast<Stream*>(source->ptr);
+        const size_t n = std::min(length, st->body_left_to_frame);
+        st->body_left_to_frame -= n;
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (st->body_left_to_frame == 0) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        return static_cast<ssize_t>(n);
+    }
+
+    static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                         size_t length, nghttp2_data_source* source, void* user_data) {
+        H2Session& s = self(user_data);
+        if (s.out_ == nullptr || s.out_->queued_bytes() >= s.limits_.output_budget) {
+            return NGHTTP2_ERR_WOULDBLOCK;
+        }
+        auto* st = static_cast<Stream*>(source->ptr);
+        s.out_->copy(std::string_view(reinterpret_cast<const char*>(framehd), 9));
+        if (frame->data.padlen > 0) return NGHTTP2_ERR_CALLBACK_FAILURE;  // we never pad
+        // Copied, not referenced: the output queue keeps only the current snapshots alive,
+        // and this stream's may be older by the time the frame is sent.
+        while (length > 0 && st->piece < st->pieces.size()) {
+            const CaptureSink::Piece& p = st->pieces[st->piece];
+            const char* base = p.owned ? st->owned.data() + p.offset : p.ptr;
+            const size_t n = std::min(length, p.len - st->piece_offset);
+            s.out_->copy(std::string_view(base + st->piece_offset, n));
+            length -= n;
+            st->piece_offset += n;
+            if (st->piece_offset == p.len) {
+                ++st->piece;
+                st->piece_offset = 0;
+            }
+        }
+        return length == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+
+    static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+        H2Session& s = self(user_data);
+        s.frame_open_ = hd->length > 0;
+        return 0;
+    }
+
+    static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
+                                void* user_data) {
+        H2Session& s = self(user_data);
+        if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+            return 0;
+        }
+        auto st = std::make_unique<Stream>();
+        st->id = frame->hd.stream_id;
+        nghttp2_session_set_stream_user_data(session, st->id, st.get());
+        s.streams_[st->id] = std::move(st);
+        ++s.header_blocks_open_;
+        return 0;
+    }
+
+    static int on_header(nghttp2_session* session, const nghttp2_frame* frame,
+                         const uint8_t* name_p, size_t namelen, const uint8_t* value_p,
+                         size_t valuelen, uint8_t, void* user_data) {
+        H2Session& s = self(user_data);
+        if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+            return 0;  // trailers: nothing we use
+        }
+        auto* st = static_cast<Stream*>(
+            nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+        if (st == nullptr || st->error_status != 0) return 0;
+        const std::string_view name(reinterpret_cast<const char*>(name_p), namelen);
+        const std::string_view value(reinterpret_cast<const char*>(value_p), valuelen);
+        // RFC 9113 §6.5.2's accounting of a field: name, value and 32 bytes.
+        st->header_bytes += namelen + valuelen + 32;
+        if (st->header_bytes > s.limits_.parser.max_header_bytes) {
+            st->error_status = 431;
+            st->error_reason = "header fields too large";
+            return 0;
+        }
+        if (name == ":method") {
+            st->method = value;
+        } else if (name == ":path") {
+            if (valuelen > s.limits_.parser.max_target_bytes) {
+                st->error_status = 414;
+                st->error_reason = "URI too long";
+                return 0;
+            }
+            st->path = value;
+        } else if (name == ":authority") {
+            st->authority = value;
+        } else if (name == "host") {
+            st->host = value;
+        } else if (name == "if-match") {
+            append_field(st->if_match, value);
+        } else if (name == "if-none-match") {
+            append_field(st->if_none_match, value);
+        } else if (name == "if-modified-since") {
+            st->if_modified_since = value;
+        } else if (name == "if-unmodified-since") {
+            st->if_unmodified_since = value;
+        } else if (name == "range") {
+            st->range = value;
+        } else if (name == "if-range") {
+            st->if_range = value;
+        } else if (name == "accept-encoding") {
+            append_field(st->accept_encoding, value);
+        } else if (name == "authorization") {
+            st->authorization = value;
+        } else if (name == "content-length") {
+            uint64_t n = 0;
+            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec == std::errc() && ptr == value.data() + value.size()) st->content_length = n;
+        }
+        return 0;
+    }
+
+    static int on_data_chunk(nghttp2_session* session, uint8_t, int32_t stream_id,
+                             const uint8_t* data, size_t len, void* user_data) {
+        H2Session& s = self(user_data);
+        auto* st = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
+        if (st == nullptr) return 0;
+        if (!st->collecting) {
+            // A body nobody asked for is dropped, up to the size an HTTP/1.1 connection would
+            // discard; past that the stream is cancelled.
+            st->dropped += len;
+            if (st->dropped > s.limits_.parser.max_body_bytes) {
+                nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+            }
+            return 0;
+        }
+        if (st->body.size() + len > s.limits_.parser.max_body_bytes) {
+            st->collecting = false;
+            --s.bodies_open_;
+            st->error_status = 413;
+            st->error_reason = "body too large";
+            s.answer(*st);
+            return 0;
+        }
+        st->body.append(reinterpret_cast<const char*>(data), len);
+        return 0;
+    }
+
+    static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame,
+                             void* user_data) {
+        H2Session& s = self(user_data);
+        s.frame_open_ = false;
+        const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+        auto* st = static_cast<Stream*>(
+            nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+        if (st == nullptr) return 0;
+        if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            --s.header_blocks_open_;
+            st->headers_done = true;
+            st->request_ended = end_stream;
+            if (!end_stream && st->error_status == 0 && s.handler_ != nullptr) {
+                if (s.handler_->wants_body(request_of(*st))) {
+                    st->collecting = st->wants_body = true;
+                    ++s.bodies_open_;
+                    return 0;  // answered when the body is whole
+                }
+            }
+            // No body wanted: answer now; a body that still comes is dropped. (Not reset with
+            // NO_ERROR after the response, as RFC 9113 §8.1 allows: curl 7.88 then loses the
+            // response.)
+            s.answer(*st);
+        } else if (frame->hd.type == NGHTTP2_DATA && end_stream) {
+            st->request_ended = true;
+            if (st->collecting) {
+                st->collecting = false;
+                --s.bodies_open_;
+                s.answer(*st);
+            }
+        } else if (frame->hd.type == NGHTTP2_HEADERS && end_stream) {
+            st->request_ended = true;  // trailers ended the request
+            if (st->collecting) {
+                st->collecting = false;
+                --s.bodies_open_;
+                s.answer(*st);
+            }
+        }
+        return 0;
+    }
+
+    static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
+        H2Session& s = self(user_data);
+        auto it = s.streams_.find(stream_id);
+        if (it == s.streams_.end()) return 0;
+        Stream& st = *it->second;
+        if (!st.headers_done) --s.header_blocks_open_;
+        if (st.collecting) --s.bodies_open_;
+        s.streams_.erase(it);
+        return 0;
+    }
+};
+
+H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
+    : limits_(limits), handler_(handler) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(cb, &Callbacks::on_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, &Callbacks::send_data);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Callbacks::on_begin_frame);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &Callbacks::on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::on_stream_close);
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    // Bounds on what a peer can make us queue or keep (SETTINGS and PING floods, CONTINUATION
+    // floods: CVE-2019-9512/9515, CVE-2024-28182).
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_session_server_new2(&session_, cb, this, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+}
+
+H2Session::~H2Session() { nghttp2_session_del(session_); }
+
+void H2Session::set_snapshots(const std::shared_ptr<const cache::Snapshot>* live,
+                              const std::shared_ptr<const cache::Snapshot>* previous) {
+    live_ = live;
+    previous_ = previous;
+}
+
+void H2Session::set_access_log(AccessLog* log, std::string peer, bool tls, const int64_t* now_ms) {
+    log_ = log;
+    peer_ = std::move(peer);
+    tls_ = tls;
+    now_ms_ = now_ms;
+}
+
+void H2Session::start(ResponseSink& out) {
+    const std::array<nghttp2_settings_entry, 2> settings{{
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.parser.max_header_bytes},
+    }};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
+    send(out);
+}
+
+void H2Session::on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
+                           const ResponseContext& context, ResponseSink& out) {
+    if (closing_) return;
+    snapshot_ = &snapshot;
+    context_ = &context;
+    out_ = &out;
+    const ssize_t n = nghttp2_session_mem_recv(
+        session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    if (n < 0) {
+        // Bad preface, a flood, a callback failure: GOAWAY, then the connection ends.
+        last_error_ = nghttp2_strerror(static_cast<int>(n));
+        failed_ = true;
+        nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    }
+    send(out);
+    snapshot_ = nullptr;
+    context_ = nullptr;
+}
+
+void H2Session::resume(const cache::Snapshot& snapshot, const ResponseContext& context,
+                       ResponseSink& out) {
+    if (closing_) return;
+    snapshot_ = &snapshot;
+    context_ = &context;
+    send(out);
+    snapshot_ = nullptr;
+    context_ = nullptr;
+}
+
+void H2Session::send(ResponseSink& out) {
+    out_ = &out;
+    if (nghttp2_session_send(session_) != 0) {
+        failed_ = true;
+        closing_ = true;
+    }
+    out_ = nullptr;
+    update_closing();
+}
+
+void H2Session::update_closing() {
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
+        closing_ = true;
+    }
+}
+
+void H2Session::goaway() {
+    if (goaway_sent_) return;
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+}
+
+void H2Session::close_after_current() {
+    close_requested_ = true;
+    goaway();
+}
+
+void H2Session::answer(Stream& st) {
+    if (st.answered) return;
+    st.answered = true;
+    ++requests_;
+    ResponseContext ctx = *context_;
+    if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
+        ctx.force_close = true;
+    }
+    const http::Request req = request_of(st);
+    if (st.error_status == 0 && !req.host.empty() && !http::valid_host(req.host)) {
+        st.error_status = 400;
+        st.error_reason = "invalid :authority";
+    }
+    if (st.error_status == 0 && req.method != http::Method::kOther &&
+        (st.path.empty() ||
+         (st.path.front() != '/' && !(st.path == "*" && req.method == http::Method::kOptions)))) {
+        st.error_status = 400;
+        st.error_reason = "invalid :path";
+    }
+
+    CaptureSink cap;
+    ResponseInfo info;
+    if (st.error_status != 0) {
+        info = respond_error(st.error_status, st.error_reason, snapshot_, ctx, cap);
+        if (log_) log_->record_error(*now_ms_, peer_, tls_, st.error_status, st.error_reason);
+    } else {
+        if (handler_ != nullptr) {
+            info = st.wants_body ? handler_->handle_with_body(req, st.body, *snapshot_, ctx, cap)
+                                 : handler_->handle(req, *snapshot_, ctx, cap);
+        } else {
+            info = respond(req, *snapshot_, ctx, cap);
+        }
+        if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
+    }
+    ++counters_.requests;
+    counters_.body_bytes += info.body_bytes;
+    if (info.status < 300) {
+        ++counters_.status_2xx;
+    } else if (info.status < 400) {
+        ++counters_.status_3xx;
+    } else if (info.status < 500) {
+        ++counters_.status_4xx;
+    } else {
+        ++counters_.status_5xx;
+    }
+    st.body.clear();
+    st.body.shrink_to_fit();
+
+    // The HTTP/1.1 head becomes :status and lower-case fields.
+    std::string_view head = cap.head_;
+    const size_t line_end = head.find("\r\n");
+    const std::string status =
+        head.size() >= 12 ? std::string(head.substr(9, 3)) : std::string("500");
+    std::vector<std::string> names;
+    std::vector<std::string_view> values;
+    head.remove_prefix(line_end == std::string_view::npos ? head.size() : line_end + 2);
+    while (!head.empty()) {
+        const size_t eol = head.find("\r\n");
+        const std::string_view line = head.substr(0, eol);
+        head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 2);
+        const size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string name(line.substr(0, colon));
+        std::transform(name.begin(), name.end(), name.begin(), http::ascii_lower);
+        if (connection_specific(name)) continue;
+        names.push_back(std::move(name));
+        values.push_back(http::trim_ows(line.substr(colon + 1)));
+    }
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(names.size() + 1);
+    auto add = [&nv](std::string_view n, std::string_view v) {
+        nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                      NGHTTP2_NV_FLAG_NONE});
+    };
+    add(":status", status);
+    for (size_t i = 0; i < names.size(); ++i) add(names[i], values[i]);
+
+    int rv;
+    if (cap.body_bytes_ == 0) {
+        rv = nghttp2_submit_response(session_, st.id, nv.data(), nv.size(), nullptr);
+    } else {
+        st.owned = std::move(cap.owned_);
+        st.pieces = std::move(cap.pieces_);
+        st.body_left_to_frame = cap.body_bytes_;
+        if (live_ != nullptr) st.hold_live = *live_;
+        if (previous_ != nullptr) st.hold_previous = *previous_;
+        nghttp2_data_provider provider{};
+        provider.source.ptr = &st;
+        provider.read_callback = &Callbacks::read_body;
+        rv = nghttp2_submit_response(session_, st.id, nv.data(), nv.size(), &provider);
+    }
+    if (rv != 0) {
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, st.id, NGHTTP2_INTERNAL_ERROR);
+    }
+    // A drain, a stop or the request cap: finish what is open, accept nothing new.
+    if (ctx.force_close) goaway();
+}
+
+}  // namespace anyedge::server

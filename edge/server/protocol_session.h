@@ -1,0 +1,52 @@
+// ProtocolSession: what a worker needs of the HTTP side of one connection, whichever protocol
+// it speaks (HttpSession for HTTP/1.1, H2Session for HTTP/2). Sans-IO: plaintext in,
+// response bytes out into a ResponseSink. One connection, one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "edge/cache/snapshot.h"
+#include "edge/server/access_log.h"
+#include "edge/server/responder.h"
+
+namespace anyedge::server {
+
+struct SessionCounters {
+    uint64_t requests = 0;
+    uint64_t status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
+    uint64_t body_bytes = 0;
+};
+
+class ProtocolSession {
+  public:
+    virtual ~ProtocolSession() = default;
+
+    // Takes received bytes and answers what it can. The snapshot and sink are the caller's.
+    virtual void on_receive(std::string_view bytes, const cache::Snapshot& snapshot,
+                            const ResponseContext& context, ResponseSink& out) = 0;
+    // The output queue drained: answer or send what waited for room.
+    virtual void resume(const cache::Snapshot& snapshot, const ResponseContext& context,
+                        ResponseSink& out) = 0;
+    // No more input wanted: close once the queued output is sent.
+    virtual bool closing() const = 0;
+    // The last answer was to a complete request and nothing followed it: the connection may
+    // close without lingering (RFC 9112 §9.6).
+    virtual bool ended_cleanly() const = 0;
+    // A request has begun arriving but is not complete (the header read timeout applies).
+    virtual bool mid_request() const = 0;
+    // Inside a request body: its bytes may take long, as long as they keep coming.
+    virtual bool reading_body() const = 0;
+    // Received bytes held unanswered (input back-pressure).
+    virtual size_t buffered_bytes() const = 0;
+    virtual const SessionCounters& counters() const = 0;
+    // Stops after the current responses (drain, shutdown).
+    virtual void close_after_current() = 0;
+    // Logs every answered request to `log` (null: off); now_ms is read at each response.
+    virtual void set_access_log(AccessLog* log, std::string peer, bool tls,
+                                const int64_t* now_ms) = 0;
+};
+
+}  // namespace anyedge::server
