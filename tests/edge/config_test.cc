@@ -18,7 +18,7 @@ TEST(EdgeConfig, EveryKeyLandsInItsField) {
         "tls_cipher_preference": "client", "tls_tickets_per_handshake": 2,
         "tls_session_lifetime_s": 86400, "tls_x25519": "openssl", "admin": "unix:/run/edge.sock", "node_name": "fra1",
         "admin_token_file": "/etc/edge/admin.token", "upload_token_file": "/etc/edge/up.token",
-        "threads": 4, "redirect_http": true, "hsts": "max-age=63072000",
+        "threads": 4, "redirect_http": true, "http2": true, "hsts": "max-age=63072000",
         "access_log": "-", "max_connections": 50000, "header_timeout_ms": 5000,
         "idle_timeout_ms": 30000, "send_timeout_ms": 20000, "send_buffer": 65536,
         "max_requests_per_connection": 1000, "max_header_bytes": 8192,
@@ -44,6 +44,7 @@ TEST(EdgeConfig, EveryKeyLandsInItsField) {
     EXPECT_EQ(cfg.upload_token_file, "/etc/edge/up.token");
     EXPECT_EQ(cfg.threads, 4u);
     EXPECT_TRUE(cfg.redirect_http);
+    EXPECT_TRUE(cfg.http2);
     EXPECT_EQ(cfg.hsts, "max-age=63072000");
     EXPECT_EQ(cfg.access_log, "-");
     EXPECT_EQ(cfg.max_connections, 50000u);
@@ -73,6 +74,7 @@ TEST(EdgeConfig, DefaultsAreTheDocumentedOnes) {
     EXPECT_EQ(cfg.tls_cipher_preference, "server");
     EXPECT_EQ(cfg.tls_x25519, "libsodium");
     EXPECT_FALSE(cfg.compress);  // as nginx's gzip
+    EXPECT_FALSE(cfg.http2);     // as nginx's http2
 }
 
 TEST(EdgeConfig, RefusesWhatItCannotUseNamingIt) {
