@@ -51,6 +51,8 @@ run_chromium() {  # run_chromium NAME ADDR URL
     lab_assert "chromium $name: every request 200 or 304 (at least 2)" \
         test "$(lab_json "$r" '["ok"]' 2>/dev/null)" = True
     lab_assert "chromium $name: screenshot saved ($shot)" test -s "$shot"
+    # The lab's edges offer h2 (lab_start_edge), as a browser-facing edge would.
+    lab_assert "chromium $name: every request over HTTP/2" test "$protos" = "['h2']"
     [[ $rc == 0 ]] || tail -5 "$prof/chromium.log"
 }
 

@@ -364,8 +364,9 @@ lab_start_edge() {  # lab_start_edge EDGE
         args+=(--site "$LAB_DIR/site")
     fi
     if [[ -n ${LAB_TLS:-} ]]; then
+        # HTTP/2 as a production edge would offer it: the browser scenario then loads over h2.
         args+=(--tls-listen "$LAB_V4:443" --tls-listen "[$LAB_V6]:443"
-            --cert "$LAB_DIR/pki/server.crt" --key "$LAB_DIR/pki/server.key")
+            --cert "$LAB_DIR/pki/server.crt" --key "$LAB_DIR/pki/server.key" --http2)
     fi
     lab_spawn "edge-$e" "$e" "$d/cdn-edge.log" "$LAB_BUILD/edge/cdn-edge" "${args[@]}"
     echo "$LAB_LAST_PID" >"$d/cdn-edge.pid.tmp" && mv "$d/cdn-edge.pid.tmp" "$d/cdn-edge.pid"

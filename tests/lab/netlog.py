@@ -44,7 +44,10 @@ def main():
                 elif len(parts) >= 2 and parts[1].isdigit():
                     status[src] = int(parts[1])
                     proto.setdefault(src, parts[0])
-        elif name == "HTTP2_STREAM" or (name or "").startswith("HTTP2_SESSION_SEND_HEADERS"):
+        elif name in ("HTTP2_STREAM", "HTTP_TRANSACTION_HTTP2_SEND_REQUEST_HEADERS") or (
+                name or "").startswith("HTTP2_SESSION_SEND_HEADERS"):
+            # Chromium logs an h2 response's status line as "HTTP/1.1 200"; the request
+            # headers it sent as HTTP/2 say which protocol carried it.
             proto[src] = "h2"
     reqs = []
     for src, url in urls.items():
