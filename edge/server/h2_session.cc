@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 #include "edge/http/request_parser.h"
@@ -169,12 +170,6 @@ struct H2Session::Callbacks {
         return length == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
 
-    static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
-        H2Session& s = self(user_data);
-        s.frame_open_ = hd->length > 0;
-        return 0;
-    }
-
     static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame,
                                 void* user_data) {
         H2Session& s = self(user_data);
@@ -274,7 +269,6 @@ struct H2Session::Callbacks {
     static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame,
                              void* user_data) {
         H2Session& s = self(user_data);
-        s.frame_open_ = false;
         const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
         auto* st = static_cast<Stream*>(
             nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
@@ -330,7 +324,6 @@ H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, &Callbacks::on_send);
     nghttp2_session_callbacks_set_send_data_callback(cb, &Callbacks::send_data);
-    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Callbacks::on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, &Callbacks::on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::on_data_chunk);
@@ -378,6 +371,7 @@ void H2Session::on_receive(std::string_view bytes, const cache::Snapshot& snapsh
     snapshot_ = &snapshot;
     context_ = &context;
     out_ = &out;
+    track_frames(bytes);
     const ssize_t n = nghttp2_session_mem_recv(
         session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     if (n < 0) {
@@ -399,6 +393,34 @@ void H2Session::resume(const cache::Snapshot& snapshot, const ResponseContext& c
     send(out);
     snapshot_ = nullptr;
     context_ = nullptr;
+}
+
+// Frame boundaries, counted here rather than read from nghttp2's callbacks: frames it ignores
+// (unknown types such as PRIORITY_UPDATE, DATA for closed streams) get no "received" callback,
+// and a connection must not look mid-request because of one.
+void H2Session::track_frames(std::string_view bytes) {
+    constexpr size_t kPrefaceBytes = 24;  // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    while (!bytes.empty()) {
+        if (preface_seen_ < kPrefaceBytes) {
+            const size_t n = std::min(bytes.size(), kPrefaceBytes - preface_seen_);
+            preface_seen_ += n;
+            bytes.remove_prefix(n);
+        } else if (payload_left_ > 0) {
+            const size_t n = std::min<size_t>(bytes.size(), payload_left_);
+            payload_left_ -= n;
+            bytes.remove_prefix(n);
+        } else {
+            const size_t n = std::min(bytes.size(), sizeof frame_header_ - frame_header_seen_);
+            std::memcpy(frame_header_ + frame_header_seen_, bytes.data(), n);
+            frame_header_seen_ += n;
+            bytes.remove_prefix(n);
+            if (frame_header_seen_ == sizeof frame_header_) {
+                payload_left_ = uint32_t(frame_header_[0]) << 16 | uint32_t(frame_header_[1]) << 8 |
+                                uint32_t(frame_header_[2]);
+                frame_header_seen_ = 0;
+            }
+        }
+    }
 }
 
 void H2Session::send(ResponseSink& out) {

@@ -46,7 +46,11 @@ class H2Session final : public ProtocolSession {
                 ResponseSink& out) override;
     bool closing() const override { return closing_; }
     bool ended_cleanly() const override { return closing_ && !failed_; }
-    bool mid_request() const override { return frame_open_ || header_blocks_open_ > 0; }
+    // A frame (or the connection preface) partly received, or a header block not yet whole.
+    bool mid_request() const override {
+        return (preface_seen_ > 0 && preface_seen_ < 24) || frame_header_seen_ > 0 ||
+               payload_left_ > 0 || header_blocks_open_ > 0;
+    }
     bool reading_body() const override { return bodies_open_ > 0; }
     size_t buffered_bytes() const override { return 0; }  // nghttp2 consumes all input
     const SessionCounters& counters() const override { return counters_; }
@@ -66,6 +70,7 @@ class H2Session final : public ProtocolSession {
     void send(ResponseSink& out);
     void goaway();
     void update_closing();
+    void track_frames(std::string_view bytes);
 
     SessionLimits limits_;
     RequestHandler* handler_;
@@ -82,7 +87,10 @@ class H2Session final : public ProtocolSession {
     bool failed_ = false;
     bool goaway_sent_ = false;
     bool close_requested_ = false;
-    bool frame_open_ = false;  // a frame's header arrived, its payload not yet whole
+    size_t preface_seen_ = 0;             // bytes of the client's connection preface
+    unsigned char frame_header_[9] = {};  // the frame header being received
+    size_t frame_header_seen_ = 0;
+    uint32_t payload_left_ = 0;  // of the current frame
     int header_blocks_open_ = 0;
     int bodies_open_ = 0;  // request bodies being read for a handler that wants them
     uint64_t requests_ = 0;

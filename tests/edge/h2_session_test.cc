@@ -305,6 +305,17 @@ TEST(H2Session, APartialFrameCountsAsMidRequest) {
     H2Pair h2;
     h2.pump();
     EXPECT_FALSE(h2.server().mid_request());
+    // A whole frame of a type nghttp2 ignores (PRIORITY_UPDATE, RFC 9218, which Chromium
+    // sends): nothing is in progress afterwards.
+    h2.feed_server(std::string("\x00\x00\x05\x10\x00\x00\x00\x00\x00", 9) +
+                   std::string("\x00\x00\x00\x01u", 5));
+    EXPECT_FALSE(h2.server().mid_request());
+    // Half a frame header, then the rest (an empty frame of an unknown type).
+    h2.feed_server(std::string("\x00\x00", 2));
+    EXPECT_TRUE(h2.server().mid_request());
+    h2.feed_server(std::string("\x00\x20\x00\x00\x00\x00\x00", 7));
+    EXPECT_FALSE(h2.server().mid_request());
+    EXPECT_FALSE(h2.server().closing());
     // A HEADERS frame's 9-byte header and a part of its payload.
     const std::string frame_head("\x00\x00\x20\x01\x05\x00\x00\x00\x01", 9);
     h2.feed_server(frame_head + "\x82");
