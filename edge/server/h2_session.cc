@@ -486,17 +486,7 @@ void H2Session::answer(Stream& st) {
         }
         if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
     }
-    ++counters_.requests;
-    counters_.body_bytes += info.body_bytes;
-    if (info.status < 300) {
-        ++counters_.status_2xx;
-    } else if (info.status < 400) {
-        ++counters_.status_3xx;
-    } else if (info.status < 500) {
-        ++counters_.status_4xx;
-    } else {
-        ++counters_.status_5xx;
-    }
+    counters_.count(info);
     st.body.clear();
     st.body.shrink_to_fit();
 

@@ -34,19 +34,7 @@ ResponseContext HttpSession::context_for_answer(const ResponseContext& context) 
     return ctx;
 }
 
-void HttpSession::account(const ResponseInfo& info) {
-    ++counters_.requests;
-    counters_.body_bytes += info.body_bytes;
-    if (info.status < 300) {
-        ++counters_.status_2xx;
-    } else if (info.status < 400) {
-        ++counters_.status_3xx;
-    } else if (info.status < 500) {
-        ++counters_.status_4xx;
-    } else {
-        ++counters_.status_5xx;
-    }
-}
+void HttpSession::account(const ResponseInfo& info) { counters_.count(info); }
 
 void HttpSession::process(std::string_view data, bool data_is_buffer,
                           const cache::Snapshot& snapshot, const ResponseContext& context,

@@ -18,6 +18,21 @@ struct SessionCounters {
     uint64_t requests = 0;
     uint64_t status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
     uint64_t body_bytes = 0;
+
+    // One answered request.
+    void count(const ResponseInfo& info) {
+        ++requests;
+        body_bytes += info.body_bytes;
+        if (info.status < 300) {
+            ++status_2xx;
+        } else if (info.status < 400) {
+            ++status_3xx;
+        } else if (info.status < 500) {
+            ++status_4xx;
+        } else {
+            ++status_5xx;
+        }
+    }
 };
 
 class ProtocolSession {
