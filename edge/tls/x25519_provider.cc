@@ -132,14 +132,18 @@ int km_get_params(void* keydata, OSSL_PARAM params[]) {
         OSSL_PARAM_set_int(p, static_cast<int>(kKeyBytes)) != 1) {
         return 0;
     }
-    for (const char* name : {OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, OSSL_PKEY_PARAM_PUB_KEY}) {
-        if ((p = OSSL_PARAM_locate(params, name)) != nullptr &&
-            (!key->has_pub || OSSL_PARAM_set_octet_string(p, key->pub, kKeyBytes) != 1)) {
-            return 0;
-        }
+    // The encoding libssl puts in a key share must exist; "pub" and "priv" are filled in when
+    // the key has them (a caller asking for what is absent finds its parameter unset).
+    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY)) != nullptr &&
+        (!key->has_pub || OSSL_PARAM_set_octet_string(p, key->pub, kKeyBytes) != 1)) {
+        return 0;
     }
-    if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PRIV_KEY)) != nullptr &&
-        (!key->has_priv || OSSL_PARAM_set_octet_string(p, key->priv, kKeyBytes) != 1)) {
+    if (key->has_pub && (p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PUB_KEY)) != nullptr &&
+        OSSL_PARAM_set_octet_string(p, key->pub, kKeyBytes) != 1) {
+        return 0;
+    }
+    if (key->has_priv && (p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PRIV_KEY)) != nullptr &&
+        OSSL_PARAM_set_octet_string(p, key->priv, kKeyBytes) != 1) {
         return 0;
     }
     return 1;

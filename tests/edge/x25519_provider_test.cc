@@ -194,6 +194,14 @@ TEST_F(X25519Provider, KeysCopyCompareAndExport) {
     ASSERT_EQ(EVP_PKEY_get_raw_private_key(alice.get(), raw, &n), 1);
     EXPECT_EQ(Bytes(raw, raw + n), kAlicePriv);
 
+    // A public key alone has no private half to give.
+    Pkey bob_share = peer_key(kBobPub, ours());
+    n = sizeof raw;
+    EXPECT_NE(EVP_PKEY_get_raw_private_key(bob_share.get(), raw, &n), 1);
+    n = sizeof raw;
+    ASSERT_EQ(EVP_PKEY_get_raw_public_key(bob_share.get(), raw, &n), 1);
+    EXPECT_EQ(Bytes(raw, raw + n), kBobPub);
+
     // Derive with OpenSSL's key exchange from our key: EVP exports it to the default provider.
     Pkey bob_pub = peer_key(kBobPub, kOpenssl);
     EXPECT_EQ(derive(alice.get(), bob_pub.get(), kOpenssl), kShared);
