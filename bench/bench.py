@@ -33,7 +33,7 @@ PAGE_PATH = "/bench/8k.html"
 BIG_PATH = "/big-20m.bin"
 
 # name -> description of one load shape.
-#   tool   wrk | stime
+#   tool   wrk | stime | h2load
 #   unit   req (rate in requests/s, CPU per request) | mib (MiB/s, CPU per MiB)
 #   target issue thresholds on the edge/nginx ratios (rate >=, cpu <=)
 CASES = {
@@ -59,8 +59,12 @@ CASES = {
     "tls_big": dict(tool="wrk", tls=True, path=BIG_PATH, conns=4, depth=1, unit="mib",
                     desc="20 MiB file over TLS 1.3, 4 keep-alive connections",
                     target=dict(rate=1.0)),
+    "h2_8k": dict(tool="h2load", tls=True, path=PAGE_PATH, conns=16, depth=16, unit="req",
+                  desc="8 KB page over HTTP/2 and TLS 1.3, 16 connections x 16 concurrent "
+                       "streams (h2load)",
+                  target=dict(rate=1.0)),
 }
-DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big"
+DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big,h2_8k"
 
 MOZILLA_INTERMEDIATE = (
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -339,7 +343,7 @@ http {{
         listen 127.0.0.1:{port} backlog=4096;
 """
     if tls_port:
-        text += f"""        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        text += f"""        listen 127.0.0.1:{tls_port} ssl http2 backlog=4096;
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -427,6 +431,8 @@ def edge_server(args, tmp, data, cert, key, cpu):
         note = ""
         if tls_ok:
             argv += ["--tls-listen", f"127.0.0.1:{tls_port}", "--cert", cert, "--key", key]
+            if "--http2" in helptext:
+                argv.append("--http2")  # as nginx's `listen ... ssl http2` below
         else:
             note = f"{binary} --help lists no --tls-listen/--cert/--key: TLS cases skipped"
         argv += args.edge_args.split()
@@ -555,6 +561,35 @@ def run_wrk(case, port, duration, client_cpu, env, tmp):
                 client_cpu_s=cpu, errors=errors, client_cmd=" ".join(argv))
 
 
+H2LOAD_REQ_RE = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                           r"(\d+) failed, (\d+) errored, (\d+) timeout")
+H2LOAD_TRAFFIC_RE = re.compile(r"traffic: \S+ \((\d+)\) total")
+
+
+def run_h2load(case, port, duration, client_cpu, env, tmp):
+    """HTTP/2: `conns` connections, each with `depth` streams open at once, for `duration` s."""
+    url = f"https://127.0.0.1:{port}{case['path']}"
+    argv = ["taskset", "-c", str(client_cpu), "h2load", "-t1", f"-c{case['conns']}",
+            f"-m{case['depth']}", f"-D{duration}", url]
+    out_path = os.path.join(tmp, "client.out")
+    with open(out_path, "wb") as out:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, env=env)
+        Running.procs = [p]
+        rc, cpu = wait_rusage(p, duration + 60)
+        Running.procs = []
+    with open(out_path, errors="replace") as f:
+        text = f.read()
+    m, t = H2LOAD_REQ_RE.search(text), H2LOAD_TRAFFIC_RE.search(text)
+    if rc != 0 or not m or not t or "Application protocol: h2" not in text:
+        raise RunFailed(f"h2load failed (exit {rc}): {' '.join(argv)}\n{text[-1000:]}")
+    _, _, done, ok, failed, errored, timeout = (int(x) for x in m.groups())
+    errors = {k: v for k, v in (("failed", failed), ("errored", errored),
+                                ("timeout", timeout), ("not_2xx", done - ok)) if v}
+    return dict(requests=ok, bytes=int(t.group(1)), client_cpu_s=cpu, errors=errors,
+                client_cmd=" ".join(argv))
+
+
 STIME_RE = re.compile(r"(\d+) connections in \d+ real seconds, (\d+) bytes read per connection")
 
 
@@ -615,7 +650,7 @@ def wait_quiet(max_wait, limit_pct=15.0):
 def measure(srv, case, duration, args, env, tmp):
     port = srv.tls_port if case["tls"] else srv.port
     quiet = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
-    runner = run_stime if case["tool"] == "stime" else run_wrk
+    runner = {"stime": run_stime, "h2load": run_h2load}.get(case["tool"], run_wrk)
     if args.warmup > 0:
         runner(case, port, args.warmup, args.client_cpu, env, tmp)
     c0_busy0, c0_total0 = core_times(args.server_cpu)

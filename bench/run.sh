@@ -11,11 +11,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 missing=()
-for t in wrk nginx openssl taskset python3; do
+for t in wrk h2load nginx openssl taskset python3; do
     command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 if ((${#missing[@]})); then
-    echo "bench: missing ${missing[*]}; on Debian: apt-get install -y wrk nginx-light openssl util-linux python3" >&2
+    echo "bench: missing ${missing[*]}; on Debian: apt-get install -y wrk nghttp2-client nginx-light openssl util-linux python3" >&2
     exit 1
 fi
 exec python3 "$here/bench.py" "$@"
