@@ -98,7 +98,7 @@ struct H2Session::Stream {
 };
 
 // The request as the Responder and handlers see it; views into the stream's fields.
-http::Request request_of(const H2Session::Stream& st) {
+static http::Request request_of(const H2Session::Stream& st) {
     http::Request req;
     req.method = http::method_from_name(st.method);
     req.method_name = st.method;
