@@ -534,6 +534,19 @@ def wait_rusage(p, timeout):
     return p.returncode, ru.ru_utime + ru.ru_stime
 
 
+def run_client(argv, duration, env, tmp):
+    """Runs one load client to its end; returns (exit code, its CPU seconds, its output)."""
+    out_path = os.path.join(tmp, "client.out")
+    with open(out_path, "wb") as out:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, env=env)
+        Running.procs = [p]
+        rc, cpu = wait_rusage(p, duration + 60)
+        Running.procs = []
+    with open(out_path, errors="replace") as f:
+        return rc, cpu, f.read()
+
+
 def run_wrk(case, port, duration, client_cpu, env, tmp):
     scheme = "https" if case["tls"] else "http"
     url = f"{scheme}://127.0.0.1:{port}{case['path']}"
@@ -543,15 +556,7 @@ def run_wrk(case, port, duration, client_cpu, env, tmp):
     if case.get("close"):
         argv += ["-H", "Connection: close"]
     argv += [url, "--", str(case["depth"])]
-    out_path = os.path.join(tmp, "client.out")
-    with open(out_path, "wb") as out:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=subprocess.STDOUT, env=env)
-        Running.procs = [p]
-        rc, cpu = wait_rusage(p, duration + 60)
-        Running.procs = []
-    with open(out_path, errors="replace") as f:
-        text = f.read()
+    rc, cpu, text = run_client(argv, duration, env, tmp)
     m = re.search(r"^WRKJSON (\{.*\})$", text, re.M)
     if rc != 0 or not m:
         raise RunFailed(f"wrk failed (exit {rc}): {' '.join(argv)}\n{text[-1000:]}")
@@ -571,15 +576,7 @@ def run_h2load(case, port, duration, client_cpu, env, tmp):
     url = f"https://127.0.0.1:{port}{case['path']}"
     argv = ["taskset", "-c", str(client_cpu), "h2load", "-t1", f"-c{case['conns']}",
             f"-m{case['depth']}", f"-D{duration}", url]
-    out_path = os.path.join(tmp, "client.out")
-    with open(out_path, "wb") as out:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=subprocess.STDOUT, env=env)
-        Running.procs = [p]
-        rc, cpu = wait_rusage(p, duration + 60)
-        Running.procs = []
-    with open(out_path, errors="replace") as f:
-        text = f.read()
+    rc, cpu, text = run_client(argv, duration, env, tmp)
     m, t = H2LOAD_REQ_RE.search(text), H2LOAD_TRAFFIC_RE.search(text)
     if rc != 0 or not m or not t or "Application protocol: h2" not in text:
         raise RunFailed(f"h2load failed (exit {rc}): {' '.join(argv)}\n{text[-1000:]}")
