@@ -8,6 +8,7 @@
 
 #include "edge/http/request_parser.h"
 #include "edge/http/tokens.h"
+#include "edge/server/output_queue.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -16,46 +17,33 @@ namespace {
 
 constexpr uint32_t kMaxConcurrentStreams = 128;
 
-// A response as the Responder writes it for HTTP/1.1: head bytes, then body pieces that are
-// either copied here or referenced in a snapshot.
+// A response as the Responder writes it for HTTP/1.1: the head kept here, the body handed to
+// an OutputQueue (which copies small pieces and keeps the snapshots of referenced ones alive).
 class CaptureSink final : public ResponseSink {
   public:
-    struct Piece {
-        bool owned;
-        size_t offset;  // into owned_ when owned
-        const char* ptr;
-        size_t len;
-    };
+    explicit CaptureSink(OutputQueue& body) : body_(body) {}
 
     void copy(std::string_view bytes) override {
-        if (bytes.empty()) return;
-        if (!head_done_) {
-            head_.append(bytes);
-            const size_t end = head_.find("\r\n\r\n");
-            if (end == std::string::npos) return;
-            // Anything after the blank line is the body's start.
-            const std::string rest = head_.substr(end + 4);
-            head_.resize(end + 2);
-            head_done_ = true;
-            if (!rest.empty()) copy(rest);
+        if (head_done_) {
+            body_.copy(bytes);
             return;
         }
-        pieces_.push_back({true, owned_.size(), nullptr, bytes.size()});
-        owned_.append(bytes);
-        body_bytes_ += bytes.size();
+        head_.append(bytes);
+        const size_t end = head_.find("\r\n\r\n");
+        if (end == std::string::npos) return;
+        // Anything after the blank line is the body's start.
+        body_.copy(std::string_view(head_).substr(end + 4));
+        head_.resize(end + 2);
+        head_done_ = true;
     }
-    void reference(std::string_view bytes) override {
-        if (bytes.empty()) return;
-        pieces_.push_back({false, 0, bytes.data(), bytes.size()});
-        body_bytes_ += bytes.size();
-    }
+    void reference(std::string_view bytes) override { body_.reference(bytes); }
     size_t queued_bytes() const override { return 0; }
 
     std::string head_;  // status line and header lines, each ending "\r\n"
+
+  private:
+    OutputQueue& body_;
     bool head_done_ = false;
-    std::string owned_;
-    std::vector<Piece> pieces_;
-    size_t body_bytes_ = 0;
 };
 
 // RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2.
@@ -90,11 +78,8 @@ struct H2Session::Stream {
     std::string body;
     uint64_t dropped = 0;  // body bytes received and dropped
     // The response body, sent as DATA frames.
-    std::shared_ptr<const cache::Snapshot> hold_live, hold_previous;
-    std::string owned;
-    std::vector<CaptureSink::Piece> pieces;
-    size_t piece = 0, piece_offset = 0;  // where sending stands
-    size_t body_left_to_frame = 0;       // not yet handed to nghttp2 by the read callback
+    OutputQueue body_out;
+    size_t body_left_to_frame = 0;  // not yet handed to nghttp2 by the read callback
 };
 
 // The request as the Responder and handlers see it; views into the stream's fields.
@@ -155,17 +140,18 @@ struct H2Session::Callbacks {
         if (frame->data.padlen > 0) return NGHTTP2_ERR_CALLBACK_FAILURE;  // we never pad
         // Copied, not referenced: the output queue keeps only the current snapshots alive,
         // and this stream's may be older by the time the frame is sent.
-        while (length > 0 && st->piece < st->pieces.size()) {
-            const CaptureSink::Piece& p = st->pieces[st->piece];
-            const char* base = p.owned ? st->owned.data() + p.offset : p.ptr;
-            const size_t n = std::min(length, p.len - st->piece_offset);
-            s.out_->copy(std::string_view(base + st->piece_offset, n));
-            length -= n;
-            st->piece_offset += n;
-            if (st->piece_offset == p.len) {
-                ++st->piece;
-                st->piece_offset = 0;
+        while (length > 0) {
+            iovec iov[16];
+            const size_t n = st->body_out.gather(iov, 16, length);
+            if (n == 0) break;
+            size_t taken = 0;
+            for (size_t i = 0; i < n; ++i) {
+                s.out_->copy(
+                    std::string_view(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
+                taken += iov[i].iov_len;
             }
+            st->body_out.consume(taken);
+            length -= taken;
         }
         return length == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
@@ -472,7 +458,8 @@ void H2Session::answer(Stream& st) {
         st.error_reason = "invalid :path";
     }
 
-    CaptureSink cap;
+    st.body_out.set_snapshots(live_, previous_);
+    CaptureSink cap(st.body_out);
     ResponseInfo info;
     if (st.error_status != 0) {
         info = respond_error(st.error_status, st.error_reason, snapshot_, ctx, cap);
@@ -521,14 +508,10 @@ void H2Session::answer(Stream& st) {
     for (size_t i = 0; i < names.size(); ++i) add(names[i], values[i]);
 
     int rv;
-    if (cap.body_bytes_ == 0) {
+    if (st.body_out.empty()) {
         rv = nghttp2_submit_response(session_, st.id, nv.data(), nv.size(), nullptr);
     } else {
-        st.owned = std::move(cap.owned_);
-        st.pieces = std::move(cap.pieces_);
-        st.body_left_to_frame = cap.body_bytes_;
-        if (live_ != nullptr) st.hold_live = *live_;
-        if (previous_ != nullptr) st.hold_previous = *previous_;
+        st.body_left_to_frame = st.body_out.queued_bytes();
         nghttp2_data_provider provider{};
         provider.source.ptr = &st;
         provider.read_callback = &Callbacks::read_body;

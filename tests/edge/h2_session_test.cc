@@ -46,7 +46,9 @@ struct Response {
 // An HTTP/2 client (nghttp2) wired to an H2Session.
 class H2Pair {
   public:
-    explicit H2Pair(SessionLimits limits = {}) : server_(limits) {
+    explicit H2Pair(SessionLimits limits = {},
+                    std::shared_ptr<const cache::Snapshot> snapshot = site())
+        : server_(limits) {
         nghttp2_session_callbacks* cb = nullptr;
         nghttp2_session_callbacks_new(&cb);
         nghttp2_session_callbacks_set_on_header_callback(
@@ -85,7 +87,7 @@ class H2Pair {
         nghttp2_session_callbacks_del(cb);
         nghttp2_submit_settings(client_, NGHTTP2_FLAG_NONE, nullptr, 0);
         ctx_.date_line = "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n";
-        live_ = site();
+        live_ = std::move(snapshot);
         server_.set_snapshots(&live_, &previous_);
         server_.start(sink_);
     }
@@ -121,14 +123,16 @@ class H2Pair {
                 sink_.out.clear();
                 nghttp2_session_mem_recv(client_, reinterpret_cast<const uint8_t*>(out.data()),
                                          out.size());
-                server_.resume(*site(), ctx_, sink_);
+                server_.resume(*live_, ctx_, sink_);
                 moved = true;
             }
             if (!moved) return;
         }
     }
 
-    void feed_server(std::string_view bytes) { server_.on_receive(bytes, *site(), ctx_, sink_); }
+    void feed_server(std::string_view bytes) { server_.on_receive(bytes, *live_, ctx_, sink_); }
+    // A reload: the worker's live snapshot becomes another one.
+    void replace_live(std::shared_ptr<const cache::Snapshot> next) { live_ = std::move(next); }
     // Everything the client has to send so far (preface, SETTINGS, requests), not delivered.
     std::string client_bytes() {
         std::string out;
@@ -228,6 +232,28 @@ TEST(H2Session, ALargeBodyFollowsTheOutputBudgetAndFlowControl) {
     EXPECT_EQ(r.headers[":status"], "200");
     EXPECT_EQ(r.body.size(), file("/big.bin").size());
     EXPECT_TRUE(r.body == file("/big.bin"));
+}
+
+// A reload while a body is on its way: the stream keeps the snapshot its bytes belong to, even
+// when nothing else does any more (ASan would see a use after free otherwise).
+TEST(H2Session, AReloadMidResponseKeepsTheOldBytesAlive) {
+    std::string bytes(2 * 1024 * 1024, '\0');
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>('A' + (i * 13) % 26);
+    std::vector<cache::FileSpec> files;
+    files.push_back(
+        {"/old.bin", "application/octet-stream", 0, "", std::string(bytes), {}, {}, {}});
+    auto old_snapshot = cache::Snapshot::build(std::move(files), {}, 7);
+    SessionLimits limits;
+    limits.output_budget = 64 * 1024;
+    H2Pair h2(limits, old_snapshot);
+    const int32_t id = h2.request("GET", "/old.bin");
+    h2.pump(false);  // answered; most of the body still to send
+    ASSERT_LT(h2.sink().out.size(), bytes.size());
+    h2.replace_live(site());
+    old_snapshot.reset();
+    h2.pump();
+    EXPECT_EQ(h2.response(id).headers[":status"], "200");
+    EXPECT_TRUE(h2.response(id).body == bytes);
 }
 
 TEST(H2Session, RequestErrorsEndTheStreamNotTheConnection) {
