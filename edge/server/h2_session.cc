@@ -274,15 +274,8 @@ struct H2Session::Callbacks {
             // NO_ERROR after the response, as RFC 9113 §8.1 allows: curl 7.88 then loses the
             // response.)
             s.answer(*st);
-        } else if (frame->hd.type == NGHTTP2_DATA && end_stream) {
-            st->request_ended = true;
-            if (st->collecting) {
-                st->collecting = false;
-                --s.bodies_open_;
-                s.answer(*st);
-            }
-        } else if (frame->hd.type == NGHTTP2_HEADERS && end_stream) {
-            st->request_ended = true;  // trailers ended the request
+        } else if (end_stream) {
+            st->request_ended = true;  // the last DATA frame, or trailers
             if (st->collecting) {
                 st->collecting = false;
                 --s.bodies_open_;
