@@ -119,6 +119,8 @@ int main(int argc, char** argv) {
                                       "who orders the TLS suites: server (default) or client");
     auto* x25519 = app.add_option("--tls-x25519", flags.tls_x25519,
                                   "who computes X25519: libsodium (default) or openssl");
+    auto* tls13_kdf = app.add_option("--tls13-kdf", flags.tls13_kdf,
+                                     "who derives TLS 1.3 keys: anyedge (default) or openssl");
     app.add_option("--admin", flags.admin, "admin listener: 127.0.0.1:PORT or unix:PATH");
     app.add_option("--admin-token-file", flags.admin_token_file, "bearer token for admin POSTs");
     app.add_option("--upload-token-file", flags.upload_token_file,
@@ -148,6 +150,7 @@ int main(int argc, char** argv) {
     if (!flags.ticket_keys.empty()) cfg.ticket_keys = flags.ticket_keys;
     if (preference->count() > 0) cfg.tls_cipher_preference = flags.tls_cipher_preference;
     if (x25519->count() > 0) cfg.tls_x25519 = flags.tls_x25519;
+    if (tls13_kdf->count() > 0) cfg.tls13_kdf = flags.tls13_kdf;
     if (!flags.admin.empty()) cfg.admin = flags.admin;
     if (!flags.admin_token_file.empty()) cfg.admin_token_file = flags.admin_token_file;
     if (!flags.upload_token_file.empty()) cfg.upload_token_file = flags.upload_token_file;
@@ -185,6 +188,7 @@ int main(int argc, char** argv) {
         tcfg.tickets_per_handshake = static_cast<int>(cfg.tls_tickets_per_handshake);
         tcfg.session_lifetime_seconds = cfg.tls_session_lifetime_s;
         tcfg.x25519_by_libsodium = cfg.tls_x25519 == "libsodium";
+        tcfg.tls13_kdf_by_anyedge = cfg.tls13_kdf == "anyedge";
         if (cfg.http2) tcfg.alpn = {"h2", "http/1.1"};
         if (!self_signed_dir.empty()) {
             tcfg.certificates.front().label = "self-signed for localhost, made at start";

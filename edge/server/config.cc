@@ -69,6 +69,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
                 cfg.tls_tickets_per_handshake = get_u32(v, key);
             else if (key == "tls_session_lifetime_s") cfg.tls_session_lifetime_s = get_u32(v, key);
             else if (key == "tls_x25519") cfg.tls_x25519 = get_string(v, key);
+            else if (key == "tls13_kdf") cfg.tls13_kdf = get_string(v, key);
             else if (key == "admin") cfg.admin = get_string(v, key);
             else if (key == "admin_token_file") cfg.admin_token_file = get_string(v, key);
             else if (key == "upload_token_file") cfg.upload_token_file = get_string(v, key);
@@ -175,6 +176,9 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (cfg.tls_x25519 != "libsodium" && cfg.tls_x25519 != "openssl") {
         return make_error("tls_x25519 must be \"libsodium\" or \"openssl\"");
+    }
+    if (cfg.tls13_kdf != "anyedge" && cfg.tls13_kdf != "openssl") {
+        return make_error("tls13_kdf must be \"anyedge\" or \"openssl\"");
     }
     if (cfg.tls_tickets_per_handshake > 8) {
         return make_error("tls_tickets_per_handshake must be 0..8");

@@ -56,6 +56,9 @@ struct EdgeConfig {
     // Who computes X25519 for TLS key exchange: "libsodium" (less CPU per handshake) or
     // "openssl" (TlsConfig::x25519_by_libsodium).
     std::string tls_x25519 = "libsodium";
+    // Who derives TLS 1.3's keys: "anyedge" (OpenSSL's HMAC with contexts kept per thread, less
+    // CPU per handshake) or "openssl" (TlsConfig::tls13_kdf_by_anyedge).
+    std::string tls13_kdf = "anyedge";
 };
 
 // Parses a JSON config file's text into cfg (fields present in the file are overwritten).

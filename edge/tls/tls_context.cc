@@ -12,7 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "edge/tls/x25519_provider.h"
+#include "edge/tls/crypto_provider.h"
 
 namespace anyedge::tls {
 namespace {
@@ -134,13 +134,13 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
     if (self->ticket_cipher_ == nullptr) {
         return make_error(openssl_error("AES-256-CBC for session tickets"));
     }
-    if (self->config_.x25519_by_libsodium) {
-        auto query = x25519_property_query();
-        if (!query) {
-            return make_error(query.error());
-        }
-        self->property_query_ = std::move(*query);
+    auto query =
+        crypto_property_query({.x25519_by_libsodium = self->config_.x25519_by_libsodium,
+                               .tls13_kdf_by_anyedge = self->config_.tls13_kdf_by_anyedge});
+    if (!query) {
+        return make_error(query.error());
     }
+    self->property_query_ = std::move(*query);
     for (const std::string& proto : self->config_.alpn) {
         // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
         if (proto.empty() || proto.size() > 255) {

@@ -72,8 +72,11 @@ struct TlsConfig {
     // caps it at 7 days).
     long session_lifetime_seconds = 7200;
     // X25519 (the key exchange nearly every client offers first) by libsodium through
-    // x25519_provider.h: less CPU per full handshake. false: OpenSSL's own implementation.
+    // crypto_provider.h: less CPU per full handshake. false: OpenSSL's own implementation.
     bool x25519_by_libsodium = true;
+    // TLS 1.3's key derivation by crypto_provider.h's TLS13-KDF (OpenSSL's HMAC, contexts kept
+    // per thread): less CPU per handshake. false: OpenSSL's own, which fetches per derivation.
+    bool tls13_kdf_by_anyedge = true;
     // Time source for ticket key windows (Unix seconds); empty: the system clock. For tests.
     std::function<std::int64_t()> clock;
 };

@@ -16,7 +16,7 @@ TEST(EdgeConfig, EveryKeyLandsInItsField) {
         "site": "/srv/site", "listen": "127.0.0.1:80", "tls_listen": ["[::]:443", "0.0.0.0:443"],
         "cert": ["a.pem", "b.pem"], "key": ["a.key", "b.key"], "ticket_keys": "/etc/tickets",
         "tls_cipher_preference": "client", "tls_tickets_per_handshake": 2,
-        "tls_session_lifetime_s": 86400, "tls_x25519": "openssl", "admin": "unix:/run/edge.sock", "node_name": "fra1",
+        "tls_session_lifetime_s": 86400, "tls_x25519": "openssl", "tls13_kdf": "openssl", "admin": "unix:/run/edge.sock", "node_name": "fra1",
         "admin_token_file": "/etc/edge/admin.token", "upload_token_file": "/etc/edge/up.token",
         "threads": 4, "redirect_http": true, "http2": true, "hsts": "max-age=63072000",
         "access_log": "-", "max_connections": 50000, "header_timeout_ms": 5000,
@@ -38,6 +38,7 @@ TEST(EdgeConfig, EveryKeyLandsInItsField) {
     EXPECT_EQ(cfg.tls_tickets_per_handshake, 2u);
     EXPECT_EQ(cfg.tls_session_lifetime_s, 86400u);
     EXPECT_EQ(cfg.tls_x25519, "openssl");
+    EXPECT_EQ(cfg.tls13_kdf, "openssl");
     EXPECT_EQ(cfg.admin, "unix:/run/edge.sock");
     EXPECT_EQ(cfg.node_name, "fra1");
     EXPECT_EQ(cfg.admin_token_file, "/etc/edge/admin.token");
@@ -73,6 +74,7 @@ TEST(EdgeConfig, DefaultsAreTheDocumentedOnes) {
     EXPECT_EQ(cfg.tls_session_lifetime_s, 7200u);
     EXPECT_EQ(cfg.tls_cipher_preference, "server");
     EXPECT_EQ(cfg.tls_x25519, "libsodium");
+    EXPECT_EQ(cfg.tls13_kdf, "anyedge");
     EXPECT_FALSE(cfg.compress);  // as nginx's gzip
     EXPECT_FALSE(cfg.http2);     // as nginx's http2
 }
@@ -132,6 +134,7 @@ TEST(EdgeConfig, ValidateRefusesValuesTheEdgeCannotRunWith) {
         {[](EdgeConfig& c) { c.tls_cipher_preference = "random"; }, "tls_cipher_preference"},
         {[](EdgeConfig& c) { c.tls_tickets_per_handshake = 9; }, "tls_tickets_per_handshake"},
         {[](EdgeConfig& c) { c.tls_x25519 = "nss"; }, "tls_x25519 must be"},
+        {[](EdgeConfig& c) { c.tls13_kdf = "hkdf"; }, "tls13_kdf must be"},
         {[](EdgeConfig& c) { c.tls_session_lifetime_s = 0; }, "tls_session_lifetime_s"},
         {[](EdgeConfig& c) { c.tls_session_lifetime_s = 7 * 86400 + 1; }, "tls_session_lifetime_s"},
         {[](EdgeConfig& c) {

@@ -19,10 +19,11 @@
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 
+#include "edge/tls/crypto_provider.h"
 #include "edge/tls/self_signed.h"
 #include "edge/tls/ticket_keys.h"
+#include "edge/tls/tls13_kdf.h"
 #include "edge/tls/tls_context.h"
-#include "edge/tls/x25519_provider.h"
 
 namespace anyedge::tls {
 namespace {
@@ -354,7 +355,7 @@ TEST(TlsSession, KeyExchangeByGroupAndImplementation) {
         const char* provider;  // of the client's key share as the server holds it (TLS 1.3)
     };
     const Case cases[] = {
-        {true, TLS1_3_VERSION, "X25519:P-256", "X25519", kX25519ProviderName},
+        {true, TLS1_3_VERSION, "X25519:P-256", "X25519", kCryptoProviderName},
         {true, TLS1_3_VERSION, "P-256", "EC", "default"},
         {true, TLS1_3_VERSION, "P-384", "EC", "default"},
         {true, TLS1_2_VERSION, "X25519:P-256", "X25519", ""},
@@ -1028,6 +1029,42 @@ TEST_F(ResumptionTest, TicketFromOneProcessResumesOnAnother) {
         for (SSL_SESSION* s :
              {first.session, second.session, third.session, la.session, lb.session, la2.session}) {
             SSL_SESSION_free(s);
+        }
+    }
+}
+
+// TLS 1.3's key schedule by either implementation (TlsConfig::tls13_kdf_by_anyedge) against
+// OpenSSL's on the client, for each suite's hash: handshake and Finished, the ticket sent under
+// the application keys, and a ticket made by one resumed on the other (resumption secret and
+// PSK binder). Which one the server used is counted, as derivations on this thread.
+TEST_F(ResumptionTest, KeyScheduleByEitherImplementation) {
+    write_keys({key(now() - 100, now() + 3600)});
+    TlsConfig by_anyedge = config();
+    TlsConfig by_openssl = config();
+    by_openssl.tls13_kdf_by_anyedge = false;
+    auto ours = make_context(by_anyedge);
+    auto theirs = make_context(by_openssl);
+    ASSERT_TRUE(ours && theirs);
+    for (const char* suite :
+         {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+        SCOPED_TRACE(suite);
+        auto cctx = client_context({.min_version = TLS1_3_VERSION, .tls13_suites = suite});
+        for (auto [issuer, resumer] :
+             {std::pair{ours.get(), theirs.get()}, std::pair{theirs.get(), ours.get()}}) {
+            const unsigned long before = tls13_kdf_derivations_on_this_thread();
+            Outcome first = connect(*issuer, cctx.get(), nullptr);
+            const unsigned long issued = tls13_kdf_derivations_on_this_thread() - before;
+            ASSERT_TRUE(first.ok);
+            ASSERT_TRUE(first.session != nullptr && SSL_SESSION_has_ticket(first.session));
+            EXPECT_STREQ(SSL_CIPHER_get_name(SSL_SESSION_get0_cipher(first.session)), suite);
+            Outcome second = connect(*resumer, cctx.get(), first.session);
+            const unsigned long resumed = tls13_kdf_derivations_on_this_thread() - before - issued;
+            EXPECT_TRUE(second.ok);
+            EXPECT_TRUE(second.resumed);
+            EXPECT_EQ(issued > 0, issuer == ours.get());
+            EXPECT_EQ(resumed > 0, resumer == ours.get());
+            SSL_SESSION_free(first.session);
+            SSL_SESSION_free(second.session);
         }
     }
 }

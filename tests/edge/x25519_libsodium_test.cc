@@ -1,7 +1,5 @@
-// The libsodium X25519 provider against RFC 7748's test vectors and against OpenSSL's own
-// implementation (the default provider), through the same EVP calls libssl makes.
-#include "edge/tls/x25519_provider.h"
-
+// The libsodium X25519 algorithms (crypto_provider.h) against RFC 7748's test vectors and against
+// OpenSSL's own implementation (the default provider), through the same EVP calls libssl makes.
 #include <string>
 #include <vector>
 
@@ -9,6 +7,8 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
+
+#include "edge/tls/crypto_provider.h"
 
 namespace anyedge::tls {
 namespace {
@@ -24,7 +24,7 @@ Bytes from_hex(const std::string& hex) {
 }
 
 // "provider=..." (not "?provider=..."): these tests must not fall back to the default one.
-std::string ours() { return std::string("provider=") + kX25519ProviderName; }
+std::string ours() { return std::string("provider=") + kCryptoProviderName; }
 constexpr const char* kOpenssl = "provider=default";
 
 struct PkeyFree {
@@ -32,12 +32,13 @@ struct PkeyFree {
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
-class X25519Provider : public ::testing::Test {
+class X25519Libsodium : public ::testing::Test {
   protected:
     void SetUp() override {
-        auto query = x25519_property_query();
+        auto query =
+            crypto_property_query({.x25519_by_libsodium = true, .tls13_kdf_by_anyedge = false});
         ASSERT_TRUE(query) << query.error();
-        EXPECT_EQ(*query, "?provider=" + std::string(kX25519ProviderName));
+        EXPECT_EQ(*query, "?anyedge.x25519=yes");
     }
 };
 
@@ -120,11 +121,11 @@ const Bytes kBobPriv = from_hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6f
 const Bytes kBobPub = from_hex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
 const Bytes kShared = from_hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
 
-TEST_F(X25519Provider, Rfc7748Vectors) {
+TEST_F(X25519Libsodium, Rfc7748Vectors) {
     Pkey alice = private_key(kAlicePriv, ours());
     Pkey bob = private_key(kBobPriv, ours());
     ASSERT_TRUE(alice && bob);
-    EXPECT_EQ(provider_of(alice.get()), kX25519ProviderName);
+    EXPECT_EQ(provider_of(alice.get()), kCryptoProviderName);
     EXPECT_EQ(public_of(alice.get()), kAlicePub);
     EXPECT_EQ(public_of(bob.get()), kBobPub);
     Pkey bob_pub = peer_key(kBobPub, ours());
@@ -139,12 +140,12 @@ TEST_F(X25519Provider, Rfc7748Vectors) {
 
 // Keys made on each side agree with OpenSSL's implementation, both ways, as a TLS client using
 // OpenSSL and a server using this provider must.
-TEST_F(X25519Provider, AgreesWithOpenssl) {
+TEST_F(X25519Libsodium, AgreesWithOpenssl) {
     for (int i = 0; i < 20; ++i) {
         Pkey mine = generated_key(ours());
         Pkey theirs = generated_key(kOpenssl);
         ASSERT_TRUE(mine && theirs);
-        EXPECT_EQ(provider_of(mine.get()), kX25519ProviderName);
+        EXPECT_EQ(provider_of(mine.get()), kCryptoProviderName);
         EXPECT_EQ(provider_of(theirs.get()), "default");
         Pkey theirs_pub = peer_key(public_of(theirs.get()), ours());
         Pkey mine_pub = peer_key(public_of(mine.get()), kOpenssl);
@@ -159,7 +160,7 @@ TEST_F(X25519Provider, AgreesWithOpenssl) {
 }
 
 // RFC 7748 §6.1: a peer key of small order gives an all-zero secret, which must be refused.
-TEST_F(X25519Provider, RefusesSmallOrderPeerKeys) {
+TEST_F(X25519Libsodium, RefusesSmallOrderPeerKeys) {
     Pkey mine = generated_key(ours());
     ASSERT_TRUE(mine);
     const Bytes zero(32, 0);
@@ -179,7 +180,7 @@ TEST_F(X25519Provider, RefusesSmallOrderPeerKeys) {
 
 // Copies, comparisons and moves between providers keep the key (EVP_PKEY_dup, EVP_PKEY_eq,
 // export to the default provider for an operation only it has).
-TEST_F(X25519Provider, KeysCopyCompareAndExport) {
+TEST_F(X25519Libsodium, KeysCopyCompareAndExport) {
     Pkey alice = private_key(kAlicePriv, ours());
     ASSERT_TRUE(alice);
     Pkey copy(EVP_PKEY_dup(alice.get()));

@@ -1,7 +1,6 @@
-#include "edge/tls/x25519_provider.h"
+#include "edge/tls/x25519_libsodium.h"
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -9,11 +8,11 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/params.h>
 #include <openssl/prov_ssl.h>
-#include <openssl/provider.h>
 #include <openssl/rand.h>
+
+#include "edge/tls/provider_dispatch.h"
 
 #include <sodium.h>
 
@@ -375,73 +374,45 @@ int kx_derive(void* ctx, unsigned char* secret, std::size_t* secretlen, std::siz
     return 1;
 }
 
-using Fn = void (*)();
+}  // namespace
 
-template <typename F>
-Fn fn(F* f) {
-    return reinterpret_cast<Fn>(f);
-}
-
-const OSSL_DISPATCH kKeymgmtFunctions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, fn(km_new)},
-    {OSSL_FUNC_KEYMGMT_FREE, fn(km_free)},
-    {OSSL_FUNC_KEYMGMT_HAS, fn(km_has)},
-    {OSSL_FUNC_KEYMGMT_MATCH, fn(km_match)},
-    {OSSL_FUNC_KEYMGMT_VALIDATE, fn(km_validate)},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, fn(km_get_params)},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, fn(km_gettable_params)},
-    {OSSL_FUNC_KEYMGMT_SET_PARAMS, fn(km_set_params)},
-    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, fn(km_settable_params)},
-    {OSSL_FUNC_KEYMGMT_IMPORT, fn(km_import)},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, fn(km_key_types)},
-    {OSSL_FUNC_KEYMGMT_EXPORT, fn(km_export)},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, fn(km_key_types)},
-    {OSSL_FUNC_KEYMGMT_DUP, fn(km_dup)},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, fn(km_query_operation_name)},
-    {OSSL_FUNC_KEYMGMT_GEN_INIT, fn(km_gen_init)},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, fn(km_gen_set_template)},
-    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, fn(km_gen_set_params)},
-    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, fn(km_gen_settable_params)},
-    {OSSL_FUNC_KEYMGMT_GEN, fn(km_gen)},
-    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, fn(km_gen_cleanup)},
+const OSSL_DISPATCH kX25519KeymgmtFunctions[] = {
+    {OSSL_FUNC_KEYMGMT_NEW, dispatch_fn(km_new)},
+    {OSSL_FUNC_KEYMGMT_FREE, dispatch_fn(km_free)},
+    {OSSL_FUNC_KEYMGMT_HAS, dispatch_fn(km_has)},
+    {OSSL_FUNC_KEYMGMT_MATCH, dispatch_fn(km_match)},
+    {OSSL_FUNC_KEYMGMT_VALIDATE, dispatch_fn(km_validate)},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, dispatch_fn(km_get_params)},
+    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, dispatch_fn(km_gettable_params)},
+    {OSSL_FUNC_KEYMGMT_SET_PARAMS, dispatch_fn(km_set_params)},
+    {OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, dispatch_fn(km_settable_params)},
+    {OSSL_FUNC_KEYMGMT_IMPORT, dispatch_fn(km_import)},
+    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, dispatch_fn(km_key_types)},
+    {OSSL_FUNC_KEYMGMT_EXPORT, dispatch_fn(km_export)},
+    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, dispatch_fn(km_key_types)},
+    {OSSL_FUNC_KEYMGMT_DUP, dispatch_fn(km_dup)},
+    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, dispatch_fn(km_query_operation_name)},
+    {OSSL_FUNC_KEYMGMT_GEN_INIT, dispatch_fn(km_gen_init)},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, dispatch_fn(km_gen_set_template)},
+    {OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, dispatch_fn(km_gen_set_params)},
+    {OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, dispatch_fn(km_gen_settable_params)},
+    {OSSL_FUNC_KEYMGMT_GEN, dispatch_fn(km_gen)},
+    {OSSL_FUNC_KEYMGMT_GEN_CLEANUP, dispatch_fn(km_gen_cleanup)},
     {0, nullptr}};
 
-const OSSL_DISPATCH kKeyexchFunctions[] = {{OSSL_FUNC_KEYEXCH_NEWCTX, fn(kx_newctx)},
-                                           {OSSL_FUNC_KEYEXCH_INIT, fn(kx_init)},
-                                           {OSSL_FUNC_KEYEXCH_SET_PEER, fn(kx_set_peer)},
-                                           {OSSL_FUNC_KEYEXCH_DERIVE, fn(kx_derive)},
-                                           {OSSL_FUNC_KEYEXCH_FREECTX, fn(kx_freectx)},
-                                           {OSSL_FUNC_KEYEXCH_DUPCTX, fn(kx_dupctx)},
-                                           {0, nullptr}};
+const OSSL_DISPATCH kX25519KeyexchFunctions[] = {
+    {OSSL_FUNC_KEYEXCH_NEWCTX, dispatch_fn(kx_newctx)},
+    {OSSL_FUNC_KEYEXCH_INIT, dispatch_fn(kx_init)},
+    {OSSL_FUNC_KEYEXCH_SET_PEER, dispatch_fn(kx_set_peer)},
+    {OSSL_FUNC_KEYEXCH_DERIVE, dispatch_fn(kx_derive)},
+    {OSSL_FUNC_KEYEXCH_FREECTX, dispatch_fn(kx_freectx)},
+    {OSSL_FUNC_KEYEXCH_DUPCTX, dispatch_fn(kx_dupctx)},
+    {0, nullptr}};
 
-constexpr const char* kAlgorithmProperties = "provider=anyedge-x25519";
+bool x25519_libsodium_init() { return sodium_init() >= 0; }
 
-const OSSL_ALGORITHM kKeymgmt[] = {
-    {"X25519", kAlgorithmProperties, kKeymgmtFunctions, "X25519 (libsodium)"},
-    {nullptr, nullptr, nullptr, nullptr}};
-
-const OSSL_ALGORITHM kKeyexch[] = {
-    {"X25519", kAlgorithmProperties, kKeyexchFunctions, "X25519 (libsodium)"},
-    {nullptr, nullptr, nullptr, nullptr}};
-
-const OSSL_ALGORITHM* provider_query(void*, int operation_id, int* no_cache) {
-    *no_cache = 0;
-    switch (operation_id) {
-        case OSSL_OP_KEYMGMT:
-            return kKeymgmt;
-        case OSSL_OP_KEYEXCH:
-            return kKeyexch;
-        default:
-            return nullptr;
-    }
-}
-
-// libssl offers a group only through the provider whose key management it fetches for it, so
-// this provider announces x25519 (RFC 8446 §4.2.7 code point 29) as the default one does.
-int provider_capabilities(void*, const char* capability, OSSL_CALLBACK* cb, void* arg) {
-    if (OPENSSL_strcasecmp(capability, "TLS-GROUP") != 0) {
-        return 1;
-    }
+// x25519 is RFC 8446 §4.2.7's code point 29, announced as the default provider does.
+int announce_x25519_tls_group(OSSL_CALLBACK* cb, void* arg) {
     static char name[] = "x25519";
     static char internal_name[] = "X25519";
     static char algorithm[] = "X25519";
@@ -464,62 +435,6 @@ int provider_capabilities(void*, const char* capability, OSSL_CALLBACK* cb, void
         OSSL_PARAM_int(OSSL_CAPABILITY_TLS_GROUP_MAX_DTLS, &max_dtls),
         OSSL_PARAM_END};
     return cb(group, arg);
-}
-
-const OSSL_DISPATCH kProviderFunctions[] = {
-    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, fn(provider_query)},
-    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, fn(provider_capabilities)},
-    {0, nullptr}};
-
-int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out,
-                  void** provctx) {
-    *out = kProviderFunctions;
-    *provctx = nullptr;
-    return 1;
-}
-
-// Held for the life of the process and released at exit, before OpenSSL's own clean-up
-// (registered earlier, so run later), which frees only what it loaded itself.
-OSSL_PROVIDER* g_default_provider = nullptr;
-OSSL_PROVIDER* g_x25519_provider = nullptr;
-
-void unload_providers() {
-    OSSL_PROVIDER_unload(g_x25519_provider);
-    OSSL_PROVIDER_unload(g_default_provider);
-    g_x25519_provider = g_default_provider = nullptr;
-}
-
-std::string load_providers() {
-    if (sodium_init() < 0) {
-        return "libsodium could not be initialized";
-    }
-    // Loading any provider explicitly stops the default one from loading by itself.
-    g_default_provider = OSSL_PROVIDER_load(nullptr, "default");
-    if (g_default_provider != nullptr &&
-        OSSL_PROVIDER_add_builtin(nullptr, kX25519ProviderName, &provider_init) == 1) {
-        g_x25519_provider = OSSL_PROVIDER_load(nullptr, kX25519ProviderName);
-    }
-    std::atexit(unload_providers);
-    if (g_x25519_provider != nullptr) {
-        return "";
-    }
-    const unsigned long code = ERR_get_error();
-    char text[256] = "unknown error";
-    if (code != 0) {
-        ERR_error_string_n(code, text, sizeof text);
-    }
-    ERR_clear_error();
-    return std::string("cannot load the X25519 provider: ") + text;
-}
-
-}  // namespace
-
-Result<std::string> x25519_property_query() {
-    static const std::string error = load_providers();
-    if (!error.empty()) {
-        return make_error(error);
-    }
-    return std::string("?provider=") + kX25519ProviderName;
 }
 
 }  // namespace anyedge::tls

@@ -1,0 +1,25 @@
+// tls13_kdf: TLS 1.3's key derivation ("TLS13-KDF": HKDF-Extract and HKDF-Expand-Label,
+// RFC 8446 §7.1) as an OpenSSL provider algorithm, with the same parameters as OpenSSL's own:
+// mode (EXTRACT_ONLY or EXPAND_ONLY), digest, key, salt, prefix, label, data.
+//
+// Why: a full handshake runs about twenty derivations. OpenSSL 3.0's implementation fetches
+// its digest and HMAC by name on each (name-map walks, locks, allocations): about 450 k
+// instructions per connection, most of them not hashing (callgrind, README's bench section).
+// How: the hashing is OpenSSL's HMAC (EVP_MAC "HMAC" of the default provider); each thread
+// keeps one HMAC context per digest and re-keys it for every use, so nothing is fetched after
+// a thread's first handshake.
+// Invariants: keys, salts, intermediate secrets and context data are cleansed when released.
+#pragma once
+
+#include <openssl/core.h>
+
+namespace anyedge::tls {
+
+// The KDF's dispatch table, for a provider's OSSL_OP_KDF query under the name "TLS13-KDF".
+extern const OSSL_DISPATCH kTls13KdfFunctions[];
+
+// Derivations this thread has made through kTls13KdfFunctions (so a test can tell which
+// implementation libssl used).
+unsigned long tls13_kdf_derivations_on_this_thread();
+
+}  // namespace anyedge::tls
