@@ -145,7 +145,9 @@ struct Piece {
 // out = HMAC(key, pieces...), out holding hmac.size bytes.
 bool hmac_of(Hmac& hmac, const unsigned char* key, std::size_t key_len,
              std::initializer_list<Piece> pieces, unsigned char* out) {
-    if (EVP_MAC_init(hmac.ctx, key, key_len, nullptr) != 1) {
+    // A null key would mean "the previous key again" to EVP_MAC_init; an empty one is a key.
+    static const unsigned char kEmptyKey = 0;
+    if (EVP_MAC_init(hmac.ctx, key_len != 0 ? key : &kEmptyKey, key_len, nullptr) != 1) {
         return false;
     }
     for (const Piece& piece : pieces) {

@@ -142,6 +142,8 @@ TEST_F(Tls13Kdf, AgreesWithOpenssl) {
     const Bytes secret64(64, 0xa5);
     const Bytes hash = from_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     const Bytes psk(32, 0x42);
+    Bytes empty_key;
+    empty_key.reserve(1);  // a pointer to no bytes, as a caller passing a zero-length key has
     for (const auto& [digest, size, secret] :
          {std::tuple{"SHA2-256", std::size_t{32}, &secret32},
           std::tuple{"SHA256", std::size_t{32}, &secret32},
@@ -169,6 +171,10 @@ TEST_F(Tls13Kdf, AgreesWithOpenssl) {
         }
         requests.push_back({.key = secret, .label = bytes("exp master"), .data = &hash});
         requests.push_back({.key = secret, .label = Bytes(249, 'x'), .data = &hash});
+        // An empty key is a key, not "the previous one" (each thread's HMAC context is reused).
+        requests.push_back({.key = &empty_key, .label = bytes("key")});
+        requests.push_back({.mode = EVP_KDF_HKDF_MODE_EXTRACT_ONLY, .key = &empty_key,
+                            .label = bytes("derived")});
         for (Request& r : requests) {
             r.digest = digest;
             if (r.mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY) r.out_len = size;
