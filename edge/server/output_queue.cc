@@ -19,8 +19,8 @@ void OutputQueue::copy(std::string_view bytes) {
 void OutputQueue::reference(std::string_view bytes) {
     if (bytes.empty()) return;
     // Small bodies are cheaper to copy than to send as a second iovec: the response then goes
-    // out as one contiguous send.
-    if (bytes.size() <= kCopyThreshold) {
+    // out as one contiguous piece.
+    if (bytes.size() <= copy_threshold_) {
         copy(bytes);
         return;
     }

@@ -306,6 +306,10 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.back.clear();
     c.front.set_snapshots(&snapshot, &previous);
     c.back.set_snapshots(&snapshot, &previous);
+    const size_t copy_threshold =
+        listeners[li].tls ? OutputQueue::kCopyThreshold : OutputQueue::kPlainCopyThreshold;
+    c.front.set_copy_threshold(copy_threshold);
+    c.back.set_copy_threshold(copy_threshold);
     c.last_activity_ms = now;
     c.request_start_ms = now;
     ++open;

@@ -1,0 +1,107 @@
+// OutputQueue: what is copied and what is referenced, the snapshot holds that keep referenced
+// bytes alive, and gather/consume across pieces.
+#include "edge/server/output_queue.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace anyedge::server {
+namespace {
+
+std::shared_ptr<const cache::Snapshot> snapshot_with(const std::string& path, size_t size) {
+    std::string bytes(size, '\0');
+    for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + i % 26);
+    std::vector<cache::FileSpec> files;
+    files.push_back({path, "application/octet-stream", 0, "", std::move(bytes), {}, {}, {}});
+    return cache::Snapshot::build(std::move(files), {}, 1);
+}
+
+std::string_view body_of(const cache::Snapshot& s, const std::string& path) {
+    return s.find(path).entry->identity.body;
+}
+
+std::string drain(OutputQueue& q, size_t max_iov, size_t max_bytes) {
+    std::string out;
+    for (int rounds = 0; rounds < 1000 && !q.empty(); ++rounds) {
+        iovec iov[16];
+        const size_t n = q.gather(iov, std::min<size_t>(max_iov, 16), max_bytes);
+        size_t got = 0;
+        for (size_t i = 0; i < n; ++i) {
+            out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+            got += iov[i].iov_len;
+        }
+        q.consume(got);
+    }
+    return out;
+}
+
+TEST(OutputQueue, SmallPiecesBecomeOneContiguousRun) {
+    auto live = snapshot_with("/small", 4000);
+    std::shared_ptr<const cache::Snapshot> previous;
+    OutputQueue q;
+    q.set_snapshots(&live, &previous);
+    const std::string_view body = body_of(*live, "/small");
+    q.copy("HTTP/1.1 200 OK\r\n\r\n");
+    q.reference(body);  // under the default (TLS) threshold: copied
+    q.copy("HTTP/1.1 200 OK\r\n\r\n");
+    iovec iov[4];
+    ASSERT_EQ(q.gather(iov, 4, 1 << 20), 1u);
+    EXPECT_EQ(iov[0].iov_len, 2 * 19 + body.size());
+    EXPECT_EQ(live.use_count(), 1);  // nothing referenced, nothing held
+}
+
+TEST(OutputQueue, PlainConnectionsReferenceBodiesAboveAKilobyte) {
+    auto live = snapshot_with("/page", 8418);
+    std::shared_ptr<const cache::Snapshot> previous;
+    std::weak_ptr<const cache::Snapshot> watch = live;
+    OutputQueue q;
+    q.set_snapshots(&live, &previous);
+    q.set_copy_threshold(OutputQueue::kPlainCopyThreshold);
+    const std::string_view body = body_of(*live, "/page");
+    const std::string small(OutputQueue::kPlainCopyThreshold, 's');
+    q.copy("head1\r\n\r\n");
+    q.reference(body);
+    q.copy("head2\r\n\r\n");
+    q.reference(small);  // at the threshold: copied, and joins head2
+    iovec iov[8];
+    ASSERT_EQ(q.gather(iov, 8, 1 << 20), 3u);
+    EXPECT_EQ(iov[1].iov_base, body.data());  // the snapshot's own bytes, not a copy
+    EXPECT_EQ(iov[2].iov_len, 9 + small.size());
+    // A reload drops the live snapshot: the queue keeps the referenced bytes alive.
+    live.reset();
+    EXPECT_FALSE(watch.expired());
+    const std::string expected = "head1\r\n\r\n" + std::string(body) + "head2\r\n\r\n" + small;
+    EXPECT_EQ(drain(q, 8, 1000), expected);  // in pieces that end mid-segment
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(q.queued_bytes(), 0u);
+    q.clear();
+    EXPECT_TRUE(watch.expired());
+}
+
+TEST(OutputQueue, GatherStopsAtTheIovecAndByteLimits) {
+    auto live = snapshot_with("/big", 40000);
+    std::shared_ptr<const cache::Snapshot> previous;
+    OutputQueue q;
+    q.set_snapshots(&live, &previous);
+    const std::string_view body = body_of(*live, "/big");
+    std::string expected;
+    for (int i = 0; i < 5; ++i) {
+        const std::string head = "h" + std::to_string(i) + "\r\n";
+        q.copy(head);
+        q.reference(body);  // above the default threshold: referenced
+        expected += head + std::string(body);
+    }
+    EXPECT_EQ(q.queued_bytes(), expected.size());
+    iovec iov[16];
+    EXPECT_EQ(q.gather(iov, 3, 1 << 20), 3u);
+    ASSERT_EQ(q.gather(iov, 16, 100), 2u);  // the first head, then as much body as fits
+    EXPECT_EQ(iov[0].iov_len, 4u);
+    EXPECT_EQ(iov[1].iov_len, 96u);
+    EXPECT_EQ(drain(q, 3, 12345), expected);
+}
+
+}  // namespace
+}  // namespace anyedge::server
