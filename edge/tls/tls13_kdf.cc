@@ -71,6 +71,9 @@ struct HmacFree {
     void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
 };
 
+// What stands for "no key": EVP_MAC_init takes a null key as "the previous key again".
+const unsigned char kEmptyKey = 0;
+
 class ThreadHmacs {
   public:
     ThreadHmacs() { hmacs_.reserve(kMaxDigestsPerThread); }
@@ -81,6 +84,20 @@ class ThreadHmacs {
             EVP_MAC_CTX_free(h.ctx);
         }
     }
+
+    // Re-keys every context with the empty key, so that the state derived from the last
+    // secret used (and the HMAC's own copy of it) is gone.
+    void forget_keys() {
+        if (!holds_keys_) {
+            return;
+        }
+        for (auto& h : hmacs_) {
+            EVP_MAC_init(h.ctx, &kEmptyKey, 0, nullptr);
+        }
+        holds_keys_ = false;
+    }
+    bool holds_keys() const { return holds_keys_; }
+    void note_keyed() { holds_keys_ = true; }
 
     // The context for a digest by name, made on first use; nullptr for a digest the default
     // provider lacks, an extendable-output one, or past the per-thread bound.
@@ -130,12 +147,15 @@ class ThreadHmacs {
     }
 
     std::vector<Hmac> hmacs_;
+    bool holds_keys_ = false;
 };
 
-Hmac* thread_hmac(const std::string& digest) {
+ThreadHmacs& thread_hmacs() {
     thread_local ThreadHmacs hmacs;
-    return hmacs.find(digest);
+    return hmacs;
 }
+
+Hmac* thread_hmac(const std::string& digest) { return thread_hmacs().find(digest); }
 
 struct Piece {
     const unsigned char* data;
@@ -145,8 +165,7 @@ struct Piece {
 // out = HMAC(key, pieces...), out holding hmac.size bytes.
 bool hmac_of(Hmac& hmac, const unsigned char* key, std::size_t key_len,
              std::initializer_list<Piece> pieces, unsigned char* out) {
-    // A null key would mean "the previous key again" to EVP_MAC_init; an empty one is a key.
-    static const unsigned char kEmptyKey = 0;
+    thread_hmacs().note_keyed();
     if (EVP_MAC_init(hmac.ctx, key_len != 0 ? key : &kEmptyKey, key_len, nullptr) != 1) {
         return false;
     }
@@ -369,6 +388,10 @@ int kdf_derive(void* vctx, unsigned char* out, std::size_t out_len, const OSSL_P
 }  // namespace
 
 unsigned long tls13_kdf_derivations_on_this_thread() { return t_derivations; }
+
+void tls13_kdf_forget_keys() { thread_hmacs().forget_keys(); }
+
+bool tls13_kdf_holds_keys_on_this_thread() { return thread_hmacs().holds_keys(); }
 
 const OSSL_DISPATCH kTls13KdfFunctions[] = {
     {OSSL_FUNC_KDF_NEWCTX, dispatch_fn(kdf_new)},

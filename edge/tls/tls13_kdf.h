@@ -8,7 +8,8 @@
 // How: the hashing is OpenSSL's HMAC (EVP_MAC "HMAC" of the default provider); each thread
 // keeps one HMAC context per digest and re-keys it for every use, so nothing is fetched after
 // a thread's first handshake.
-// Invariants: keys, salts, intermediate secrets and context data are cleansed when released.
+// Invariants: keys, salts, intermediate secrets and context data are cleansed when released;
+// the per-thread HMAC contexts are re-keyed empty when a handshake ends.
 #pragma once
 
 #include <openssl/core.h>
@@ -17,6 +18,13 @@ namespace anyedge::tls {
 
 // The KDF's dispatch table, for a provider's OSSL_OP_KDF query under the name "TLS13-KDF".
 extern const OSSL_DISPATCH kTls13KdfFunctions[];
+
+// Re-keys this thread's HMAC contexts with an empty key, so that nothing of the secrets last
+// derived from stays in them. OpenSSL's own implementation frees its contexts after every
+// derivation; here TlsSession calls this when a handshake ends (one HMAC key set-up per digest
+// the thread used, and nothing when it used none since the last call).
+void tls13_kdf_forget_keys();
+bool tls13_kdf_holds_keys_on_this_thread();
 
 // Derivations this thread has made through kTls13KdfFunctions (so a test can tell which
 // implementation libssl used).

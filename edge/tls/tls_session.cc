@@ -5,6 +5,7 @@
 
 #include <openssl/err.h>
 
+#include "edge/tls/tls13_kdf.h"
 #include "edge/tls/tls_context.h"
 
 namespace anyedge::tls {
@@ -147,10 +148,15 @@ TlsIo TlsSession::handshake() {
     clear_stale_errors();
     const int ret = SSL_do_handshake(ssl_.get());
     if (ret == 1) {
+        tls13_kdf_forget_keys();  // the handshake's secrets stay only in this SSL
         after_progress();
         return {TlsStatus::ok, 0};
     }
-    return {classify(ret), 0};
+    const TlsStatus status = classify(ret);
+    if (status != TlsStatus::want_read && status != TlsStatus::want_write) {
+        tls13_kdf_forget_keys();  // a handshake that ended badly
+    }
+    return {status, 0};
 }
 
 TlsIo TlsSession::read_plaintext(std::span<char> out) {

@@ -13,19 +13,13 @@
 #include <openssl/provider.h>
 
 #include "edge/tls/crypto_provider.h"
+#include "tests/edge/hex_bytes.h"
 
 namespace anyedge::tls {
 namespace {
 
-using Bytes = std::vector<unsigned char>;
-
-Bytes from_hex(const std::string& hex) {
-    Bytes out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<unsigned char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
+using tests::Bytes;
+using tests::from_hex;
 
 Bytes bytes(const std::string& text) { return Bytes(text.begin(), text.end()); }
 
@@ -173,8 +167,8 @@ TEST_F(Tls13Kdf, AgreesWithOpenssl) {
         requests.push_back({.key = secret, .label = Bytes(249, 'x'), .data = &hash});
         // An empty key is a key, not "the previous one" (each thread's HMAC context is reused).
         requests.push_back({.key = &empty_key, .label = bytes("key")});
-        requests.push_back({.mode = EVP_KDF_HKDF_MODE_EXTRACT_ONLY, .key = &empty_key,
-                            .label = bytes("derived")});
+        requests.push_back(
+            {.mode = EVP_KDF_HKDF_MODE_EXTRACT_ONLY, .key = &empty_key, .label = bytes("derived")});
         for (Request& r : requests) {
             r.digest = digest;
             if (r.mode == EVP_KDF_HKDF_MODE_EXTRACT_ONLY) r.out_len = size;
@@ -248,6 +242,19 @@ TEST_F(Tls13Kdf, DupResetAndSize) {
                          OSSL_PARAM_construct_end()};
     ASSERT_EQ(EVP_KDF_CTX_set_params(ctx.get(), mode), 1);
     EXPECT_EQ(EVP_KDF_CTX_get_kdf_size(ctx.get()), 32u);
+}
+
+// Forgetting the keys leaves the contexts usable, and derivations right after give the same.
+TEST_F(Tls13Kdf, ForgettingKeysKeepsResults) {
+    const Bytes secret(32, 5);
+    Request r{.key = &secret, .label = bytes("res master")};
+    const Bytes expected = derive(kOpenssl, r);
+    EXPECT_EQ(derive(kOurs, r), expected);
+    EXPECT_TRUE(tls13_kdf_holds_keys_on_this_thread());
+    tls13_kdf_forget_keys();
+    EXPECT_FALSE(tls13_kdf_holds_keys_on_this_thread());
+    tls13_kdf_forget_keys();  // nothing to do
+    EXPECT_EQ(derive(kOurs, r), expected);
 }
 
 // Each thread keeps its own HMAC contexts: threads deriving at once get the right bytes.

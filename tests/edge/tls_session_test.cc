@@ -1063,6 +1063,8 @@ TEST_F(ResumptionTest, KeyScheduleByEitherImplementation) {
             EXPECT_TRUE(second.resumed);
             EXPECT_EQ(issued > 0, issuer == ours.get());
             EXPECT_EQ(resumed > 0, resumer == ours.get());
+            // Each handshake's end re-keyed this thread's HMAC contexts empty.
+            EXPECT_FALSE(tls13_kdf_holds_keys_on_this_thread());
             SSL_SESSION_free(first.session);
             SSL_SESSION_free(second.session);
         }

@@ -9,19 +9,13 @@
 #include <openssl/provider.h>
 
 #include "edge/tls/crypto_provider.h"
+#include "tests/edge/hex_bytes.h"
 
 namespace anyedge::tls {
 namespace {
 
-using Bytes = std::vector<unsigned char>;
-
-Bytes from_hex(const std::string& hex) {
-    Bytes out;
-    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-        out.push_back(static_cast<unsigned char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    }
-    return out;
-}
+using tests::Bytes;
+using tests::from_hex;
 
 // "provider=..." (not "?provider=..."): these tests must not fall back to the default one.
 std::string ours() { return std::string("provider=") + kCryptoProviderName; }
