@@ -11,17 +11,22 @@
 namespace anyedge::server {
 namespace {
 
-std::shared_ptr<const cache::Snapshot> snapshot_with(const std::string& path, size_t size) {
-    std::string bytes(size, '\0');
-    for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + i % 26);
-    std::vector<cache::FileSpec> files;
-    files.push_back({path, "application/octet-stream", 0, "", std::move(bytes), {}, {}, {}});
-    return cache::Snapshot::build(std::move(files), {}, 1);
-}
-
-std::string_view body_of(const cache::Snapshot& s, const std::string& path) {
-    return s.find(path).entry->identity.body;
-}
+// A queue over a live snapshot holding one file of `size` bytes at "/f".
+struct QueueOverFile {
+    explicit QueueOverFile(size_t size) {
+        std::string bytes(size, '\0');
+        for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + i % 26);
+        std::vector<cache::FileSpec> files;
+        files.push_back({"/f", "application/octet-stream", 0, "", std::move(bytes), {}, {}, {}});
+        live = cache::Snapshot::build(std::move(files), {}, 1);
+        body = live->find("/f").entry->identity.body;
+        q.set_snapshots(&live, &previous);
+    }
+    std::shared_ptr<const cache::Snapshot> live;
+    std::shared_ptr<const cache::Snapshot> previous;
+    std::string_view body;  // the file's bytes inside the snapshot
+    OutputQueue q;
+};
 
 std::string drain(OutputQueue& q, size_t max_iov, size_t max_bytes) {
     std::string out;
@@ -39,28 +44,23 @@ std::string drain(OutputQueue& q, size_t max_iov, size_t max_bytes) {
 }
 
 TEST(OutputQueue, SmallPiecesBecomeOneContiguousRun) {
-    auto live = snapshot_with("/small", 4000);
-    std::shared_ptr<const cache::Snapshot> previous;
-    OutputQueue q;
-    q.set_snapshots(&live, &previous);
-    const std::string_view body = body_of(*live, "/small");
+    QueueOverFile t(4000);
+    OutputQueue& q = t.q;
     q.copy("HTTP/1.1 200 OK\r\n\r\n");
-    q.reference(body);  // under the default (TLS) threshold: copied
+    q.reference(t.body);  // under the default (TLS) threshold: copied
     q.copy("HTTP/1.1 200 OK\r\n\r\n");
     iovec iov[4];
     ASSERT_EQ(q.gather(iov, 4, 1 << 20), 1u);
-    EXPECT_EQ(iov[0].iov_len, 2 * 19 + body.size());
-    EXPECT_EQ(live.use_count(), 1);  // nothing referenced, nothing held
+    EXPECT_EQ(iov[0].iov_len, 2 * 19 + t.body.size());
+    EXPECT_EQ(t.live.use_count(), 1);  // nothing referenced, nothing held
 }
 
 TEST(OutputQueue, PlainConnectionsReferenceBodiesAboveAKilobyte) {
-    auto live = snapshot_with("/page", 8418);
-    std::shared_ptr<const cache::Snapshot> previous;
-    std::weak_ptr<const cache::Snapshot> watch = live;
-    OutputQueue q;
-    q.set_snapshots(&live, &previous);
+    QueueOverFile t(8418);
+    OutputQueue& q = t.q;
+    const std::string_view body = t.body;
+    std::weak_ptr<const cache::Snapshot> watch = t.live;
     q.set_copy_threshold(OutputQueue::kPlainCopyThreshold);
-    const std::string_view body = body_of(*live, "/page");
     const std::string small(OutputQueue::kPlainCopyThreshold, 's');
     q.copy("head1\r\n\r\n");
     q.reference(body);
@@ -71,7 +71,7 @@ TEST(OutputQueue, PlainConnectionsReferenceBodiesAboveAKilobyte) {
     EXPECT_EQ(iov[1].iov_base, body.data());  // the snapshot's own bytes, not a copy
     EXPECT_EQ(iov[2].iov_len, 9 + small.size());
     // A reload drops the live snapshot: the queue keeps the referenced bytes alive.
-    live.reset();
+    t.live.reset();
     EXPECT_FALSE(watch.expired());
     const std::string expected = "head1\r\n\r\n" + std::string(body) + "head2\r\n\r\n" + small;
     EXPECT_EQ(drain(q, 8, 1000), expected);  // in pieces that end mid-segment
@@ -82,11 +82,9 @@ TEST(OutputQueue, PlainConnectionsReferenceBodiesAboveAKilobyte) {
 }
 
 TEST(OutputQueue, GatherStopsAtTheIovecAndByteLimits) {
-    auto live = snapshot_with("/big", 40000);
-    std::shared_ptr<const cache::Snapshot> previous;
-    OutputQueue q;
-    q.set_snapshots(&live, &previous);
-    const std::string_view body = body_of(*live, "/big");
+    QueueOverFile t(40000);
+    OutputQueue& q = t.q;
+    const std::string_view body = t.body;
     std::string expected;
     for (int i = 0; i < 5; ++i) {
         const std::string head = "h" + std::to_string(i) + "\r\n";
