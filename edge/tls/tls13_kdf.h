@@ -9,7 +9,7 @@
 // keeps one HMAC context per digest and re-keys it for every use, so nothing is fetched after
 // a thread's first handshake.
 // Invariants: keys, salts, intermediate secrets and context data are cleansed when released;
-// the per-thread HMAC contexts are re-keyed empty when a handshake ends.
+// the per-thread HMAC contexts are re-keyed empty after the OpenSSL call that used them.
 #pragma once
 
 #include <openssl/core.h>
@@ -21,8 +21,9 @@ extern const OSSL_DISPATCH kTls13KdfFunctions[];
 
 // Re-keys this thread's HMAC contexts with an empty key, so that nothing of the secrets last
 // derived from stays in them. OpenSSL's own implementation frees its contexts after every
-// derivation; here TlsSession calls this when a handshake ends (one HMAC key set-up per digest
-// the thread used, and nothing when it used none since the last call).
+// derivation; here TlsSession calls this after each OpenSSL call (a handshake step, or a read or
+// write that carried a KeyUpdate): one HMAC key set-up per digest the thread used, nothing when
+// it derived nothing since the last call.
 void tls13_kdf_forget_keys();
 bool tls13_kdf_holds_keys_on_this_thread();
 

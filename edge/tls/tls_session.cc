@@ -148,15 +148,10 @@ TlsIo TlsSession::handshake() {
     clear_stale_errors();
     const int ret = SSL_do_handshake(ssl_.get());
     if (ret == 1) {
-        tls13_kdf_forget_keys();  // the handshake's secrets stay only in this SSL
         after_progress();
         return {TlsStatus::ok, 0};
     }
-    const TlsStatus status = classify(ret);
-    if (status != TlsStatus::want_read && status != TlsStatus::want_write) {
-        tls13_kdf_forget_keys();  // a handshake that ended badly
-    }
-    return {status, 0};
+    return {classify(ret), 0};
 }
 
 TlsIo TlsSession::read_plaintext(std::span<char> out) {
@@ -221,6 +216,9 @@ TlsIo TlsSession::shutdown() {
 }
 
 void TlsSession::after_progress() {
+    // A handshake step, or a read or write carrying a KeyUpdate, may have derived keys: they
+    // stay in this SSL only, not in the thread's HMAC contexts (nothing to do otherwise).
+    tls13_kdf_forget_keys();
     if (!counted_ && ctx_ != nullptr && SSL_is_init_finished(ssl_.get())) {
         counted_ = true;
         ctx_->note_handshake(SSL_session_reused(ssl_.get()) == 1);

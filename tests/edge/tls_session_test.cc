@@ -821,6 +821,39 @@ TEST(TlsSession, GarbageIsAProtocolError) {
     EXPECT_EQ(server.shutdown().status, TlsStatus::error);
 }
 
+// A TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) asked for by the client: the server derives the next
+// traffic secrets with the provider's KDF inside a read and a write, the client (OpenSSL's KDF)
+// reads what the server sends under its new keys, and no secret stays in the thread's HMAC
+// contexts after either call.
+TEST(TlsSession, KeyUpdateDerivesWithTheProviderAndForgets) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({.min_version = TLS1_3_VERSION});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    const HandshakeResult r = handshake(client, server);
+    ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
+    settle(client, server);
+    ASSERT_EQ(SSL_key_update(client.native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+    ASSERT_EQ(client.write_plaintext(std::string_view("after update")).status, TlsStatus::ok);
+    transfer(client, server);
+    const unsigned long before = tls13_kdf_derivations_on_this_thread();
+    char buf[64];
+    TlsIo io = server.read_plaintext(buf);
+    ASSERT_EQ(io.status, TlsStatus::ok);
+    EXPECT_EQ(std::string(buf, io.bytes), "after update");
+    const unsigned long after_read = tls13_kdf_derivations_on_this_thread();
+    EXPECT_GT(after_read, before);  // the client's next secret, key and IV
+    EXPECT_FALSE(tls13_kdf_holds_keys_on_this_thread());
+    ASSERT_EQ(server.write_plaintext(std::string_view("pong")).status, TlsStatus::ok);
+    EXPECT_GT(tls13_kdf_derivations_on_this_thread(), after_read);  // the server's own
+    EXPECT_FALSE(tls13_kdf_holds_keys_on_this_thread());
+    transfer(server, client);
+    io = client.read_plaintext(buf);
+    ASSERT_EQ(io.status, TlsStatus::ok);
+    EXPECT_EQ(std::string(buf, io.bytes), "pong");
+}
+
 TEST(TlsSession, RenegotiationIsRefused) {
     auto ctx = make_context(base_config());
     ASSERT_TRUE(ctx);
