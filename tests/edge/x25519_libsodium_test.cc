@@ -1,6 +1,8 @@
 // The libsodium X25519 algorithms (crypto_provider.h) against RFC 7748's test vectors and against
 // OpenSSL's own implementation (the default provider), through the same EVP calls libssl makes.
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -151,6 +153,36 @@ TEST_F(X25519Libsodium, AgreesWithOpenssl) {
     }
     // Two key pairs are not the same key.
     EXPECT_NE(public_of(generated_key(ours()).get()), public_of(generated_key(ours()).get()));
+}
+
+// Generated key pairs come from batches (Edwards base multiplication, then the map to u with
+// one shared inversion): each public key is the one OpenSSL computes from the private key, the
+// private key is clamped as OpenSSL's generator leaves it, and no key repeats. 100 keys span
+// several batches on this thread and more on others.
+TEST_F(X25519Libsodium, GeneratedPublicKeysAreWhatOpensslComputes) {
+    auto check = [](int count, std::vector<Bytes>& seen) {
+        for (int i = 0; i < count; ++i) {
+            Pkey mine = generated_key(ours());
+            ASSERT_TRUE(mine);
+            Bytes priv(32);
+            std::size_t len = priv.size();
+            ASSERT_EQ(EVP_PKEY_get_raw_private_key(mine.get(), priv.data(), &len), 1);
+            EXPECT_EQ(priv[0] & 7, 0);
+            EXPECT_EQ(priv[31] & 0xc0, 0x40);
+            Pkey theirs = private_key(priv, kOpenssl);
+            ASSERT_TRUE(theirs);
+            EXPECT_EQ(public_of(mine.get()), public_of(theirs.get())) << i;
+            seen.push_back(public_of(mine.get()));
+        }
+    };
+    std::vector<Bytes> seen;
+    check(100, seen);
+    std::vector<Bytes> other;
+    std::thread worker([&] { check(40, other); });
+    worker.join();
+    seen.insert(seen.end(), other.begin(), other.end());
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
 }
 
 // RFC 7748 §6.1: a peer key of small order gives an all-zero secret, which must be refused.
