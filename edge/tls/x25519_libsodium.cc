@@ -1,5 +1,7 @@
 #include "edge/tls/x25519_libsodium.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -57,6 +59,11 @@ bool set_private(Key& key, const unsigned char* priv) {
     return true;
 }
 
+// Counts fork()s, so that a child process never hands out the key pairs its parent will.
+std::atomic<unsigned> g_forks{0};
+
+void note_fork() { g_forks.fetch_add(1, std::memory_order_relaxed); }
+
 // Fresh key pairs, made sixteen at a time for key generation (km_gen).
 //
 // Why: libsodium's crypto_scalarmult_curve25519_base runs the same Montgomery ladder as a
@@ -83,6 +90,10 @@ class KeyPairPool {
     // A fresh key pair (priv stored clamped, as OpenSSL's generator stores it); false if
     // randomness or the arithmetic failed.
     bool take(unsigned char* priv, unsigned char* pub) {
+        static const bool fork_watched = pthread_atfork(nullptr, nullptr, note_fork) == 0;
+        if (!fork_watched || forks_ != g_forks.load(std::memory_order_relaxed)) {
+            discard();  // a copy of the parent's pool, or forks not watched: never reuse
+        }
         if (next_ == count_ && !refill()) {
             return false;
         }
@@ -96,8 +107,14 @@ class KeyPairPool {
   private:
     static constexpr std::size_t kBatch = 16;
 
+    void discard() {
+        OPENSSL_cleanse(priv_, sizeof priv_);
+        next_ = count_ = 0;
+    }
+
     bool refill() {
         next_ = count_ = 0;
+        forks_ = g_forks.load(std::memory_order_relaxed);
         unsigned char scalars[kBatch][kKeyBytes];
         unsigned char edwards[kBatch][kKeyBytes];
         bool ok = RAND_priv_bytes(&scalars[0][0], sizeof scalars) == 1;
@@ -179,6 +196,7 @@ class KeyPairPool {
     unsigned char pub_[kBatch][kKeyBytes]{};
     std::size_t count_ = 0;
     std::size_t next_ = 0;
+    unsigned forks_ = 0;  // g_forks when the batch was made
     BN_CTX* bn_ = nullptr;
     BIGNUM* p_ = nullptr;
 };

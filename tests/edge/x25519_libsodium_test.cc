@@ -1,5 +1,8 @@
 // The libsodium X25519 algorithms (crypto_provider.h) against RFC 7748's test vectors and against
 // OpenSSL's own implementation (the default provider), through the same EVP calls libssl makes.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -183,6 +186,38 @@ TEST_F(X25519Libsodium, GeneratedPublicKeysAreWhatOpensslComputes) {
     seen.insert(seen.end(), other.begin(), other.end());
     std::sort(seen.begin(), seen.end());
     EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+}
+
+// A child made by fork() never hands out the key pairs its parent's batch still holds (the
+// parent makes its next key from that batch).
+TEST_F(X25519Libsodium, AForkedChildMakesOtherKeys) {
+    ASSERT_TRUE(generated_key(ours()));  // this thread's batch now holds fifteen more
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        alarm(10);  // never outlive the test
+        Pkey key = generated_key(ours());
+        const Bytes pub = key ? public_of(key.get()) : Bytes{};
+        const bool sent = write(fds[1], pub.data(), pub.size()) == static_cast<ssize_t>(pub.size());
+        _exit(sent ? 0 : 1);
+    }
+    close(fds[1]);
+    Bytes childs(32);
+    std::size_t got = 0;
+    for (ssize_t n = 1; n > 0 && got < childs.size(); got += static_cast<std::size_t>(n)) {
+        n = read(fds[0], childs.data() + got, childs.size() - got);
+        if (n <= 0) break;
+    }
+    close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ(got, 32u);
+    Pkey mine = generated_key(ours());
+    ASSERT_TRUE(mine);
+    EXPECT_NE(public_of(mine.get()), childs);
 }
 
 // RFC 7748 §6.1: a peer key of small order gives an all-zero secret, which must be refused.
