@@ -34,7 +34,8 @@ class SecretBytes {
     bool set(const OSSL_PARAM* p) {
         const void* data = nullptr;
         std::size_t len = 0;
-        if (OSSL_PARAM_get_octet_string_ptr(p, &data, &len) != 1) {
+        if (OSSL_PARAM_get_octet_string_ptr(p, &data, &len) != 1 ||
+            (data == nullptr && len != 0)) {  // claims bytes it does not point to
             return false;
         }
         clear();
@@ -91,10 +92,11 @@ class ThreadHmacs {
         if (!holds_keys_) {
             return;
         }
+        bool forgotten = true;
         for (auto& h : hmacs_) {
-            EVP_MAC_init(h.ctx, &kEmptyKey, 0, nullptr);
+            forgotten = EVP_MAC_init(h.ctx, &kEmptyKey, 0, nullptr) == 1 && forgotten;
         }
-        holds_keys_ = false;
+        holds_keys_ = !forgotten;  // a failed re-key is tried again after the next call
     }
     bool holds_keys() const { return holds_keys_; }
     void note_keyed() { holds_keys_ = true; }

@@ -199,6 +199,12 @@ TEST_F(Tls13Kdf, RefusesWhatOpensslRefuses) {
     EXPECT_TRUE(derive(kOurs, {.key = &secret, .out_len = 255 * 32 + 1}).empty());
     // Extraction makes exactly one digest's worth.
     EXPECT_TRUE(derive(kOurs, {.mode = EVP_KDF_HKDF_MODE_EXTRACT_ONLY, .out_len = 16}).empty());
+    // A parameter that claims bytes it does not point to is refused, not read.
+    KdfCtx bad_key = new_kdf(kOurs);
+    ASSERT_NE(bad_key, nullptr);
+    OSSL_PARAM dangling[] = {OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, nullptr, 32),
+                             OSSL_PARAM_construct_end()};
+    EXPECT_EQ(EVP_KDF_CTX_set_params(bad_key.get(), dangling), 0);
     // The mode by name, as EVP_KDF users may give it.
     KdfCtx ctx = new_kdf(kOurs);
     ASSERT_NE(ctx, nullptr);
