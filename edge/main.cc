@@ -264,6 +264,7 @@ int main(int argc, char** argv) {
     server::WorkerOptions wopts;
     wopts.session.parser.max_header_bytes = cfg.max_header_bytes;
     wopts.session.parser.max_target_bytes = cfg.max_target_bytes;
+    wopts.session.parser.max_field_bytes = cfg.max_field_bytes;
     wopts.session.max_requests_per_connection = cfg.max_requests_per_connection;
     wopts.max_connections = std::max(1u, cfg.max_connections / cfg.threads);
     wopts.header_timeout_ms = cfg.header_timeout_ms;

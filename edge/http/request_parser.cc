@@ -1,11 +1,13 @@
 #include "edge/http/request_parser.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "edge/http/chunked_body.h"
 #include "edge/http/tokens.h"
 
 namespace anyedge::http {
@@ -16,11 +18,16 @@ namespace {
 
 Method method_of(beast_http::verb verb) {
     switch (verb) {
-        case beast_http::verb::get: return Method::kGet;
-        case beast_http::verb::head: return Method::kHead;
-        case beast_http::verb::options: return Method::kOptions;
-        case beast_http::verb::unknown: return Method::kUnrecognized;
-        default: return Method::kOther;
+        case beast_http::verb::get:
+            return Method::kGet;
+        case beast_http::verb::head:
+            return Method::kHead;
+        case beast_http::verb::options:
+            return Method::kOptions;
+        case beast_http::verb::unknown:
+            return Method::kUnrecognized;
+        default:
+            return Method::kOther;
     }
 }
 
@@ -75,17 +82,16 @@ std::string_view check_raw_header(std::string_view header) {
 }
 
 class BeastRequestParser final : public beast_http::basic_parser<true> {
-public:
+  public:
     explicit BeastRequestParser(Request& out) : out_(out) {}
 
     int host_count = 0;
     int content_length_count = 0;
     int transfer_encoding_count = 0;
     bool bad_content_length = false;
-    std::string* sink = nullptr;  // body bytes go here when set (uploads), else discarded
     std::string_view transfer_encoding;
 
-private:
+  private:
     void on_request_impl(beast_http::verb verb, boost::beast::string_view method_bv,
                          boost::beast::string_view target_bv, int version, error_code&) override {
         const std::string_view method(method_bv.data(), method_bv.size());
@@ -120,31 +126,47 @@ private:
                 ++transfer_encoding_count;
                 transfer_encoding = value;
                 break;
-            case F::if_match: out_.if_match = value; break;
-            case F::if_none_match: out_.if_none_match = value; break;
-            case F::if_modified_since: out_.if_modified_since = value; break;
-            case F::if_unmodified_since: out_.if_unmodified_since = value; break;
-            case F::range: out_.range = value; break;
-            case F::if_range: out_.if_range = value; break;
-            case F::accept_encoding: out_.accept_encoding = value; break;
-            case F::authorization: out_.authorization = value; break;
+            case F::if_match:
+                out_.if_match = value;
+                break;
+            case F::if_none_match:
+                out_.if_none_match = value;
+                break;
+            case F::if_modified_since:
+                out_.if_modified_since = value;
+                break;
+            case F::if_unmodified_since:
+                out_.if_unmodified_since = value;
+                break;
+            case F::range:
+                out_.range = value;
+                break;
+            case F::if_range:
+                out_.if_range = value;
+                break;
+            case F::accept_encoding:
+                out_.accept_encoding = value;
+                break;
+            case F::authorization:
+                out_.authorization = value;
+                break;
             case F::expect:
                 out_.expect_continue = out_.version >= 11 && iequals(value, "100-continue");
                 break;
-            default: break;
+            default:
+                break;
         }
     }
 
     void on_header_impl(error_code&) override {}
     void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+    // Beast is given the header only; the body is framed by RequestParser.
     std::size_t on_body_impl(boost::beast::string_view body, error_code&) override {
-        if (sink) sink->append(body.data(), body.size());
         return body.size();
     }
     void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
     std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
                                    error_code&) override {
-        if (sink) sink->append(body.data(), body.size());
         return body.size();
     }
     void on_finish_impl(error_code&) override {}
@@ -194,18 +216,39 @@ bool valid_host(std::string_view host) {
 }
 
 Method method_from_name(std::string_view name) {
-    return method_of(beast_http::string_to_verb(boost::beast::string_view(name.data(), name.size())));
+    return method_of(
+        beast_http::string_to_verb(boost::beast::string_view(name.data(), name.size())));
 }
 
+namespace {
+
+// RFC 9110 §4.2.4: userinfo in an http(s) URI is an error, and an absolute-form target's
+// authority must be one a Host field could carry (RFC 9112 §3.2.2).
+bool valid_absolute_form(std::string_view target) {
+    if (target.empty() || target.front() == '/' || target == "*") return true;
+    const auto sep = target.find("://");
+    if (sep == std::string_view::npos) return true;  // not absolute-form: the path rules judge
+    const std::string_view rest = target.substr(sep + 3);
+    const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+    return valid_host(authority);
+}
+
+}  // namespace
 
 struct RequestParser::Impl {
     std::optional<BeastRequestParser> parser;
     bool header_done = false;
-    size_t scan_from = 0;  // where the search for the header's end resumes
-    size_t line_end = 0;   // offset of the request-line's LF once seen
+    size_t scan_from = 0;   // where the search for the header's end resumes
+    size_t line_end = 0;    // offset of the request-line's LF once seen
+    size_t line_start = 0;  // where the line being scanned begins
+    size_t skipped = 0;     // empty lines skipped before the request-line (offsets follow them)
+    std::optional<ChunkedBody> chunked;  // the body's decoder, for a chunked request
+    uint64_t length_left = 0;            // Content-Length bytes still to come
+    std::string* sink = nullptr;         // body bytes go here when set (uploads)
 };
 
-RequestParser::RequestParser(ParserLimits limits) : impl_(std::make_unique<Impl>()), limits_(limits) {
+RequestParser::RequestParser(ParserLimits limits)
+    : impl_(std::make_unique<Impl>()), limits_(limits) {
     reset();
 }
 
@@ -218,12 +261,16 @@ void RequestParser::reset() {
     impl_->header_done = false;
     impl_->scan_from = 0;
     impl_->line_end = 0;
+    impl_->line_start = 0;
+    impl_->skipped = 0;
+    impl_->chunked.reset();
+    impl_->length_left = 0;
     auto& p = impl_->parser.emplace(request_);
     p.header_limit(limits_.max_header_bytes);
     p.body_limit(limits_.max_body_bytes);
 }
 
-void RequestParser::capture_body(std::string* sink) { impl_->parser->sink = sink; }
+void RequestParser::capture_body(std::string* sink) { impl_->sink = sink; }
 
 ParseStatus RequestParser::fail(int status, std::string_view reason) {
     error_status_ = status;
@@ -242,6 +289,10 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
         while (data.substr(skipped).starts_with("\r\n") && skipped < 4) skipped += 2;
         data.remove_prefix(skipped);
         consumed = skipped;
+        if (skipped != impl_->skipped) {  // the offsets of an earlier scan moved: start over
+            impl_->skipped = skipped;
+            impl_->scan_from = impl_->line_end = impl_->line_start = 0;
+        }
 
         // Find the end of the header ourselves before Beast sees it: Beast consumes a
         // complete request-line even when the fields are not there yet, which would leave
@@ -253,20 +304,31 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
             if (!nl) break;
             const size_t at = static_cast<size_t>(nl - data.data());
             if (at == 0 || data[at - 1] != '\r') return fail(400, "bare LF");
+            // One field line past its own limit gets 431 even when the block would fit
+            // (RFC 6585 §5; nginx's large_client_header_buffers is per line).
+            if (impl_->line_end != 0 && at - 1 - impl_->line_start > limits_.max_field_bytes) {
+                return fail(431, "header field too large");
+            }
             if (at >= 3 && data[at - 2] == '\n' && data[at - 3] == '\r') {
                 header_end = at + 1;
                 break;
             }
             if (impl_->line_end == 0) impl_->line_end = at;
+            impl_->line_start = at + 1;
             i = at;
         }
         // RFC 9112 §3: a request-line longer than we accept gets 414, before the header limit.
         const size_t line_len = impl_->line_end ? impl_->line_end : data.size();
         if (line_len > limits_.max_target_bytes) return fail(414, "request-line too long");
+        if (header_end == 0 && impl_->line_end != 0 &&
+            data.size() - impl_->line_start > limits_.max_field_bytes + 1) {
+            return fail(431, "header field too large");
+        }
         if (header_end == 0) {
             if (data.size() > limits_.max_header_bytes) return fail(431, "header too large");
-            // Resume the scan near the end next time: no quadratic rescans on slow clients.
-            impl_->scan_from = data.size() > 3 ? data.size() - 3 : 0;
+            // Resume the scan at the end next time: no quadratic rescans on slow clients. Each
+            // line end found looks back for the blank line, so no byte needs a second look.
+            impl_->scan_from = data.size();
             return ParseStatus::kNeedMore;
         }
         if (header_end > limits_.max_header_bytes) return fail(431, "header too large");
@@ -284,11 +346,14 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
         if (request_.version >= 11 && p.host_count != 1) return fail(400, "need exactly one Host");
         if (p.host_count > 1) return fail(400, "duplicate Host");
         if (p.host_count == 1 && !valid_host(request_.host)) return fail(400, "invalid Host");
+        if (!valid_absolute_form(request_.target))
+            return fail(400, "userinfo or bad authority in target");
         if (p.content_length_count > 1) return fail(400, "duplicate Content-Length");
         if (p.bad_content_length) return fail(400, "malformed Content-Length");
         if (p.transfer_encoding_count > 0) {
             if (request_.version < 11) return fail(400, "Transfer-Encoding on HTTP/1.0");
-            if (p.content_length_count > 0) return fail(400, "Content-Length with Transfer-Encoding");
+            if (p.content_length_count > 0)
+                return fail(400, "Content-Length with Transfer-Encoding");
             if (p.transfer_encoding_count > 1) return fail(400, "repeated Transfer-Encoding");
             if (!is_final_chunked(p.transfer_encoding)) {
                 return fail(400, "Transfer-Encoding other than a final chunked");
@@ -299,23 +364,28 @@ ParseStatus RequestParser::feed(std::string_view data, size_t& consumed) {
         if (auto cl = p.content_length()) request_.content_length = *cl;
         impl_->header_done = true;
         consumed = skipped + n;
-        return p.is_done() ? ParseStatus::kDone : ParseStatus::kHeaderDone;
+        if (request_.chunked) {
+            impl_->chunked.emplace(ChunkedLimits{.max_body_bytes = limits_.max_body_bytes,
+                                                 .max_trailer_bytes = limits_.max_header_bytes});
+            return ParseStatus::kHeaderDone;
+        }
+        impl_->length_left = request_.content_length.value_or(0);
+        return impl_->length_left > 0 ? ParseStatus::kHeaderDone : ParseStatus::kDone;
     }
 
-    // Body bytes: Beast frames them (Content-Length or chunked) and we discard them.
-    size_t total = 0;
-    while (!p.is_done() && total < data.size()) {
-        error_code ec;
-        const size_t n = p.put(
-            boost::asio::const_buffer(data.data() + total, data.size() - total), ec);
-        total += n;
-        if (ec == beast_http::error::need_more) break;
-        if (ec == beast_http::error::body_limit) return fail(413, "request body too large");
-        if (ec) return fail(400, "malformed request body");
-        if (n == 0) break;
+    // Body bytes, framed here (Beast saw only the header): kept in the sink or discarded.
+    if (impl_->chunked) {
+        const ChunkedBody::Status st = impl_->chunked->feed(data, consumed, impl_->sink);
+        if (st == ChunkedBody::Status::kError) {
+            return fail(impl_->chunked->error_status(), impl_->chunked->error_reason());
+        }
+        return st == ChunkedBody::Status::kDone ? ParseStatus::kDone : ParseStatus::kNeedMore;
     }
-    consumed = total;
-    return p.is_done() ? ParseStatus::kDone : ParseStatus::kNeedMore;
+    const size_t n = size_t(std::min<uint64_t>(impl_->length_left, data.size()));
+    if (impl_->sink) impl_->sink->append(data.data(), n);
+    impl_->length_left -= n;
+    consumed = n;
+    return impl_->length_left == 0 ? ParseStatus::kDone : ParseStatus::kNeedMore;
 }
 
 }  // namespace anyedge::http

@@ -15,6 +15,19 @@ constexpr std::string_view trim_ows(std::string_view s) {
     return s;
 }
 
+// tchar, RFC 9110 §5.6.2: the characters of a token (field names, methods, codings).
+constexpr bool is_tchar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A byte a field value may hold (RFC 9110 §5.5): VCHAR, obs-text, SP and HTAB; never another
+// control character.
+constexpr bool is_field_value_char(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u == '\t' || (u >= 0x20 && u != 0x7f);
+}
+
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
 // Tokens (codings, units, methods' friends) compare case-insensitively in ASCII only.

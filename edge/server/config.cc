@@ -88,6 +88,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
                 cfg.max_requests_per_connection = get_u32(v, key);
             else if (key == "max_header_bytes") cfg.max_header_bytes = get_u32(v, key);
             else if (key == "max_target_bytes") cfg.max_target_bytes = get_u32(v, key);
+            else if (key == "max_field_bytes") cfg.max_field_bytes = get_u32(v, key);
             else if (key == "stop_timeout_ms") cfg.stop_timeout_ms = get_u32(v, key);
             else if (key == "skew_grace_s") cfg.skew_grace_s = get_u32(v, key);
             else if (key == "mmap_threshold") cfg.mmap_threshold = get_uint(v, key);
@@ -192,6 +193,7 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (!valid_header_value(cfg.hsts)) return make_error("hsts: bad header value");
     if (cfg.max_header_bytes < 256) return make_error("max_header_bytes must be at least 256");
+    if (cfg.max_field_bytes < 256) return make_error("max_field_bytes must be at least 256");
     if (cfg.send_buffer > (1u << 30)) return make_error("send_buffer must be at most 1 GiB");
     return ok_status();
 }

@@ -38,6 +38,7 @@ struct EdgeConfig {
     uint32_t max_requests_per_connection = 100000;
     uint32_t max_header_bytes = 16 * 1024;
     uint32_t max_target_bytes = 8 * 1024;
+    uint32_t max_field_bytes = 8 * 1024;  // one header field (HTTP/1.1 line, h2 name + value)
     uint32_t stop_timeout_ms = 10000;
     uint32_t skew_grace_s = 300;
     uint64_t mmap_threshold = 256 * 1024;

@@ -189,6 +189,12 @@ struct H2Session::Callbacks {
             st->error_reason = "header fields too large";
             return 0;
         }
+        // The same per-field limit as an HTTP/1.1 line ("name: value").
+        if (namelen + 2 + valuelen > s.limits_.parser.max_field_bytes) {
+            st->error_status = 431;
+            st->error_reason = "header field too large";
+            return 0;
+        }
         if (name == ":method") {
             st->method = value;
         } else if (name == ":path") {

@@ -36,6 +36,26 @@ ResponseContext HttpSession::context_for_answer(const ResponseContext& context) 
 
 void HttpSession::account(const ResponseInfo& info) { counters_.count(info); }
 
+bool HttpSession::answer(const http::Request& req, const std::string* body, bool input_ends_here,
+                         const cache::Snapshot& snapshot, const ResponseContext& context,
+                         ResponseSink& out) {
+    const ResponseContext ctx = context_for_answer(context);
+    const ResponseInfo info = body ? handler_->handle_with_body(req, *body, snapshot, ctx, out)
+                              : handler_ ? handler_->handle(req, snapshot, ctx, out)
+                                         : respond(req, snapshot, ctx, out);
+    account(info);
+    if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
+    if (!info.keep_alive) {
+        // RFC 9112 §9.6: after "close" no further request on this connection is read. A body
+        // not read yet is not waited for: the lingering close discards it.
+        clean_end_ = input_ends_here;
+        state_ = State::kClosed;
+        closing_ = true;
+        return false;
+    }
+    return true;
+}
+
 void HttpSession::process(std::string_view data, bool data_is_buffer,
                           const cache::Snapshot& snapshot, const ResponseContext& context,
                           ResponseSink& out) {
@@ -44,23 +64,8 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
         if (state_ == State::kHeader && out.queued_bytes() >= limits_.output_budget) break;
         size_t consumed = 0;
         const http::ParseStatus st = parser_.feed(data.substr(pos), consumed);
-        if (st == http::ParseStatus::kError && state_ == State::kReadBody) {
-            // The upload's body is too large or malformed: answer it now, then close.
-            last_error_ = parser_.error_reason();
-            account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
-                                  context, out));
-            state_ = State::kClosed;
-            closing_ = true;
-            break;
-        }
-        if (st == http::ParseStatus::kError && state_ == State::kDiscardBody) {
-            // The request was already answered; its body is broken: just stop reading.
-            last_error_ = parser_.error_reason();
-            state_ = State::kClosed;
-            closing_ = true;
-            break;
-        }
         if (st == http::ParseStatus::kError) {
+            // A malformed header or body: its request was not answered yet, and is not now.
             last_error_ = parser_.error_reason();
             account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
                                   context, out));
@@ -70,78 +75,50 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             closing_ = true;
             break;
         }
-        if (state_ == State::kHeader && st != http::ParseStatus::kNeedMore) {
-            // A complete header: answer now (views point into data, still intact).
+        pos += consumed;
+        if (st == http::ParseStatus::kNeedMore) break;
+        if (state_ == State::kHeader) {
             ++requests_;
-            const ResponseContext ctx = context_for_answer(context);
             const http::Request& req = parser_.request();
-            if (handler_ && st == http::ParseStatus::kHeaderDone && handler_->wants_body(req)) {
-                // Keep what the handler needs from the header: the bytes are about to move.
-                held_.method.assign(req.method_name);
-                held_.target.assign(req.target);
-                held_.authorization.assign(req.authorization);
-                held_.request = req;
-                held_.request.method_name = held_.method;
-                held_.request.target = held_.target;
-                held_.request.authorization = held_.authorization;
-                held_.request.host = held_.request.if_match = held_.request.if_none_match = {};
-                held_.request.if_modified_since = held_.request.if_unmodified_since = {};
-                held_.request.range = held_.request.if_range = held_.request.accept_encoding = {};
-                body_.clear();
-                parser_.capture_body(&body_);
-                state_ = State::kReadBody;
-                // The client may be waiting for this before it sends the body (curl waits a
-                // second for bodies over 1 MiB).
-                if (req.expect_continue) out.copy("HTTP/1.1 100 Continue\r\n\r\n");
-                pos += consumed;
+            if (st == http::ParseStatus::kDone) {  // no body: answer now (views still valid)
+                if (!answer(req, nullptr, pos == data.size(), snapshot, context, out)) break;
+                parser_.reset();
                 continue;
             }
-            const ResponseInfo info = handler_ ? handler_->handle(req, snapshot, ctx, out)
-                                               : respond(req, snapshot, ctx, out);
-            account(info);
-            if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
-            pos += consumed;
-            if (!info.keep_alive) {
-                // RFC 9112 §9.6: after "close" no further request on this connection is read.
-                // A declared body is not waited for: lingering close discards it.
-                clean_end_ = st == http::ParseStatus::kDone && pos == data.size();
-                state_ = State::kClosed;
-                closing_ = true;
-                break;
-            }
-            if (st == http::ParseStatus::kHeaderDone) {
+            const bool wants_body = handler_ && handler_->wants_body(req);
+            if (!wants_body && !req.chunked) {
+                // Content-Length frames the body from the header alone: answer now, then
+                // discard the body (a refused upload is answered without reading it).
+                if (!answer(req, nullptr, false, snapshot, context, out)) break;
                 state_ = State::kDiscardBody;
                 continue;
             }
-            parser_.reset();
-            continue;
-        }
-        pos += consumed;
-        if (st == http::ParseStatus::kDone && state_ == State::kReadBody) {
-            const ResponseContext ctx = context_for_answer(context);
-            const ResponseInfo info =
-                handler_->handle_with_body(held_.request, body_, snapshot, ctx, out);
-            account(info);
-            if (log_) log_->record(*now_ms_, peer_, tls_, held_.request, info);
+            // A chunked body's framing is known valid only at its end (RFC 9112 §7.1), and an
+            // upload needs its bytes: the answer waits. The header's bytes are about to move,
+            // so the request is copied.
+            held_.assign(req);
+            body_wanted_ = wants_body;
             body_.clear();
-            body_.shrink_to_fit();
-            parser_.capture_body(nullptr);
-            parser_.reset();
-            if (!info.keep_alive) {
-                clean_end_ = pos == data.size();
-                state_ = State::kClosed;
-                closing_ = true;
-                break;
-            }
+            if (body_wanted_) parser_.capture_body(&body_);
+            // The client may wait for this before it sends the body (curl waits a second for
+            // bodies over 1 MiB), and the answer waits for the body.
+            if (req.expect_continue) out.copy("HTTP/1.1 100 Continue\r\n\r\n");
+            state_ = State::kReadBody;
+            continue;
+        }
+        // The body ended where its framing says.
+        parser_.capture_body(nullptr);
+        parser_.reset();
+        if (state_ == State::kDiscardBody) {
             state_ = State::kHeader;
             continue;
         }
-        if (st == http::ParseStatus::kDone) {  // the end of a discarded body
-            state_ = State::kHeader;
-            parser_.reset();
-            continue;
-        }
-        break;  // kNeedMore
+        const bool go_on = answer(held_.get(), body_wanted_ ? &body_ : nullptr, pos == data.size(),
+                                  snapshot, context, out);
+        held_.clear();
+        std::string().swap(body_);
+        if (!go_on) break;
+        state_ = State::kHeader;
     }
 
     // Keep what was not consumed for the next receive.

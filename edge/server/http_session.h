@@ -2,8 +2,10 @@
 // socket or from TLS), responses out (into a ResponseSink), in request order.
 //
 // It answers every complete request it holds while the sink's queue stays under the output
-// budget (pipelining back-pressure), discards request bodies it has framed, and after an
-// error answer or a "close" response it reads nothing more. One connection, one thread.
+// budget (pipelining back-pressure). A request with a chunked body, or one whose handler takes
+// the body, is answered after the body has been read to its end; a Content-Length body is
+// discarded after the answer. After an error answer or a "close" response it reads nothing
+// more. One connection, one thread.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <string_view>
 
 #include "edge/cache/snapshot.h"
+#include "edge/http/owned_request.h"
 #include "edge/http/request_parser.h"
 #include "edge/server/access_log.h"
 #include "edge/server/protocol_session.h"
@@ -56,12 +59,11 @@ class HttpSession final : public ProtocolSession {
     // The final answer was to a complete request and nothing followed it: the peer has no
     // reason to send more, so the connection may close without lingering (RFC 9112 §9.6).
     bool ended_cleanly() const override { return state_ == State::kClosed && clean_end_; }
-    bool mid_request() const override {
-        return !buffer_.empty() || state_ == State::kDiscardBody || state_ == State::kReadBody;
-    }
-    // Inside a request body (an upload, or one being discarded).
+    bool mid_request() const override { return !buffer_.empty() || reading_body(); }
+    // Inside a request body (an upload, one being framed before its request is answered, or
+    // one being discarded after the answer).
     bool reading_body() const override {
-        return state_ == State::kDiscardBody || state_ == State::kReadBody;
+        return state_ == State::kReadBody || state_ == State::kDiscardBody;
     }
     uint64_t requests() const { return requests_; }
     // Received bytes not yet answered: a partial header, or pipelined requests waiting for the
@@ -81,15 +83,18 @@ class HttpSession final : public ProtocolSession {
     }
 
   private:
-    enum class State { kHeader, kDiscardBody, kReadBody, kClosed };
-    // A request whose body is being read: its header fields copied out of the receive buffer.
-    struct HeldRequest {
-        http::Request request;
-        std::string method, target, authorization;
-    };
+    // kReadBody: a request's header is in and its body is being read; the request is answered
+    // once the body has been framed to its end: a chunked body (its framing is valid only if
+    // it is valid to the end, RFC 9112 §7.1, so no request with invalid framing ever gets a
+    // 2xx), or an upload. kDiscardBody: a Content-Length body after its request's answer.
+    enum class State { kHeader, kReadBody, kDiscardBody, kClosed };
     void process(std::string_view data, bool data_is_buffer, const cache::Snapshot& snapshot,
                  const ResponseContext& context, ResponseSink& out);
     void account(const ResponseInfo& info);
+    // Answers a complete request (with its body when the handler asked for it); false when
+    // that answer ends the connection.
+    bool answer(const http::Request& request, const std::string* body, bool input_ends_here,
+                const cache::Snapshot& snapshot, const ResponseContext& context, ResponseSink& out);
     ResponseContext context_for_answer(const ResponseContext& context) const;
 
     SessionLimits limits_;
@@ -99,12 +104,12 @@ class HttpSession final : public ProtocolSession {
     State state_ = State::kHeader;
     bool closing_ = false;
     bool close_requested_ = false;
-    bool close_after_body_ = false;
     bool clean_end_ = false;
     uint64_t requests_ = 0;
     SessionCounters counters_;
     std::string_view last_error_;
-    HeldRequest held_;
+    http::OwnedRequest held_;   // the request whose body is being read
+    bool body_wanted_ = false;  // ... and its handler takes the body (an upload)
     std::string body_;
     AccessLog* log_ = nullptr;
     std::string peer_;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "edge/cache/site_loader.h"
+#include "tests/edge/hostile_requests.h"
 #include "tests/edge/string_sink.h"
 
 namespace anyedge::server {
@@ -245,6 +246,43 @@ TEST(HttpSession, ExpectContinueGetsA100BeforeTheBodyIsRead) {
     std::tie(interim, all) =
         upload("PUT /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
     EXPECT_EQ(interim, "");
+}
+
+// RFC 9112: a request with invalid framing gets its 4xx and "close", is never answered 2xx
+// first, and nothing after it on the connection is read, whatever the receives' sizes.
+TEST(HttpSession, HostileRequestsGetOneErrorAndNothingAfter) {
+    for (const auto& c : testing::hostile_requests()) {
+        const std::string in = c.bytes + testing::kPipelinedAfterHostile;
+        for (size_t piece : {size_t(0), size_t(1), size_t(7), size_t(64)}) {
+            const auto r = exchange(in, piece);
+            EXPECT_TRUE(r.out.starts_with("HTTP/1.1 " + std::to_string(c.status) + " "))
+                << c.name << " piece " << piece << ":\n" << r.out.substr(0, 200);
+            EXPECT_EQ(count(r.out, "HTTP/1.1 "), 1) << c.name << " piece " << piece;
+            EXPECT_NE(r.out.find("Connection: close\r\n"), std::string::npos) << c.name;
+            EXPECT_TRUE(r.closing) << c.name;
+        }
+    }
+}
+
+// A GET may carry a body (RFC 9110 §9.3.1): it is framed to its end, and the next pipelined
+// request is the one after it.
+TEST(HttpSession, BodyIsReadToItsEndBeforeTheAnswer) {
+    const std::string chunked =
+        testing::chunked_get("5;a=\"x\"\r\nhello\r\n0\r\nX-Checksum: 1\r\n\r\n");
+    const std::string sized =
+        "GET / HTTP/1.1\r\nHost: blog.example\r\nContent-Length: 5\r\n\r\nhello";
+    for (const auto& request : {chunked, sized}) {
+        const std::string in = request + testing::kPipelinedAfterHostile;
+        for (size_t piece : {size_t(0), size_t(1), size_t(5)}) {
+            const auto r = exchange(in, piece);
+            EXPECT_EQ(count(r.out, "HTTP/1.1 200 OK"), 2) << piece << request;
+            EXPECT_NE(r.out.find("Sitemap:"), std::string::npos) << piece;
+            EXPECT_FALSE(r.closing);
+        }
+    }
+    // A chunked body's request is not answered while the body's end has not arrived: its
+    // framing may still turn out invalid.
+    EXPECT_EQ(exchange(chunked.substr(0, chunked.size() - 1)).out, "");
 }
 
 }  // namespace

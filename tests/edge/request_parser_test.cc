@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "tests/edge/hostile_requests.h"
+
 namespace anyedge::http {
 namespace {
 
@@ -222,6 +224,72 @@ TEST(RequestParser, Limits) {
         const std::string msg = "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999\r\n\r\n";
         EXPECT_EQ(p.feed(msg, used), ParseStatus::kError);
         EXPECT_EQ(p.error_status(), 413);
+    }
+}
+
+// Every hostile shape gets its status, whatever the receives cut it into, and the request is
+// never reported complete first.
+TEST(RequestParser, HostileRequestsGetTheirStatusAtEverySplit) {
+    for (const auto& c : testing::hostile_requests()) {
+        const std::string msg = c.bytes + testing::kPipelinedAfterHostile;
+        for (size_t split = 0; split <= c.bytes.size(); ++split) {
+            RequestParser p;
+            size_t used = 0;
+            std::string buf;
+            const ParseStatus st = feed_split(p, msg, split, used, buf);
+            ASSERT_EQ(st, ParseStatus::kError) << c.name << " split " << split;
+            ASSERT_EQ(p.error_status(), c.status) << c.name << " split " << split << ": "
+                                                  << p.error_reason();
+        }
+    }
+}
+
+TEST(RequestParser, ChunkedBodyWithExtensionsAndTrailersEndsWhereItSays) {
+    const std::string body = "5;a=\"x y\"\r\nhello\r\n0\r\nX-Checksum: 1\r\n\r\n";
+    const std::string msg = testing::chunked_get(body) + testing::kPipelinedAfterHostile;
+    for (size_t split = 0; split <= msg.size(); ++split) {
+        RequestParser p;
+        size_t used = 0;
+        std::string buf;
+        ASSERT_EQ(feed_split(p, msg, split, used, buf), ParseStatus::kDone) << split;
+        EXPECT_EQ(used, msg.size() - testing::kPipelinedAfterHostile.size()) << split;
+    }
+}
+
+TEST(RequestParser, PerFieldLimit) {
+    ParserLimits limits;
+    limits.max_field_bytes = 100;
+    const std::string at_limit = "X-A: " + std::string(95, 'a');  // 100 bytes
+    const std::string past = at_limit + "a";
+    {
+        RequestParser p(limits);
+        size_t used = 0;
+        EXPECT_EQ(p.feed("GET / HTTP/1.1\r\nHost: h\r\n" + at_limit + "\r\n\r\n", used),
+                  ParseStatus::kDone);
+    }
+    {
+        RequestParser p(limits);
+        size_t used = 0;
+        EXPECT_EQ(p.feed("GET / HTTP/1.1\r\nHost: h\r\n" + past + "\r\n\r\n", used),
+                  ParseStatus::kError);
+        EXPECT_EQ(p.error_status(), 431);
+    }
+    {
+        // Still arriving: refused as soon as the line is longer than the limit.
+        RequestParser p(limits);
+        size_t used = 0;
+        EXPECT_EQ(p.feed("GET / HTTP/1.1\r\nHost: h\r\n" + past + "a", used), ParseStatus::kError);
+        EXPECT_EQ(p.error_status(), 431);
+    }
+}
+
+TEST(RequestParser, AbsoluteFormWithoutUserinfoIsAccepted) {
+    for (const char* target : {"http://blog.example/", "https://blog.example:8443/a?b=c",
+                               "http://[::1]:8080/", "HTTP://blog.example"}) {
+        RequestParser p;
+        size_t used = 0;
+        const std::string msg = std::string("GET ") + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+        EXPECT_EQ(p.feed(msg, used), ParseStatus::kDone) << target << ": " << p.error_reason();
     }
 }
 
