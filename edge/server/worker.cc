@@ -75,6 +75,7 @@ struct Conn {
     std::string peer;                    // "addr:port", kept only with the access log on
     std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
     bool tls_shutdown_sent = false;
+    bool tls_input_seen = false;  // the connection's first byte has been looked at
     // Ciphertext arrived that is not plaintext yet (a record dribbled in): the header timeout
     // runs from its first byte, as for a partial request.
     bool tls_partial = false;
@@ -147,6 +148,7 @@ struct Worker::Impl {
     void tls_flush(uint32_t slot);
     void tls_on_send(uint32_t slot, int res);
     void send_then_close(uint32_t slot, std::string_view last);
+    void refuse_plain_http(uint32_t slot);
     char plain[16384];  // TLS plaintext scratch; copied into the session at once
 };
 
@@ -268,6 +270,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.handler = listeners[li].handler;
     c.tls.reset();
     c.tls_shutdown_sent = false;
+    c.tls_input_seen = false;
     c.tls_partial = false;
     if (listeners[li].tls) {
         auto t = options.tls ? tls::TlsSession::accept(*options.tls)
@@ -442,10 +445,41 @@ void Worker::Impl::start_http2(uint32_t slot) {
     c.h2->start(c.back);
 }
 
+// Plain HTTP sent to a TLS port gets a plain 400, as nginx answers it, instead of a TLS alert
+// the client cannot read and a wait for the header timeout. The connection stops being TLS: the
+// answer goes out in clear text, then the lingering close.
+void Worker::Impl::refuse_plain_http(uint32_t slot) {
+    static constexpr std::string_view kBody = "This port speaks HTTPS: use https://.\n";
+    static const std::string kAnswer =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: " +
+        std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
+    Conn& c = *conns[slot];
+    c.tls.reset();
+    c.back.copy(kAnswer);
+    c.session->close_after_current();
+    c.lingering = true;
+    c.linger_start_ms = now;
+    counters.requests.fetch_add(1, std::memory_order_relaxed);
+    counters.status_4xx.fetch_add(1, std::memory_order_relaxed);
+    if (access_log)
+        access_log->record_error(wall_ms, c.peer, true, 400, "plain HTTP on a TLS port");
+    dirty.push_back(slot);
+}
+
 // TLS: ciphertext from the socket into OpenSSL, plaintext out of it into the HTTP session.
 void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
     Conn& c = *conns[slot];
+    if (!c.tls_input_seen && !data.empty()) {
+        c.tls_input_seen = true;
+        if (!tls::can_start_tls(data.front())) {
+            refuse_plain_http(slot);
+            return;
+        }
+    }
     tls::TlsSession& t = *c.tls;
+    // After a fatal alert nothing the peer sends is read: the connection is closing.
+    if (t.failed()) return;
     // The request clock starts with the first byte after the last complete request, even when
     // that byte is only part of a TLS record; a clock already running is not restarted.
     bool clock_running = c.tls_partial || c.session->mid_request();
@@ -464,7 +498,7 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
             const tls::TlsIo hs = t.handshake();
             if (hs.status == tls::TlsStatus::error || hs.status == tls::TlsStatus::truncated ||
                 hs.status == tls::TlsStatus::closed) {
-                // Send the alert OpenSSL queued, then close.
+                // Send the alert OpenSSL queued, then close (begin_linger sends our FIN).
                 c.session->close_after_current();
                 c.lingering = true;
                 c.linger_start_ms = now;
@@ -636,8 +670,11 @@ void Worker::Impl::begin_linger(uint32_t slot) {
     c.shut_wr = true;
     // Over TLS our close_notify already told the peer the stream is over (RFC 8446 §6.1), and
     // the peer answers it by closing. A shutdown(SHUT_WR) would only repeat that, and io_uring
-    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection.
-    if (!c.tls || !c.tls_shutdown_sent) {
+    // always runs IORING_OP_SHUTDOWN on an io-wq thread: a thread hop per connection. It is
+    // still sent when the end was not clean (an error answer, a fatal alert, which has no
+    // close_notify after it): the peer then sees the connection end at once, not after the
+    // linger.
+    if (!c.tls || !c.tls_shutdown_sent || !c.session->ended_cleanly() || c.tls->failed()) {
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
         io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));

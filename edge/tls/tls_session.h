@@ -58,6 +58,13 @@ struct TlsSessionOptions {
     bool release_buffers = false;
 };
 
+// RFC 8446 §5.1: a client's first byte opens a handshake record (22); the high bit set is an
+// SSLv2-compatible ClientHello, which OpenSSL refuses with an alert of its own. Anything else,
+// such as a letter, is not TLS at all: most likely a plain HTTP request sent to a TLS port.
+constexpr bool can_start_tls(char first_byte) {
+    return first_byte == 0x16 || (static_cast<unsigned char>(first_byte) & 0x80) != 0;
+}
+
 class TlsSession {
   public:
     // A server session for one accepted connection. ctx must outlive the session. Counts the
@@ -121,6 +128,9 @@ class TlsSession {
     // --- state ---
 
     bool handshake_done() const;
+    // A fatal error ended the session (an alert may wait in pending_ciphertext()): after it
+    // the connection must close (RFC 8446 §6.2).
+    bool failed() const { return terminal_ == TlsStatus::error; }
     // Received bytes not yet turned into plaintext: part of a record, or whole records the SSL
     // has not read yet. A client dribbling a record in is mid-request.
     bool input_pending() const;

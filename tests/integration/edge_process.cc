@@ -172,16 +172,20 @@ bool RawClient::send_all(const std::string& bytes) {
     return true;
 }
 
-std::string RawClient::read_until_close(milliseconds timeout) {
+std::string RawClient::read_until_close(milliseconds timeout, bool* closed) {
     std::string out = std::move(pending_);
     pending_.clear();
+    if (closed) *closed = false;
     const auto deadline = steady_clock::now() + timeout;
     while (steady_clock::now() < deadline) {
         pollfd p{fd_, POLLIN, 0};
         if (poll(&p, 1, 50) <= 0) continue;
         char buf[65536];
         const ssize_t n = recv(fd_, buf, sizeof buf, 0);
-        if (n <= 0) break;
+        if (n <= 0) {
+            if (closed) *closed = true;
+            break;
+        }
         out.append(buf, size_t(n));
     }
     return out;

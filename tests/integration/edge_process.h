@@ -49,8 +49,9 @@ class RawClient {
     ~RawClient();
     bool connected() const { return fd_ >= 0; }
     bool send_all(const std::string& bytes);
-    // Reads until the peer closes or the timeout passes.
-    std::string read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // Reads until the peer closes or the timeout passes; `closed`, when given, says which.
+    std::string read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                                 bool* closed = nullptr);
     // Reads complete HTTP responses (Content-Length framed) until `count` have arrived.
     std::vector<std::string> read_responses(
         size_t count, bool head_only = false,
