@@ -52,7 +52,7 @@ class HooksProcess : public ::testing::Test {
                 return run("curl -sf http://127.0.0.1:" + std::to_string(admin_port_) +
                            "/healthz") == 0;
             },
-            5s))
+            20s))
             << read_file(dir_ / "edge.out");
     }
 
@@ -140,7 +140,7 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
     // absent.
     ASSERT_TRUE(wait_for(
         [&] { return exabgp().find("withdraw route 2001:db8:a::10/128") != std::string::npos; },
-        5s));
+        20s));
     std::this_thread::sleep_for(400ms);
     EXPECT_EQ(exabgp().find("announce"), std::string::npos) << exabgp();
 
@@ -150,7 +150,7 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
             return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
                    std::string::npos;
         },
-        5s))
+        20s))
         << read_file(dir_ / "hooks.log");
     EXPECT_NE(exabgp().find("announce route 2001:db8:a::10/128 next-hop self\n"),
               std::string::npos);
@@ -161,14 +161,14 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
         [&] {
             return exabgp().find("withdraw route 203.0.113.10/32", before) != std::string::npos;
         },
-        5s);
+        20s);
     ASSERT_TRUE(t) << exabgp() << read_file(dir_ / "hooks.log") << read_file(dir_ / "edge.out");
     std::printf("[exabgp] SIGKILL -> withdraw line in %lld ms\n", (long long)t->count());
     waitpid(edge_, nullptr, 0);
     edge_ = -1;
 
     ASSERT_TRUE(
-        wait_for([&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; }, 2s));
+        wait_for([&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; }, 10s));
     std::string n = drain_notify();
     EXPECT_NE(n.find("READY=1"), std::string::npos) << n;
     EXPECT_NE(n.find("WATCHDOG=1"), std::string::npos) << n;
@@ -192,7 +192,7 @@ TEST_F(HooksProcess, BadConfigFailsFastNamingTheKey) {
                R"("edge":{"admin":"127.0.0.1:1"},"policy":{"fail_treshold":3}})");
     pid_t p = spawn({CDN_HOOKS_BIN, "--config", (dir_ / "bad.json").string()}, dir_ / "bad.log");
     int status = 0;
-    ASSERT_TRUE(wait_for([&] { return waitpid(p, &status, WNOHANG) == p; }, 5s));
+    ASSERT_TRUE(wait_for([&] { return waitpid(p, &status, WNOHANG) == p; }, 20s));
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
     EXPECT_NE(read_file(dir_ / "bad.log").find("policy.fail_treshold: unknown key"),
               std::string::npos)

@@ -181,9 +181,8 @@ TEST_F(EdgeH2, AHalfSentFrameIsClosedByTheHeaderTimeout) {
     ASSERT_TRUE(slow.send(kPreface + kEmptySettings));
     // A HEADERS frame announcing 32 bytes of header block, of which one arrives.
     ASSERT_TRUE(slow.send(std::string("\x00\x00\x20\x01\x05\x00\x00\x00\x01", 9) + "\x82"));
-    const auto t0 = std::chrono::steady_clock::now();
-    EXPECT_TRUE(slow.closed_within(std::chrono::seconds(4)));
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+    // Closed by the edge: the bound is twenty times the timeout, far below the idle timeout.
+    EXPECT_TRUE(slow.closed_within(std::chrono::seconds(10)));
     EXPECT_FALSE(idle.closed_within(std::chrono::milliseconds(300)));
     // And others are served meanwhile.
     EXPECT_TRUE(curl("--http2 -i", "/robots.txt").starts_with("HTTP/2 200"));

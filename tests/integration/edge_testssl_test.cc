@@ -101,6 +101,13 @@ Scan scan_with_ticket_recheck(const fs::path& dir, const std::string& host, uint
     return scan;
 }
 
+// Findings about the machine that runs the scan, not about the server: testssl warns when the
+// local /usr/bin/openssl lacks engine (GOST) support, which depends on how that openssl was
+// built and configured. Every other finding stays asserted.
+bool about_the_scanner(const Finding& f) {
+    return f.id == "engine_problem" || f.finding.find("your /usr/bin/openssl") != std::string::npos;
+}
+
 void expect_clean_scan(const Scan& scan, const std::string& key_type) {
     ASSERT_GT(scan.findings.size(), 50u) << "testssl produced no report:\n" << scan.output;
     const auto finding = [&](const std::string& id) -> std::string {
@@ -149,6 +156,7 @@ void expect_clean_scan(const Scan& scan, const std::string& key_type) {
     // certificates name no CRL or OCSP responder (a property of the certificate, not the server).
     for (const Finding& f : scan.findings) {
         if (f.severity == "OK" || f.severity == "INFO" || f.id == "cert_revocation") continue;
+        if (about_the_scanner(f)) continue;
         ADD_FAILURE() << f.severity << " " << f.id << ": " << f.finding;
     }
 }

@@ -44,21 +44,24 @@ lab_assert() {
     fi
 }
 
-# lab_bound METRIC VALUE_MS LIMIT_MS: record and assert VALUE < LIMIT (empty VALUE = no value).
-lab_bound() {
-    local m=$1 v=$2 lim=$3
+# lab_timed METRIC VALUE_MS TARGET_MS: a duration, recorded against its target. A duration
+# never fails a scenario (a slow machine is not a wrong answer): its verdict is "met" or
+# "missed", for the report. An empty VALUE fails it: the event (a failover, a route change)
+# never happened within the scenario's own bound, which every caller makes at least ten times
+# the target.
+lab_timed() {
+    local m=$1 v=$2 target=$3
     if [[ -z $v || $v == null || $v == None ]]; then
-        lab_figure "$m" "none" "< $lim ms" FAIL
-        echo "FAILED: $m: no value measured" >&2
+        lab_figure "$m" "never" "< $target ms" FAIL
+        echo "FAILED: $m: never happened within the scenario's bound" >&2
         LAB_FAILED=1
         return
     fi
-    if python3 -c "import sys; sys.exit(0 if float('$v') < float('$lim') else 1)"; then
-        lab_figure "$m" "$v ms" "< $lim ms" PASS
+    if python3 -c "import sys; sys.exit(0 if float('$v') < float('$target') else 1)"; then
+        lab_figure "$m" "$v ms" "< $target ms" met
     else
-        lab_figure "$m" "$v ms" "< $lim ms" FAIL
-        echo "FAILED: $m = $v ms, target < $lim ms" >&2
-        LAB_FAILED=1
+        lab_figure "$m" "$v ms" "< $target ms" missed
+        echo "MISSED (a figure, not a failure): $m = $v ms, target < $target ms" >&2
     fi
 }
 

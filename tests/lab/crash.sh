@@ -12,13 +12,13 @@ sleep 1
 pid=$(lab_pid_of edge-e1)
 lab_log "crash: kill -KILL cdn-edge on e1 (pid $pid)"
 kill -KILL "$pid"
-sleep 2
+sleep 4  # ten times the failover target and more: a failover not seen by then never happened
 lab_probe_stop v4
 lab_probe_stop v6
 for fam in v4 v6; do
     r=$(python3 "$LAB_HERE/probe.py" failover "$LAB_DIR/$fam.tsv" --from e1)
     echo "$fam probe: $r"
-    lab_bound "$fam failover after SIGKILL of cdn-edge" "$(lab_json "$r" '["outage_ms"]')" 300
+    lab_timed "$fam failover after SIGKILL of cdn-edge" "$(lab_json "$r" '["outage_ms"]')" 300
     lab_figure "$fam failed requests during the crash" "$(lab_json "$r" '["failed"]') of $(lab_json "$r" '["requests"]')"
     lab_figure "$fam gap between the last answer from e1 and the first from e2" "$(lab_json "$r" '.get("switch_ms")') ms"
     lab_assert "$fam traffic moved to e2" test "$(lab_json "$r" '["moved_to"]')" = e2

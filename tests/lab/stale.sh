@@ -32,8 +32,8 @@ for g in 2 3; do
     lab_publish "$v" >>"$LAB_DIR/origin/cdnctl.log" 2>&1 || lab_die "publish v$g failed"
 done
 t_pub=$(lab_now_ms)
-moved=$(wait_served c1 e2 30)
-lab_bound "c1 moved off stale e1 (grace 3 s) after the second publish" "$moved" 15000
+moved=$(wait_served c1 e2 60)
+lab_timed "c1 moved off stale e1 (grace 3 s) after the second publish" "$moved" 6000
 lab_figure "e1 route while stale" "$(route_of e1)" "deprefer"
 lab_assert "stale e1 is de-preferred, not withdrawn" test "$(route_of e1)" = deprefer
 e1_routes=$(lab_birdc r1 show route protocol e1_v4 2>/dev/null | grep -c "$LAB_V4")
@@ -43,19 +43,19 @@ lab_birdc r1 show route "$LAB_V4/32" all | grep -E 'BGP.as_path|unicast' | head 
 lab_log "restarting cdn-sync on e1"
 lab_start_sync e1
 back=$(wait_served c1 e1 30)
-lab_bound "c1 back on e1 after it caught up" "$back" 20000
+lab_timed "c1 back on e1 after it caught up" "$back" 3000
 
 lab_log "origin unreachable for every node"
 ip -n "$(lab_ns r1)" link set to-origin down
 t_cut=$(lab_now_ms)
 all=""
-for ((i = 0; i < 600; i++)); do  # bounded: 30 s
+for ((i = 0; i < 1600; i++)); do  # bounded: 80 s
     if [[ $(route_of e1) == deprefer && $(route_of e2) == deprefer && $(route_of e3) == deprefer ]]; then
         all=$(( $(lab_now_ms) - t_cut )); break
     fi
     sleep 0.05
 done
-lab_bound "every node de-preferred after the origin became unreachable" "$all" 20000
+lab_timed "every node de-preferred after the origin became unreachable" "$all" 8000
 for e in "${LAB_EDGES[@]}"; do
     lab_figure "$e route with the origin unreachable" "$(route_of "$e")" "deprefer"
     lab_assert "$e not withdrawn" test "$(route_of "$e")" != withdraw
