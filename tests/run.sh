@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test (unit, integration, lab) with ctest.
+# Builds everything and runs every test (unit, integration, lab) with ctest, then the unit
+# tests and the fuzz corpus replay again under AddressSanitizer and UBSan.
+# ANYEDGE_SKIP_SANITIZE=1 leaves the sanitizer pass out (for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-deps.sh test
@@ -7,3 +9,11 @@ build=${ANYEDGE_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYEDGE_TESTS=ON ${ANYEDGE_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "$(nproc)"
 ctest --test-dir "$build" --output-on-failure --timeout 600 "$@"
+
+if [[ ${ANYEDGE_SKIP_SANITIZE:-0} != 1 ]]; then
+    asan="$build-asan"
+    cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANYEDGE_TESTS=ON \
+        -DANYEDGE_SANITIZE=ON >/dev/null
+    cmake --build "$asan" -j "$(nproc)" --target unit_tests
+    ctest --test-dir "$asan" --output-on-failure --timeout 600 -L unit
+fi
