@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
       nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libsodium-dev
       libnghttp2-dev openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
-    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh nghttp2-client)
+    pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh nghttp2-client
+           clang-format git)
 fi
 if [[ $set_name == bench ]]; then
     pkgs+=(nghttp2-client util-linux)

@@ -1,19 +1,18 @@
 // cdn-edge: flags and config, then wiring. See edge/server/worker.h for the data path.
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <mutex>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -21,9 +20,9 @@
 #include "edge/cache/site_loader.h"
 #include "edge/cache/state_loader.h"
 #include "edge/server/admin_api.h"
-#include "edge/server/origin_upload.h"
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
+#include "edge/server/origin_upload.h"
 #include "edge/server/worker.h"
 #include "edge/tls/self_signed.h"
 #include "edge/tls/tls_context.h"
@@ -281,7 +280,8 @@ int main(int argc, char** argv) {
             return fail("access log " + cfg.access_log + ": " + strerror(errno));
         }
     }
-    if (!cfg.hsts.empty()) wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
+    if (!cfg.hsts.empty())
+        wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     if (cfg.redirect_http) wopts.redirect_https_port = https_port;
 
     // Certificates (renewed in place) and ticket keys (rotated on every node together) are
@@ -306,7 +306,7 @@ int main(int argc, char** argv) {
     // after an upload. Serialized: two reloads never interleave.
     auto reload_mutex = std::make_shared<std::mutex>();
     std::function<Result<uint64_t>()> reload = [&cfg, &snap_opts, &shared, &reload_tls,
-                                             reload_mutex]() -> Result<uint64_t> {
+                                                reload_mutex]() -> Result<uint64_t> {
         std::lock_guard lock(*reload_mutex);
         reload_tls("reload");
         auto site = load_site(cfg, snap_opts, shared.current());
@@ -352,7 +352,8 @@ int main(int argc, char** argv) {
         aopts.state_dir = cfg.state;
         if (!cfg.admin_token_file.empty()) {
             aopts.token = read_token(cfg.admin_token_file);
-            if (aopts.token.empty()) return fail("admin token file " + cfg.admin_token_file + " is empty");
+            if (aopts.token.empty())
+                return fail("admin token file " + cfg.admin_token_file + " is empty");
         } else if (!is_unix) {
             std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
         }

@@ -104,7 +104,7 @@ Result<uint64_t> Checker::check_healthz(int abort_fd) {
     HttpRequest req;
     req.target = "/healthz";
     auto r = http_request(*admin_, req, timeout_, abort_fd);
-    if (!r) return make_error("healthz: " + r.error());
+    if (!r) return r.forward_error("healthz: ");
     if (r->status != 200) return make_error("healthz: HTTP " + std::to_string(r->status));
     json j = json::parse(r->body, nullptr, false);
     if (j.is_discarded() || !j.is_object() || j.value("status", "") != "ok") {
@@ -274,7 +274,7 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
 
     bool have_status = false;
     // A healthz that timed out means a wedged edge: do not wait a second time on /status.
-    bool wedged = !gen && gen.error().find("timed out") != std::string::npos;
+    bool wedged = !gen && gen.error_code() == ErrorCode::kTimedOut;
     if (admin_ && !wedged) {
         HttpRequest req;
         req.target = "/status";

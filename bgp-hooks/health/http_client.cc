@@ -258,7 +258,8 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return make_error(std::string("poll: ") + std::strerror(errno));
             if (n == 0)
-                return make_error("timed out after " + std::to_string(timeout.count()) + " ms");
+                return make_error("timed out after " + std::to_string(timeout.count()) + " ms",
+                                  ErrorCode::kTimedOut);
             if (abort_fd >= 0 && (p[1].revents & POLLIN)) return make_error("aborted: edge died");
             return ok_status();
         }
@@ -268,8 +269,7 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
         if (errno != EINPROGRESS && errno != EAGAIN) {
             return make_error("connect " + ep.display() + ": " + std::strerror(errno));
         }
-        if (auto st = wait(POLLOUT); !st)
-            return make_error("connect " + ep.display() + ": " + st.error());
+        if (auto st = wait(POLLOUT); !st) return st.forward_error("connect " + ep.display() + ": ");
         int err = 0;
         socklen_t el = sizeof(err);
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
@@ -283,7 +283,7 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
             if (io == TlsSession::Io::done) break;
             if (io == TlsSession::Io::want_read || io == TlsSession::Io::want_write) {
                 if (auto st = wait(io == TlsSession::Io::want_read ? POLLIN : POLLOUT); !st) {
-                    return make_error("TLS handshake: " + st.error());
+                    return st.forward_error("TLS handshake: ");
                 }
                 continue;
             }
@@ -306,7 +306,7 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
                 sent += n;
             } else if (io == TlsSession::Io::want_read || io == TlsSession::Io::want_write) {
                 if (auto st = wait(io == TlsSession::Io::want_read ? POLLIN : POLLOUT); !st) {
-                    return make_error("send: " + st.error());
+                    return st.forward_error("send: ");
                 }
             } else {
                 return make_error(tls->error());
@@ -317,7 +317,7 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
-                if (auto st = wait(POLLOUT); !st) return make_error("send: " + st.error());
+                if (auto st = wait(POLLOUT); !st) return st.forward_error("send: ");
                 continue;
             }
             return make_error(std::string("send: ") + std::strerror(errno));
@@ -328,7 +328,7 @@ Result<HttpResponse> http_request(const Endpoint& ep, const HttpRequest& req,
     bool head = req.method == "HEAD";
     short want = POLLIN;
     for (;;) {
-        if (auto st = wait(want); !st) return make_error("response: " + st.error());
+        if (auto st = wait(want); !st) return st.forward_error("response: ");
         char buf[16384];
         ssize_t n = 0;
         if (tls) {

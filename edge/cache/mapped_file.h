@@ -10,7 +10,7 @@
 namespace anyedge::cache {
 
 class MappedFile {
-public:
+  public:
     static Result<MappedFile> open(const std::string& path);
     MappedFile() = default;
     MappedFile(MappedFile&& other) noexcept;
@@ -21,7 +21,7 @@ public:
 
     std::string_view bytes() const { return {static_cast<const char*>(addr_), size_}; }
 
-private:
+  private:
     void* addr_ = nullptr;
     size_t size_ = 0;
 };

@@ -84,7 +84,8 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadO
     std::error_code ec;
     const fs::path root = fs::canonical(dir, ec);
     if (ec) return make_error("site folder " + dir.string() + ": " + ec.message());
-    if (!fs::is_directory(root)) return make_error("site folder " + dir.string() + " is not a folder");
+    if (!fs::is_directory(root))
+        return make_error("site folder " + dir.string() + " is not a folder");
 
     std::map<std::string, Found> found;  // URL path -> file
     fs::recursive_directory_iterator it(root, fs::directory_options::none, ec);
@@ -107,7 +108,8 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadO
         struct stat st {};
         if (::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
         std::string url = "/" + p.lexically_relative(root).generic_string();
-        found[url] = Found{real, static_cast<size_t>(st.st_size), static_cast<int64_t>(st.st_mtime)};
+        found[url] =
+            Found{real, static_cast<size_t>(st.st_size), static_cast<int64_t>(st.st_mtime)};
     }
 
     std::vector<FileSpec> specs;

@@ -1,10 +1,10 @@
 #include "edge/cache/snapshot.h"
 
-#include <fnmatch.h>
-
 #include "edge/http/http_date.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/media_types.h"
+
+#include <fnmatch.h>
 
 namespace anyedge::cache {
 namespace {

@@ -89,7 +89,7 @@ struct FileSpec {
 };
 
 class Snapshot {
-public:
+  public:
     // Builds a snapshot; takes ownership of the bytes.
     static std::shared_ptr<const Snapshot> build(std::vector<FileSpec> files,
                                                  const SnapshotOptions& options,
@@ -101,7 +101,7 @@ public:
     size_t file_count() const { return entries_.size(); }
     const std::string& common_headers() const { return common_headers_; }
 
-private:
+  private:
     struct Hash {
         using is_transparent = void;
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -66,8 +66,9 @@ Result<LoadedState> load_state(const fs::path& state_dir, const SnapshotOptions&
     auto live = load_live_generation(state_dir);
     if (!live) return make_error(state_dir.string() + ": " + live.error());
     auto snap = build_generation_snapshot(state_dir, live->manifest, options);
-    if (!snap) return make_error("generation " + std::to_string(live->manifest.generation) + ": " +
-                                 snap.error());
+    if (!snap)
+        return make_error("generation " + std::to_string(live->manifest.generation) + ": " +
+                          snap.error());
     LoadedState out;
     out.live = std::move(*snap);
     out.live_issued = live->current.issued;

@@ -3,7 +3,6 @@
 #include <cstddef>
 
 #include "edge/http/http_date.h"
-
 #include "edge/http/tokens.h"
 
 namespace anyedge::http {

@@ -125,11 +125,16 @@ PathResult normalize_target(std::string_view target) {
 
 std::string_view describe(PathError error) {
     switch (error) {
-        case PathError::kBadTarget: return "malformed request target";
-        case PathError::kBadEscape: return "invalid percent-escape in path";
-        case PathError::kForbiddenByte: return "forbidden byte in path";
-        case PathError::kEncodedSlash: return "encoded slash in path";
-        case PathError::kAboveRoot: return "path climbs above the root";
+        case PathError::kBadTarget:
+            return "malformed request target";
+        case PathError::kBadEscape:
+            return "invalid percent-escape in path";
+        case PathError::kForbiddenByte:
+            return "forbidden byte in path";
+        case PathError::kEncodedSlash:
+            return "encoded slash in path";
+        case PathError::kAboveRoot:
+            return "path climbs above the root";
     }
     return "bad path";
 }

@@ -5,7 +5,6 @@
 
 #include "edge/http/conditional.h"
 #include "edge/http/http_date.h"
-
 #include "edge/http/tokens.h"
 
 namespace anyedge::http {

@@ -36,8 +36,8 @@ Result<std::unique_ptr<Ring>> Ring::create(unsigned entries) {
         const char* name;
     };
     static constexpr Need kNeeded[] = {
-        {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_RECV, "RECV"},
-        {IORING_OP_SENDMSG, "SENDMSG"}, {IORING_OP_CLOSE, "CLOSE"},
+        {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
+        {IORING_OP_SENDMSG, "SENDMSG"},   {IORING_OP_CLOSE, "CLOSE"},
         {IORING_OP_SHUTDOWN, "SHUTDOWN"}, {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
         {IORING_OP_TIMEOUT, "TIMEOUT"},
     };
@@ -81,13 +81,13 @@ Result<std::unique_ptr<BufferRing>> BufferRing::create(Ring& ring, uint16_t grou
     b->buffer_size_ = buffer_size;
     b->group_id_ = group_id;
     b->br_bytes_ = count * sizeof(io_uring_buf);
-    void* mem = mmap(nullptr, b->br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-                     -1, 0);
+    void* mem =
+        mmap(nullptr, b->br_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) return make_error("mmap buffer ring: " + errno_text(errno));
     b->br_ = static_cast<io_uring_buf_ring*>(mem);
     b->data_bytes_ = size_t(count) * buffer_size;
-    void* data = mmap(nullptr, b->data_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-                      -1, 0);
+    void* data =
+        mmap(nullptr, b->data_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (data == MAP_FAILED) return make_error("mmap receive buffers: " + errno_text(errno));
     b->data_ = static_cast<char*>(data);
 

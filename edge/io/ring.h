@@ -5,18 +5,18 @@
 // kernel lacks. Not thread-safe: every call comes from the owning thread.
 #pragma once
 
-#include <liburing.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <liburing.h>
 
 #include "origin-sync/content/result.h"
 
 namespace anyedge::io {
 
 class Ring {
-public:
+  public:
     static Result<std::unique_ptr<Ring>> create(unsigned entries);
     ~Ring();
     Ring(const Ring&) = delete;
@@ -28,7 +28,7 @@ public:
     // Makes room for `count` SQEs, so that a linked chain is not split by a submit in get_sqe().
     void reserve(unsigned count);
 
-private:
+  private:
     Ring() = default;
     io_uring ring_{};
     bool initialized_ = false;
@@ -37,9 +37,9 @@ private:
 // Buffers handed to the kernel for multishot receive. A completed receive names a buffer id;
 // the caller copies the bytes out and gives the buffer back at once with recycle().
 class BufferRing {
-public:
-    static Result<std::unique_ptr<BufferRing>> create(Ring& ring, uint16_t group_id,
-                                                      unsigned count, unsigned buffer_size);
+  public:
+    static Result<std::unique_ptr<BufferRing>> create(Ring& ring, uint16_t group_id, unsigned count,
+                                                      unsigned buffer_size);
     ~BufferRing();
     BufferRing(const BufferRing&) = delete;
     BufferRing& operator=(const BufferRing&) = delete;
@@ -48,7 +48,7 @@ public:
     const char* buffer(uint16_t id) const { return data_ + size_t(id) * buffer_size_; }
     void recycle(uint16_t id);
 
-private:
+  private:
     BufferRing() = default;
     Ring* ring_ = nullptr;
     io_uring_buf_ring* br_ = nullptr;

@@ -16,7 +16,7 @@
 namespace anyedge::server {
 
 class AccessLog {
-public:
+  public:
     explicit AccessLog(int fd, size_t max_pending = 4 << 20) : fd_(fd), max_pending_(max_pending) {}
 
     void record(int64_t unix_ms, std::string_view peer, bool tls, const http::Request& request,
@@ -32,7 +32,7 @@ public:
     void write_done(long written);
     uint64_t dropped_lines() const { return dropped_; }
 
-private:
+  private:
     void append_line(std::string_view line);
     int fd_;
     size_t max_pending_;

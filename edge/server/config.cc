@@ -56,53 +56,85 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
     if (!doc.is_object()) return make_error("config: the top level must be an object");
     try {
         for (const auto& [key, v] : doc.items()) {
-            if (key == "site") cfg.site = get_string(v, key);
-            else if (key == "state") cfg.state = get_string(v, key);
-            else if (key == "listen") cfg.listen = get_strings(v, key);
-            else if (key == "tls_listen") cfg.tls_listen = get_strings(v, key);
-            else if (key == "cert") cfg.cert = get_strings(v, key);
-            else if (key == "key") cfg.key = get_strings(v, key);
-            else if (key == "ticket_keys") cfg.ticket_keys = get_string(v, key);
+            if (key == "site")
+                cfg.site = get_string(v, key);
+            else if (key == "state")
+                cfg.state = get_string(v, key);
+            else if (key == "listen")
+                cfg.listen = get_strings(v, key);
+            else if (key == "tls_listen")
+                cfg.tls_listen = get_strings(v, key);
+            else if (key == "cert")
+                cfg.cert = get_strings(v, key);
+            else if (key == "key")
+                cfg.key = get_strings(v, key);
+            else if (key == "ticket_keys")
+                cfg.ticket_keys = get_string(v, key);
             else if (key == "tls_cipher_preference")
                 cfg.tls_cipher_preference = get_string(v, key);
             else if (key == "tls_tickets_per_handshake")
                 cfg.tls_tickets_per_handshake = get_u32(v, key);
-            else if (key == "tls_session_lifetime_s") cfg.tls_session_lifetime_s = get_u32(v, key);
-            else if (key == "tls_x25519") cfg.tls_x25519 = get_string(v, key);
-            else if (key == "tls13_kdf") cfg.tls13_kdf = get_string(v, key);
-            else if (key == "admin") cfg.admin = get_string(v, key);
-            else if (key == "admin_token_file") cfg.admin_token_file = get_string(v, key);
-            else if (key == "upload_token_file") cfg.upload_token_file = get_string(v, key);
-            else if (key == "node_name") cfg.node_name = get_string(v, key);
-            else if (key == "threads") cfg.threads = get_u32(v, key);
-            else if (key == "redirect_http") cfg.redirect_http = get_bool(v, key);
-            else if (key == "http2") cfg.http2 = get_bool(v, key);
-            else if (key == "hsts") cfg.hsts = get_string(v, key);
-            else if (key == "access_log") cfg.access_log = get_string(v, key);
-            else if (key == "max_connections") cfg.max_connections = get_u32(v, key);
-            else if (key == "header_timeout_ms") cfg.header_timeout_ms = get_u32(v, key);
-            else if (key == "idle_timeout_ms") cfg.idle_timeout_ms = get_u32(v, key);
-            else if (key == "send_timeout_ms") cfg.send_timeout_ms = get_u32(v, key);
-            else if (key == "send_buffer") cfg.send_buffer = get_u32(v, key);
+            else if (key == "tls_session_lifetime_s")
+                cfg.tls_session_lifetime_s = get_u32(v, key);
+            else if (key == "tls_x25519")
+                cfg.tls_x25519 = get_string(v, key);
+            else if (key == "tls13_kdf")
+                cfg.tls13_kdf = get_string(v, key);
+            else if (key == "admin")
+                cfg.admin = get_string(v, key);
+            else if (key == "admin_token_file")
+                cfg.admin_token_file = get_string(v, key);
+            else if (key == "upload_token_file")
+                cfg.upload_token_file = get_string(v, key);
+            else if (key == "node_name")
+                cfg.node_name = get_string(v, key);
+            else if (key == "threads")
+                cfg.threads = get_u32(v, key);
+            else if (key == "redirect_http")
+                cfg.redirect_http = get_bool(v, key);
+            else if (key == "http2")
+                cfg.http2 = get_bool(v, key);
+            else if (key == "hsts")
+                cfg.hsts = get_string(v, key);
+            else if (key == "access_log")
+                cfg.access_log = get_string(v, key);
+            else if (key == "max_connections")
+                cfg.max_connections = get_u32(v, key);
+            else if (key == "header_timeout_ms")
+                cfg.header_timeout_ms = get_u32(v, key);
+            else if (key == "idle_timeout_ms")
+                cfg.idle_timeout_ms = get_u32(v, key);
+            else if (key == "send_timeout_ms")
+                cfg.send_timeout_ms = get_u32(v, key);
+            else if (key == "send_buffer")
+                cfg.send_buffer = get_u32(v, key);
             else if (key == "max_requests_per_connection")
                 cfg.max_requests_per_connection = get_u32(v, key);
-            else if (key == "max_header_bytes") cfg.max_header_bytes = get_u32(v, key);
-            else if (key == "max_target_bytes") cfg.max_target_bytes = get_u32(v, key);
-            else if (key == "max_field_bytes") cfg.max_field_bytes = get_u32(v, key);
-            else if (key == "stop_timeout_ms") cfg.stop_timeout_ms = get_u32(v, key);
-            else if (key == "skew_grace_s") cfg.skew_grace_s = get_u32(v, key);
-            else if (key == "mmap_threshold") cfg.mmap_threshold = get_uint(v, key);
-            else if (key == "compress") cfg.compress = get_bool(v, key);
+            else if (key == "max_header_bytes")
+                cfg.max_header_bytes = get_u32(v, key);
+            else if (key == "max_target_bytes")
+                cfg.max_target_bytes = get_u32(v, key);
+            else if (key == "max_field_bytes")
+                cfg.max_field_bytes = get_u32(v, key);
+            else if (key == "stop_timeout_ms")
+                cfg.stop_timeout_ms = get_u32(v, key);
+            else if (key == "skew_grace_s")
+                cfg.skew_grace_s = get_u32(v, key);
+            else if (key == "mmap_threshold")
+                cfg.mmap_threshold = get_uint(v, key);
+            else if (key == "compress")
+                cfg.compress = get_bool(v, key);
             else if (key == "cache_rules") {
-                expect(v.is_array(), key, "an array of {\"match\": PATTERN, \"cache_control\": VALUE}");
+                expect(v.is_array(), key,
+                       "an array of {\"match\": PATTERN, \"cache_control\": VALUE}");
                 cfg.cache_rules.clear();
                 for (const auto& rule : v) {
                     expect(rule.is_object() && rule.size() == 2 && rule.contains("match") &&
                                rule.contains("cache_control"),
                            key, "objects with exactly \"match\" and \"cache_control\"");
-                    cfg.cache_rules.push_back({get_string(rule["match"], key + ".match"),
-                                               get_string(rule["cache_control"],
-                                                          key + ".cache_control")});
+                    cfg.cache_rules.push_back(
+                        {get_string(rule["match"], key + ".match"),
+                         get_string(rule["cache_control"], key + ".cache_control")});
                 }
             } else if (key == "headers") {
                 expect(v.is_object(), key, "an object of header name -> value");
@@ -136,8 +168,8 @@ namespace {
 bool valid_header_token(const std::string& s) {
     if (s.empty()) return false;
     for (unsigned char c : s) {
-        if (c <= 32 || c >= 127 || std::string_view("()<>@,;:\\\"/[]?={}").find(char(c)) !=
-                                       std::string_view::npos)
+        if (c <= 32 || c >= 127 ||
+            std::string_view("()<>@,;:\\\"/[]?={}").find(char(c)) != std::string_view::npos)
             return false;
     }
     return true;

@@ -30,7 +30,8 @@ Result<ListenAddress> parse_listen_address(const std::string& text) {
     } else {
         const auto colon = text.rfind(':');
         if (colon == std::string::npos || text.find(':') != colon) {
-            return make_error("bad listen address '" + text + "': expected IPv4:PORT or [IPv6]:PORT");
+            return make_error("bad listen address '" + text +
+                              "': expected IPv4:PORT or [IPv6]:PORT");
         }
         host = text.substr(0, colon);
         port_text = text.substr(colon + 1);

@@ -41,8 +41,9 @@ std::string encode_path(std::string_view path) {
     std::string out;
     for (unsigned char c : path) {
         const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || std::string_view("-._~/!$&'()*+,;=:@").find(
-                                                        static_cast<char>(c)) != std::string_view::npos;
+                          (c >= '0' && c <= '9') ||
+                          std::string_view("-._~/!$&'()*+,;=:@").find(static_cast<char>(c)) !=
+                              std::string_view::npos;
         if (safe) {
             out.push_back(static_cast<char>(c));
         } else {
@@ -151,9 +152,8 @@ ResponseInfo send_partial(const cache::Entry& e, const cache::Representation& re
     return info;
 }
 
-ResponseInfo send_entry(const cache::Entry& e, const http::Request& req,
-                        const ResponseContext& ctx, ResponseSink& out,
-                        const cache::Snapshot& snap) {
+ResponseInfo send_entry(const cache::Entry& e, const http::Request& req, const ResponseContext& ctx,
+                        ResponseSink& out, const cache::Snapshot& snap) {
     const cache::Representation& rep = choose_representation(e, req);
     ResponseInfo info;
 
@@ -179,8 +179,7 @@ ResponseInfo send_entry(const cache::Entry& e, const http::Request& req,
     }
 
     if (!req.range.empty() &&
-        (req.if_range.empty() ||
-         http::if_range_allows(req.if_range, rep.etag, e.last_modified))) {
+        (req.if_range.empty() || http::if_range_allows(req.if_range, rep.etag, e.last_modified))) {
         const http::RangeDecision d = http::evaluate_range(req.range, rep.body.size());
         if (d.outcome == http::RangeOutcome::partial) {
             return send_partial(e, rep, d.ranges, req, ctx, out);
@@ -236,29 +235,52 @@ ResponseInfo respond_with(int status, std::string_view content_type, std::string
 
 std::string_view status_text(int status) {
     switch (status) {
-        case 200: return "OK";
-        case 201: return "Created";
-        case 204: return "No Content";
-        case 206: return "Partial Content";
-        case 301: return "Moved Permanently";
-        case 304: return "Not Modified";
-        case 400: return "Bad Request";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 406: return "Not Acceptable";
-        case 408: return "Request Timeout";
-        case 412: return "Precondition Failed";
-        case 413: return "Content Too Large";
-        case 414: return "URI Too Long";
-        case 416: return "Range Not Satisfiable";
-        case 431: return "Request Header Fields Too Large";
-        case 401: return "Unauthorized";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 503: return "Service Unavailable";
-        case 505: return "HTTP Version Not Supported";
-        default: return "Unknown";
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 204:
+            return "No Content";
+        case 206:
+            return "Partial Content";
+        case 301:
+            return "Moved Permanently";
+        case 304:
+            return "Not Modified";
+        case 400:
+            return "Bad Request";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 406:
+            return "Not Acceptable";
+        case 408:
+            return "Request Timeout";
+        case 412:
+            return "Precondition Failed";
+        case 413:
+            return "Content Too Large";
+        case 414:
+            return "URI Too Long";
+        case 416:
+            return "Range Not Satisfiable";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 401:
+            return "Unauthorized";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 503:
+            return "Service Unavailable";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return "Unknown";
     }
 }
 
@@ -325,7 +347,8 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
     }
     const cache::Lookup found = snap.find(path.target.path);
     switch (found.kind) {
-        case cache::LookupKind::kFile: return send_entry(*found.entry, req, ctx, out, snap);
+        case cache::LookupKind::kFile:
+            return send_entry(*found.entry, req, ctx, out, snap);
         case cache::LookupKind::kRedirectToSlash: {
             std::string location = encode_path(path.target.path) + "/";
             if (path.target.has_query) location.append("?").append(path.target.query);
@@ -335,7 +358,8 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
             return small_response(301, req, extra, "text/plain; charset=utf-8",
                                   "301 Moved Permanently\n", &snap, ctx, out);
         }
-        case cache::LookupKind::kNotFound: break;
+        case cache::LookupKind::kNotFound:
+            break;
     }
     if (ctx.fallback) {
         const cache::Lookup old = ctx.fallback->find(path.target.path);
@@ -346,8 +370,8 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
     if (const cache::Entry* page = snap.not_found_page()) {
         return send_not_found_page(*page, req, ctx, out);
     }
-    return small_response(404, req, {}, "text/plain; charset=utf-8", "404 Not Found\n", &snap,
-                          ctx, out);
+    return small_response(404, req, {}, "text/plain; charset=utf-8", "404 Not Found\n", &snap, ctx,
+                          out);
 }
 
 }  // namespace anyedge::server

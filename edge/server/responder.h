@@ -13,9 +13,9 @@
 namespace anyedge::server {
 
 struct ResponseContext {
-    std::string_view date_line;      // "Date: <IMF-fixdate>\r\n"
-    bool force_close = false;        // draining, stopping, or the connection's request cap hit
-    std::string_view extra_headers;  // per-listener lines, e.g. Strict-Transport-Security
+    std::string_view date_line;        // "Date: <IMF-fixdate>\r\n"
+    bool force_close = false;          // draining, stopping, or the connection's request cap hit
+    std::string_view extra_headers;    // per-listener lines, e.g. Strict-Transport-Security
     uint16_t redirect_https_port = 0;  // non-zero: answer GET/HEAD with 301 to https
     // The previous generation during the skew grace: paths missing from the live snapshot are
     // looked up here, so a page loaded just before a switch still finds its assets.

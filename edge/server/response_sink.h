@@ -7,7 +7,7 @@
 namespace anyedge::server {
 
 class ResponseSink {
-public:
+  public:
     virtual ~ResponseSink() = default;
     // Bytes that are copied now (headers built for this response).
     virtual void copy(std::string_view bytes) = 0;

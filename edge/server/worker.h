@@ -28,8 +28,8 @@ struct WorkerOptions {
     unsigned ring_entries = 4096;
     unsigned recv_buffers = 1024;  // power of two
     unsigned recv_buffer_size = 16384;
-    std::string extra_headers;      // serialized lines added to every response
-    std::string tls_extra_headers;  // added to HTTPS responses (e.g. Strict-Transport-Security)
+    std::string extra_headers;         // serialized lines added to every response
+    std::string tls_extra_headers;     // added to HTTPS responses (e.g. Strict-Transport-Security)
     uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
     tls::TlsContext* tls = nullptr;    // shared by all workers; required for TLS listeners
     int access_log_fd = -1;            // O_APPEND file shared by all workers; -1: no log
@@ -42,7 +42,7 @@ struct ListenerSocket {
 };
 
 class Worker {
-public:
+  public:
     Worker(unsigned index, std::vector<ListenerSocket> listeners, const WorkerOptions& options,
            SharedState& shared);
     ~Worker();
@@ -54,7 +54,7 @@ public:
     std::string run();
     const WorkerCounters& counters() const { return counters_; }
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     WorkerCounters counters_;

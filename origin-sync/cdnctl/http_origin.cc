@@ -17,7 +17,7 @@ std::map<std::string, std::string> HttpOrigin::auth() const {
 
 Result<std::optional<std::string>> HttpOrigin::get(const std::string& rel) {
     auto r = client_.request("GET", rel, auth(), {}, 512ull << 20);
-    if (!r) return Error{r.error()};
+    if (!r) return r.forward_error();
     if (r->status == 404) return std::optional<std::string>{};
     if (r->status != 200) return make_error("GET " + rel + ": HTTP " + std::to_string(r->status));
     return std::optional<std::string>(std::move(r->body));
@@ -25,7 +25,7 @@ Result<std::optional<std::string>> HttpOrigin::get(const std::string& rel) {
 
 Result<bool> HttpOrigin::exists(const std::string& rel) {
     auto r = client_.request("HEAD", rel, auth());
-    if (!r) return Error{r.error()};
+    if (!r) return r.forward_error();
     if (r->status == 404) return false;
     if (r->status != 200) return make_error("HEAD " + rel + ": HTTP " + std::to_string(r->status));
     return true;
@@ -33,7 +33,7 @@ Result<bool> HttpOrigin::exists(const std::string& rel) {
 
 Status HttpOrigin::put(const std::string& rel, std::string_view bytes) {
     auto r = client_.request("PUT", rel, auth(), std::string(bytes));
-    if (!r) return Error{r.error()};
+    if (!r) return r.forward_error();
     if (r->status < 200 || r->status > 299) {
         return make_error("PUT " + rel + ": HTTP " + std::to_string(r->status) + " " + r->body);
     }

@@ -97,11 +97,11 @@ Result<std::unique_ptr<publish::Origin>> open_origin(const std::string& spec,
                                                      const std::string& ca_file) {
     if (spec.starts_with("http://") || spec.starts_with("https://")) {
         auto url = replicate::parse_url(spec);
-        if (!url) return Error{url.error()};
+        if (!url) return url.forward_error();
         std::string token;
         if (!token_file.empty()) {
             auto t = read_file(token_file, 4096);
-            if (!t) return Error{t.error()};
+            if (!t) return t.forward_error();
             token = *t;
             while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
                 token.pop_back();
@@ -290,8 +290,8 @@ int main(int argc, char** argv) {
                 auto staged = replicate::wait_for_nodes(
                     nodes,
                     [generation](const replicate::NodeStatus& n) {
-                        return n.reachable && (n.generation >= generation ||
-                                               n.staged_generation >= generation);
+                        return n.reachable &&
+                               (n.generation >= generation || n.staged_generation >= generation);
                     },
                     std::chrono::seconds(wait_timeout_s), std::chrono::milliseconds(200),
                     [](size_t done, size_t total) {

@@ -1,6 +1,7 @@
-// Result<T>: a value or an error message, shaped like std::expected (absent from GCC 12's C++20).
+// Result<T>: a value or an error, shaped like std::expected (absent from GCC 12's C++20).
 // Used at module edges everywhere: the data plane never throws, the control plane converts
-// exceptions into a Result before returning.
+// exceptions into a Result before returning. An error has a code that callers act on and a
+// message for people: no caller branches on a message's wording.
 #pragma once
 
 #include <string>
@@ -9,15 +10,25 @@
 
 namespace anyedge {
 
-struct Error {
-    std::string message;
+// What kind of failure, where a caller acts differently on it. Most errors are kFailed.
+enum class ErrorCode {
+    kFailed,
+    kTimedOut,  // a deadline passed (the peer may be wedged rather than gone)
+    kNotFound,  // the thing asked for does not exist (HTTP 404, a missing file)
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+struct Error {
+    std::string message;
+    ErrorCode code = ErrorCode::kFailed;
+};
+
+inline Error make_error(std::string message, ErrorCode code = ErrorCode::kFailed) {
+    return Error{std::move(message), code};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}
     Result(Error error) : v_(std::move(error)) {}
 
@@ -33,8 +44,13 @@ public:
     const T* operator->() const { return &value(); }
 
     const std::string& error() const { return std::get<1>(v_).message; }
+    ErrorCode error_code() const { return std::get<1>(v_).code; }
+    // The error, to pass up: `context` is put before its message, its code is kept.
+    Error forward_error(const std::string& context = {}) const {
+        return Error{context + error(), error_code()};
+    }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 

@@ -65,13 +65,13 @@ Result<VerifyKey> VerifyKey::from_pem(std::string_view pem) {
     BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     PkeyPtr k(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
     if (!k) return make_error(openssl_error("not a PEM public key"));
-    if (Status s = check_ed25519(k.get()); !s) return Error{s.error()};
+    if (Status s = check_ed25519(k.get()); !s) return s.forward_error();
     return VerifyKey(std::move(k));
 }
 
 Result<VerifyKey> VerifyKey::load(const std::filesystem::path& pem_file) {
     auto text = slurp(pem_file);
-    if (!text) return Error{text.error()};
+    if (!text) return text.forward_error();
     auto k = from_pem(*text);
     if (!k) return make_error(pem_file.string() + ": " + k.error());
     return k;
@@ -121,13 +121,13 @@ Result<SigningKey> SigningKey::from_pem(std::string_view pem) {
     BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     PkeyPtr k(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
     if (!k) return make_error(openssl_error("not a PEM private key"));
-    if (Status s = check_ed25519(k.get()); !s) return Error{s.error()};
+    if (Status s = check_ed25519(k.get()); !s) return s.forward_error();
     return SigningKey(std::move(k));
 }
 
 Result<SigningKey> SigningKey::load(const std::filesystem::path& pem_file) {
     auto text = slurp(pem_file);
-    if (!text) return Error{text.error()};
+    if (!text) return text.forward_error();
     auto k = from_pem(*text);
     if (!k) return make_error(pem_file.string() + ": " + k.error());
     return k;
@@ -173,7 +173,7 @@ Status write_keypair(const std::filesystem::path& dir) {
         return make_error(priv_path.string() + " already exists; refusing to overwrite a key");
     }
     auto key = SigningKey::generate();
-    if (!key) return Error{key.error()};
+    if (!key) return key.forward_error();
     // The private key file is created 0600 from the start: no window where it is readable.
     if (Status s = atomic_write_file(priv_path, key->private_pem(), 0600); !s) return s;
     return atomic_write_file(dir / "public.pem", key->public_key().pem(), 0644);

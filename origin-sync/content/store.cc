@@ -158,13 +158,13 @@ Result<Generation> load_generation(const fs::path& state_dir, uint64_t generatio
                                    const std::string* expected_sha256, const VerifyKey* key) {
     fs::path p = manifest_path(state_dir, generation);
     auto bytes = read_file(p, kMaxManifestBytes);
-    if (!bytes) return Error{bytes.error()};
+    if (!bytes) return bytes.forward_error();
     if (expected_sha256 && sha256_hex(*bytes) != *expected_sha256) {
         return make_error(p.string() + ": hash does not match current.manifest_sha256");
     }
     if (key) {
         auto sig = read_file(manifest_sig_path(state_dir, generation), kMaxPointerBytes);
-        if (!sig) return Error{sig.error()};
+        if (!sig) return sig.forward_error();
         if (Status s = key->verify(*bytes, *sig); !s) {
             return make_error(p.string() + ": " + s.error());
         }
@@ -180,10 +180,10 @@ Result<Generation> load_generation(const fs::path& state_dir, uint64_t generatio
 Result<LiveGeneration> load_live_generation(const fs::path& state_dir, const VerifyKey* key) {
     fs::path cp = current_file_path(state_dir);
     auto cur_bytes = read_file(cp, kMaxPointerBytes);
-    if (!cur_bytes) return Error{cur_bytes.error()};
+    if (!cur_bytes) return cur_bytes.forward_error();
     if (key) {
         auto sig = read_file(current_sig_path(state_dir), kMaxPointerBytes);
-        if (!sig) return Error{sig.error()};
+        if (!sig) return sig.forward_error();
         if (Status s = key->verify(*cur_bytes, *sig); !s) {
             return make_error(cp.string() + ": " + s.error());
         }
@@ -191,7 +191,7 @@ Result<LiveGeneration> load_live_generation(const fs::path& state_dir, const Ver
     auto cur = parse_current(*cur_bytes);
     if (!cur) return make_error(cp.string() + ": " + cur.error());
     auto gen = load_generation(state_dir, cur->generation, &cur->manifest_sha256, key);
-    if (!gen) return Error{gen.error()};
+    if (!gen) return gen.forward_error();
     return LiveGeneration{std::move(*cur), std::move(gen->manifest),
                           std::move(gen->manifest_bytes)};
 }

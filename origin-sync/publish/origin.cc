@@ -34,7 +34,7 @@ Result<std::optional<std::string>> LocalOrigin::get(const std::string& rel) {
     std::error_code ec;
     if (!std::filesystem::exists(p, ec)) return std::optional<std::string>{};
     auto bytes = read_file(p);
-    if (!bytes) return Error{bytes.error()};
+    if (!bytes) return bytes.forward_error();
     return std::optional<std::string>(std::move(*bytes));
 }
 

@@ -6,10 +6,10 @@
 #include <set>
 #include <thread>
 
-#include "origin-sync/content/digest.h"
-#include "origin-sync/content/store.h"
 #include "origin-sync/content/compress.h"
+#include "origin-sync/content/digest.h"
 #include "origin-sync/content/media_types.h"
+#include "origin-sync/content/store.h"
 #include "origin-sync/publish/scan.h"
 
 namespace anyedge::publish {
@@ -31,10 +31,10 @@ struct OriginState {
 Result<std::optional<CurrentPointer>> read_pointer(Origin& origin, const std::string& name,
                                                    const VerifyKey& pub) {
     auto bytes = origin.get(name);
-    if (!bytes) return Error{bytes.error()};
+    if (!bytes) return bytes.forward_error();
     if (!bytes->has_value()) return std::optional<CurrentPointer>{};
     auto sig = origin.get(name + ".sig");
-    if (!sig) return Error{sig.error()};
+    if (!sig) return sig.forward_error();
     if (!sig->has_value()) {
         return make_error("the origin has `" + name + "` but no `" + name + ".sig`");
     }
@@ -55,7 +55,7 @@ Result<OriginState> inspect_origin(Origin& origin, const SigningKey& key,
     }
     OriginState st;
     auto pem = origin.get("public.pem");
-    if (!pem) return Error{pem.error()};
+    if (!pem) return pem.forward_error();
     if (pem->has_value()) {
         st.has_public_pem = true;
         auto origin_key = VerifyKey::from_pem(**pem);
@@ -65,9 +65,9 @@ Result<OriginState> inspect_origin(Origin& origin, const SigningKey& key,
         }
     }
     auto live = read_pointer(origin, "current", pub);
-    if (!live) return Error{live.error()};
+    if (!live) return live.forward_error();
     auto next = read_pointer(origin, "next", pub);
-    if (!next) return Error{next.error()};
+    if (!next) return next.forward_error();
     st.live = *live;
     uint64_t top = 0;
     if (st.live) top = st.live->generation;
@@ -91,20 +91,20 @@ Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& o
                              const std::function<void(uint64_t)>& wait_staged = nullptr) {
     std::string bytes = serialize_manifest(m);
     auto msig = key.sign(bytes);
-    if (!msig) return Error{msig.error()};
+    if (!msig) return msig.forward_error();
     std::string mpath = manifest_url_path(m.generation);
-    if (Status s = origin.put(mpath + ".sig", *msig); !s) return Error{s.error()};
-    if (Status s = origin.put(mpath, bytes); !s) return Error{s.error()};
+    if (Status s = origin.put(mpath + ".sig", *msig); !s) return s.forward_error();
+    if (Status s = origin.put(mpath, bytes); !s) return s.forward_error();
 
     CurrentPointer ptr{m.generation, sha256_hex(bytes), now, now + expires_seconds};
     std::string pbytes = serialize_current(ptr);
     auto psig = key.sign(pbytes);
-    if (!psig) return Error{psig.error()};
+    if (!psig) return psig.forward_error();
     if (progress)
         progress(Progress{Progress::Phase::kStaging, report.files, report.files,
                           report.bytes_uploaded, mpath});
-    if (Status s = origin.put("next.sig", *psig); !s) return Error{s.error()};
-    if (Status s = origin.put("next", pbytes); !s) return Error{s.error()};
+    if (Status s = origin.put("next.sig", *psig); !s) return s.forward_error();
+    if (Status s = origin.put("next", pbytes); !s) return s.forward_error();
     if (stage_seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(stage_seconds));
     if (wait_staged) wait_staged(m.generation);
 
@@ -112,8 +112,8 @@ Result<PublishReport> commit(const Manifest& m, const SigningKey& key, Origin& o
         progress(Progress{Progress::Phase::kCommitting, report.files, report.files,
                           report.bytes_uploaded, "current"});
     // `current` goes last: until it is written no node switches.
-    if (Status s = origin.put("current.sig", *psig); !s) return Error{s.error()};
-    if (Status s = origin.put("current", pbytes); !s) return Error{s.error()};
+    if (Status s = origin.put("current.sig", *psig); !s) return s.forward_error();
+    if (Status s = origin.put("current", pbytes); !s) return s.forward_error();
     report.generation = m.generation;
     report.parent = m.parent;
     report.manifest_sha256 = ptr.manifest_sha256;
@@ -132,9 +132,9 @@ Result<FileEntry> build_entry(const std::string& path, std::string_view bytes, i
     e.modified = modified;
     if (!is_compressible(e.type) || bytes.empty()) return e;
     auto br = brotli_compress(bytes);
-    if (!br) return Error{br.error()};
+    if (!br) return br.forward_error();
     auto gz = gzip_compress(bytes);
-    if (!gz) return Error{gz.error()};
+    if (!gz) return gz.forward_error();
     // A variant is only worth a blob (and a Vary negotiation) when it is smaller.
     if (br->size() < bytes.size()) {
         e.encodings["br"] = sha256_hex(*br);
@@ -151,11 +151,11 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
                                    Origin& origin) {
     // Phase 0: every refusal, before any write.
     auto files = scan_site(opts.site_dir);
-    if (!files) return Error{files.error()};
+    if (!files) return files.forward_error();
     if (opts.expires_seconds <= 0) return make_error("expiry must be positive");
-    if (Status s = origin.lock(); !s) return Error{s.error()};
+    if (Status s = origin.lock(); !s) return s.forward_error();
     auto st = inspect_origin(origin, key, opts.expected_public_key);
-    if (!st) return Error{st.error()};
+    if (!st) return st.forward_error();
     int64_t now = now_or_clock(opts.now);
 
     // Variants of content already published are reused instead of compressed again. The key
@@ -176,7 +176,7 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
     auto upload = [&](const std::string& sha, std::string_view bytes) -> Status {
         if (!handled.insert(sha).second) return ok_status();
         auto have = origin.exists(blob_url_path(sha));
-        if (!have) return Error{have.error()};
+        if (!have) return have.forward_error();
         if (*have) {
             ++report.blobs_present;
             return ok_status();
@@ -223,9 +223,9 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
             if (!built) return make_error(f.path + ": " + built.error());
             e = std::move(*built);
         }
-        if (Status s = upload(sha, *bytes); !s) return Error{s.error()};
+        if (Status s = upload(sha, *bytes); !s) return s.forward_error();
         for (const auto& [enc, vbytes] : variants) {
-            if (Status s = upload(e.encodings.at(enc), vbytes); !s) return Error{s.error()};
+            if (Status s = upload(e.encodings.at(enc), vbytes); !s) return s.forward_error();
         }
         m.files.emplace(f.path, std::move(e));
         ++done;
@@ -238,7 +238,7 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
     // later publish with another key be refused (trust on first publish).
     if (!st->has_public_pem) {
         if (Status s = origin.put("public.pem", key.public_key().pem()); !s) {
-            return Error{s.error()};
+            return s.forward_error();
         }
     }
     return commit(m, key, origin, now, opts.expires_seconds, opts.stage_seconds, opts.progress,
@@ -247,9 +247,9 @@ Result<PublishReport> publish_site(const PublishOptions& opts, const SigningKey&
 
 Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& key, Origin& origin) {
     if (opts.expires_seconds <= 0) return make_error("expiry must be positive");
-    if (Status s = origin.lock(); !s) return Error{s.error()};
+    if (Status s = origin.lock(); !s) return s.forward_error();
     auto st = inspect_origin(origin, key, opts.expected_public_key);
-    if (!st) return Error{st.error()};
+    if (!st) return st.forward_error();
     if (!st->live) return make_error("nothing is published at " + origin.describe());
     uint64_t target = 0;
     if (opts.to) {
@@ -265,12 +265,12 @@ Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& ke
     }
     std::string mpath = manifest_url_path(target);
     auto bytes = origin.get(mpath);
-    if (!bytes) return Error{bytes.error()};
+    if (!bytes) return bytes.forward_error();
     if (!bytes->has_value()) {
         return make_error("generation " + std::to_string(target) + " is not at the origin");
     }
     auto sig = origin.get(mpath + ".sig");
-    if (!sig) return Error{sig.error()};
+    if (!sig) return sig.forward_error();
     if (!sig->has_value() || !key.public_key().verify(**bytes, **sig)) {
         return make_error(mpath + " is not signed by this key");
     }
@@ -279,7 +279,7 @@ Result<PublishReport> rollback(const RollbackOptions& opts, const SigningKey& ke
     if (old->generation != target) return make_error(mpath + ": wrong generation inside");
     for (const std::string& sha : referenced_blobs(*old)) {
         auto have = origin.exists(blob_url_path(sha));
-        if (!have) return Error{have.error()};
+        if (!have) return have.forward_error();
         if (!*have) {
             return make_error("blob " + sha + " of generation " + std::to_string(target) +
                               " is gone from the origin; publish the site again instead");

@@ -61,7 +61,7 @@ NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResp
 
 NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::milliseconds timeout) {
     auto url = parse_url(admin_url);
-    if (!url) return parse_node_status(admin_url, Error{url.error()});
+    if (!url) return parse_node_status(admin_url, url.forward_error());
     url->path = "/";  // the admin API lives at the root
     HttpClient client(*url, HttpClientOptions{"", timeout});
     return parse_node_status(admin_url, client.request("GET", "status"));

@@ -122,6 +122,7 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool reused = im.connected();
         std::optional<std::string> error;
+        ErrorCode code = ErrorCode::kFailed;
         HttpResponse out;
         auto op = [&]() -> asio::awaitable<void> {
             try {
@@ -168,8 +169,8 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
                 out.body = std::move(res.body());
                 if (!res.keep_alive()) im.reset();
             } catch (const boost::system::system_error& e) {
-                error = e.code() == beast::error::timeout ? std::string("timed out")
-                                                          : e.code().message();
+                if (e.code() == beast::error::timeout) code = ErrorCode::kTimedOut;
+                error = e.code().message();
                 im.reset();
             } catch (const std::exception& e) {
                 error = e.what();
@@ -182,7 +183,8 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
         if (!error) return out;
         if (!reused) {
             return make_error(method + " " + base_.scheme + "://" + base_.host + ":" + base_.port +
-                              base_.path + rel + ": " + *error);
+                                  base_.path + rel + ": " + *error,
+                              code);
         }
     }
     return make_error("unreachable");

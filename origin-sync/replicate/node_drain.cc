@@ -24,7 +24,7 @@ Result<std::map<std::string, std::string>> auth_headers(const DrainOptions& o) {
     std::map<std::string, std::string> h;
     if (o.token_file.empty()) return h;
     auto token = read_token_file(o.token_file);
-    if (!token) return Error{token.error()};
+    if (!token) return token.forward_error();
     h["Authorization"] = "Bearer " + *token;
     return h;
 }
@@ -32,7 +32,7 @@ Result<std::map<std::string, std::string>> auth_headers(const DrainOptions& o) {
 // POSTs `path` and returns the "drain" field of the answer.
 Result<std::string> post_drain(const DrainOptions& o, HttpClient& client, const std::string& path) {
     auto h = auth_headers(o);
-    if (!h) return Error{h.error()};
+    if (!h) return h.forward_error();
     auto r = client.request("POST", path, *h);
     if (!r) return Error{"POST /" + path + ": " + r.error()};
     if (r->status == 401) {
@@ -115,16 +115,16 @@ Result<DrainOutcome> drain_node(const DrainOptions& o,
                                 const std::function<void(const DrainStatus&)>& on_progress) {
     std::unique_ptr<HttpClient> holder;
     auto client = admin_client(o, &holder);
-    if (!client) return Error{client.error()};
+    if (!client) return client.forward_error();
     auto started = post_drain(o, **client, "drain");
-    if (!started) return Error{started.error()};
+    if (!started) return started.forward_error();
 
     const auto start = Clock::now();
     DrainOutcome out;
     while (true) {
         auto s = parse_drain_status((*client)->request("GET", "status"));
         out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-        if (!s) return Error{s.error()};
+        if (!s) return s.forward_error();
         out.last = *s;
         if (on_progress) on_progress(*s);
         if (s->state == "drained") {
@@ -146,7 +146,7 @@ Result<DrainOutcome> drain_node(const DrainOptions& o,
 Result<std::string> undrain_node(const DrainOptions& o) {
     std::unique_ptr<HttpClient> holder;
     auto client = admin_client(o, &holder);
-    if (!client) return Error{client.error()};
+    if (!client) return client.forward_error();
     return post_drain(o, **client, "undrain");
 }
 

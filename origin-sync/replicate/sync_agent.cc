@@ -65,17 +65,19 @@ Result<CurrentPointer> SyncAgent::fetch_pointer(const std::string& name, std::st
         std::map<std::string, std::string> h;
         if (!etag->empty()) h["If-None-Match"] = *etag;
         auto r = client_->request("GET", name, h, {}, kMaxPointerBytes);
-        if (!r) return Error{r.error()};
+        if (!r) return r.forward_error();
         if (r->status == 304) {
             *unchanged = true;
             return CurrentPointer{};
         }
-        if (r->status == 404) return make_error("the origin has no `" + name + "` (404)");
+        if (r->status == 404) {
+            return make_error("the origin has no `" + name + "` (404)", ErrorCode::kNotFound);
+        }
         if (r->status != 200) {
             return make_error("GET " + name + ": HTTP " + std::to_string(r->status));
         }
         auto s = client_->request("GET", name + ".sig", {}, {}, kMaxPointerBytes);
-        if (!s) return Error{s.error()};
+        if (!s) return s.forward_error();
         if (s->status != 200) {
             return make_error("GET " + name + ".sig: HTTP " + std::to_string(s->status));
         }
@@ -185,14 +187,14 @@ Status SyncAgent::stage(uint64_t generation, const std::string& manifest_sha256)
         local = true;
     } else {
         auto r = client_->request("GET", mrel, {}, {}, kMaxManifestBytes);
-        if (!r) return Error{r.error()};
+        if (!r) return r.forward_error();
         if (r->status != 200)
             return make_error("GET " + mrel + ": HTTP " + std::to_string(r->status));
         if (pinned && sha256_hex(r->body) != manifest_sha256) {
             return make_error(mrel + " from the origin does not match the hash in its pointer");
         }
         auto s = client_->request("GET", mrel + ".sig", {}, {}, kMaxPointerBytes);
-        if (!s) return Error{s.error()};
+        if (!s) return s.forward_error();
         if (s->status != 200) {
             return make_error("GET " + mrel + ".sig: HTTP " + std::to_string(s->status));
         }
@@ -273,7 +275,7 @@ Status SyncAgent::poll_once() {
     std::string bytes, sig, etag = current_etag_;
     bool unchanged = false;
     auto cur = fetch_pointer("current", &etag, &bytes, &sig, &unchanged);
-    if (!cur) return finish(Error{cur.error()});
+    if (!cur) return finish(cur.forward_error());
     bool flipped = false;
     if (!unchanged) {
         const CurrentPointer& ptr = *cur;
@@ -329,8 +331,8 @@ Status SyncAgent::poll_once() {
             if (Status s = stage(next->generation, next->manifest_sha256); !s) return finish(s);
         }
         next_etag_ = netag;
-    } else if (!next && next.error().find("(404)") == std::string::npos) {
-        return finish(Error{next.error()});
+    } else if (!next && next.error_code() != ErrorCode::kNotFound) {
+        return finish(next.forward_error());
     }
     return finish(ok_status());
 }

@@ -167,8 +167,8 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
     waitpid(edge_, nullptr, 0);
     edge_ = -1;
 
-    ASSERT_TRUE(
-        wait_for([&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; }, 10s));
+    ASSERT_TRUE(wait_for(
+        [&] { return drain_notify().find("STATUS=withdrawn") != std::string::npos; }, 10s));
     std::string n = drain_notify();
     EXPECT_NE(n.find("READY=1"), std::string::npos) << n;
     EXPECT_NE(n.find("WATCHDOG=1"), std::string::npos) << n;

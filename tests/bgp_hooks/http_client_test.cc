@@ -1,6 +1,10 @@
 // The health checker's HTTP response parser (every split), endpoints, edge /status parsing.
 #include "bgp-hooks/health/http_client.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "bgp-hooks/health/checker.h"
@@ -48,6 +52,29 @@ TEST(HttpParse, Errors) {
     EXPECT_EQ(close.response.body, "until close");
     EXPECT_EQ(parse_http_response("HTTP/1.1 304 Not Modified\r\n\r\n", false).state,
               ParseState::done);
+}
+
+// A peer that takes the connection and never answers (a wedged edge) is told apart from one
+// that refuses it by the error's code, not its wording: the checker acts on kTimedOut.
+TEST(HttpRequest, TimeoutAndRefusalHaveTheirCodes) {
+    const int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(l, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(l, 4), 0);  // the kernel completes handshakes; nobody reads
+    ASSERT_EQ(::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const auto ep = parse_endpoint("127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
+    ASSERT_TRUE(ep);
+    auto r = http_request(*ep, HttpRequest{}, std::chrono::milliseconds(100));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error_code(), ErrorCode::kTimedOut) << r.error();
+    ::close(l);  // now nothing listens there
+    r = http_request(*ep, HttpRequest{}, std::chrono::milliseconds(2000));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error_code(), ErrorCode::kFailed) << r.error();
 }
 
 TEST(Endpoint, Parse) {

@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -30,6 +29,8 @@
 #include <vector>
 
 #include "bgp-hooks/health/http_client.h"
+
+#include <poll.h>
 
 namespace anyedge::test {
 

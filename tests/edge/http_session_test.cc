@@ -16,7 +16,8 @@ namespace {
 
 std::shared_ptr<const cache::Snapshot> site() {
     static auto snap = [] {
-        auto files = cache::load_site_dir(ANYEDGE_SOURCE_DIR "/site", {.mmap_threshold = 64 * 1024});
+        auto files =
+            cache::load_site_dir(ANYEDGE_SOURCE_DIR "/site", {.mmap_threshold = 64 * 1024});
         EXPECT_TRUE(files.ok());
         cache::SnapshotOptions opts;
         opts.node_name = "test-node";
@@ -256,7 +257,8 @@ TEST(HttpSession, HostileRequestsGetOneErrorAndNothingAfter) {
         for (size_t piece : {size_t(0), size_t(1), size_t(7), size_t(64)}) {
             const auto r = exchange(in, piece);
             EXPECT_TRUE(r.out.starts_with("HTTP/1.1 " + std::to_string(c.status) + " "))
-                << c.name << " piece " << piece << ":\n" << r.out.substr(0, 200);
+                << c.name << " piece " << piece << ":\n"
+                << r.out.substr(0, 200);
             EXPECT_EQ(count(r.out, "HTTP/1.1 "), 1) << c.name << " piece " << piece;
             EXPECT_NE(r.out.find("Connection: close\r\n"), std::string::npos) << c.name;
             EXPECT_TRUE(r.closing) << c.name;

@@ -1,8 +1,8 @@
 #include "edge/http/request_parser.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "tests/edge/hostile_requests.h"
 
@@ -98,17 +98,24 @@ TEST(RequestParser, RefusesSmugglingShapes) {
         int status;
     };
     const Case cases[] = {
-        {"CL+TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-        {"TE+CL", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400},
-        {"duplicate CL", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", 400},
-        {"conflicting CL", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+        {"CL+TE",
+         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400},
+        {"TE+CL",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+         400},
+        {"duplicate CL",
+         "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n", 400},
+        {"conflicting CL",
+         "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
         {"CL list", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 1\r\n\r\n", 400},
         {"negative CL", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
         {"obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400},
         {"obs-fold tab", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n\tb\r\n\r\n", 400},
         {"space before colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
         {"tab before colon", "GET / HTTP/1.1\r\nHost\t: h\r\n\r\n", 400},
-        {"space before colon other", "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
+        {"space before colon other",
+         "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
         {"no Host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400},
         {"duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         {"duplicate Host 1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400},
@@ -121,12 +128,20 @@ TEST(RequestParser, RefusesSmugglingShapes) {
         {"Host bad percent", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400},
         {"Host open bracket", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
         {"Host after bracket", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400},
-        {"Host 8-bit", "GET / HTTP/1.1\r\nHost: b\xc3\xbc" "cher.example\r\n\r\n", 400},
+        {"Host 8-bit",
+         "GET / HTTP/1.1\r\nHost: b\xc3\xbc"
+         "cher.example\r\n\r\n",
+         400},
         {"TE gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
-        {"TE chunked, gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
-        {"TE chunked twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
+        {"TE chunked, gzip",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        {"TE chunked twice",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
         {"TE identity", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400},
-        {"TE repeated", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"TE repeated",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n",
+         400},
         {"TE xchunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
         {"TE on 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
         {"bare LF", "GET / HTTP/1.1\nHost: h\n\n", 400},
@@ -137,7 +152,8 @@ TEST(RequestParser, RefusesSmugglingShapes) {
         {"HTTP/2.0 line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 400},
         {"HTTP/0.9 line", "GET / HTTP/0.9\r\nHost: h\r\n\r\n", 400},
         {"NUL in header", std::string("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n", 35), 400},
-        {"bad chunk size", "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        {"bad chunk size", "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+         400},
     };
     for (const auto& c : cases) {
         RequestParser p;
@@ -213,8 +229,8 @@ TEST(RequestParser, Limits) {
     {
         RequestParser p(limits);
         size_t used = 0;
-        const std::string msg = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'b') +
-                                "\r\n\r\n";
+        const std::string msg =
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n";
         EXPECT_EQ(p.feed(msg, used), ParseStatus::kError);
         EXPECT_EQ(p.error_status(), 431);
     }
@@ -238,8 +254,8 @@ TEST(RequestParser, HostileRequestsGetTheirStatusAtEverySplit) {
             std::string buf;
             const ParseStatus st = feed_split(p, msg, split, used, buf);
             ASSERT_EQ(st, ParseStatus::kError) << c.name << " split " << split;
-            ASSERT_EQ(p.error_status(), c.status) << c.name << " split " << split << ": "
-                                                  << p.error_reason();
+            ASSERT_EQ(p.error_status(), c.status)
+                << c.name << " split " << split << ": " << p.error_reason();
         }
     }
 }

@@ -3,14 +3,12 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/edge/string_sink.h"
-
 #include "edge/http/request_parser.h"
 #include "origin-sync/content/digest.h"
+#include "tests/edge/string_sink.h"
 
 namespace anyedge::server {
 namespace {
-
 
 const std::string kText = "0123456789abcdefghijklmnopqrstuvwxyz";  // 36 bytes
 
@@ -80,7 +78,8 @@ TEST(Responder, ContentCodingByQValues) {
 TEST(Responder, ConditionalGet) {
     EXPECT_TRUE(ask("If-None-Match: " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
     EXPECT_TRUE(ask("If-None-Match: W/" + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
-    EXPECT_TRUE(ask("If-None-Match: \"x\", " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
+    EXPECT_TRUE(
+        ask("If-None-Match: \"x\", " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 304 "));
     EXPECT_TRUE(ask("If-None-Match: *\r\n").starts_with("HTTP/1.1 304 "));
     EXPECT_TRUE(ask("If-None-Match: \"other\"\r\n").starts_with("HTTP/1.1 200 "));
     // The br representation has its own ETag: the identity one does not match it.
@@ -92,13 +91,16 @@ TEST(Responder, ConditionalGet) {
     EXPECT_TRUE(r304.starts_with("HTTP/1.1 304 "));
     EXPECT_NE(r304.find("ETag: "), std::string::npos);
     EXPECT_EQ(body(r304), "");
-    EXPECT_TRUE(ask("If-Modified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n").starts_with("HTTP/1.1 200 "));
+    EXPECT_TRUE(
+        ask("If-Modified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n").starts_with("HTTP/1.1 200 "));
     // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
-    EXPECT_TRUE(ask("If-None-Match: \"other\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
-                    .starts_with("HTTP/1.1 200 "));
+    EXPECT_TRUE(
+        ask("If-None-Match: \"other\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
+            .starts_with("HTTP/1.1 200 "));
     EXPECT_TRUE(ask("If-Match: \"other\"\r\n").starts_with("HTTP/1.1 412 "));
     EXPECT_TRUE(ask("If-Match: " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 200 "));
-    EXPECT_TRUE(ask("If-Unmodified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n").starts_with("HTTP/1.1 412 "));
+    EXPECT_TRUE(
+        ask("If-Unmodified-Since: Sat, 05 Nov 1994 08:49:37 GMT\r\n").starts_with("HTTP/1.1 412 "));
 }
 
 TEST(Responder, Ranges) {
@@ -125,7 +127,8 @@ TEST(Responder, Ranges) {
     const auto cl = r.find("Content-Length: ");
     EXPECT_EQ(std::stoul(r.substr(cl + 16)), body(r).size());
     // If-Range with the current ETag honours the range; a stale one gets the whole file.
-    EXPECT_TRUE(ask("Range: bytes=0-1\r\nIf-Range: " + etag_of(kText) + "\r\n").starts_with("HTTP/1.1 206"));
+    EXPECT_TRUE(ask("Range: bytes=0-1\r\nIf-Range: " + etag_of(kText) + "\r\n")
+                    .starts_with("HTTP/1.1 206"));
     EXPECT_TRUE(ask("Range: bytes=0-1\r\nIf-Range: \"old\"\r\n").starts_with("HTTP/1.1 200"));
     // Syntactically invalid ranges are ignored.
     EXPECT_TRUE(ask("Range: bytes=abc\r\n").starts_with("HTTP/1.1 200"));

@@ -8,7 +8,7 @@
 namespace anyedge::server {
 
 class StringSink : public ResponseSink {
-public:
+  public:
     void copy(std::string_view b) override { out.append(b); }
     void reference(std::string_view b) override { out.append(b); }
     size_t queued_bytes() const override { return out.size(); }

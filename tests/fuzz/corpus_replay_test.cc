@@ -1,10 +1,10 @@
 // Replays the fuzz seed corpora (tests/fuzz/corpus/<target>/*) through the fuzz entry points
 // in every build, so a crash found once by libFuzzer stays fixed.
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "tests/fuzz/fuzz_targets.h"
 
@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 
 int replay(const char* name, void (*target)(const uint8_t*, size_t)) {
     int n = 0;
-    for (const auto& e : fs::directory_iterator(fs::path(ANYEDGE_SOURCE_DIR) / "tests/fuzz/corpus" / name)) {
+    for (const auto& e :
+         fs::directory_iterator(fs::path(ANYEDGE_SOURCE_DIR) / "tests/fuzz/corpus" / name)) {
         std::ifstream in(e.path(), std::ios::binary);
         const std::string bytes((std::istreambuf_iterator<char>(in)), {});
         target(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());

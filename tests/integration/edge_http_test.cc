@@ -4,8 +4,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +11,8 @@
 #include <random>
 #include <set>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "edge/io/ring.h"
 #include "origin-sync/content/compress.h"
@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 std::string read_file(const fs::path& p) { return read_file_bytes(p.string()); }
 
 class EdgeHttp : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         const std::string why = io::probe_io_uring_support();
         if (!why.empty()) {
@@ -46,9 +46,9 @@ protected:
         for (auto& c : big) c = static_cast<char>(rng());
         std::ofstream(root_ / "site" / "big.bin", std::ios::binary) << big;
         edge_ = std::make_unique<EdgeProcess>(
-            edge_binary(), std::vector<std::string>{"--site", (root_ / "site").string(),
-                                                    "--listen", "127.0.0.1:0", "--threads", "2",
-                                                    "--node-name", "it-node"});
+            edge_binary(),
+            std::vector<std::string>{"--site", (root_ / "site").string(), "--listen", "127.0.0.1:0",
+                                     "--threads", "2", "--node-name", "it-node"});
     }
     static void TearDownTestSuite() {
         edge_.reset();
@@ -182,7 +182,8 @@ TEST_F(EdgeHttp, GarbageAndSmugglingGet400AndClose) {
 }
 
 TEST_F(EdgeHttp, HugeHeadersGet431AndLongUri414) {
-    std::string r = ask("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n");
+    std::string r =
+        ask("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n");
     EXPECT_TRUE(r.starts_with("HTTP/1.1 431 ")) << r.substr(0, 100);
     r = ask("GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_TRUE(r.starts_with("HTTP/1.1 414 ")) << r.substr(0, 100);
@@ -190,10 +191,18 @@ TEST_F(EdgeHttp, HugeHeadersGet431AndLongUri414) {
 
 TEST_F(EdgeHttp, TraversalAndSymlinksNeverLeak) {
     const std::string attempts[] = {
-        "/../outside/secret.txt", "/%2e%2e/outside/secret.txt", "/..%2foutside%2fsecret.txt",
-        "/leak.txt", "/leakdir/secret.txt", "/post/../../outside/secret.txt",
-        "/%2E%2E%5Coutside%5Csecret.txt", "/..\\outside\\secret.txt", "//../outside/secret.txt",
-        "http://h/../outside/secret.txt", "/leak.txt%00.html", "/./../outside/secret.txt",
+        "/../outside/secret.txt",
+        "/%2e%2e/outside/secret.txt",
+        "/..%2foutside%2fsecret.txt",
+        "/leak.txt",
+        "/leakdir/secret.txt",
+        "/post/../../outside/secret.txt",
+        "/%2E%2E%5Coutside%5Csecret.txt",
+        "/..\\outside\\secret.txt",
+        "//../outside/secret.txt",
+        "http://h/../outside/secret.txt",
+        "/leak.txt%00.html",
+        "/./../outside/secret.txt",
     };
     for (const auto& t : attempts) {
         const std::string r = ask("GET " + t + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
@@ -207,7 +216,8 @@ TEST_F(EdgeHttp, TraversalAndSymlinksNeverLeak) {
 TEST_F(EdgeHttp, LargeFileBytesMatch) {
     const std::string expected = read_file(root_ / "site" / "big.bin");
     RawClient c(edge_->port());
-    c.send_all("GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.send_all(
+        "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
     auto rs = c.read_responses(2, false, std::chrono::seconds(20));
     ASSERT_EQ(rs.size(), 2u);
     EXPECT_EQ(sha256_hex_of(body_of(rs[0])), sha256_hex_of(expected));
@@ -218,7 +228,9 @@ TEST_F(EdgeHttp, LargeFileBytesMatch) {
 TEST_F(EdgeHttp, OtherMethods405WithAllow) {
     const std::string r = get1("/");
     RawClient c(edge_->port());
-    c.send_all("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.send_all(
+        "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /robots.txt "
+        "HTTP/1.1\r\nHost: h\r\n\r\n");
     auto rs = c.read_responses(2);
     ASSERT_EQ(rs.size(), 2u);
     EXPECT_TRUE(rs[0].starts_with("HTTP/1.1 405 "));
@@ -324,8 +336,9 @@ TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {
     {
         // A GET with a small body: the body is read and discarded, the next request answered.
         RawClient c(p.port());
-        c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
-                   "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+        c.send_all(
+            "GET /robots.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+            "GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
         EXPECT_EQ(c.read_responses(2).size(), 2u);
         // A body larger than we read: 413 and close.
         RawClient big(p.port());

@@ -618,14 +618,15 @@ TEST_F(EdgeTls, PlainHttpOnTheTlsPortIsRefused) {
 // self-signed certificate for localhost; /status names it for what it is, not by the file it
 // was read from (removed once loaded, so no copy of the key stays on disk).
 TEST_F(EdgeTls, WithoutACertificateASelfSignedOneServesLocalhost) {
-    EdgeProcess edge(edge_binary(), {"--site", source_dir() + "/site", "--tls-listen",
-                                     "127.0.0.1:0", "--admin", "127.0.0.1:0"},
-                     2);
+    EdgeProcess edge(
+        edge_binary(),
+        {"--site", source_dir() + "/site", "--tls-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"},
+        2);
     ASSERT_TRUE(edge.started()) << edge.log();
     const std::string port = std::to_string(edge.port(0));
-    EXPECT_EQ(run("timeout 10 curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:" + port +
-                  "/"),
-              "200");
+    EXPECT_EQ(
+        run("timeout 10 curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:" + port + "/"),
+        "200");
     const std::string subject =
         run("timeout 10 openssl s_client -connect 127.0.0.1:" + port +
             " -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -ext "

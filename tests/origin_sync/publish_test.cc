@@ -7,10 +7,10 @@
 
 #include <gtest/gtest.h>
 
-#include "origin-sync/content/digest.h"
-#include "origin-sync/content/store.h"
 #include "origin-sync/content/compress.h"
+#include "origin-sync/content/digest.h"
 #include "origin-sync/content/media_types.h"
+#include "origin-sync/content/store.h"
 #include "origin-sync/publish/scan.h"
 #include "tests/origin_sync/test_util.h"
 
