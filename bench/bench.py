@@ -33,8 +33,9 @@ PAGE_PATH = "/bench/8k.html"
 BIG_PATH = "/big-20m.bin"
 
 # name -> description of one load shape.
-#   tool   wrk | stime | h2load
+#   tool   wrk | stime | h2load | idle (the driver holds `conns` idle keep-alive connections)
 #   unit   req (rate in requests/s, CPU per request) | mib (MiB/s, CPU per MiB)
+#          | mem (server memory per idle connection)
 #   target issue thresholds on the edge/nginx ratios (rate >=, cpu <=)
 CASES = {
     "ka8k": dict(tool="wrk", tls=False, path=PAGE_PATH, conns=64, depth=1, unit="req",
@@ -63,8 +64,15 @@ CASES = {
                   desc="8 KB page over HTTP/2 and TLS 1.3, 16 connections x 16 concurrent "
                        "streams (h2load)",
                   target=dict(rate=1.0)),
+    "idle": dict(tool="idle", tls=False, path=PAGE_PATH, conns=2000, unit="mem",
+                 desc="2000 keep-alive connections, one request each, then idle: server "
+                      "memory (RSS) per connection",
+                 target=dict(mem=1.0)),
+    "tls_idle": dict(tool="idle", tls=True, path=PAGE_PATH, conns=2000, unit="mem",
+                     desc="the same over TLS 1.3", target=dict(mem=0.5)),
 }
-DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big,h2_8k"
+DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big,h2_8k,idle,tls_idle"
+IDLE_SETTLE_S = 3  # after the last request: a server may give buffers back once idle
 
 MOZILLA_INTERMEDIATE = (
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -644,7 +652,80 @@ def wait_quiet(max_wait, limit_pct=15.0):
         time.sleep(0.5)
 
 
+def tree_rss_kib(pid):
+    """VmRSS summed over a process and its children (nginx: master and worker)."""
+    total = 0
+    for p in [pid] + proc_children(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def idle_connection(port, tls_ctx, path):
+    """A keep-alive connection that has made one request and read its whole answer."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if tls_ctx:
+        s = tls_ctx.wrap_socket(s, server_hostname="localhost")
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RunFailed("the server closed a connection before answering")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    if not head.startswith(b"HTTP/1.1 200") or not m:
+        raise RunFailed("unexpected answer: " + head[:200].decode(errors="replace"))
+    while len(body) < int(m.group(1)):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RunFailed("the server closed a connection mid-answer")
+        body += chunk
+    return s
+
+
+def measure_idle(srv, case, args):
+    """Server memory per idle keep-alive connection: RSS of the server's processes before and
+    after `conns` connections have each made one request and sat idle for a few seconds. A
+    CDN's connections are mostly idle browsers, so this is what a busy edge's memory is."""
+    port = srv.tls_port if case["tls"] else srv.port
+    ctx = None
+    if case["tls"]:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    # Warm up: the server's first connections allocate what every later one reuses.
+    warm = [idle_connection(port, ctx, case["path"]) for _ in range(50)]
+    time.sleep(IDLE_SETTLE_S)
+    before = tree_rss_kib(srv.child.pid)
+    conns = []
+    try:
+        for _ in range(case["conns"]):
+            conns.append(idle_connection(port, ctx, case["path"]))
+        time.sleep(IDLE_SETTLE_S)
+        after = tree_rss_kib(srv.child.pid)
+        alive = sum(1 for s in conns if s.fileno() >= 0)
+    finally:
+        for s in conns + warm:
+            s.close()
+    if not srv.child.alive():
+        raise Fatal(f"{srv.name} died during {case['name']}:\n" + srv.child.log_tail())
+    per = (after - before) * 1024 / len(conns)
+    return dict(case=case["name"], server=srv.name, conns=len(conns), alive=alive,
+                rss_before_kib=before, rss_after_kib=after, bytes_per_conn=round(per),
+                errors={}, client_cmd=f"bench.py: {len(conns)} idle connections")
+
+
 def measure(srv, case, duration, args, env, tmp):
+    if case["tool"] == "idle":
+        return measure_idle(srv, case, args)
     port = srv.tls_port if case["tls"] else srv.port
     quiet = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
     runner = {"stime": run_stime, "h2load": run_h2load}.get(case["tool"], run_wrk)
@@ -746,6 +827,17 @@ def report(results, cases, names, skipped, meta, failed=()):
             lines.append(f"| {cname} | failed runs (left out; see the JSON) | {ef} | {nf} | | |")
         if not er or not nr:
             continue
+        if c["unit"] == "mem":
+            a, b = med(er, "bytes_per_conn"), med(nr, "bytes_per_conn")
+            q = ratio(a, b)
+            t = ""
+            if "mem" in c.get("target", {}) and q is not None:
+                t = f"≤ {c['target']['mem']:.2f} {'ok' if q <= c['target']['mem'] else 'MISS'}"
+            lines.append(f"| {cname} | server bytes per idle connection | "
+                         f"{fmt(a)}{spread(er, 'bytes_per_conn')} | "
+                         f"{fmt(b)}{spread(nr, 'bytes_per_conn')} | "
+                         f"{fmt(q, 2) if q is not None else '–'} | {t} |")
+            continue
         if c["unit"] == "mib":
             rk, rl, ck, cl = "mib_per_s", "MiB/s", "server_cpu_ms_per_mib", "server CPU ms/MiB"
         else:
@@ -773,7 +865,7 @@ def report(results, cases, names, skipped, meta, failed=()):
                          f"{sum(sum(r['errors'].values()) for r in er)} | "
                          f"{sum(sum(r['errors'].values()) for r in nr)} | | |")
     lines.append("")
-    others = [r["other_busy_pct"] for r in results]
+    others = [r["other_busy_pct"] for r in results if "other_busy_pct" in r]
     if others and statistics.median(others) > 20:
         lines.append(f"**Noisy machine:** other work used a median {statistics.median(others):.0f}% "
                      f"of a core during the runs (max {max(others):.0f}%); compare ratios, "
@@ -955,6 +1047,11 @@ def main(argv):
                                 + r["failed"].replace("\n", "\n    "))
                             continue
                         results.append(r)
+                        if case["unit"] == "mem":
+                            log(f"[{n:3d}/{runs}] r{rnd} {cname:9s} {srv.name:8s} "
+                                f"{r['bytes_per_conn']:,} bytes per idle connection "
+                                f"(RSS {r['rss_before_kib']} -> {r['rss_after_kib']} KiB)")
+                            continue
                         rate = (f"{r['mib_per_s']:9.1f} MiB/s" if case["unit"] == "mib"
                                 else f"{r['req_per_s']:9.0f} req/s")
                         cpu = (f"{r['server_cpu_ms_per_mib']:.3f} ms/MiB" if case["unit"] == "mib"

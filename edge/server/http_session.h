@@ -69,6 +69,11 @@ class HttpSession final : public ProtocolSession {
     // Received bytes not yet answered: a partial header, or pipelined requests waiting for the
     // output queue to drain.
     size_t buffered_bytes() const override { return buffer_.size(); }
+    bool release_memory() override {
+        if (!buffer_.empty() || buffer_.capacity() <= sizeof(std::string)) return false;
+        std::string().swap(buffer_);
+        return true;
+    }
     const SessionCounters& counters() const override { return counters_; }
     // The reason for the last error response, for the access log.
     std::string_view last_error() const { return last_error_; }

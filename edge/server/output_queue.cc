@@ -64,6 +64,17 @@ void OutputQueue::consume(size_t n) {
     if (sent_ == total_) clear();
 }
 
+bool OutputQueue::release_memory() {
+    if (!empty() || (arena_.capacity() <= sizeof(std::string) && segments_.capacity() == 0)) {
+        return false;
+    }
+    clear();
+    std::string().swap(arena_);
+    std::vector<Segment>().swap(segments_);
+    std::vector<std::shared_ptr<const cache::Snapshot>>().swap(holds_);
+    return true;
+}
+
 void OutputQueue::clear() {
     arena_.clear();
     segments_.clear();

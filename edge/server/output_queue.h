@@ -37,6 +37,9 @@ class OutputQueue final : public ResponseSink {
     // Marks n bytes as sent; resets the queue when everything is.
     void consume(size_t n);
     void clear();
+    // An empty queue gives its storage back (an idle connection keeps none); returns whether
+    // there was any to give.
+    bool release_memory();
 
     // Bodies up to the threshold are copied, larger ones referenced. Over TLS every piece
     // becomes its own record (SSL_write has no gather form), so a response whose body is

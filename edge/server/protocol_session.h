@@ -56,6 +56,9 @@ class ProtocolSession {
     virtual bool reading_body() const = 0;
     // Received bytes held unanswered (input back-pressure).
     virtual size_t buffered_bytes() const = 0;
+    // The connection is idle: give back buffers kept for the next request; returns whether
+    // there were any.
+    virtual bool release_memory() { return false; }
     virtual const SessionCounters& counters() const = 0;
     // Stops after the current responses (drain, shutdown).
     virtual void close_after_current() = 0;

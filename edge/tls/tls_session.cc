@@ -55,11 +55,43 @@ Result<TlsSession> TlsSession::adopt(SslPtr ssl, const TlsSessionOptions& option
         mode |= SSL_MODE_RELEASE_BUFFERS;
     }
     SSL_set_mode(ssl.get(), mode);
-    return TlsSession(std::move(ssl), BioPtr(network), nullptr);
+    TlsSession session(std::move(ssl), BioPtr(network), nullptr);
+    session.input_size_ = options.input_buffer;
+    session.output_size_ = options.output_buffer;
+    return session;
 }
 
 TlsSession::TlsSession(SslPtr ssl, BioPtr network, TlsContext* ctx)
     : network_(std::move(network)), ssl_(std::move(ssl)), ctx_(ctx) {}
+
+bool TlsSession::ensure_bios() {
+    if (network_) {
+        return true;
+    }
+    BIO* internal = nullptr;
+    BIO* network = nullptr;
+    if (BIO_new_bio_pair(&internal, output_size_, &network, input_size_) != 1) {
+        terminal_ = TlsStatus::error;
+        error_reason_ = "out of memory for the BIO pair";
+        return false;
+    }
+    SSL_set_bio(ssl_.get(), internal, internal);
+    network_.reset(network);
+    return true;
+}
+
+bool TlsSession::shed_buffers() {
+    if (!network_ || eof_ || shutdown_pending_ || !handshake_done() ||
+        pending_ciphertext_bytes() > 0 || input_pending()) {
+        return false;
+    }
+    // Nothing is buffered either way, so nothing is lost: OpenSSL's record buffers go, and the
+    // BIO pair with its two rings (made again by the next operation, ensure_bios()).
+    SSL_free_buffers(ssl_.get());
+    SSL_set_bio(ssl_.get(), nullptr, nullptr);  // frees our pair's SSL end
+    network_.reset();
+    return true;
+}
 
 TlsSession::TlsSession(TlsSession&&) noexcept = default;
 TlsSession& TlsSession::operator=(TlsSession&&) noexcept = default;
@@ -81,7 +113,7 @@ std::size_t TlsSession::feed_ciphertext(std::span<const char> data) {
 }
 
 std::span<char> TlsSession::input_space() {
-    if (eof_) {
+    if (eof_ || !ensure_bios()) {
         return {};
     }
     char* buf = nullptr;
@@ -101,7 +133,7 @@ void TlsSession::commit_input(std::size_t n) {
 }
 
 void TlsSession::feed_eof() {
-    if (!eof_) {
+    if (!eof_ && ensure_bios()) {
         eof_ = true;
         // The SSL side then reads end-of-file once the buffered ciphertext is consumed.
         BIO_shutdown_wr(network_.get());
@@ -109,6 +141,9 @@ void TlsSession::feed_eof() {
 }
 
 std::string_view TlsSession::pending_ciphertext() const {
+    if (!network_) {
+        return {};
+    }
     char* buf = nullptr;
     const int n = BIO_nread0(network_.get(), &buf);
     if (n <= 0 || buf == nullptr) {
@@ -118,7 +153,7 @@ std::string_view TlsSession::pending_ciphertext() const {
 }
 
 void TlsSession::consume_ciphertext(std::size_t n) {
-    while (n > 0) {
+    while (n > 0 && network_) {
         char* buf = nullptr;
         const int done = BIO_nread(network_.get(), &buf, static_cast<int>(n));
         if (done <= 0) {
@@ -135,11 +170,11 @@ void TlsSession::consume_ciphertext(std::size_t n) {
 }
 
 std::size_t TlsSession::pending_ciphertext_bytes() const {
-    return BIO_ctrl_pending(network_.get());
+    return network_ ? BIO_ctrl_pending(network_.get()) : 0;
 }
 
 TlsIo TlsSession::handshake() {
-    if (is_final(terminal_)) {
+    if (is_final(terminal_) || !ensure_bios()) {
         return {terminal_, 0};
     }
     if (SSL_is_init_finished(ssl_.get())) {
@@ -161,6 +196,9 @@ TlsIo TlsSession::read_plaintext(std::span<char> out) {
     if (out.empty()) {
         return {TlsStatus::ok, 0};
     }
+    if (!ensure_bios()) {
+        return {terminal_, 0};
+    }
     clear_stale_errors();
     std::size_t n = 0;
     const int ret = SSL_read_ex(ssl_.get(), out.data(), out.size(), &n);
@@ -172,7 +210,7 @@ TlsIo TlsSession::read_plaintext(std::span<char> out) {
 }
 
 TlsIo TlsSession::write_plaintext(std::span<const char> data) {
-    if (is_final(terminal_)) {
+    if (is_final(terminal_) || !ensure_bios()) {
         return {terminal_, 0};
     }
     std::size_t total = 0;
@@ -192,7 +230,7 @@ TlsIo TlsSession::write_plaintext(std::span<const char> data) {
 }
 
 TlsIo TlsSession::shutdown() {
-    if (is_final(terminal_)) {
+    if (is_final(terminal_) || !ensure_bios()) {
         return {terminal_, 0};
     }
     // SSL_shutdown() during the handshake is an error in OpenSSL; there is nothing to close
@@ -302,7 +340,8 @@ bool TlsSession::handshake_done() const { return SSL_is_init_finished(ssl_.get()
 bool TlsSession::input_pending() const {
     // SSL_has_pending() counts a partial record in the SSL's read buffer; the BIO pair may hold
     // bytes the SSL has not pulled yet.
-    return SSL_has_pending(ssl_.get()) == 1 || BIO_ctrl_pending(SSL_get_rbio(ssl_.get())) > 0;
+    return SSL_has_pending(ssl_.get()) == 1 ||
+           (network_ && BIO_ctrl_pending(SSL_get_rbio(ssl_.get())) > 0);
 }
 
 bool TlsSession::resumed() const { return SSL_session_reused(ssl_.get()) == 1; }

@@ -125,6 +125,12 @@ class TlsSession {
     // returns ok and queues nothing.
     TlsIo shutdown();
 
+    // Gives back what an idle connection does not need (OpenSSL's record buffers, the BIO
+    // pair's rings: tens of KiB) when nothing is buffered in either direction; the next
+    // operation makes the pair again. Returns whether it did. Call it when the connection has
+    // been idle for a while, not after every exchange (it costs allocations to undo).
+    bool shed_buffers();
+
     // --- state ---
 
     bool handshake_done() const;
@@ -150,13 +156,18 @@ class TlsSession {
   private:
     TlsSession(SslPtr ssl, BioPtr network, TlsContext* ctx);
 
+    // Makes the BIO pair if shed_buffers() gave it back; false (and a terminal error) when
+    // there is no memory for it.
+    bool ensure_bios();
     // Maps the result of an SSL_* call to a status, recording terminal states.
     TlsStatus classify(int ret);
     void after_progress();
 
     // Declared before ssl_ so it outlives it: the SNI callback reads this set's names.
     std::shared_ptr<const CertificateSet> certificates_;
-    BioPtr network_;  // our end of the BIO pair; the SSL owns the other end
+    BioPtr network_;  // our end of the BIO pair (null while shed); the SSL owns the other end
+    std::size_t input_size_ = 0;  // the pair's sizes, for making it again
+    std::size_t output_size_ = 0;
     SslPtr ssl_;
     TlsContext* ctx_ = nullptr;  // for counters; null for adopted sessions
     bool counted_ = false;       // the handshake's outcome is in ctx_'s counters

@@ -206,9 +206,11 @@ class BgpHooksLab : public ::testing::Test {
         g_lab->start_origin();
         // Both sessions (IPv4, IPv6) established, seen from the upstream.
         Client up(g_lab->up_sock().string(), 1s);
+        std::string last;  // what the upstream said last, for the failure message
         auto t = wait_for(
             [&] {
                 auto r = up.show_protocols();
+                last = r ? *r : r.error();
                 if (!r) return false;
                 size_t n = 0;
                 for (size_t p = 0; (p = r->find("Established", p)) != std::string::npos; ++p) ++n;
@@ -217,7 +219,8 @@ class BgpHooksLab : public ::testing::Test {
             20s);
         if (!t) {
             g_fail =
-                "BGP sessions did not come up in 20 s: " + read_file(g_lab->dir / "up-bird.log");
+                "BGP sessions did not come up in 20 s: " + last + "\n" +
+                read_file(g_lab->dir / "up-bird.log");
             g_lab->down();
             return;
         }

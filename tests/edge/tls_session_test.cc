@@ -618,6 +618,51 @@ TEST(TlsSession, BigTransfersThroughSmallBuffers) {
     }
 }
 
+// An idle connection gives its buffers back and the next exchange makes them again: shedding
+// between every exchange, in both directions, with a KeyUpdate in between, loses no byte.
+// While anything is buffered, or before the handshake is done, nothing is shed.
+TEST(TlsSession, ShedBuffersWhileIdleAndCarryOn) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    for (int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+        auto cctx = client_context({.max_version = version});
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        EXPECT_FALSE(server.shed_buffers()) << "shed before the handshake";
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok) << server.error_reason();
+        settle(client, server);
+        for (int round = 0; round < 4; ++round) {
+            EXPECT_TRUE(server.shed_buffers()) << round;
+            EXPECT_FALSE(server.shed_buffers()) << "shed twice";
+            EXPECT_EQ(server.pending_ciphertext_bytes(), 0u);
+            EXPECT_FALSE(server.input_pending());
+            if (round == 2 && version == TLS1_3_VERSION) {
+                ASSERT_EQ(SSL_key_update(client.native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+            }
+            big_transfer(client, server, 200000 + round);
+            EXPECT_TRUE(server.shed_buffers()) << round;
+            big_transfer(server, client, 300000 + round);
+        }
+        // Ciphertext waiting on either side keeps the buffers.
+        ASSERT_EQ(client.write_plaintext(std::string_view("GET / HTTP/1.1\r\n\r\n")).status,
+                  TlsStatus::ok);
+        transfer(client, server);
+        EXPECT_FALSE(server.shed_buffers()) << "unread input";
+        char buf[64];
+        ASSERT_EQ(server.read_plaintext(buf).status, TlsStatus::ok);
+        ASSERT_EQ(server.write_plaintext(std::string_view("HTTP/1.1 200 OK\r\n")).status,
+                  TlsStatus::ok);
+        EXPECT_FALSE(server.shed_buffers()) << "unsent output";
+        transfer(server, client);
+        EXPECT_TRUE(server.shed_buffers());
+        // A clean close after shedding still works.
+        ASSERT_EQ(server.shutdown().status, TlsStatus::ok);
+        transfer(server, client);
+        EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::ok);  // the response
+        EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::closed);
+    }
+}
+
 TEST(TlsSession, WriteRetryKeepsTheSameBytes) {
     auto ctx = make_context(base_config());
     ASSERT_TRUE(ctx);
