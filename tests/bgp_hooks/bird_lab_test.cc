@@ -218,9 +218,8 @@ class BgpHooksLab : public ::testing::Test {
             },
             20s);
         if (!t) {
-            g_fail =
-                "BGP sessions did not come up in 20 s: " + last + "\n" +
-                read_file(g_lab->dir / "up-bird.log");
+            g_fail = "BGP sessions did not come up in 20 s: " + last + "\n" +
+                     read_file(g_lab->dir / "up-bird.log");
             g_lab->down();
             return;
         }
