@@ -694,6 +694,10 @@ def measure_idle(srv, case, args):
     """Server memory per idle keep-alive connection: RSS of the server's processes before and
     after `conns` connections have each made one request and sat idle for a few seconds. A
     CDN's connections are mostly idle browsers, so this is what a busy edge's memory is."""
+    # A fresh server process: what earlier cases left in its heap (or gave back) would
+    # otherwise move its RSS by more than the connections do.
+    srv.stop()
+    srv.start()
     port = srv.tls_port if case["tls"] else srv.port
     ctx = None
     if case["tls"]:

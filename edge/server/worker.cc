@@ -44,10 +44,10 @@ constexpr size_t kMaxHeldInput = 64 * 1024;
 // queues): most of a CDN's connections are idle browsers, and their memory is what costs. Not
 // at once: a busy connection would pay allocations for every request.
 constexpr int64_t kReleaseIdleAfterMs = 100;
-// After a sweep released this many connections' buffers (up to ~80 KiB each with TLS), the
-// freed heap is handed back to the kernel (malloc_trim): freed chunks amid the heap otherwise
-// stay resident.
-constexpr uint32_t kTrimAfterReleases = 16;
+// After a sweep released connections' buffers (up to ~80 KiB each with TLS), the freed heap is
+// handed back to the kernel (malloc_trim): freed chunks amid the heap otherwise stay resident.
+// At most this often: a trim walks the heap.
+constexpr int64_t kTrimIntervalMs = 1000;
 constexpr uint16_t kBufferGroup = 1;
 
 // Bytes waiting in a socket's receive queue, not yet taken by our receive. A query, not I/O:
@@ -134,6 +134,8 @@ struct Worker::Impl {
     std::vector<uint32_t> dirty;  // connections with output to flush this turn
     std::unique_ptr<AccessLog> access_log;
     int64_t wall_ms = 0;  // unix milliseconds, refreshed each loop turn (access log stamps)
+    int64_t last_trim_ms = 0;
+    bool trim_pending = false;  // buffers were released since the last malloc_trim
 
     std::string run();
     void refresh_turn_state();
@@ -779,7 +781,12 @@ void Worker::Impl::sweep() {
         }
         maybe_finish(slot);
     }
-    if (released >= kTrimAfterReleases) malloc_trim(0);
+    trim_pending = trim_pending || released > 0;
+    if (trim_pending && now - last_trim_ms >= kTrimIntervalMs) {
+        malloc_trim(0);
+        last_trim_ms = now;
+        trim_pending = false;
+    }
 }
 
 void Worker::Impl::start_stop() {

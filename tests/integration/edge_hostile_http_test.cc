@@ -136,7 +136,7 @@ void expect_one_error_then_close(const HostileRequest& c, const std::string& out
 TEST_F(EdgeHostileHttp, EveryMalformedRequestGetsItsErrorAndACloseOverPlainHttp) {
     for (const auto& c : hostile_requests()) {
         RawClient client(plain_port());
-        ASSERT_TRUE(client.connected());
+        ASSERT_TRUE(client.connected()) << edge_->log();
         ASSERT_TRUE(client.send_all(c.bytes + kPipelinedAfterHostile)) << c.name;
         bool closed = false;
         const std::string out = client.read_until_close(kWait, &closed);
@@ -147,7 +147,7 @@ TEST_F(EdgeHostileHttp, EveryMalformedRequestGetsItsErrorAndACloseOverPlainHttp)
 TEST_F(EdgeHostileHttp, EveryMalformedRequestGetsItsErrorAndACloseOverTls) {
     for (const auto& c : hostile_requests()) {
         TlsClient client(tls_port());
-        ASSERT_TRUE(client.connected()) << c.name;
+        ASSERT_TRUE(client.connected()) << c.name << edge_->log();
         ASSERT_TRUE(client.send_all(c.bytes + kPipelinedAfterHostile)) << c.name;
         bool ended = false;
         const std::string out = client.read_until_end(kWait, ended);
