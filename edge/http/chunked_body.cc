@@ -8,13 +8,6 @@
 namespace anyedge::http {
 namespace {
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 // qdtext and the second byte of a quoted-pair (RFC 9110 §5.6.4).
 bool is_qdtext(char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -95,12 +88,12 @@ ChunkedBody::Status ChunkedBody::feed(std::string_view data, size_t& consumed, s
         }
         switch (state_) {
             case State::kSizeStart:
-                if (hex_digit(c) < 0) return fail(400, "chunk size is not hexadecimal");
-                chunk_size_ = uint64_t(hex_digit(c));
+                if (hex_value(c) < 0) return fail(400, "chunk size is not hexadecimal");
+                chunk_size_ = uint64_t(hex_value(c));
                 state_ = State::kSize;
                 break;
             case State::kSize:
-                if (const int d = hex_digit(c); d >= 0) {
+                if (const int d = hex_value(c); d >= 0) {
                     // RFC 9112 §7.1: a size that overflows must be refused; 2^63 - 1 is the
                     // largest any peer can mean (a signed offset).
                     if (chunk_size_ > (uint64_t(INT64_MAX) - uint64_t(d)) / 16) {

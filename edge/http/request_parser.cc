@@ -180,9 +180,6 @@ class BeastRequestParser final : public beast_http::basic_parser<true> {
 // IPv4 or a bracketed IP literal, then an optional ":" port. Anything else (spaces, "/", "@")
 // gets 400; such a value would otherwise flow into redirects and logs.
 bool valid_host(std::string_view host) {
-    auto is_hex = [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    };
     auto is_name_char = [](char c) {  // unreserved / sub-delims
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
@@ -198,7 +195,8 @@ bool valid_host(std::string_view host) {
     } else {
         while (i < host.size() && host[i] != ':') {
             if (host[i] == '%') {
-                if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) {
+                if (i + 2 >= host.size() || hex_value(host[i + 1]) < 0 ||
+                    hex_value(host[i + 2]) < 0) {
                     return false;
                 }
                 i += 3;

@@ -28,6 +28,14 @@ constexpr bool is_field_value_char(char c) {
     return u == '\t' || (u >= 0x20 && u != 0x7f);
 }
 
+// The value of a hex digit (RFC 5234 HEXDIG, either case), or -1.
+constexpr int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
 // Tokens (codings, units, methods' friends) compare case-insensitively in ASCII only.
