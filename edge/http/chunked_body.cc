@@ -68,6 +68,21 @@ bool ChunkedBody::trailer_field_ok() {
     return !forbidden_in_trailer(name);
 }
 
+// After a chunk size or a complete extension: the line ends (CR), another extension follows
+// (";"), or BWS comes before that ";". False for any other byte.
+bool ChunkedBody::end_item(char c) {
+    if (c == '\r') {
+        state_ = State::kLineLf;
+    } else if (c == ';') {
+        state_ = State::kExtNameStart;
+    } else if (is_ows(c)) {
+        state_ = State::kExtSpace;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 ChunkedBody::Status ChunkedBody::feed(std::string_view data, size_t& consumed, std::string* sink) {
     consumed = 0;
     if (error_status_ != 0) return Status::kError;
@@ -100,13 +115,7 @@ ChunkedBody::Status ChunkedBody::feed(std::string_view data, size_t& consumed, s
                         return fail(400, "chunk size overflows");
                     }
                     chunk_size_ = chunk_size_ * 16 + uint64_t(d);
-                } else if (c == '\r') {
-                    state_ = State::kLineLf;
-                } else if (c == ';') {
-                    state_ = State::kExtNameStart;
-                } else if (is_ows(c)) {
-                    state_ = State::kExtSpace;
-                } else {
+                } else if (!end_item(c)) {
                     return fail(400, "chunk size is not hexadecimal");
                 }
                 break;
@@ -156,15 +165,7 @@ ChunkedBody::Status ChunkedBody::feed(std::string_view data, size_t& consumed, s
                 }
                 break;
             case State::kExtToken:
-                if (c == '\r') {
-                    state_ = State::kLineLf;
-                } else if (c == ';') {
-                    state_ = State::kExtNameStart;
-                } else if (is_ows(c)) {
-                    state_ = State::kExtSpace;
-                } else if (!is_tchar(c)) {
-                    return fail(400, "malformed chunk extension");
-                }
+                if (!is_tchar(c) && !end_item(c)) return fail(400, "malformed chunk extension");
                 break;
             case State::kExtQuoted:
                 // A CR or LF cannot stand inside a quoted string: an unterminated one is an
@@ -184,15 +185,7 @@ ChunkedBody::Status ChunkedBody::feed(std::string_view data, size_t& consumed, s
                 state_ = State::kExtQuoted;
                 break;
             case State::kExtAfterQuoted:
-                if (c == '\r') {
-                    state_ = State::kLineLf;
-                } else if (c == ';') {
-                    state_ = State::kExtNameStart;
-                } else if (is_ows(c)) {
-                    state_ = State::kExtSpace;
-                } else {
-                    return fail(400, "malformed chunk extension");
-                }
+                if (!end_item(c)) return fail(400, "malformed chunk extension");
                 break;
             case State::kLineLf:
                 if (c != '\n') return fail(400, "chunk line ended by a bare CR");

@@ -68,6 +68,7 @@ class ChunkedBody {
     };
     Status fail(int status, std::string_view reason);
     bool trailer_field_ok();
+    bool end_item(char c);
 
     ChunkedLimits limits_;
     State state_ = State::kSizeStart;
