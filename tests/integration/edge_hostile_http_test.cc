@@ -76,7 +76,16 @@ class TlsClient {
         ssl_.reset(SSL_new(ctx_.get()));
         SSL_set_fd(ssl_.get(), tcp_.fd());
         SSL_set_tlsext_host_name(ssl_.get(), "localhost");
-        if (SSL_connect(ssl_.get()) != 1) {
+        // A blocking socket still reports "want read" when a signal interrupts a receive
+        // (EINTR) or the receive timeout passes: retry, bounded.
+        int rc = 0;
+        for (int i = 0; i < 20; ++i) {
+            rc = SSL_connect(ssl_.get());
+            if (rc == 1 || !wants_retry(rc)) break;
+        }
+        if (rc != 1) {
+            fprintf(stderr, "SSL_connect: %d, SSL_get_error %d, errno %d\n", rc,
+                    SSL_get_error(ssl_.get(), rc), errno);
             ERR_print_errors_fp(stderr);
             ssl_.reset();
         }
@@ -85,7 +94,12 @@ class TlsClient {
     SSL* ssl() const { return ssl_.get(); }
     RawClient& tcp() { return tcp_; }
     bool send_all(const std::string& bytes) {
-        return SSL_write(ssl_.get(), bytes.data(), int(bytes.size())) == int(bytes.size());
+        for (int i = 0; i < 20; ++i) {
+            const int n = SSL_write(ssl_.get(), bytes.data(), int(bytes.size()));
+            if (n == int(bytes.size())) return true;
+            if (!wants_retry(n)) return false;
+        }
+        return false;
     }
     // Plaintext until the server ends the TLS stream (close_notify, an alert or EOF) or the
     // wait passes; `ended` says which.
@@ -111,6 +125,10 @@ class TlsClient {
     }
 
   private:
+    bool wants_retry(int rc) const {
+        const int err = SSL_get_error(ssl_.get(), rc);
+        return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE;
+    }
     RawClient tcp_;
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_;
     std::unique_ptr<SSL, decltype(&SSL_free)> ssl_;
