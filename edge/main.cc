@@ -17,15 +17,16 @@
 
 #include <CLI/CLI.hpp>
 
-#include "edge/cache/site_loader.h"
-#include "edge/cache/state_loader.h"
 #include "edge/server/admin_api.h"
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
 #include "edge/server/origin_upload.h"
+#include "edge/server/site_reload.h"
 #include "edge/server/worker.h"
 #include "edge/tls/self_signed.h"
 #include "edge/tls/tls_context.h"
+#include "origin-sync/base/file_io.h"
+#include "origin-sync/base/log_line.h"
 #include "origin-sync/content/store.h"
 
 using namespace anyedge;
@@ -33,70 +34,8 @@ using namespace anyedge;
 namespace {
 
 int fail(const std::string& message) {
-    std::cerr << "cdn-edge: " << message << "\n";
+    log_line(message);
     return 2;
-}
-
-// Loads what the node serves: a plain folder, or the live generation of a state directory.
-// `previous` is the snapshot being replaced (kept servable for the skew grace).
-Result<server::PublishedSite> load_site(const server::EdgeConfig& cfg,
-                                        const cache::SnapshotOptions& opts,
-                                        std::shared_ptr<const cache::Snapshot> previous) {
-    server::PublishedSite site;
-    site.published_at = time(nullptr);
-    if (!cfg.site.empty()) {
-        auto files = cache::load_site_dir(cfg.site, {.mmap_threshold = opts.mmap_threshold,
-                                                     .compress = cfg.compress,
-                                                     .previous = previous.get()});
-        if (!files) return make_error(files.error());
-        site.live = cache::Snapshot::build(std::move(*files), opts, 0);
-        return site;
-    }
-    auto state = cache::load_state(cfg.state, opts);
-    if (!state) return make_error(state.error());
-    site.live = std::move(state->live);
-    site.previous = previous && previous->generation() != site.live->generation()
-                        ? std::move(previous)
-                        : std::move(state->previous);
-    site.previous_until = site.published_at + cfg.skew_grace_s;
-    return site;
-}
-
-std::string read_token(const std::string& path) {
-    std::ifstream in(path);
-    std::string token;
-    std::getline(in, token);
-    while (!token.empty() && isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    return token;
-}
-
-// The admin listener: "unix:/path" (mode 0660) or a loopback ADDR:PORT.
-Result<int> open_admin_listener(const std::string& spec, bool& is_unix) {
-    is_unix = spec.rfind("unix:", 0) == 0;
-    if (is_unix) {
-        const std::string path = spec.substr(5);
-        sockaddr_un addr{};
-        if (path.empty() || path.size() >= sizeof addr.sun_path) {
-            return make_error("bad admin socket path '" + path + "'");
-        }
-        const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        addr.sun_family = AF_UNIX;
-        memcpy(addr.sun_path, path.c_str(), path.size());
-        unlink(path.c_str());
-        if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            chmod(path.c_str(), 0660) != 0 || listen(fd, 64) != 0) {
-            const std::string err = strerror(errno);
-            close(fd);
-            return make_error("admin socket " + path + ": " + err);
-        }
-        return fd;
-    }
-    auto addr = server::parse_listen_address(spec);
-    if (!addr) return make_error("admin: " + addr.error());
-    auto fds = server::open_listeners(*addr, 1, 64);
-    if (!fds) return make_error("admin: " + fds.error());
-    std::cout << "listening admin " << addr->to_string() << std::endl;
-    return (*fds)[0];
 }
 
 }  // namespace
@@ -135,6 +74,7 @@ int main(int argc, char** argv) {
     app.add_flag("--compress", flags.compress,
                  "--site: make br/gzip of text files that have no .br/.gz beside them");
     CLI11_PARSE(app, argc, argv);
+    set_log_name("cdn-edge");
 
     if (!config_file.empty()) {
         if (auto st = server::load_config_file(config_file, cfg); !st) return fail(st.error());
@@ -170,7 +110,7 @@ int main(int argc, char** argv) {
         const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
         const std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
         if (auto st = tls::generate_self_signed(cert, key, names); !st) return fail(st.error());
-        std::cerr << "cdn-edge: no --cert given: using a self-signed certificate for localhost\n";
+        log_line("no --cert given: using a self-signed certificate for localhost");
         cfg.cert = {cert};
         cfg.key = {key};
     }
@@ -215,23 +155,10 @@ int main(int argc, char** argv) {
     snap_opts.mmap_threshold = cfg.mmap_threshold;
 
     server::SharedState shared;
-    {
-        auto site = load_site(cfg, snap_opts, nullptr);
-        if (!site && !cfg.state.empty() && !std::filesystem::exists(current_file_path(cfg.state))) {
-            // A new node: nothing published yet. Serve nothing (404s, /healthz 503) until
-            // cdn-sync fetches the first generation and asks for a reload.
-            std::cerr << "cdn-edge: " << cfg.state << " has no generation yet: waiting for one\n";
-            server::PublishedSite empty;
-            empty.live = cache::Snapshot::build({}, snap_opts, 0);
-            empty.published_at = time(nullptr);
-            site = std::move(empty);
-        }
-        if (!site) return fail(site.error());
-        std::cerr << "cdn-edge: serving generation " << site->live->generation() << " ("
-                  << site->live->file_count() << " files) from "
-                  << (cfg.site.empty() ? cfg.state : cfg.site) << "\n";
-        shared.publish(std::move(*site));
-    }
+    // Certificates (renewed in place) and ticket keys (rotated on every node together) are
+    // re-read on SIGHUP and with every reload. The self-signed certificate has no files.
+    server::SiteReload site(cfg, snap_opts, shared, tls_context.get(), self_signed_dir.empty());
+    if (auto st = site.load_initial(); !st) return fail(st.error());
 
     std::vector<std::vector<server::ListenerSocket>> per_worker(cfg.threads);
     std::vector<int> public_listeners;  // every HTTP and TLS listener: the admin's SYN hold
@@ -284,53 +211,18 @@ int main(int argc, char** argv) {
         wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     if (cfg.redirect_http) wopts.redirect_https_port = https_port;
 
-    // Certificates (renewed in place) and ticket keys (rotated on every node together) are
-    // re-read on SIGHUP and with every reload; a file that does not load leaves the current
-    // ones serving. The self-signed certificate has no files to re-read.
-    const bool reload_certs = self_signed_dir.empty();
-    std::function<void(const char*)> reload_tls = [&cfg, &tls_context,
-                                                   reload_certs](const char* why) {
-        if (!tls_context) return;
-        if (reload_certs) {
-            auto st = tls_context->reload_certificates();
-            std::cerr << "cdn-edge: " << why << ": certificates "
-                      << (st ? std::string("reloaded") : "not reloaded: " + st.error()) << "\n";
-        }
-        if (!cfg.ticket_keys.empty()) {
-            auto st = tls_context->reload_ticket_keys();
-            std::cerr << "cdn-edge: " << why << ": ticket keys "
-                      << (st ? std::string("reloaded") : "not reloaded: " + st.error()) << "\n";
-        }
-    };
-    // Reloads what is served (and the TLS files): from the admin API, and in the origin role
-    // after an upload. Serialized: two reloads never interleave.
-    auto reload_mutex = std::make_shared<std::mutex>();
-    std::function<Result<uint64_t>()> reload = [&cfg, &snap_opts, &shared, &reload_tls,
-                                                reload_mutex]() -> Result<uint64_t> {
-        std::lock_guard lock(*reload_mutex);
-        reload_tls("reload");
-        auto site = load_site(cfg, snap_opts, shared.current());
-        if (!site) {
-            std::cerr << "cdn-edge: reload failed, still serving the previous generation: "
-                      << site.error() << "\n";
-            return make_error(site.error());
-        }
-        const uint64_t generation = site->live->generation();
-        shared.publish(std::move(*site));
-        std::cerr << "cdn-edge: now serving generation " << generation << "\n";
-        return generation;
-    };
+    std::function<Result<uint64_t>()> reload = [&site] { return site.reload(); };
     // The origin role: the site listeners also take the publisher's uploads.
     std::unique_ptr<server::OriginUpload> origin_upload;
     if (!cfg.upload_token_file.empty()) {
-        const std::string token = read_token(cfg.upload_token_file);
-        if (token.empty()) return fail("upload token file " + cfg.upload_token_file + " is empty");
-        origin_upload = std::make_unique<server::OriginUpload>(cfg.site, token, reload);
+        auto token = read_token_file(cfg.upload_token_file);
+        if (!token) return fail("upload_token_file: " + token.error());
+        origin_upload = std::make_unique<server::OriginUpload>(cfg.site, *token, reload);
         for (auto& listeners : per_worker) {
             for (auto& l : listeners) l.handler = origin_upload.get();
         }
         wopts.session.parser.max_body_bytes = 512ull << 20;  // a blob is one PUT body
-        std::cerr << "cdn-edge: origin role: accepting uploads into " << cfg.site << "\n";
+        log_line("origin role: accepting uploads into " + cfg.site);
     }
     std::vector<std::unique_ptr<server::Worker>> workers;
     std::vector<std::thread> threads_run;
@@ -344,18 +236,18 @@ int main(int argc, char** argv) {
     // the workers that serve the site.
     std::unique_ptr<server::AdminApi> admin_api;
     if (!cfg.admin.empty()) {
-        bool is_unix = false;
-        auto fd = open_admin_listener(cfg.admin, is_unix);
-        if (!fd) return fail(fd.error());
+        auto admin = server::open_admin_listener(cfg.admin);
+        if (!admin) return fail(admin.error());
+        if (!admin->is_unix) std::cout << "listening admin " << admin->address << std::endl;
         server::AdminOptions aopts;
         aopts.node_name = cfg.node_name;
         aopts.state_dir = cfg.state;
         if (!cfg.admin_token_file.empty()) {
-            aopts.token = read_token(cfg.admin_token_file);
-            if (aopts.token.empty())
-                return fail("admin token file " + cfg.admin_token_file + " is empty");
-        } else if (!is_unix) {
-            std::cerr << "cdn-edge: warning: TCP admin listener without --admin-token-file\n";
+            auto token = read_token_file(cfg.admin_token_file);
+            if (!token) return fail("admin_token_file: " + token.error());
+            aopts.token = *token;
+        } else if (!admin->is_unix) {
+            log_line("warning: TCP admin listener without --admin-token-file");
         }
         aopts.reload = reload;
         aopts.tls = tls_context.get();
@@ -371,14 +263,14 @@ int main(int argc, char** argv) {
         admin_opts.redirect_https_port = 0;
         admin_opts.access_log_fd = -1;
         workers.push_back(std::make_unique<server::Worker>(
-            cfg.threads, std::vector<server::ListenerSocket>{{*fd, false, admin_api.get()}},
+            cfg.threads, std::vector<server::ListenerSocket>{{admin->fd, false, admin_api.get()}},
             admin_opts, shared));
     }
     for (unsigned i = 0; i < workers.size(); ++i) {
         threads_run.emplace_back([&, i] {
             const std::string err = workers[i]->run();
             if (!err.empty()) {
-                std::cerr << "cdn-edge: worker " << i << ": " << err << "\n";
+                log_line("worker " + std::to_string(i) + ": " + err);
                 failed = 1;
                 shared.stopping = true;
                 kill(getpid(), SIGTERM);  // wake the main thread's sigwait
@@ -390,10 +282,9 @@ int main(int argc, char** argv) {
     for (;;) {
         sigwait(&stop_signals, &sig);
         if (sig != SIGHUP) break;
-        std::lock_guard lock(*reload_mutex);
-        reload_tls("SIGHUP");
+        site.reload_tls("SIGHUP");
     }
-    if (!failed) std::cerr << "cdn-edge: signal " << sig << ", finishing in-flight responses\n";
+    if (!failed) log_line("signal " + std::to_string(sig) + ", finishing in-flight responses");
     shared.stopping = true;
     for (auto& t : threads_run) t.join();
     return failed ? 1 : 0;

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::bird {
 

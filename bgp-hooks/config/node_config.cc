@@ -2,98 +2,16 @@
 
 #include <arpa/inet.h>
 
-#include <fstream>
-#include <set>
-#include <sstream>
-#include <stdexcept>
-
 #include <nlohmann/json.hpp>
+
+#include "origin-sync/base/file_io.h"
+#include "origin-sync/base/json_object.h"
 
 namespace anyedge::hooks {
 
 namespace {
 
 using nlohmann::json;
-
-// Thrown inside this file only; parse_node_config turns it into a Result.
-struct ConfigError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-// A JSON object being read: remembers which keys were consumed so leftovers can be reported.
-class Obj {
-  public:
-    Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {
-        if (!j_.is_object()) fail("", "expected an object");
-    }
-    ~Obj() = default;
-
-    [[noreturn]] void fail(const std::string& key, const std::string& msg) const {
-        throw ConfigError(where(key) + ": " + msg);
-    }
-    std::string where(const std::string& key) const {
-        if (key.empty()) return path_.empty() ? "(top level)" : path_;
-        return path_.empty() ? key : path_ + "." + key;
-    }
-    bool has(const std::string& key) {
-        used_.insert(key);
-        return j_.contains(key) && !j_.at(key).is_null();
-    }
-    const json& at(const std::string& key) {
-        if (!has(key)) fail(key, "missing (required)");
-        return j_.at(key);
-    }
-    std::string str(const std::string& key, std::optional<std::string> def = std::nullopt) {
-        if (!has(key)) {
-            if (def) return *def;
-            fail(key, "missing (required)");
-        }
-        const json& v = j_.at(key);
-        if (!v.is_string()) fail(key, "expected a string");
-        return v.get<std::string>();
-    }
-    int64_t integer(const std::string& key, std::optional<int64_t> def, int64_t min, int64_t max) {
-        if (!has(key)) {
-            if (def) return *def;
-            fail(key, "missing (required)");
-        }
-        const json& v = j_.at(key);
-        if (!v.is_number_integer()) fail(key, "expected an integer");
-        int64_t x = v.get<int64_t>();
-        if (x < min || x > max) {
-            fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-        }
-        return x;
-    }
-    bool boolean(const std::string& key, bool def) {
-        if (!has(key)) return def;
-        const json& v = j_.at(key);
-        if (!v.is_boolean()) fail(key, "expected true or false");
-        return v.get<bool>();
-    }
-    std::vector<std::string> strings(const std::string& key) {
-        std::vector<std::string> out;
-        if (!has(key)) return out;
-        const json& v = j_.at(key);
-        if (!v.is_array()) fail(key, "expected an array of strings");
-        for (size_t i = 0; i < v.size(); ++i) {
-            if (!v[i].is_string()) fail(key + "[" + std::to_string(i) + "]", "expected a string");
-            out.push_back(v[i].get<std::string>());
-        }
-        return out;
-    }
-    // Every key present must have been read: an unknown key is a typo or a wrong version.
-    void finish() const {
-        for (const auto& [k, _] : j_.items()) {
-            if (!used_.count(k)) fail(k, "unknown key");
-        }
-    }
-
-  private:
-    const json& j_;
-    std::string path_;
-    std::set<std::string> used_;
-};
 
 bool parse_prefix(const std::string& p, bool v6) {
     auto slash = p.find('/');
@@ -126,13 +44,13 @@ bool valid_bird_name(const std::string& n) {
 }
 
 // Paths end up inside BIRD config strings; forbid what would break out of the quotes.
-void check_path(Obj& o, const std::string& key, const std::string& v) {
+void check_path(JsonObject& o, const std::string& key, const std::string& v) {
     if (v.find_first_of("\"\n\\") != std::string::npos) o.fail(key, "contains a quote or newline");
 }
 
 NodeConfig parse(const json& root) {
     NodeConfig c;
-    Obj top(root, "");
+    JsonObject top(root, "");
     c.node = top.str("node");
     c.backend = top.str("backend", "bird");
     if (c.backend != "bird" && c.backend != "exabgp") top.fail("backend", "must be bird or exabgp");
@@ -141,7 +59,7 @@ NodeConfig parse(const json& root) {
     c.withdraw_on_exit = top.boolean("withdraw_on_exit", true);
 
     {
-        Obj a(top.at("anycast"), "anycast");
+        JsonObject a(top.at("anycast"), "anycast");
         c.anycast_v4 = a.strings("ipv4");
         c.anycast_v6 = a.strings("ipv6");
         for (size_t i = 0; i < c.anycast_v4.size(); ++i) {
@@ -159,7 +77,7 @@ NodeConfig parse(const json& root) {
     }
 
     if (top.has("bird")) {
-        Obj b(top.at("bird"), "bird");
+        JsonObject b(top.at("bird"), "bird");
         auto& s = c.bird;
         s.socket = b.str("socket", s.socket);
         s.state_file = b.str("state_file", s.state_file);
@@ -185,7 +103,7 @@ NodeConfig parse(const json& root) {
             const json& ups = b.at("upstreams");
             if (!ups.is_array()) b.fail("upstreams", "expected an array of objects");
             for (size_t i = 0; i < ups.size(); ++i) {
-                Obj u(ups[i], "bird.upstreams[" + std::to_string(i) + "]");
+                JsonObject u(ups[i], "bird.upstreams[" + std::to_string(i) + "]");
                 Upstream up;
                 up.name = u.str("name");
                 if (!valid_bird_name(up.name)) {
@@ -210,7 +128,7 @@ NodeConfig parse(const json& root) {
     }
 
     if (top.has("deprefer")) {
-        Obj d(top.at("deprefer"), "deprefer");
+        JsonObject d(top.at("deprefer"), "deprefer");
         c.deprefer.prepend = static_cast<int>(d.integer("prepend", 2, 0, 10));
         c.deprefer.communities = d.strings("communities");
         for (size_t i = 0; i < c.deprefer.communities.size(); ++i) {
@@ -230,7 +148,7 @@ NodeConfig parse(const json& root) {
     }
 
     {
-        Obj e(top.at("edge"), "edge");
+        JsonObject e(top.at("edge"), "edge");
         c.edge.admin = e.str("admin");
         if (c.edge.admin.rfind("unix:", 0) != 0 && c.edge.admin.find(':') == std::string::npos) {
             e.fail("admin", "expected HOST:PORT or unix:PATH");
@@ -242,11 +160,11 @@ NodeConfig parse(const json& root) {
     }
 
     if (top.has("checks")) {
-        Obj k(top.at("checks"), "checks");
+        JsonObject k(top.at("checks"), "checks");
         c.interval_ms = static_cast<int>(k.integer("interval_ms", 200, 20, 60000));
         c.timeout_ms = static_cast<int>(k.integer("timeout_ms", 150, 10, 60000));
         if (k.has("canary")) {
-            Obj n(k.at("canary"), "checks.canary");
+            JsonObject n(k.at("canary"), "checks.canary");
             c.canary.enabled = true;
             c.canary.address = n.str("address");
             c.canary.host = n.str("host", "");
@@ -270,7 +188,7 @@ NodeConfig parse(const json& root) {
             n.finish();
         }
         if (k.has("freshness")) {
-            Obj f(k.at("freshness"), "checks.freshness");
+            JsonObject f(k.at("freshness"), "checks.freshness");
             c.freshness.grace_s = static_cast<int>(f.integer("grace_s", 600, 0, 86400 * 30));
             c.freshness.origin_current_url = f.str("origin_current_url", "");
             if (!c.freshness.origin_current_url.empty() &&
@@ -287,7 +205,7 @@ NodeConfig parse(const json& root) {
     }
 
     if (top.has("policy")) {
-        Obj p(top.at("policy"), "policy");
+        JsonObject p(top.at("policy"), "policy");
         auto& q = c.policy;
         q.fail_threshold = static_cast<int>(p.integer("fail_threshold", 3, 1, 1000));
         q.success_threshold = static_cast<int>(p.integer("success_threshold", 5, 1, 1000));
@@ -313,7 +231,7 @@ NodeConfig parse(const json& root) {
     top.finish();
 
     if (c.backend == "exabgp" && c.bird.local_as == 0) {
-        throw ConfigError("bird.local_as: required (the ExaBGP backend prepends it to de-prefer)");
+        throw JsonError("bird.local_as: required (the ExaBGP backend prepends it to de-prefer)");
     }
     return c;
 }
@@ -325,7 +243,7 @@ Result<NodeConfig> parse_node_config(const std::string& json_text) {
         // The exception's message carries the line and column of a syntax error.
         json root = json::parse(json_text);
         return parse(root);
-    } catch (const ConfigError& e) {
+    } catch (const JsonError& e) {
         return make_error(e.what());
     } catch (const json::parse_error& e) {
         return make_error(std::string("not valid JSON: ") + e.what());
@@ -335,11 +253,9 @@ Result<NodeConfig> parse_node_config(const std::string& json_text) {
 }
 
 Result<NodeConfig> load_node_config(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return make_error("cannot read config " + path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto r = parse_node_config(ss.str());
+    auto text = read_file(path, 1 << 20);
+    if (!text) return text.forward_error("cannot read config: ");
+    auto r = parse_node_config(*text);
     if (!r) return make_error(path + ": " + r.error());
     return r;
 }

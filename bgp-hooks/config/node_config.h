@@ -12,7 +12,7 @@
 
 #include "bgp-hooks/policy/backend.h"
 #include "bgp-hooks/policy/state_machine.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::hooks {
 

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/file_io.h"
 #include "origin-sync/content/manifest.h"
+#include "origin-sync/content/site_rules.h"
 #include "origin-sync/content/store.h"
 
 namespace anyedge::health {
@@ -64,46 +66,58 @@ Result<EdgeStatus> parse_edge_status(std::string_view text) {
     return s;
 }
 
-std::string normalize_etag(std::string_view e) {
-    while (!e.empty() && e.front() == ' ') e.remove_prefix(1);
-    while (!e.empty() && e.back() == ' ') e.remove_suffix(1);
-    if (e.size() >= 2 && e.front() == '"' && e.back() == '"') {
-        e.remove_prefix(1);
-        e.remove_suffix(1);
-    }
-    return std::string(e);
-}
-
 Checker::Checker(const hooks::NodeConfig& c) : c_(c), timeout_(c.timeout_ms) {
-    if (auto ep = parse_endpoint(c.edge.admin)) {
+    if (auto ep = net::parse_endpoint(c.edge.admin)) {
         admin_ = *ep;
     } else {
         admin_error_ = "edge.admin: " + ep.error();
     }
     if (c.canary.enabled) {
-        if (auto ep = parse_endpoint(c.canary.address)) canary_ = *ep;
-        if (c.canary.tls) {
-            if (auto t = TlsContext::create(c.canary.ca_file)) {
-                canary_tls_ = *t;
-            } else {
-                canary_tls_error_ = "checks.canary.ca_file: " + t.error();
-            }
+        if (auto ep = net::parse_endpoint(c.canary.address)) {
+            net::ClientOptions o;
+            o.tls = c.canary.tls;
+            o.ca_file = c.canary.ca_file;
+            o.server_name = c.canary.server_name.empty() ? c.canary.host : c.canary.server_name;
+            o.host_header = c.canary.host;
+            o.user_agent = "cdn-hooks";
+            o.keep_alive = false;  // a new connection each round, as a browser's first visit
+            o.timeout = timeout_;
+            canary_ = std::make_unique<net::HttpClient>(*ep, std::move(o));
+        } else {
+            canary_error_ = "checks.canary.address: " + ep.error();
         }
     }
     if (!c.freshness.origin_current_url.empty()) {
-        if (auto u = parse_http_url(c.freshness.origin_current_url)) {
+        if (auto u = net::parse_url(c.freshness.origin_current_url)) {
             origin_ = std::make_unique<OriginPoller>(
-                u->first, u->second, std::chrono::milliseconds(c.freshness.origin_poll_ms),
+                *u, std::chrono::milliseconds(c.freshness.origin_poll_ms),
                 std::max(timeout_, std::chrono::milliseconds(2000)));
         }
     }
 }
 
-Result<uint64_t> Checker::check_healthz(int abort_fd) {
+Result<net::HttpResponse> Checker::admin_request(const std::string& method,
+                                                 const std::string& target,
+                                                 std::chrono::milliseconds timeout, int abort_fd) {
     if (!admin_) return make_error(admin_error_);
-    HttpRequest req;
-    req.target = "/healthz";
-    auto r = http_request(*admin_, req, timeout_, abort_fd);
+    net::ClientOptions o;
+    o.user_agent = "cdn-hooks";
+    o.keep_alive = false;
+    o.timeout = timeout;
+    net::HttpClient client(*admin_, std::move(o));
+    net::HttpRequest req;
+    req.method = method;
+    req.target = target;
+    if (method == "POST" && !c_.edge.token_file.empty()) {
+        auto token = read_token_file(c_.edge.token_file);
+        if (!token) return token.forward_error("edge.token_file: ");
+        req.headers.emplace_back("Authorization", "Bearer " + *token);
+    }
+    return client.request(req, abort_fd);
+}
+
+Result<uint64_t> Checker::check_healthz(int abort_fd) {
+    auto r = admin_request("GET", "/healthz", timeout_, abort_fd);
     if (!r) return r.forward_error("healthz: ");
     if (r->status != 200) return make_error("healthz: HTTP " + std::to_string(r->status));
     json j = json::parse(r->body, nullptr, false);
@@ -118,7 +132,11 @@ Result<uint64_t> Checker::check_healthz(int abort_fd) {
 }
 
 Result<std::string> Checker::expected_etag(uint64_t generation) {
-    if (!c_.canary.expected_etag.empty()) return normalize_etag(c_.canary.expected_etag);
+    if (!c_.canary.expected_etag.empty()) {
+        // Given with or without the quotes of the header.
+        std::string sha = sha256_of_etag(c_.canary.expected_etag);
+        return sha.empty() ? c_.canary.expected_etag : sha;
+    }
     const fs::path dir = c_.canary.manifest_dir;
     // `current` is a few hundred bytes: read it every round; parse the (possibly large) manifest
     // only when the edge's generation or the live pointer changed.
@@ -149,9 +167,7 @@ Result<std::string> Checker::expected_etag(uint64_t generation) {
     } else {
         return make_error("live manifest in " + dir.string() + ": " + live.error());
     }
-    std::string key = c_.canary.path.substr(1);
-    if (auto q = key.find('?'); q != std::string::npos) key.resize(q);
-    if (key.empty() || key.back() == '/') key += "index.html";
+    const std::string key = manifest_key_for(c_.canary.path);
     auto it = manifest->files.find(key);
     if (it == manifest->files.end()) {
         return make_error("canary path " + c_.canary.path + " is not in " + source);
@@ -163,23 +179,19 @@ Result<std::string> Checker::expected_etag(uint64_t generation) {
 }
 
 Status Checker::check_canary(uint64_t generation, int abort_fd) {
-    if (!canary_) return make_error("checks.canary.address: not a numeric HOST:PORT");
-    if (!canary_tls_error_.empty()) return make_error(canary_tls_error_);
+    if (!canary_) return make_error(canary_error_);
     auto want = expected_etag(generation);
     if (!want) return make_error("canary: " + want.error());
-    HttpRequest req;
+    net::HttpRequest req;
     req.target = c_.canary.path;
-    req.host = c_.canary.host.empty() ? canary_->display() : c_.canary.host;
-    req.tls = canary_tls_;
-    req.server_name = c_.canary.server_name;
     // Identity encoding: the ETag then is the hash of the identity bytes, as in the manifest.
     req.headers.emplace_back("Accept-Encoding", "identity");
-    auto r = http_request(*canary_, req, timeout_, abort_fd);
-    if (!r) return make_error("canary " + c_.canary.path + ": " + r.error());
+    auto r = canary_->request(req, abort_fd);
+    if (!r) return r.forward_error("canary: ");
     if (r->status != 200) {
         return make_error("canary " + c_.canary.path + ": HTTP " + std::to_string(r->status));
     }
-    std::string got = normalize_etag(r->header("etag"));
+    std::string got = sha256_of_etag(r->header("etag"));
     if (got != *want) {
         return make_error("canary " + c_.canary.path + ": ETag " +
                           (got.empty() ? "missing" : got.substr(0, 16) + "...") + ", expected " +
@@ -188,12 +200,20 @@ Status Checker::check_canary(uint64_t generation, int abort_fd) {
     return ok_status();
 }
 
-OriginPoller::OriginPoller(Endpoint ep, std::string target, std::chrono::milliseconds period,
+namespace {
+net::ClientOptions poller_options(const net::Url& url, std::chrono::milliseconds timeout) {
+    net::ClientOptions o = net::options_for(url, "", timeout);
+    o.user_agent = "cdn-hooks";
+    return o;
+}
+}  // namespace
+
+OriginPoller::OriginPoller(const net::Url& current_url, std::chrono::milliseconds period,
                            std::chrono::milliseconds timeout)
-    : ep_(std::move(ep)),
-      target_(std::move(target)),
+    : client_(net::endpoint_of(current_url), poller_options(current_url, timeout)),
+      // parse_url treats the path as a base and ends it with '/': the pointer is a file.
+      target_(current_url.path.substr(0, current_url.path.size() - 1)),
       period_(period),
-      timeout_(timeout),
       thread_([this] { run(); }) {}
 
 OriginPoller::~OriginPoller() {
@@ -212,10 +232,9 @@ OriginPoller::Snapshot OriginPoller::snapshot() const {
 
 void OriginPoller::run() {
     for (;;) {
-        HttpRequest req;
+        net::HttpRequest req;
         req.target = target_;
-        req.host = ep_.display();
-        auto r = http_request(ep_, req, timeout_);
+        auto r = client_.request(req);
         std::string err;
         std::optional<uint64_t> gen;
         if (!r) {
@@ -276,9 +295,7 @@ policy::Observation Checker::run_round(Clock::time_point now, int abort_fd) {
     // A healthz that timed out means a wedged edge: do not wait a second time on /status.
     bool wedged = !gen && gen.error_code() == ErrorCode::kTimedOut;
     if (admin_ && !wedged) {
-        HttpRequest req;
-        req.target = "/status";
-        auto r = http_request(*admin_, req, timeout_, abort_fd);
+        auto r = admin_request("GET", "/status", timeout_, abort_fd);
         if (r && r->status == 200) {
             if (auto s = parse_edge_status(r->body)) {
                 status_ = *s;
@@ -324,20 +341,8 @@ Status Checker::hold_syns(std::chrono::milliseconds duration) {
 }
 
 Status Checker::post_admin(const std::string& target, std::chrono::milliseconds timeout) {
-    if (!admin_) return make_error(admin_error_);
-    HttpRequest req;
-    req.method = "POST";
-    req.target = target;
-    if (!c_.edge.token_file.empty()) {
-        auto tok = anyedge::read_file(c_.edge.token_file, 4096);
-        if (!tok) return make_error("edge.token_file: " + tok.error());
-        std::string t = *tok;
-        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' '))
-            t.pop_back();
-        req.headers.emplace_back("Authorization", "Bearer " + t);
-    }
-    auto r = http_request(*admin_, req, timeout);
-    if (!r) return make_error("POST " + target + ": " + r.error());
+    auto r = admin_request("POST", target, timeout, -1);
+    if (!r) return r.forward_error();
     if (r->status != 200) {
         std::string body = r->body.substr(0, 200);
         while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();

@@ -21,8 +21,8 @@
 #include <utility>
 
 #include "bgp-hooks/config/node_config.h"
-#include "bgp-hooks/health/http_client.h"
 #include "bgp-hooks/policy/state_machine.h"
+#include "origin-sync/net/http_client.h"
 
 namespace anyedge::health {
 
@@ -36,8 +36,6 @@ struct EdgeStatus {
 
 // Pure: parses the edge's /status JSON.
 Result<EdgeStatus> parse_edge_status(std::string_view json);
-// Pure: the strong ETag value without quotes (W/ prefixes are kept: they never match).
-std::string normalize_etag(std::string_view etag);
 
 // Polls the origin's `current` pointer on its own thread: the origin may be far away or down,
 // and a slow answer must never delay the local checks that can withdraw the route.
@@ -48,7 +46,7 @@ class OriginPoller {
         std::optional<policy::Clock::time_point> failing_since;
         std::string error;
     };
-    OriginPoller(Endpoint ep, std::string target, std::chrono::milliseconds period,
+    OriginPoller(const net::Url& current_url, std::chrono::milliseconds period,
                  std::chrono::milliseconds timeout);
     ~OriginPoller();
     OriginPoller(const OriginPoller&) = delete;
@@ -57,9 +55,9 @@ class OriginPoller {
 
   private:
     void run();
-    Endpoint ep_;
+    net::HttpClient client_;  // used by thread_ only
     std::string target_;
-    std::chrono::milliseconds period_, timeout_;
+    std::chrono::milliseconds period_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
@@ -89,16 +87,17 @@ class Checker {
     Status check_canary(uint64_t generation, int abort_fd);
     Result<std::string> expected_etag(uint64_t generation);
     std::string soft_fault(policy::Clock::time_point now, uint64_t generation, bool have_status);
+    Result<net::HttpResponse> admin_request(const std::string& method, const std::string& target,
+                                            std::chrono::milliseconds timeout, int abort_fd);
     Status post_admin(const std::string& target, std::chrono::milliseconds timeout);
     void sync_edge_drain(bool drain_file_present);
     void note(std::string text);
 
     const hooks::NodeConfig& c_;
-    std::optional<Endpoint> admin_;
+    std::optional<net::Endpoint> admin_;
     std::string admin_error_;
-    std::optional<Endpoint> canary_;
-    std::shared_ptr<const TlsContext> canary_tls_;
-    std::string canary_tls_error_;
+    std::unique_ptr<net::HttpClient> canary_;
+    std::string canary_error_;
     std::unique_ptr<OriginPoller> origin_;
     std::chrono::milliseconds timeout_;
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <utility>
 
+#include "origin-sync/base/file_io.h"
+
 namespace anyedge::policy {
 
 BirdBackend::BirdBackend(std::string state_file, std::string socket_path,
@@ -18,7 +20,7 @@ Status BirdBackend::apply(RouteState s, std::string_view reason) {
         in_sync_ = false;
         // The file first: even if BIRD is down now, it reads the file when it starts.
         file_written_ = false;
-        if (auto st = write_file_atomic(state_file_, render_state_file(s, reason_)); !st) {
+        if (auto st = atomic_write_file(state_file_, render_state_file(s, reason_)); !st) {
             return st;
         }
         file_written_ = true;
@@ -51,7 +53,7 @@ Status BirdBackend::maintain() {
     if (in_sync_ && client_.connection_count() == synced_connection_) return ok_status();
     bool was_restart = in_sync_;
     // The file may have been replaced or lost with the machine's tmpfs: write it again.
-    if (auto st = write_file_atomic(state_file_, render_state_file(*desired_, reason_)); !st) {
+    if (auto st = atomic_write_file(state_file_, render_state_file(*desired_, reason_)); !st) {
         in_sync_ = false;
         return st;
     }

@@ -18,7 +18,7 @@
 
 #include "bgp-hooks/bird/client.h"
 #include "bgp-hooks/policy/route_state.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::policy {
 

@@ -1,13 +1,5 @@
 #include "bgp-hooks/policy/route_state.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <random>
-
 namespace anyedge::policy {
 
 const char* to_string(RouteState s) {
@@ -58,49 +50,6 @@ std::optional<RouteState> parse_state_file(std::string_view text) {
         return static_cast<RouteState>(rest[0] - '0');
     }
     return std::nullopt;
-}
-
-Status write_file_atomic(const std::string& path, std::string_view content, unsigned mode) {
-    auto slash = path.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
-                      std::to_string(std::random_device{}() & 0xffffff);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) return make_error("create " + tmp + ": " + std::strerror(errno));
-    auto fail = [&](const char* what) {
-        std::string msg = std::string(what) + " " + tmp + ": " + std::strerror(errno);
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return make_error(msg);
-    };
-    size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail("write");
-        }
-        done += static_cast<size_t>(n);
-    }
-    // fchmod: the umask must not make the file unreadable for the bird group.
-    if (::fchmod(fd, mode) != 0) return fail("fchmod");
-    if (::fsync(fd) != 0) return fail("fsync");
-    if (::close(fd) != 0) {
-        fd = -1;
-        ::unlink(tmp.c_str());
-        return make_error("close " + tmp + ": " + std::strerror(errno));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::string msg = "rename " + tmp + " -> " + path + ": " + std::strerror(errno);
-        ::unlink(tmp.c_str());
-        return make_error(msg);
-    }
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-    return ok_status();
 }
 
 }  // namespace anyedge::policy

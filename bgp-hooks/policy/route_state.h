@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::policy {
 
@@ -26,11 +26,5 @@ std::optional<RouteState> route_state_from_string(std::string_view s);
 std::string render_state_file(RouteState s, std::string_view reason);
 // Reads back the DRAIN value from a state file's text; nullopt when absent or malformed.
 std::optional<RouteState> parse_state_file(std::string_view text);
-
-// Writes `content` to `path` so that a reader sees either the old or the new file, whole:
-// a temp file in the same directory, fsync, rename(2) over the target, fsync the directory
-// (rename is atomic within one filesystem; the directory fsync makes it durable).
-// `mode` is applied to the new file (BIRD must be able to read it).
-Status write_file_atomic(const std::string& path, std::string_view content, unsigned mode = 0644);
 
 }  // namespace anyedge::policy

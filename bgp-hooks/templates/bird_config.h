@@ -11,7 +11,7 @@
 #include <string>
 
 #include "bgp-hooks/config/node_config.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::hooks {
 

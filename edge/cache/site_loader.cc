@@ -9,6 +9,7 @@
 
 #include "origin-sync/content/compress.h"
 #include "origin-sync/content/media_types.h"
+#include "origin-sync/content/site_rules.h"
 
 namespace anyedge::cache {
 namespace fs = std::filesystem;
@@ -49,9 +50,9 @@ bool reuse_compressed(FileSpec& spec, const Snapshot& previous) {
     }
     for (const Representation& r : old.entry->encoded) {
         spec.encodings.emplace_back(r.encoding, Bytes{std::string(r.body)});
-        spec.encoding_sha256_hex.push_back(r.etag.substr(1, r.etag.size() - 2));  // unquoted
+        spec.encoding_sha256_hex.push_back(sha256_of_etag(r.etag));
     }
-    spec.sha256_hex = old.entry->identity.etag.substr(1, old.entry->identity.etag.size() - 2);
+    spec.sha256_hex = sha256_of_etag(old.entry->identity.etag);
     return true;
 }
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "edge/cache/snapshot.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::cache {
 

@@ -3,6 +3,7 @@
 #include "edge/http/http_date.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/media_types.h"
+#include "origin-sync/content/site_rules.h"
 
 #include <fnmatch.h>
 
@@ -56,7 +57,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
             r.encoding = std::move(encoding);
             snap->storage_.push_back(std::move(bytes));
             r.body = view_of(snap->storage_.back());
-            r.etag = "\"" + (hex.empty() ? sha256_hex(r.body) : hex) + "\"";
+            r.etag = etag_for(hex.empty() ? sha256_hex(r.body) : hex);
             std::string validators;
             add_line(validators, "ETag", r.etag);
             add_line(validators, "Last-Modified", e.last_modified_text);
@@ -97,10 +98,7 @@ Lookup Snapshot::find(std::string_view path) const {
     Lookup result;
     if (path.empty() || path.front() != '/') return result;
     if (path.back() == '/') {
-        std::string index;
-        index.reserve(path.size() + 10);
-        index.append(path).append("index.html");
-        if (auto it = entries_.find(std::string_view(index)); it != entries_.end()) {
+        if (auto it = entries_.find(std::string_view(resolve_index(path))); it != entries_.end()) {
             result.kind = LookupKind::kFile;
             result.entry = &it->second;
         }

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "edge/cache/mapped_file.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::cache {
 

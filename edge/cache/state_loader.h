@@ -8,8 +8,8 @@
 #include <memory>
 
 #include "edge/cache/snapshot.h"
+#include "origin-sync/base/result.h"
 #include "origin-sync/content/manifest.h"
-#include "origin-sync/content/result.h"
 
 namespace anyedge::cache {
 

@@ -11,7 +11,7 @@
 
 #include <liburing.h>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::io {
 

@@ -25,7 +25,7 @@
 #include "edge/server/shared_state.h"
 #include "edge/server/syn_hold.h"
 #include "edge/tls/tls_context.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::server {
 

@@ -1,165 +1,88 @@
 #include "edge/server/config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/file_io.h"
+#include "origin-sync/base/json_object.h"
+
 namespace anyedge::server {
-using nlohmann::json;
 
 namespace {
-
-struct Bad {
-    std::string message;
-};
-
-void expect(bool ok, const std::string& key, const char* what) {
-    if (!ok) throw Bad{"config key '" + key + "': expected " + what};
-}
-
-std::string get_string(const json& v, const std::string& key) {
-    expect(v.is_string(), key, "a string");
-    return v.get<std::string>();
-}
-
-uint64_t get_uint(const json& v, const std::string& key) {
-    expect(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), key,
-           "a non-negative integer");
-    return v.get<uint64_t>();
-}
-
-uint32_t get_u32(const json& v, const std::string& key) {
-    const uint64_t n = get_uint(v, key);
-    expect(n <= 0xffffffffu, key, "a 32-bit integer");
-    return static_cast<uint32_t>(n);
-}
-
-bool get_bool(const json& v, const std::string& key) {
-    expect(v.is_boolean(), key, "true or false");
-    return v.get<bool>();
-}
-
-std::vector<std::string> get_strings(const json& v, const std::string& key) {
-    if (v.is_string()) return {v.get<std::string>()};
-    expect(v.is_array(), key, "a string or an array of strings");
-    std::vector<std::string> out;
-    for (const auto& item : v) out.push_back(get_string(item, key + "[]"));
-    return out;
-}
-
+constexpr uint64_t kU32 = 0xffffffffu;
 }  // namespace
 
 Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
-    json doc = json::parse(text, nullptr, false);
-    if (doc.is_discarded()) return make_error("config: not valid JSON");
-    if (!doc.is_object()) return make_error("config: the top level must be an object");
-    try {
-        for (const auto& [key, v] : doc.items()) {
-            if (key == "site")
-                cfg.site = get_string(v, key);
-            else if (key == "state")
-                cfg.state = get_string(v, key);
-            else if (key == "listen")
-                cfg.listen = get_strings(v, key);
-            else if (key == "tls_listen")
-                cfg.tls_listen = get_strings(v, key);
-            else if (key == "cert")
-                cfg.cert = get_strings(v, key);
-            else if (key == "key")
-                cfg.key = get_strings(v, key);
-            else if (key == "ticket_keys")
-                cfg.ticket_keys = get_string(v, key);
-            else if (key == "tls_cipher_preference")
-                cfg.tls_cipher_preference = get_string(v, key);
-            else if (key == "tls_tickets_per_handshake")
-                cfg.tls_tickets_per_handshake = get_u32(v, key);
-            else if (key == "tls_session_lifetime_s")
-                cfg.tls_session_lifetime_s = get_u32(v, key);
-            else if (key == "tls_x25519")
-                cfg.tls_x25519 = get_string(v, key);
-            else if (key == "tls13_kdf")
-                cfg.tls13_kdf = get_string(v, key);
-            else if (key == "admin")
-                cfg.admin = get_string(v, key);
-            else if (key == "admin_token_file")
-                cfg.admin_token_file = get_string(v, key);
-            else if (key == "upload_token_file")
-                cfg.upload_token_file = get_string(v, key);
-            else if (key == "node_name")
-                cfg.node_name = get_string(v, key);
-            else if (key == "threads")
-                cfg.threads = get_u32(v, key);
-            else if (key == "redirect_http")
-                cfg.redirect_http = get_bool(v, key);
-            else if (key == "http2")
-                cfg.http2 = get_bool(v, key);
-            else if (key == "hsts")
-                cfg.hsts = get_string(v, key);
-            else if (key == "access_log")
-                cfg.access_log = get_string(v, key);
-            else if (key == "max_connections")
-                cfg.max_connections = get_u32(v, key);
-            else if (key == "header_timeout_ms")
-                cfg.header_timeout_ms = get_u32(v, key);
-            else if (key == "idle_timeout_ms")
-                cfg.idle_timeout_ms = get_u32(v, key);
-            else if (key == "send_timeout_ms")
-                cfg.send_timeout_ms = get_u32(v, key);
-            else if (key == "send_buffer")
-                cfg.send_buffer = get_u32(v, key);
-            else if (key == "max_requests_per_connection")
-                cfg.max_requests_per_connection = get_u32(v, key);
-            else if (key == "max_header_bytes")
-                cfg.max_header_bytes = get_u32(v, key);
-            else if (key == "max_target_bytes")
-                cfg.max_target_bytes = get_u32(v, key);
-            else if (key == "max_field_bytes")
-                cfg.max_field_bytes = get_u32(v, key);
-            else if (key == "stop_timeout_ms")
-                cfg.stop_timeout_ms = get_u32(v, key);
-            else if (key == "skew_grace_s")
-                cfg.skew_grace_s = get_u32(v, key);
-            else if (key == "mmap_threshold")
-                cfg.mmap_threshold = get_uint(v, key);
-            else if (key == "compress")
-                cfg.compress = get_bool(v, key);
-            else if (key == "cache_rules") {
-                expect(v.is_array(), key,
-                       "an array of {\"match\": PATTERN, \"cache_control\": VALUE}");
-                cfg.cache_rules.clear();
-                for (const auto& rule : v) {
-                    expect(rule.is_object() && rule.size() == 2 && rule.contains("match") &&
-                               rule.contains("cache_control"),
-                           key, "objects with exactly \"match\" and \"cache_control\"");
-                    cfg.cache_rules.push_back(
-                        {get_string(rule["match"], key + ".match"),
-                         get_string(rule["cache_control"], key + ".cache_control")});
-                }
-            } else if (key == "headers") {
-                expect(v.is_object(), key, "an object of header name -> value");
-                cfg.headers.clear();
-                for (const auto& [name, value] : v.items()) {
-                    cfg.headers.emplace_back(name, get_string(value, key + "." + name));
-                }
-            } else {
-                return make_error("config: unknown key '" + key + "'");
+    auto read = read_json_object(text, "config", [&cfg](JsonObject& o) {
+        // Keys absent from the file keep the value the flags gave.
+        auto u32 = [&o](const char* key, uint32_t& field) {
+            field = static_cast<uint32_t>(o.unsigned_integer(key, field, kU32));
+        };
+        auto list = [&o](const char* key, std::vector<std::string>& field) {
+            if (o.has(key)) field = o.strings(key, /*or_one=*/true);
+        };
+        cfg.site = o.str("site", cfg.site);
+        cfg.state = o.str("state", cfg.state);
+        list("listen", cfg.listen);
+        list("tls_listen", cfg.tls_listen);
+        list("cert", cfg.cert);
+        list("key", cfg.key);
+        cfg.ticket_keys = o.str("ticket_keys", cfg.ticket_keys);
+        cfg.tls_cipher_preference = o.str("tls_cipher_preference", cfg.tls_cipher_preference);
+        u32("tls_tickets_per_handshake", cfg.tls_tickets_per_handshake);
+        u32("tls_session_lifetime_s", cfg.tls_session_lifetime_s);
+        cfg.tls_x25519 = o.str("tls_x25519", cfg.tls_x25519);
+        cfg.tls13_kdf = o.str("tls13_kdf", cfg.tls13_kdf);
+        cfg.admin = o.str("admin", cfg.admin);
+        cfg.admin_token_file = o.str("admin_token_file", cfg.admin_token_file);
+        cfg.upload_token_file = o.str("upload_token_file", cfg.upload_token_file);
+        cfg.node_name = o.str("node_name", cfg.node_name);
+        u32("threads", cfg.threads);
+        cfg.redirect_http = o.boolean("redirect_http", cfg.redirect_http);
+        cfg.http2 = o.boolean("http2", cfg.http2);
+        cfg.hsts = o.str("hsts", cfg.hsts);
+        cfg.access_log = o.str("access_log", cfg.access_log);
+        u32("max_connections", cfg.max_connections);
+        u32("header_timeout_ms", cfg.header_timeout_ms);
+        u32("idle_timeout_ms", cfg.idle_timeout_ms);
+        u32("send_timeout_ms", cfg.send_timeout_ms);
+        u32("send_buffer", cfg.send_buffer);
+        u32("max_requests_per_connection", cfg.max_requests_per_connection);
+        u32("max_header_bytes", cfg.max_header_bytes);
+        u32("max_target_bytes", cfg.max_target_bytes);
+        u32("max_field_bytes", cfg.max_field_bytes);
+        u32("stop_timeout_ms", cfg.stop_timeout_ms);
+        u32("skew_grace_s", cfg.skew_grace_s);
+        cfg.mmap_threshold = o.unsigned_integer("mmap_threshold", cfg.mmap_threshold);
+        cfg.compress = o.boolean("compress", cfg.compress);
+        if (o.has("cache_rules")) {
+            const nlohmann::json& rules = o.at("cache_rules");
+            if (!rules.is_array()) {
+                o.fail("cache_rules", "expected an array of {\"match\", \"cache_control\"}");
+            }
+            cfg.cache_rules.clear();
+            for (size_t i = 0; i < rules.size(); ++i) {
+                JsonObject rule(rules[i], o.where("cache_rules[" + std::to_string(i) + "]"));
+                cfg.cache_rules.push_back({rule.str("match"), rule.str("cache_control")});
+                rule.finish();
             }
         }
-    } catch (const Bad& b) {
-        return make_error(b.message);
-    } catch (const json::exception& e) {
-        return make_error(std::string("config: ") + e.what());
-    }
-    return ok_status();
+        if (o.has("headers")) {
+            JsonObject headers = o.object("headers");
+            cfg.headers.clear();
+            for (const std::string& name : headers.keys()) {
+                cfg.headers.emplace_back(name, headers.str(name));
+            }
+        }
+        o.finish();
+        return Ok{};
+    });
+    return read ? ok_status() : Status(read.forward_error());
 }
 
 Status load_config_file(const std::string& path, EdgeConfig& cfg) {
-    std::ifstream in(path);
-    if (!in) return make_error("config file " + path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto st = apply_config_json(ss.str(), cfg);
+    auto text = read_file(path, 1 << 20);
+    if (!text) return text.forward_error("config file: ");
+    auto st = apply_config_json(*text, cfg);
     if (!st) return make_error(path + ": " + st.error());
     return st;
 }

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -101,6 +103,33 @@ Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, 
         }
     }
     return fds;
+}
+
+// The admin listener: "unix:/path" (mode 0660) or a loopback ADDR:PORT.
+Result<AdminListener> open_admin_listener(const std::string& spec) {
+    if (spec.rfind("unix:", 0) == 0) {
+        const std::string path = spec.substr(5);
+        sockaddr_un addr{};
+        if (path.empty() || path.size() >= sizeof addr.sun_path) {
+            return make_error("bad admin socket path '" + path + "'");
+        }
+        const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        addr.sun_family = AF_UNIX;
+        memcpy(addr.sun_path, path.c_str(), path.size());
+        unlink(path.c_str());
+        if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            chmod(path.c_str(), 0660) != 0 || listen(fd, 64) != 0) {
+            const std::string err = strerror(errno);
+            close(fd);
+            return make_error("admin socket " + path + ": " + err);
+        }
+        return AdminListener{fd, true, spec};
+    }
+    auto addr = parse_listen_address(spec);
+    if (!addr) return make_error("admin: " + addr.error());
+    auto fds = open_listeners(*addr, 1, 64);
+    if (!fds) return make_error("admin: " + fds.error());
+    return AdminListener{(*fds)[0], false, addr->to_string()};
 }
 
 }  // namespace anyedge::server

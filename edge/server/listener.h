@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::server {
 
@@ -28,5 +28,14 @@ Result<ListenAddress> parse_listen_address(const std::string& text);
 // as nginx's `listen ... sndbuf=`; 0 leaves the kernel's autotuning.
 Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog,
                                         int send_buffer = 0);
+
+struct AdminListener {
+    int fd = -1;
+    bool is_unix = false;
+    std::string address;  // "unix:/path", or ADDR:PORT with the port really bound
+};
+// The admin listener: "unix:/path" (mode 0660, owner and group only) or ADDR:PORT (loopback
+// in practice; the admin API then wants a token).
+Result<AdminListener> open_admin_listener(const std::string& spec);
 
 }  // namespace anyedge::server

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "edge/server/http_session.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::server {
 

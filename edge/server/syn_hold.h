@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::server {
 

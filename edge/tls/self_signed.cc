@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "edge/tls/openssl_ptr.h"
+#include "origin-sync/base/file_io.h"
 
 namespace anyedge::tls {
 namespace {
@@ -91,40 +92,6 @@ Result<std::string> to_pem(const std::function<int(BIO*)>& write) {
     char* data = nullptr;
     const long len = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(len));
-}
-
-// tmp + fsync + rename, so a reader sees the old file or the whole new one.
-Status write_file_atomically(const std::string& path, const std::string& content, mode_t mode) {
-    const std::string tmp = path + ".tmp." + std::to_string(getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        return make_error("cannot create " + tmp + ": " + std::strerror(errno));
-    }
-    std::size_t done = 0;
-    while (done < content.size()) {
-        const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            const int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return make_error("cannot write " + tmp + ": " + std::strerror(err));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        return make_error("cannot flush " + tmp + ": " + std::strerror(err));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        return make_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
-    }
-    return ok_status();
 }
 
 }  // namespace
@@ -206,10 +173,10 @@ Status generate_self_signed(const std::string& cert_path, const std::string& key
         return make_error(pem.error());
     }
     // Key first: whoever sees the new certificate must find its key.
-    if (Status s = write_file_atomically(key_path, pem->private_key, 0600); !s) {
+    if (Status s = atomic_write_file(key_path, pem->private_key, 0600); !s) {
         return s;
     }
-    return write_file_atomically(cert_path, pem->certificate, 0644);
+    return atomic_write_file(cert_path, pem->certificate, 0644);
 }
 
 }  // namespace anyedge::tls

@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::tls {
 

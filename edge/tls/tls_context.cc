@@ -12,7 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "edge/tls/crypto_provider.h"
+#include "edge/tls/provider/crypto_provider.h"
 
 namespace anyedge::tls {
 namespace {
@@ -134,13 +134,12 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
     if (self->ticket_cipher_ == nullptr) {
         return make_error(openssl_error("AES-256-CBC for session tickets"));
     }
-    auto query =
-        crypto_property_query({.x25519_by_libsodium = self->config_.x25519_by_libsodium,
-                               .tls13_kdf_by_anyedge = self->config_.tls13_kdf_by_anyedge});
-    if (!query) {
-        return make_error(query.error());
+    auto library = crypto_library({.x25519_by_libsodium = self->config_.x25519_by_libsodium,
+                                   .tls13_kdf_by_anyedge = self->config_.tls13_kdf_by_anyedge});
+    if (!library) {
+        return make_error(library.error());
     }
-    self->property_query_ = std::move(*query);
+    self->crypto_ = std::move(*library);
     for (const std::string& proto : self->config_.alpn) {
         // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
         if (proto.empty() || proto.size() > 255) {
@@ -254,9 +253,10 @@ Result<std::shared_ptr<const CertificateSet>> TlsContext::load_certificates() {
         auto [it, inserted] = groups.try_emplace(group_key, Group{nullptr, {}});
         Group& group = it->second;
         if (inserted) {
-            SslCtxPtr ctx(
-                SSL_CTX_new_ex(nullptr, property_query_.empty() ? nullptr : property_query_.c_str(),
-                               TLS_server_method()));
+            SslCtxPtr ctx(SSL_CTX_new_ex(
+                crypto_.libctx,
+                crypto_.property_query.empty() ? nullptr : crypto_.property_query.c_str(),
+                TLS_server_method()));
             if (!ctx) {
                 return make_error(openssl_error("SSL_CTX_new"));
             }

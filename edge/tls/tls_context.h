@@ -26,8 +26,9 @@
 #include <vector>
 
 #include "edge/tls/openssl_ptr.h"
+#include "edge/tls/provider/crypto_provider.h"
 #include "edge/tls/ticket_keys.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::tls {
 
@@ -174,7 +175,7 @@ class TlsContext {
 
     EVP_CIPHER* ticket_cipher_ = nullptr;  // AES-256-CBC, owned
     // For SSL_CTX_new_ex: which provider's algorithms libssl prefers (empty: OpenSSL's).
-    std::string property_query_;
+    CryptoLibrary crypto_;  // where SSL_CTXs fetch their algorithms
 };
 
 }  // namespace anyedge::tls

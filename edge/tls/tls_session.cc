@@ -5,7 +5,7 @@
 
 #include <openssl/err.h>
 
-#include "edge/tls/tls13_kdf.h"
+#include "edge/tls/provider/tls13_kdf.h"
 #include "edge/tls/tls_context.h"
 
 namespace anyedge::tls {

@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "edge/tls/openssl_ptr.h"
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::tls {
 

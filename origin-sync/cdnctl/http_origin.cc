@@ -2,12 +2,12 @@
 
 namespace anyedge::cdnctl {
 
-HttpOrigin::HttpOrigin(replicate::Url url, replicate::HttpClientOptions options, std::string token)
-    : client_(std::move(url), std::move(options)), token_(std::move(token)) {}
+HttpOrigin::HttpOrigin(net::Url url, std::string ca_file, std::chrono::milliseconds timeout,
+                       std::string token)
+    : url_(std::move(url)), client_(url_, std::move(ca_file), timeout), token_(std::move(token)) {}
 
 std::string HttpOrigin::describe() const {
-    const auto& u = client_.base();
-    return u.scheme + "://" + u.host + ":" + u.port + u.path;
+    return url_.scheme + "://" + url_.host + ":" + url_.port + url_.path;
 }
 
 std::map<std::string, std::string> HttpOrigin::auth() const {

@@ -3,17 +3,20 @@
 // list generations or take a lock: two publishers at once must be avoided by the operator.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "origin-sync/net/http_client.h"
 #include "origin-sync/publish/origin.h"
-#include "origin-sync/replicate/http_client.h"
 
 namespace anyedge::cdnctl {
 
 class HttpOrigin : public publish::Origin {
   public:
-    HttpOrigin(replicate::Url url, replicate::HttpClientOptions options, std::string token);
+    HttpOrigin(net::Url url, std::string ca_file, std::chrono::milliseconds timeout,
+               std::string token);
     std::string describe() const override;
     Status lock() override { return ok_status(); }
     Result<std::optional<std::string>> get(const std::string& rel) override;
@@ -23,7 +26,8 @@ class HttpOrigin : public publish::Origin {
 
   private:
     std::map<std::string, std::string> auth() const;
-    replicate::HttpClient client_;
+    net::Url url_;
+    net::HttpClient client_;
     std::string token_;
 };
 

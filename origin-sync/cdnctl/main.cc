@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "origin-sync/base/file_io.h"
 #include "origin-sync/cdnctl/http_origin.h"
 #include "origin-sync/content/signing.h"
 #include "origin-sync/content/store.h"
@@ -96,19 +97,16 @@ Result<std::unique_ptr<publish::Origin>> open_origin(const std::string& spec,
                                                      const std::string& token_file,
                                                      const std::string& ca_file) {
     if (spec.starts_with("http://") || spec.starts_with("https://")) {
-        auto url = replicate::parse_url(spec);
+        auto url = net::parse_url(spec);
         if (!url) return url.forward_error();
         std::string token;
         if (!token_file.empty()) {
-            auto t = read_file(token_file, 4096);
+            auto t = read_token_file(token_file);
             if (!t) return t.forward_error();
             token = *t;
-            while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
-                token.pop_back();
-            }
         }
-        return std::unique_ptr<publish::Origin>(std::make_unique<cdnctl::HttpOrigin>(
-            *url, replicate::HttpClientOptions{ca_file, std::chrono::seconds(30)}, token));
+        return std::unique_ptr<publish::Origin>(
+            std::make_unique<cdnctl::HttpOrigin>(*url, ca_file, std::chrono::seconds(30), token));
     }
     return std::unique_ptr<publish::Origin>(std::make_unique<publish::LocalOrigin>(spec));
 }

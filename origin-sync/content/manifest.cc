@@ -6,111 +6,49 @@
 
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/json_object.h"
+
 namespace anyedge {
 
 namespace {
 
 using json = nlohmann::json;
 
-// Thrown only inside this file and turned into a Result in parse_*().
-struct ParseError {
-    std::string message;
-};
-
-[[noreturn]] void fail(std::string message) { throw ParseError{std::move(message)}; }
-
-void check_keys(const json& obj, const std::string& where,
-                std::initializer_list<const char*> allowed,
-                std::initializer_list<const char*> required) {
-    if (!obj.is_object()) fail(where + ": expected an object");
-    for (const auto& item : obj.items()) {
-        const std::string& key = item.key();
-        if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
-            fail(where + ": unknown field \"" + key + "\"");
-        }
-    }
-    for (const char* r : required) {
-        if (!obj.contains(r)) fail(where + ": missing field \"" + r + "\"");
-    }
-}
-
-uint64_t get_u64(const json& obj, const std::string& where, const char* key) {
-    const json& v = obj.at(key);
-    if (!v.is_number_unsigned()) {
-        fail(where + "." + key + ": expected a non-negative integer");
-    }
-    return v.get<uint64_t>();
-}
-
-int64_t get_i64(const json& obj, const std::string& where, const char* key) {
-    const json& v = obj.at(key);
-    if (v.is_number_unsigned()) {
-        if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-            fail(where + "." + key + ": out of range");
-        }
-        return static_cast<int64_t>(v.get<uint64_t>());
-    }
-    if (!v.is_number_integer()) fail(where + "." + key + ": expected an integer");
-    return v.get<int64_t>();
-}
-
-std::string get_string(const json& obj, const std::string& where, const char* key) {
-    const json& v = obj.at(key);
-    if (!v.is_string()) fail(where + "." + key + ": expected a string");
-    return v.get<std::string>();
-}
-
-std::string get_hash(const json& obj, const std::string& where, const char* key) {
-    std::string s = get_string(obj, where, key);
-    if (!is_sha256_hex(s)) fail(where + "." + key + ": expected 64 lowercase hex characters");
+std::string get_hash(JsonObject& o, const std::string& key) {
+    std::string s = o.str(key);
+    if (!is_sha256_hex(s)) o.fail(key, "expected 64 lowercase hex characters");
     return s;
 }
 
 // Values that end up in response headers: printable ASCII only (RFC 9110 section 5.5 allows
 // obs-text, but nothing we generate needs it and CR/LF would allow header injection).
-std::string get_header_value(const json& obj, const std::string& where, const char* key) {
-    std::string s = get_string(obj, where, key);
-    if (s.empty()) fail(where + "." + key + ": must not be empty");
+std::string get_header_value(JsonObject& o, const std::string& key) {
+    std::string s = o.str(key);
+    if (s.empty()) o.fail(key, "must not be empty");
     for (unsigned char c : s) {
-        if (c < 0x20 || c >= 0x7f) fail(where + "." + key + ": contains a non-printable character");
+        if (c < 0x20 || c >= 0x7f) o.fail(key, "contains a non-printable character");
     }
     return s;
 }
 
-template <typename F>
-auto guarded(std::string_view text, F&& f) -> Result<decltype(f(std::declval<const json&>()))> {
-    json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) return make_error("not valid JSON");
-    try {
-        return f(doc);
-    } catch (const ParseError& e) {
-        return make_error(e.message);
-    } catch (const std::exception& e) {
-        return make_error(std::string("malformed: ") + e.what());
-    }
-}
-
-FileEntry parse_file(const json& obj, const std::string& where) {
-    check_keys(obj, where, {"sha256", "size", "type", "encodings", "cache-control", "modified"},
-               {"sha256", "size", "type", "cache-control", "modified"});
+FileEntry parse_file(JsonObject& o) {
     FileEntry f;
-    f.sha256 = get_hash(obj, where, "sha256");
-    f.size = get_u64(obj, where, "size");
-    f.type = get_header_value(obj, where, "type");
-    f.cache_control = get_header_value(obj, where, "cache-control");
-    f.modified = get_i64(obj, where, "modified");
-    if (obj.contains("encodings")) {
-        const json& enc = obj.at("encodings");
-        std::string ew = where + ".encodings";
-        if (!enc.is_object()) fail(ew + ": expected an object");
-        for (const auto& [name, _] : enc.items()) {
+    f.sha256 = get_hash(o, "sha256");
+    f.size = o.unsigned_integer("size");
+    f.type = get_header_value(o, "type");
+    f.cache_control = get_header_value(o, "cache-control");
+    f.modified = o.integer("modified");
+    if (o.has("encodings")) {
+        JsonObject enc = o.object("encodings");
+        for (const std::string& name : enc.keys()) {
             if (std::find(std::begin(kEncodings), std::end(kEncodings), name) ==
                 std::end(kEncodings)) {
-                fail(ew + ": unsupported encoding \"" + name + "\"");
+                enc.fail(name, "unsupported encoding");
             }
-            f.encodings[name] = get_hash(enc, ew, name.c_str());
+            f.encodings[name] = get_hash(enc, name);
         }
     }
+    o.finish();
     return f;
 }
 
@@ -183,29 +121,29 @@ Status validate_site_path(std::string_view path) {
 }
 
 Result<Manifest> parse_manifest(std::string_view text) {
-    return guarded(text, [](const json& doc) {
-        check_keys(doc, "manifest", {"generation", "parent", "created", "files"},
-                   {"generation", "parent", "created", "files"});
+    return read_json_object(text, "manifest", [](JsonObject& o) {
         Manifest m;
-        m.generation = get_u64(doc, "manifest", "generation");
-        m.parent = get_u64(doc, "manifest", "parent");
-        m.created = get_i64(doc, "manifest", "created");
-        if (m.generation == 0) fail("manifest.generation: must be at least 1");
-        if (m.parent >= m.generation) fail("manifest.parent: must be lower than generation");
-        const json& files = doc.at("files");
-        if (!files.is_object()) fail("manifest.files: expected an object");
-        for (const auto& [path, entry] : files.items()) {
-            std::string where = "manifest.files[\"" + path + "\"]";
-            if (Status s = validate_site_path(path); !s) fail(where + ": " + s.error());
-            m.files.emplace(path, parse_file(entry, where));
+        m.generation = o.unsigned_integer("generation");
+        m.parent = o.unsigned_integer("parent");
+        m.created = o.integer("created");
+        if (m.generation == 0) o.fail("generation", "must be at least 1");
+        if (m.parent >= m.generation) o.fail("parent", "must be lower than generation");
+        JsonObject files = o.object("files");
+        for (const std::string& path : files.keys()) {
+            const std::string key = "[\"" + path + "\"]";
+            if (Status s = validate_site_path(path); !s) files.fail(key, s.error());
+            JsonObject entry(files.at(path), files.where(key));
+            m.files.emplace(path, parse_file(entry));
         }
+        files.finish();
+        o.finish();
         // A file and a directory of the same name cannot both exist on a file system, and the
         // edge maps "dir/" to "dir/index.html": reject "a" next to "a/b".
         for (auto it = m.files.begin(); it != m.files.end(); ++it) {
             auto next = m.files.lower_bound(it->first + "/");
             if (next != m.files.end() && next->first.starts_with(it->first + "/")) {
-                fail("manifest.files[\"" + it->first + "\"]: is also a directory (\"" +
-                     next->first + "\")");
+                files.fail("[\"" + it->first + "\"]",
+                           "is also a directory (\"" + next->first + "\")");
             }
         }
         return m;
@@ -231,16 +169,15 @@ std::string serialize_manifest(const Manifest& m) {
 }
 
 Result<CurrentPointer> parse_current(std::string_view text) {
-    return guarded(text, [](const json& doc) {
-        check_keys(doc, "current", {"generation", "manifest_sha256", "issued", "expires"},
-                   {"generation", "manifest_sha256", "issued", "expires"});
+    return read_json_object(text, "current", [](JsonObject& o) {
         CurrentPointer c;
-        c.generation = get_u64(doc, "current", "generation");
-        c.manifest_sha256 = get_hash(doc, "current", "manifest_sha256");
-        c.issued = get_i64(doc, "current", "issued");
-        c.expires = get_i64(doc, "current", "expires");
-        if (c.generation == 0) fail("current.generation: must be at least 1");
-        if (c.expires < c.issued) fail("current.expires: earlier than issued");
+        c.generation = o.unsigned_integer("generation");
+        c.manifest_sha256 = get_hash(o, "manifest_sha256");
+        c.issued = o.integer("issued");
+        c.expires = o.integer("expires");
+        if (c.generation == 0) o.fail("generation", "must be at least 1");
+        if (c.expires < c.issued) o.fail("expires", "earlier than issued");
+        o.finish();
         return c;
     });
 }

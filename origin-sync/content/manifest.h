@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 

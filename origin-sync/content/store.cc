@@ -1,46 +1,12 @@
 #include "origin-sync/content/store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <set>
 
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/signing.h"
 
 namespace anyedge {
-
-namespace {
-
-std::string errno_text(const std::string& what, const fs::path& p) {
-    return what + " " + p.string() + ": " + std::strerror(errno);
-}
-
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-    int release() {
-        int f = fd_;
-        fd_ = -1;
-        return f;
-    }
-
-  private:
-    int fd_;
-};
-
-}  // namespace
 
 fs::path blob_path(const fs::path& root, std::string_view sha) { return root / blob_url_path(sha); }
 
@@ -66,71 +32,6 @@ fs::path current_file_path(const fs::path& root) { return root / "current"; }
 fs::path current_sig_path(const fs::path& root) { return root / "current.sig"; }
 fs::path next_file_path(const fs::path& root) { return root / "next"; }
 fs::path next_sig_path(const fs::path& root) { return root / "next.sig"; }
-
-Result<std::string> read_file(const fs::path& path, uint64_t max_bytes) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return make_error(errno_text("cannot open", path));
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return make_error(errno_text("cannot stat", path));
-    if (!S_ISREG(st.st_mode)) return make_error(path.string() + " is not a regular file");
-    if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-        return make_error(path.string() + " is larger than " + std::to_string(max_bytes) +
-                          " bytes");
-    }
-    std::string out;
-    out.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return make_error(errno_text("cannot read", path));
-        if (n == 0) break;  // file shrank under us: return what is there
-        done += static_cast<size_t>(n);
-    }
-    out.resize(done);
-    return out;
-}
-
-Status fsync_dir(const fs::path& dir) {
-    Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (fd.get() < 0) return make_error(errno_text("cannot open directory", dir));
-    if (::fsync(fd.get()) != 0) return make_error(errno_text("cannot fsync", dir));
-    return ok_status();
-}
-
-Status atomic_write_file(const fs::path& path, std::string_view bytes, mode_t mode) {
-    static std::atomic<uint64_t> counter{0};
-    fs::path dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return make_error("cannot create " + dir.string() + ": " + ec.message());
-
-    // Unique per process and call, so concurrent writers never share a temporary file.
-    fs::path tmp = path;
-    tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-    if (fd.get() < 0) return make_error(errno_text("cannot create", tmp));
-    auto cleanup_fail = [&](std::string msg) {
-        ::unlink(tmp.c_str());
-        return make_error(std::move(msg));
-    };
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return cleanup_fail(errno_text("cannot write", tmp));
-        done += static_cast<size_t>(n);
-    }
-    // open(2) applies the umask; set the exact mode requested.
-    if (::fchmod(fd.get(), mode) != 0) return cleanup_fail(errno_text("cannot chmod", tmp));
-    if (::fsync(fd.get()) != 0) return cleanup_fail(errno_text("cannot fsync", tmp));
-    if (::close(fd.release()) != 0) return cleanup_fail(errno_text("cannot close", tmp));
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        return cleanup_fail(errno_text("cannot rename onto", path));
-    }
-    return fsync_dir(dir);
-}
 
 std::vector<uint64_t> list_generations(const fs::path& root) {
     std::vector<uint64_t> out;

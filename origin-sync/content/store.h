@@ -20,8 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "origin-sync/base/file_io.h"
+#include "origin-sync/base/result.h"
 #include "origin-sync/content/manifest.h"
-#include "origin-sync/content/result.h"
 
 namespace anyedge {
 
@@ -40,16 +41,6 @@ fs::path next_sig_path(const fs::path& root);
 // Relative URL paths of the same objects, for fetching them from an origin over HTTP.
 std::string blob_url_path(std::string_view sha);
 std::string manifest_url_path(uint64_t generation);
-
-// Whole-file read. Refuses files larger than max_bytes (manifests and pointers are small; a
-// hostile or corrupt file must not exhaust memory).
-Result<std::string> read_file(const fs::path& path, uint64_t max_bytes = UINT64_MAX);
-
-// Writes bytes to a temporary file next to `path`, fsyncs it, renames it over `path` and fsyncs
-// the directory (rename(2) is atomic; the directory fsync makes the new name durable).
-// Creates missing parent directories.
-Status atomic_write_file(const fs::path& path, std::string_view bytes, mode_t mode = 0644);
-Status fsync_dir(const fs::path& dir);
 
 // Generation numbers that have a manifest under root/generations, ascending.
 std::vector<uint64_t> list_generations(const fs::path& root);

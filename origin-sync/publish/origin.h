@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::publish {
 

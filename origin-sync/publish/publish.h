@@ -15,8 +15,8 @@
 #include <optional>
 #include <string>
 
+#include "origin-sync/base/result.h"
 #include "origin-sync/content/manifest.h"
-#include "origin-sync/content/result.h"
 #include "origin-sync/content/signing.h"
 #include "origin-sync/publish/origin.h"
 

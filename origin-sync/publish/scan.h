@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "origin-sync/content/result.h"
+#include "origin-sync/base/result.h"
 
 namespace anyedge::publish {
 

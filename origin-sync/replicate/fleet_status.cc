@@ -7,7 +7,7 @@
 
 namespace anyedge::replicate {
 
-NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResponse>& r) {
+NodeStatus parse_node_status(const std::string& admin_url, const Result<net::HttpResponse>& r) {
     NodeStatus s;
     s.admin_url = admin_url;
     if (!r) {
@@ -60,10 +60,10 @@ NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResp
 }
 
 NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::milliseconds timeout) {
-    auto url = parse_url(admin_url);
+    auto url = net::parse_url(admin_url);
     if (!url) return parse_node_status(admin_url, url.forward_error());
     url->path = "/";  // the admin API lives at the root
-    HttpClient client(*url, HttpClientOptions{"", timeout});
+    net::HttpClient client(*url, "", timeout);
     return parse_node_status(admin_url, client.request("GET", "status"));
 }
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "origin-sync/replicate/http_client.h"
+#include "origin-sync/net/http_client.h"
 
 namespace anyedge::replicate {
 
@@ -35,7 +35,7 @@ struct NodeStatus {
 };
 
 // Interprets one node's answer (pure; exposed for tests).
-NodeStatus parse_node_status(const std::string& admin_url, const Result<HttpResponse>& r);
+NodeStatus parse_node_status(const std::string& admin_url, const Result<net::HttpResponse>& r);
 
 NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::milliseconds timeout);
 std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin_urls,

@@ -2,12 +2,12 @@
 //   cdn-sync --origin URL --state DIR --pubkey PEM [--edge-admin URL] [--edge-token FILE]
 //            [--interval-ms 1000] [--keep 3] [--parallel 4] [--ca FILE]
 // Runs until SIGINT/SIGTERM. Logs to stderr; the last state is in DIR/sync-status.json.
+#include <atomic>
 #include <csignal>
-#include <cstdio>
-#include <ctime>
 
 #include <CLI/CLI.hpp>
 
+#include "origin-sync/base/log_line.h"
 #include "origin-sync/content/signing.h"
 #include "origin-sync/replicate/sync_agent.h"
 
@@ -16,13 +16,6 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop.store(true); }
-
-void log_line(const std::string& line) {
-    std::time_t t = std::time(nullptr);
-    char ts[32];
-    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    std::fprintf(stderr, "%s cdn-sync: %s\n", ts, line.c_str());
-}
 
 }  // namespace
 
@@ -48,6 +41,7 @@ int main(int argc, char** argv) {
                    "pause after each blob per connection, to spare a busy origin");
     app.add_flag("--once", once, "poll once and exit (status 0 when in sync)");
     CLI11_PARSE(app, argc, argv);
+    set_log_name("cdn-sync");
     o.interval = std::chrono::milliseconds(interval_ms);
     o.max_backoff = std::chrono::milliseconds(max_backoff_ms);
     o.timeout = std::chrono::milliseconds(timeout_ms);

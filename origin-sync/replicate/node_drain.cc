@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/file_io.h"
 #include "origin-sync/content/store.h"
 
 namespace anyedge::replicate {
@@ -12,11 +13,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Result<HttpClient*> admin_client(const DrainOptions& o, std::unique_ptr<HttpClient>* holder) {
-    auto url = parse_url(o.admin_url);
+Result<net::HttpClient*> admin_client(const DrainOptions& o,
+                                      std::unique_ptr<net::HttpClient>* holder) {
+    auto url = net::parse_url(o.admin_url);
     if (!url) return Error{"--node: " + url.error()};
     url->path = "/";  // the admin API lives at the root
-    *holder = std::make_unique<HttpClient>(*url, HttpClientOptions{"", o.request_timeout});
+    *holder = std::make_unique<net::HttpClient>(*url, "", o.request_timeout);
     return holder->get();
 }
 
@@ -30,7 +32,8 @@ Result<std::map<std::string, std::string>> auth_headers(const DrainOptions& o) {
 }
 
 // POSTs `path` and returns the "drain" field of the answer.
-Result<std::string> post_drain(const DrainOptions& o, HttpClient& client, const std::string& path) {
+Result<std::string> post_drain(const DrainOptions& o, net::HttpClient& client,
+                               const std::string& path) {
     auto h = auth_headers(o);
     if (!h) return h.forward_error();
     auto r = client.request("POST", path, *h);
@@ -51,18 +54,7 @@ Result<std::string> post_drain(const DrainOptions& o, HttpClient& client, const 
 
 }  // namespace
 
-Result<std::string> read_token_file(const std::string& path) {
-    auto t = read_file(path, 4096);
-    if (!t) return Error{"token file: " + t.error()};
-    std::string token = t->substr(0, t->find('\n'));
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-        token.pop_back();
-    }
-    if (token.empty()) return make_error("token file " + path + " is empty");
-    return token;
-}
-
-Result<DrainStatus> parse_drain_status(const Result<HttpResponse>& r) {
+Result<DrainStatus> parse_drain_status(const Result<net::HttpResponse>& r) {
     if (!r) return Error{"GET /status: " + r.error()};
     if (r->status != 200) return make_error("GET /status answered " + std::to_string(r->status));
     auto j = nlohmann::json::parse(r->body, nullptr, false);
@@ -113,7 +105,7 @@ std::string drain_blocker(const DrainStatus& s) {
 
 Result<DrainOutcome> drain_node(const DrainOptions& o,
                                 const std::function<void(const DrainStatus&)>& on_progress) {
-    std::unique_ptr<HttpClient> holder;
+    std::unique_ptr<net::HttpClient> holder;
     auto client = admin_client(o, &holder);
     if (!client) return client.forward_error();
     auto started = post_drain(o, **client, "drain");
@@ -144,7 +136,7 @@ Result<DrainOutcome> drain_node(const DrainOptions& o,
 }
 
 Result<std::string> undrain_node(const DrainOptions& o) {
-    std::unique_ptr<HttpClient> holder;
+    std::unique_ptr<net::HttpClient> holder;
     auto client = admin_client(o, &holder);
     if (!client) return client.forward_error();
     return post_drain(o, **client, "undrain");

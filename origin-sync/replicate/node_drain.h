@@ -12,8 +12,8 @@
 #include <functional>
 #include <string>
 
-#include "origin-sync/content/result.h"
-#include "origin-sync/replicate/http_client.h"
+#include "origin-sync/base/result.h"
+#include "origin-sync/net/http_client.h"
 
 namespace anyedge::replicate {
 
@@ -25,7 +25,7 @@ struct DrainStatus {
 };
 
 // Interprets GET /status (pure; exposed for tests).
-Result<DrainStatus> parse_drain_status(const Result<HttpResponse>& r);
+Result<DrainStatus> parse_drain_status(const Result<net::HttpResponse>& r);
 
 // Why a draining node is not drained yet, in an operator's words (pure).
 std::string drain_blocker(const DrainStatus& s);
@@ -52,8 +52,5 @@ Result<DrainOutcome> drain_node(const DrainOptions& o,
 
 // POST /undrain; returns the edge's drain state afterwards ("serving").
 Result<std::string> undrain_node(const DrainOptions& o);
-
-// Reads a bearer token file (first line, trailing whitespace removed).
-Result<std::string> read_token_file(const std::string& path);
 
 }  // namespace anyedge::replicate

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/file_io.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/store.h"
 
@@ -28,11 +29,10 @@ int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 SyncAgent::SyncAgent(SyncOptions options, VerifyKey key, Logger log)
     : opt_(std::move(options)), key_(std::move(key)), log_(std::move(log)) {
-    auto url = parse_url(opt_.origin_url);
+    auto url = net::parse_url(opt_.origin_url);
     if (url) {
         origin_ = *url;
-        client_ =
-            std::make_unique<HttpClient>(*origin_, HttpClientOptions{opt_.ca_file, opt_.timeout});
+        client_ = std::make_unique<net::HttpClient>(*origin_, opt_.ca_file, opt_.timeout);
     } else {
         log_("bad --origin: " + url.error());
     }
@@ -130,7 +130,7 @@ Status SyncAgent::fetch_blobs(const Manifest& m, uint64_t* fetched, uint64_t* by
     std::mutex mu;
     std::string first_error;
     auto worker = [&] {
-        HttpClient client(*origin_, HttpClientOptions{opt_.ca_file, opt_.timeout});
+        net::HttpClient client(*origin_, opt_.ca_file, opt_.timeout);
         while (true) {
             {
                 std::lock_guard<std::mutex> lock(mu);
@@ -242,18 +242,16 @@ Status SyncAgent::flip(const CurrentPointer& ptr, const std::string& bytes,
 }
 
 Status SyncAgent::reload_edge() {
-    auto url = parse_url(opt_.edge_admin_url);
+    auto url = net::parse_url(opt_.edge_admin_url);
     if (!url) return make_error("--edge-admin: " + url.error());
     url->path = "/";
     std::map<std::string, std::string> h;
     if (!opt_.edge_token_file.empty()) {
-        auto t = read_file(opt_.edge_token_file, 4096);
-        if (!t) return make_error("edge token: " + t.error());
-        std::string token = *t;
-        while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-        h["Authorization"] = "Bearer " + token;
+        auto token = read_token_file(opt_.edge_token_file);
+        if (!token) return token.forward_error("edge token: ");
+        h["Authorization"] = "Bearer " + *token;
     }
-    HttpClient admin(*url, HttpClientOptions{opt_.ca_file, opt_.timeout});
+    net::HttpClient admin(*url, opt_.ca_file, opt_.timeout);
     auto r = admin.request("POST", "reload", h);
     if (!r) return make_error("edge reload failed: " + r.error());
     if (r->status < 200 || r->status > 299) {

@@ -25,10 +25,10 @@
 #include <optional>
 #include <string>
 
+#include "origin-sync/base/result.h"
 #include "origin-sync/content/manifest.h"
-#include "origin-sync/content/result.h"
 #include "origin-sync/content/signing.h"
-#include "origin-sync/replicate/http_client.h"
+#include "origin-sync/net/http_client.h"
 
 namespace anyedge::replicate {
 
@@ -82,8 +82,8 @@ class SyncAgent {
     SyncOptions opt_;
     VerifyKey key_;
     Logger log_;
-    std::optional<Url> origin_;
-    std::unique_ptr<HttpClient> client_;
+    std::optional<net::Url> origin_;
+    std::unique_ptr<net::HttpClient> client_;
     std::string current_etag_, next_etag_;
     std::optional<Staged> staged_;
     bool reload_pending_ = false;

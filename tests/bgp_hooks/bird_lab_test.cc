@@ -39,11 +39,11 @@
 #include <nlohmann/json.hpp>
 
 #include "bgp-hooks/bird/client.h"
-#include "bgp-hooks/health/http_client.h"
 #include "bgp-hooks/policy/route_state.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/manifest.h"
 #include "origin-sync/content/store.h"
+#include "origin-sync/net/http_client.h"
 #include "tests/bgp_hooks/load_client.h"
 #include "tests/bgp_hooks/process_util.h"
 
@@ -165,15 +165,17 @@ std::string g_skip;  // the environment cannot run the lab (no netns): skip
 std::string g_fail;  // the lab could run but did not come up: a real failure
 
 // One request to the edge's admin API over its unix socket.
-anyedge::Result<anyedge::health::HttpResponse> admin(const std::string& method,
-                                                     const std::string& target) {
-    anyedge::health::Endpoint ep;
-    ep.unix_socket = true;
-    ep.path = g_lab->admin_sock().string();
-    anyedge::health::HttpRequest req;
+anyedge::Result<anyedge::net::HttpResponse> admin(const std::string& method,
+                                                  const std::string& target) {
+    anyedge::net::Endpoint ep;
+    ep.unix_path = g_lab->admin_sock().string();
+    anyedge::net::ClientOptions o;
+    o.timeout = 2s;
+    anyedge::net::HttpClient client(ep, o);
+    anyedge::net::HttpRequest req;
     req.method = method;
     req.target = target;
-    return anyedge::health::http_request(ep, req, 2s);
+    return client.request(req);
 }
 
 nlohmann::json edge_status() {

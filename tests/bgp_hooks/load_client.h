@@ -28,7 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "bgp-hooks/health/http_client.h"
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http.hpp>
 
 #include <poll.h>
 
@@ -146,25 +147,30 @@ class LoadClient {
                 return false;
             }
             if (n > 0) buf.append(chunk, static_cast<size_t>(n));
-            auto p = health::parse_http_response(buf, n == 0);
-            if (p.state == health::ParseState::error) {
-                s.fail("bad response: " + p.error);
+            // The whole buffer again each time: responses are small, the loop is bounded.
+            namespace http = boost::beast::http;
+            http::response_parser<http::string_body> p;
+            p.eager(true);
+            boost::beast::error_code ec;
+            p.put(boost::asio::buffer(buf), ec);
+            if (ec == http::error::need_more && n == 0) p.put_eof(ec);
+            if (ec && ec != http::error::need_more) {
+                s.fail("bad response: " + ec.message());
                 return false;
             }
-            if (p.state == health::ParseState::done) {
-                const auto& r = p.response;
-                if (r.status != 200) {
-                    s.fail("HTTP " + std::to_string(r.status));
+            if (p.is_done()) {
+                const auto& r = p.get();
+                if (r.result_int() != 200) {
+                    s.fail("HTTP " + std::to_string(r.result_int()));
                     return false;
                 }
-                if (!etag_.empty() && r.header("etag") != "\"" + etag_ + "\"") {
-                    s.fail("ETag " + r.header("etag"));
+                const std::string etag(r[http::field::etag]);
+                if (!etag_.empty() && etag != "\"" + etag_ + "\"") {
+                    s.fail("ETag " + etag);
                     return false;
                 }
                 ++s.ok;
-                std::string conn = r.header("connection");
-                for (auto& ch : conn) ch = static_cast<char>(std::tolower(ch));
-                *close_after = conn.find("close") != std::string::npos;
+                *close_after = !r.keep_alive();
                 if (*close_after) ++s.conn_close_seen;
                 return true;
             }

@@ -37,25 +37,6 @@ TEST(RouteStateFile, RejectsMalformed) {
     EXPECT_FALSE(route_state_from_string("announced").has_value());
 }
 
-TEST(RouteStateFile, AtomicWriteReplacesAndLeavesNoTemp) {
-    fs::path dir = fs::temp_directory_path() / ("rs_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    std::string path = (dir / "state.conf").string();
-    ASSERT_TRUE(write_file_atomic(path, "one\n", 0640).ok());
-    ASSERT_TRUE(write_file_atomic(path, "two\n", 0640).ok());
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    EXPECT_EQ(ss.str(), "two\n");
-    struct stat st {};
-    ASSERT_EQ(::stat(path.c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 0777, 0640u);
-    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1);
-    auto bad = write_file_atomic((dir / "missing" / "x").string(), "x");
-    EXPECT_FALSE(bad.ok());
-    fs::remove_all(dir);
-}
-
 TEST(ExabgpBackend, LinesPerState) {
     std::ostringstream out;
     ExabgpBackend b(out, {"203.0.113.10/32", "2001:db8:a::10/128"}, 64600,

@@ -84,16 +84,19 @@ TEST(EdgeConfig, RefusesWhatItCannotUseNamingIt) {
         const char* json;
         const char* message;
     } cases[] = {
-        {R"({"sitee": "/srv"})", "unknown key 'sitee'"},
-        {R"({"threads": "4"})", "'threads': expected a non-negative integer"},
-        {R"({"threads": -1})", "'threads': expected a non-negative integer"},
-        {R"({"send_timeout_ms": 5000000000})", "'send_timeout_ms': expected a 32-bit integer"},
-        {R"({"redirect_http": 1})", "'redirect_http': expected true or false"},
-        {R"({"listen": [80]})", "'listen[]': expected a string"},
-        {R"({"tls_session_lifetime_s": 1.5})", "'tls_session_lifetime_s'"},
-        {R"({"cache_rules": [{"match": "/a"}]})", "'cache_rules'"},
-        {R"({"headers": ["X: y"]})", "'headers'"},
-        {R"(["site"])", "the top level must be an object"},
+        {R"({"sitee": "/srv"})", "config.sitee: unknown key"},
+        {R"({"threads": "4"})", "config.threads: expected a non-negative integer"},
+        {R"({"threads": -1})", "config.threads: expected a non-negative integer"},
+        {R"({"send_timeout_ms": 5000000000})",
+         "config.send_timeout_ms: must be at most 4294967295"},
+        {R"({"redirect_http": 1})", "config.redirect_http: expected true or false"},
+        {R"({"listen": [80]})", "config.listen[0]: expected a string"},
+        {R"({"tls_session_lifetime_s": 1.5})",
+         "config.tls_session_lifetime_s: expected a non-negative integer"},
+        {R"({"cache_rules": [{"match": "/a"}]})",
+         "config.cache_rules[0].cache_control: missing (required)"},
+        {R"({"headers": ["X: y"]})", "config.headers: expected an object"},
+        {R"(["site"])", "config: expected an object"},
         {R"({"site": )", "not valid JSON"},
     };
     for (const auto& c : cases) {

@@ -1,6 +1,6 @@
 // anyedge's TLS13-KDF (crypto_provider.h, tls13_kdf.h) against RFC 8448's key schedule and
 // against OpenSSL's own TLS13-KDF (the default provider), through the EVP_KDF calls libssl makes.
-#include "edge/tls/tls13_kdf.h"
+#include "edge/tls/provider/tls13_kdf.h"
 
 #include <string>
 #include <thread>
@@ -12,7 +12,7 @@
 #include <openssl/kdf.h>
 #include <openssl/provider.h>
 
-#include "edge/tls/crypto_provider.h"
+#include "edge/tls/provider/crypto_provider.h"
 #include "tests/edge/hex_bytes.h"
 
 namespace anyedge::tls {
@@ -44,8 +44,10 @@ struct KdfFree {
 };
 using KdfCtx = std::unique_ptr<EVP_KDF_CTX, KdfFree>;
 
+// Both implementations, from the provider's library context (which holds the default one too).
 KdfCtx new_kdf(const char* properties) {
-    EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "TLS13-KDF", properties);
+    auto library = crypto_library({.x25519_by_libsodium = false});
+    EVP_KDF* kdf = library ? EVP_KDF_fetch(library->libctx, "TLS13-KDF", properties) : nullptr;
     KdfCtx ctx(kdf != nullptr ? EVP_KDF_CTX_new(kdf) : nullptr);
     EVP_KDF_free(kdf);
     return ctx;
@@ -86,20 +88,21 @@ Bytes derive(const char* properties, Request r) {
 class Tls13Kdf : public ::testing::Test {
   protected:
     void SetUp() override {
-        auto query = crypto_property_query({.x25519_by_libsodium = false});
-        ASSERT_TRUE(query) << query.error();
-        EXPECT_EQ(*query, "?anyedge.tls13_kdf=yes");
+        auto library = crypto_library({.x25519_by_libsodium = false});
+        ASSERT_TRUE(library) << library.error();
+        EXPECT_EQ(library->property_query, "?anyedge.tls13_kdf=yes");
     }
 };
 
 TEST_F(Tls13Kdf, IsOffered) {
-    EVP_KDF* ours = EVP_KDF_fetch(nullptr, "TLS13-KDF", kOurs);
+    auto library = crypto_library({.x25519_by_libsodium = false});
+    ASSERT_TRUE(library);
+    EVP_KDF* ours = EVP_KDF_fetch(library->libctx, "TLS13-KDF", kOurs);
     ASSERT_NE(ours, nullptr);
     EXPECT_STREQ(OSSL_PROVIDER_get0_name(EVP_KDF_get0_provider(ours)), kCryptoProviderName);
     EVP_KDF_free(ours);
-    auto query = crypto_property_query({.x25519_by_libsodium = false});
-    ASSERT_TRUE(query);
-    EVP_KDF* preferred = EVP_KDF_fetch(nullptr, "TLS13-KDF", query->c_str());
+    EVP_KDF* preferred =
+        EVP_KDF_fetch(library->libctx, "TLS13-KDF", library->property_query.c_str());
     ASSERT_NE(preferred, nullptr);
     EXPECT_STREQ(OSSL_PROVIDER_get0_name(EVP_KDF_get0_provider(preferred)), kCryptoProviderName);
     EVP_KDF_free(preferred);

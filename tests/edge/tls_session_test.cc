@@ -19,10 +19,10 @@
 #include <openssl/provider.h>
 #include <openssl/ssl.h>
 
-#include "edge/tls/crypto_provider.h"
+#include "edge/tls/provider/crypto_provider.h"
+#include "edge/tls/provider/tls13_kdf.h"
 #include "edge/tls/self_signed.h"
 #include "edge/tls/ticket_keys.h"
-#include "edge/tls/tls13_kdf.h"
 #include "edge/tls/tls_context.h"
 
 namespace anyedge::tls {

@@ -10,10 +10,11 @@
 
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
-#include "edge/tls/crypto_provider.h"
+#include "edge/tls/provider/crypto_provider.h"
 #include "tests/edge/hex_bytes.h"
 
 namespace anyedge::tls {
@@ -31,15 +32,36 @@ struct PkeyFree {
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
+// The provider's own library context (it also holds an instance of the default provider).
+OSSL_LIB_CTX* libctx() {
+    auto library = crypto_library({.x25519_by_libsodium = true, .tls13_kdf_by_anyedge = false});
+    return library ? library->libctx : nullptr;
+}
+
 class X25519Libsodium : public ::testing::Test {
   protected:
     void SetUp() override {
-        auto query =
-            crypto_property_query({.x25519_by_libsodium = true, .tls13_kdf_by_anyedge = false});
-        ASSERT_TRUE(query) << query.error();
-        EXPECT_EQ(*query, "?anyedge.x25519=yes");
+        auto library = crypto_library({.x25519_by_libsodium = true, .tls13_kdf_by_anyedge = false});
+        ASSERT_TRUE(library) << library.error();
+        ASSERT_NE(library->libctx, nullptr);
+        EXPECT_EQ(library->property_query, "?anyedge.x25519=yes");
     }
 };
+
+// Nothing outside the provider's library context can fetch its algorithms, even by asking.
+TEST_F(X25519Libsodium, StaysInItsOwnLibraryContext) {
+    EVP_KEYMGMT* in_default = EVP_KEYMGMT_fetch(nullptr, "X25519", ours().c_str());
+    EXPECT_EQ(in_default, nullptr);
+    EVP_KEYMGMT_free(in_default);
+    ERR_clear_error();
+    EVP_KEYMGMT* plain = EVP_KEYMGMT_fetch(nullptr, "X25519", nullptr);
+    ASSERT_NE(plain, nullptr);
+    EXPECT_STREQ(OSSL_PROVIDER_get0_name(EVP_KEYMGMT_get0_provider(plain)), "default");
+    EVP_KEYMGMT_free(plain);
+    EVP_KEYMGMT* ours_there = EVP_KEYMGMT_fetch(libctx(), "X25519", ours().c_str());
+    ASSERT_NE(ours_there, nullptr);
+    EVP_KEYMGMT_free(ours_there);
+}
 
 std::string provider_of(const EVP_PKEY* key) {
     const OSSL_PROVIDER* p = EVP_PKEY_get0_provider(key);
@@ -47,7 +69,7 @@ std::string provider_of(const EVP_PKEY* key) {
 }
 
 Pkey private_key(const Bytes& priv, const std::string& propq) {
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "X25519", propq.c_str());
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(libctx(), "X25519", propq.c_str());
     EVP_PKEY* key = nullptr;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY,
@@ -63,7 +85,7 @@ Pkey private_key(const Bytes& priv, const std::string& propq) {
 
 // The way libssl makes a peer's key share: an empty key of the group, then its encoding.
 Pkey peer_key(const Bytes& pub, const std::string& propq) {
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "X25519", propq.c_str());
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(libctx(), "X25519", propq.c_str());
     EVP_PKEY* key = nullptr;
     if (ctx == nullptr || EVP_PKEY_paramgen_init(ctx) != 1 ||
         EVP_PKEY_CTX_set_group_name(ctx, "x25519") != 1 || EVP_PKEY_paramgen(ctx, &key) != 1) {
@@ -79,7 +101,7 @@ Pkey peer_key(const Bytes& pub, const std::string& propq) {
 
 // The way libssl makes its own key share: a key pair generated from the peer's (template) key.
 Pkey generated_key(const std::string& propq) {
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "X25519", propq.c_str());
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(libctx(), "X25519", propq.c_str());
     EVP_PKEY* key = nullptr;
     if (ctx == nullptr || EVP_PKEY_keygen_init(ctx) != 1 ||
         EVP_PKEY_CTX_set_group_name(ctx, "x25519") != 1 || EVP_PKEY_keygen(ctx, &key) != 1) {
@@ -99,7 +121,7 @@ Bytes public_of(EVP_PKEY* key) {
 
 // The shared secret, or empty when the derivation fails.
 Bytes derive(EVP_PKEY* self, EVP_PKEY* peer, const std::string& propq) {
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, self, propq.c_str());
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(libctx(), self, propq.c_str());
     Bytes out(64);
     std::size_t n = 0;
     const bool ok = ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 &&
@@ -158,10 +180,9 @@ TEST_F(X25519Libsodium, AgreesWithOpenssl) {
     EXPECT_NE(public_of(generated_key(ours()).get()), public_of(generated_key(ours()).get()));
 }
 
-// Generated key pairs come from batches (Edwards base multiplication, then the map to u with
-// one shared inversion): each public key is the one OpenSSL computes from the private key, the
-// private key is clamped as OpenSSL's generator leaves it, and no key repeats. 100 keys span
-// several batches on this thread and more on others.
+// Generated key pairs (made when asked for): each public key is the one OpenSSL computes from the
+// private key, the private key is clamped as OpenSSL's generator leaves it, and no key repeats, on
+// this thread or another.
 TEST_F(X25519Libsodium, GeneratedPublicKeysAreWhatOpensslComputes) {
     auto check = [](int count, std::vector<Bytes>& seen) {
         for (int i = 0; i < count; ++i) {
@@ -188,10 +209,10 @@ TEST_F(X25519Libsodium, GeneratedPublicKeysAreWhatOpensslComputes) {
     EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
 }
 
-// A child made by fork() never hands out the key pairs its parent's batch still holds (the
-// parent makes its next key from that batch).
+// A child made by fork() makes other keys than its parent (nothing made in advance is shared,
+// and the random generator is reseeded in the child).
 TEST_F(X25519Libsodium, AForkedChildMakesOtherKeys) {
-    ASSERT_TRUE(generated_key(ours()));  // this thread's batch now holds fifteen more
+    ASSERT_TRUE(generated_key(ours()));
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
     const pid_t child = fork();

@@ -5,34 +5,35 @@
 
 #include <gtest/gtest.h>
 
+#include "origin-sync/base/file_io.h"
 #include "origin-sync/replicate/node_drain.h"
 
 namespace anyedge::replicate {
 namespace {
 
 TEST(ParseUrl, Forms) {
-    auto u = parse_url("https://origin.example/site");
+    auto u = net::parse_url("https://origin.example/site");
     ASSERT_TRUE(u.ok()) << u.error();
     EXPECT_EQ(u->scheme, "https");
     EXPECT_EQ(u->host, "origin.example");
     EXPECT_EQ(u->port, "443");
     EXPECT_EQ(u->path, "/site/");
-    u = parse_url("127.0.0.1:9000");
+    u = net::parse_url("127.0.0.1:9000");
     ASSERT_TRUE(u.ok());
     EXPECT_EQ(u->scheme, "http");
     EXPECT_EQ(u->port, "9000");
     EXPECT_EQ(u->path, "/");
-    u = parse_url("http://[::1]:8080/");
+    u = net::parse_url("http://[::1]:8080/");
     ASSERT_TRUE(u.ok());
     EXPECT_EQ(u->host, "::1");
     EXPECT_EQ(u->port, "8080");
-    EXPECT_FALSE(parse_url("ftp://x/").ok());
-    EXPECT_FALSE(parse_url("http://:80/").ok());
-    EXPECT_FALSE(parse_url("http://host:8x/").ok());
+    EXPECT_FALSE(net::parse_url("ftp://x/").ok());
+    EXPECT_FALSE(net::parse_url("http://:80/").ok());
+    EXPECT_FALSE(net::parse_url("http://host:8x/").ok());
 }
 
 TEST(NodeStatus, ParsesAdminAnswer) {
-    HttpResponse r;
+    net::HttpResponse r;
     r.status = 200;
     r.body = R"({"node":"edge-a","generation":7,"generation_age_s":12.5,"healthy":true,
                  "sync":{"last_error":"blob x: HTTP 404"}})";
@@ -54,7 +55,7 @@ TEST(NodeStatus, UnreachableAndBadAnswers) {
     EXPECT_FALSE(down.reachable);
     EXPECT_EQ(down.error, "connection refused");
     EXPECT_NE(format_status_table({down}).find("DOWN"), std::string::npos);
-    HttpResponse r;
+    net::HttpResponse r;
     r.status = 503;
     EXPECT_FALSE(parse_node_status("n", r).reachable);
     r.status = 200;
@@ -69,7 +70,7 @@ TEST(NodeStatus, UnreachableAndBadAnswers) {
 
 // The edge relays cdn-sync's sync-status.json as "sync"; older edges (or --site) do not.
 TEST(NodeStatus, SyncObjectPresentOrAbsent) {
-    HttpResponse r;
+    net::HttpResponse r;
     r.status = 200;
     r.body = R"({"node":"n1","generation":4,"healthy":true,"drain":{"state":"draining"},
                  "sync":{"state":"error","last_error":"GET current: Connection refused",
@@ -104,7 +105,7 @@ TEST(NodeStatus, SyncObjectPresentOrAbsent) {
 }
 
 TEST(Drain, ParsesStatusAndNamesTheBlocker) {
-    HttpResponse r;
+    net::HttpResponse r;
     r.status = 200;
     r.body = R"({"drain":{"state":"draining","in_flight":3,"open_connections":2,
                  "last_accept_age_ms":150}})";
@@ -132,7 +133,7 @@ TEST(Drain, ParsesStatusAndNamesTheBlocker) {
 
 TEST(Drain, RefusesUnusableAnswers) {
     EXPECT_FALSE(parse_drain_status(Error{"connection refused"}).ok());
-    HttpResponse r;
+    net::HttpResponse r;
     r.status = 500;
     EXPECT_FALSE(parse_drain_status(r).ok());
     r.status = 200;

@@ -80,8 +80,8 @@ TEST(Manifest, RejectsBadDocumentsNamingTheField) {
     std::vector<BadCase> cases = {
         {"not json", "not valid JSON"},
         {"[]", "expected an object"},
-        {R"({"generation":1,"parent":0,"created":0})", "missing field \"files\""},
-        {R"({"generation":1,"parent":0,"created":0,"files":{},"x":1})", "unknown field \"x\""},
+        {R"({"generation":1,"parent":0,"created":0})", "manifest.files: missing (required)"},
+        {R"({"generation":1,"parent":0,"created":0,"files":{},"x":1})", "manifest.x: unknown key"},
         {R"({"generation":-1,"parent":0,"created":0,"files":{}})", "manifest.generation"},
         {R"({"generation":"1","parent":0,"created":0,"files":{}})", "manifest.generation"},
         {R"({"generation":0,"parent":0,"created":0,"files":{}})", "manifest.generation"},
@@ -96,12 +96,12 @@ TEST(Manifest, RejectsBadDocumentsNamingTheField) {
         {replace("text/plain", ""), "type"},
         {replace("\"cache-control\":\"x\"", "\"cache-control\":5"), "cache-control"},
         {replace("\"modified\":0", "\"modified\":\"yesterday\""), "modified"},
-        {replace("\"modified\":0", "\"modified\":0,\"etag\":1"), "unknown field \"etag\""},
+        {replace("\"modified\":0", "\"modified\":0,\"etag\":1"), "].etag: unknown key"},
         {replace("\"modified\":0", "\"modified\":0,\"encodings\":{\"zstd\":\"" + kHashA + "\"}"),
-         "unsupported encoding \"zstd\""},
+         "encodings.zstd: unsupported encoding"},
         {replace("\"modified\":0", "\"modified\":0,\"encodings\":{\"br\":\"xyz\"}"),
          "encodings.br"},
-        {replace(",\"modified\":0", ""), "missing field \"modified\""},
+        {replace(",\"modified\":0", ""), "].modified: missing (required)"},
     };
     for (const auto& c : cases) {
         auto m = parse_manifest(c.doc);
@@ -184,7 +184,7 @@ TEST(Current, RejectsBadPointers) {
         {R"({"generation":1,"manifest_sha256":")" + kHashA + R"(","issued":3,"expires":2})",
          "current.expires"},
         {R"({"generation":1,"manifest_sha256":")" + kHashA + R"(","issued":1})",
-         "missing field \"expires\""},
+         "current.expires: missing (required)"},
     };
     for (const auto& c : cases) {
         auto p = parse_current(c.doc);

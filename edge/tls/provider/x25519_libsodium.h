@@ -5,8 +5,8 @@
 // Why: a full handshake makes one X25519 key pair and one shared secret, the largest single
 // cost of a new TLS connection. Debian 12's OpenSSL 3.0 makes the key pair with its portable
 // C code; libsodium's constant-time implementation does each of the two operations in less
-// time on x86-64, and key pairs are made in batches from libsodium's Ed25519 base
-// multiplication (numbers in README's bench section; the reasoning at KeyPairPool).
+// time on x86-64 (numbers in README's bench section). A key pair is made when a handshake
+// asks for one, never before.
 // Invariants: private keys are cleansed when freed; a shared secret of all zeros (a
 // small-order peer key, RFC 7748 §6.1) fails the derivation, as OpenSSL's own does.
 // Threads: the functions are reentrant once x25519_libsodium_init() has returned true.

@@ -1,4 +1,4 @@
-#include "edge/tls/tls13_kdf.h"
+#include "edge/tls/provider/tls13_kdf.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -15,7 +15,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
-#include "edge/tls/provider_dispatch.h"
+#include "edge/tls/provider/provider_dispatch.h"
 
 namespace anyedge::tls {
 namespace {

@@ -1,4 +1,4 @@
-#include "edge/tls/crypto_provider.h"
+#include "edge/tls/provider/crypto_provider.h"
 
 #include <cstdlib>
 
@@ -7,9 +7,9 @@
 #include <openssl/err.h>
 #include <openssl/provider.h>
 
-#include "edge/tls/provider_dispatch.h"
-#include "edge/tls/tls13_kdf.h"
-#include "edge/tls/x25519_libsodium.h"
+#include "edge/tls/provider/provider_dispatch.h"
+#include "edge/tls/provider/tls13_kdf.h"
+#include "edge/tls/provider/x25519_libsodium.h"
 
 namespace anyedge::tls {
 namespace {
@@ -65,26 +65,33 @@ int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISP
     return 1;
 }
 
-// Held for the life of the process and released at exit, before OpenSSL's own clean-up
-// (registered earlier, so run later), which frees only what it loaded itself.
+// The provider's own library context, held for the life of the process and released at exit
+// (before OpenSSL's own clean-up, which was registered earlier and so runs later).
+OSSL_LIB_CTX* g_libctx = nullptr;
 OSSL_PROVIDER* g_default_provider = nullptr;
 OSSL_PROVIDER* g_anyedge_provider = nullptr;
 
 void unload_providers() {
     OSSL_PROVIDER_unload(g_anyedge_provider);
     OSSL_PROVIDER_unload(g_default_provider);
+    OSSL_LIB_CTX_free(g_libctx);
     g_anyedge_provider = g_default_provider = nullptr;
+    g_libctx = nullptr;
 }
 
-std::string load_providers() {
+std::string make_library() {
     if (!x25519_libsodium_init()) {
         return "libsodium could not be initialized";
     }
-    // Loading any provider explicitly stops the default one from loading by itself.
-    g_default_provider = OSSL_PROVIDER_load(nullptr, "default");
+    g_libctx = OSSL_LIB_CTX_new();
+    if (g_libctx != nullptr) {
+        // A new context has no provider until one is loaded; the default one serves all that
+        // anyedge's provider does not.
+        g_default_provider = OSSL_PROVIDER_load(g_libctx, "default");
+    }
     if (g_default_provider != nullptr &&
-        OSSL_PROVIDER_add_builtin(nullptr, kCryptoProviderName, &provider_init) == 1) {
-        g_anyedge_provider = OSSL_PROVIDER_load(nullptr, kCryptoProviderName);
+        OSSL_PROVIDER_add_builtin(g_libctx, kCryptoProviderName, &provider_init) == 1) {
+        g_anyedge_provider = OSSL_PROVIDER_load(g_libctx, kCryptoProviderName);
     }
     std::atexit(unload_providers);
     if (g_anyedge_provider != nullptr) {
@@ -101,23 +108,24 @@ std::string load_providers() {
 
 }  // namespace
 
-Result<std::string> crypto_property_query(const CryptoChoices& choices) {
+Result<CryptoLibrary> crypto_library(const CryptoChoices& choices) {
     if (!choices.x25519_by_libsodium && !choices.tls13_kdf_by_anyedge) {
-        return std::string();
+        return CryptoLibrary{};
     }
-    static const std::string error = load_providers();
+    static const std::string error = make_library();
     if (!error.empty()) {
         return make_error(error);
     }
-    std::string query;
+    CryptoLibrary library;
+    library.libctx = g_libctx;
     for (const auto& [chosen, clause] : {std::pair{choices.x25519_by_libsodium, kX25519Query},
                                          std::pair{choices.tls13_kdf_by_anyedge, kTls13KdfQuery}}) {
         if (chosen) {
-            query += query.empty() ? "" : ",";
-            query += clause;
+            library.property_query += library.property_query.empty() ? "" : ",";
+            library.property_query += clause;
         }
     }
-    return query;
+    return library;
 }
 
 }  // namespace anyedge::tls

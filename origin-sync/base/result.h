@@ -15,6 +15,7 @@ enum class ErrorCode {
     kFailed,
     kTimedOut,  // a deadline passed (the peer may be wedged rather than gone)
     kNotFound,  // the thing asked for does not exist (HTTP 404, a missing file)
+    kAborted,   // the caller's abort fd fired (e.g. the watched process died)
 };
 
 struct Error {

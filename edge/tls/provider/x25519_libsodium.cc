@@ -1,12 +1,9 @@
-#include "edge/tls/x25519_libsodium.h"
-
-#include <pthread.h>
+#include "edge/tls/provider/x25519_libsodium.h"
 
 #include <atomic>
 #include <cstring>
 #include <new>
 
-#include <openssl/bn.h>
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
@@ -15,7 +12,7 @@
 #include <openssl/prov_ssl.h>
 #include <openssl/rand.h>
 
-#include "edge/tls/provider_dispatch.h"
+#include "edge/tls/provider/provider_dispatch.h"
 
 #include <sodium.h>
 
@@ -59,151 +56,20 @@ bool set_private(Key& key, const unsigned char* priv) {
     return true;
 }
 
-// Counts fork()s, so that a child process never hands out the key pairs its parent will.
-std::atomic<unsigned> g_forks{0};
-
-void note_fork() { g_forks.fetch_add(1, std::memory_order_relaxed); }
-
-// Fresh key pairs, made sixteen at a time for key generation (km_gen).
-//
-// Why: libsodium's crypto_scalarmult_curve25519_base runs the same Montgomery ladder as a
-// shared secret (28 µs here). The same public key is the Montgomery u-coordinate of s·B on the
-// birationally equivalent Edwards curve (RFC 7748 §4.1: u = (1 + y) / (1 - y)), and libsodium
-// computes s·B with its precomputed table in about half that time. The division needs a field
-// inversion; Montgomery's trick shares one inversion among the batch. About 17 µs per key
-// instead of 28 µs (README's bench section).
-// Safety: the private scalars come from OpenSSL's RAND_priv_bytes and go only to libsodium's
-// constant-time Ed25519 base multiplication; the map to u works on the public y-coordinates
-// alone, so OpenSSL's variable-time BIGNUM arithmetic sees nothing secret. Unused scalars are
-// cleansed when taken and when the thread ends.
-class KeyPairPool {
-  public:
-    KeyPairPool() = default;
-    KeyPairPool(const KeyPairPool&) = delete;
-    KeyPairPool& operator=(const KeyPairPool&) = delete;
-    ~KeyPairPool() {
-        OPENSSL_cleanse(priv_, sizeof priv_);
-        BN_CTX_free(bn_);
-        BN_free(p_);
+// A key pair for a handshake that asks for one now (km_gen): nothing is made in advance, so
+// no private key exists before the handshake that uses it, and a fork()ed child shares none.
+// (Key pairs used to be made sixteen at a time through the Edwards curve with one shared field
+// inversion; one at a time that inversion costs more than it saves: README's bench section.)
+bool make_key_pair(Key& key) {
+    if (RAND_priv_bytes(key.priv, kKeyBytes) != 1) {
+        return false;
     }
-
-    // A fresh key pair (priv stored clamped, as OpenSSL's generator stores it); false if
-    // randomness or the arithmetic failed.
-    bool take(unsigned char* priv, unsigned char* pub) {
-        static const bool fork_watched = pthread_atfork(nullptr, nullptr, note_fork) == 0;
-        if (!fork_watched || forks_ != g_forks.load(std::memory_order_relaxed)) {
-            discard();  // a copy of the parent's pool, or forks not watched: never reuse
-        }
-        if (next_ == count_ && !refill()) {
-            return false;
-        }
-        std::memcpy(priv, priv_[next_], kKeyBytes);
-        std::memcpy(pub, pub_[next_], kKeyBytes);
-        OPENSSL_cleanse(priv_[next_], kKeyBytes);
-        ++next_;
-        return true;
-    }
-
-  private:
-    static constexpr std::size_t kBatch = 16;
-
-    void discard() {
-        OPENSSL_cleanse(priv_, sizeof priv_);
-        next_ = count_ = 0;
-    }
-
-    bool refill() {
-        next_ = count_ = 0;
-        forks_ = g_forks.load(std::memory_order_relaxed);
-        unsigned char scalars[kBatch][kKeyBytes];
-        unsigned char edwards[kBatch][kKeyBytes];
-        bool ok = RAND_priv_bytes(&scalars[0][0], sizeof scalars) == 1;
-        std::size_t n = 0;
-        for (std::size_t i = 0; ok && i < kBatch; ++i) {
-            clamp(scalars[i]);
-            // Fails only for a scalar that gives the identity (a multiple of the group order).
-            if (crypto_scalarmult_ed25519_base(edwards[n], scalars[i]) == 0) {
-                std::memcpy(priv_[n], scalars[i], kKeyBytes);
-                ++n;
-            }
-        }
-        OPENSSL_cleanse(scalars, sizeof scalars);
-        ok = ok && n > 0 && montgomery_u(edwards, n);
-        if (!ok) {
-            OPENSSL_cleanse(priv_, sizeof priv_);
-            return false;
-        }
-        count_ = n;
-        return true;
-    }
-
-    static void clamp(unsigned char* s) {  // RFC 7748 §5
-        s[0] &= 248;
-        s[31] &= 127;
-        s[31] |= 64;
-    }
-
-    // pub_[i] = (1 + y_i) / (1 - y_i) mod 2^255 - 19 for the first n encoded Edwards points,
-    // with one inversion: the product of all (1 - y_i), inverted, then unwound.
-    bool montgomery_u(const unsigned char (*edwards)[kKeyBytes], std::size_t n) {
-        if (bn_ == nullptr && !init_field()) {
-            return false;
-        }
-        BN_CTX_start(bn_);
-        BIGNUM* one_plus[kBatch];
-        BIGNUM* one_minus[kBatch];
-        BIGNUM* prefix[kBatch];  // prefix[i] = (1 - y_0) ... (1 - y_i)
-        for (std::size_t i = 0; i < n; ++i) {
-            one_plus[i] = BN_CTX_get(bn_);
-            one_minus[i] = BN_CTX_get(bn_);
-            prefix[i] = BN_CTX_get(bn_);
-        }
-        BIGNUM* inv = BN_CTX_get(bn_);
-        BIGNUM* u = BN_CTX_get(bn_);
-        bool ok = u != nullptr;
-        for (std::size_t i = 0; ok && i < n; ++i) {
-            unsigned char y[kKeyBytes];
-            std::memcpy(y, edwards[i], kKeyBytes);
-            y[31] &= 127;  // the top bit is the sign of x
-            // y < p (libsodium's encoding is canonical), and y != 1 (not the identity).
-            ok = BN_lebin2bn(y, kKeyBytes, one_plus[i]) != nullptr &&
-                 BN_sub(one_minus[i], p_, one_plus[i]) == 1 && BN_add_word(one_minus[i], 1) == 1 &&
-                 BN_add_word(one_plus[i], 1) == 1 &&
-                 (i == 0 ? BN_copy(prefix[0], one_minus[0]) != nullptr
-                         : BN_mod_mul(prefix[i], prefix[i - 1], one_minus[i], p_, bn_) == 1);
-        }
-        ok = ok && BN_mod_inverse(inv, prefix[n - 1], p_, bn_) != nullptr;
-        for (std::size_t i = n; ok && i-- > 0;) {
-            // inv = 1 / prefix[i]; 1 / (1 - y_i) = inv * prefix[i - 1].
-            ok = (i == 0 ? BN_copy(u, inv) != nullptr
-                         : BN_mod_mul(u, inv, prefix[i - 1], p_, bn_) == 1 &&
-                               BN_mod_mul(inv, inv, one_minus[i], p_, bn_) == 1) &&
-                 BN_mod_mul(u, u, one_plus[i], p_, bn_) == 1 &&
-                 BN_bn2lebinpad(u, pub_[i], kKeyBytes) == static_cast<int>(kKeyBytes);
-        }
-        BN_CTX_end(bn_);
-        return ok;
-    }
-
-    bool init_field() {
-        bn_ = BN_CTX_new();
-        p_ = BN_new();
-        return bn_ != nullptr && p_ != nullptr && BN_set_bit(p_, 255) == 1 &&
-               BN_sub_word(p_, 19) == 1;
-    }
-
-    unsigned char priv_[kBatch][kKeyBytes]{};
-    unsigned char pub_[kBatch][kKeyBytes]{};
-    std::size_t count_ = 0;
-    std::size_t next_ = 0;
-    unsigned forks_ = 0;  // g_forks when the batch was made
-    BN_CTX* bn_ = nullptr;
-    BIGNUM* p_ = nullptr;
-};
-
-bool take_generated_key(Key& key) {
-    thread_local KeyPairPool pool;
-    if (!pool.take(key.priv, key.pub)) {
+    // RFC 7748 §5: stored clamped, as OpenSSL's own generator stores it.
+    key.priv[0] &= 248;
+    key.priv[31] &= 127;
+    key.priv[31] |= 64;
+    if (crypto_scalarmult_curve25519_base(key.pub, key.priv) != 0) {
+        OPENSSL_cleanse(key.priv, sizeof key.priv);
         return false;
     }
     key.has_priv = key.has_pub = true;
@@ -445,7 +311,7 @@ void* km_gen(void* genctx, OSSL_CALLBACK*, void*) {
     if (key == nullptr || (gen->selection & kKeyPair) == 0) {
         return key;
     }
-    if (!take_generated_key(*key)) {
+    if (!make_key_pair(*key)) {
         key_release(key);
         return nullptr;
     }
