@@ -117,6 +117,8 @@ void BufferRing::recycle(uint16_t id) {
     io_uring_buf_ring_advance(br_, 1);
 }
 
+void BufferRing::release_pages() { madvise(data_, data_bytes_, MADV_DONTNEED); }
+
 BufferRing::~BufferRing() {
     if (ring_ && br_) io_uring_unregister_buf_ring(ring_->raw(), group_id_);
     if (br_) munmap(br_, br_bytes_);

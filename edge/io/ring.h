@@ -47,6 +47,12 @@ class BufferRing {
     uint16_t group_id() const { return group_id_; }
     const char* buffer(uint16_t id) const { return data_ + size_t(id) * buffer_size_; }
     void recycle(uint16_t id);
+    // Gives the buffers' pages back to the kernel (MADV_DONTNEED: they read as zeros and are
+    // faulted in again when next filled). The kernel takes buffers from the ring in turn, so
+    // over time every buffer gets touched; a quiet worker should not keep them all resident.
+    // Only while every buffer is in the ring (none leased) and no receive can complete: between
+    // two waits of the ring's thread, since DEFER_TASKRUN runs receives only inside the wait.
+    void release_pages();
 
   private:
     BufferRing() = default;

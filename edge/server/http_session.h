@@ -66,6 +66,13 @@ class HttpSession final : public ProtocolSession {
         return state_ == State::kReadBody || state_ == State::kDiscardBody;
     }
     uint64_t requests() const { return requests_; }
+    // Between requests with nothing held or pending: the connection may drop this session and
+    // make a fresh one for its next request (continue_from(requests())), so that an idle
+    // keep-alive connection costs next to nothing.
+    bool at_rest() const {
+        return state_ == State::kHeader && buffer_.empty() && !closing_ && !close_requested_;
+    }
+    void continue_from(uint64_t requests) { requests_ = requests; }
     // Received bytes not yet answered: a partial header, or pipelined requests waiting for the
     // output queue to drain.
     size_t buffered_bytes() const override { return buffer_.size(); }

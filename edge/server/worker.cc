@@ -49,6 +49,8 @@ constexpr int64_t kReleaseIdleAfterMs = 100;
 // At most this often: a trim walks the heap.
 constexpr int64_t kTrimIntervalMs = 1000;
 constexpr uint16_t kBufferGroup = 1;
+// A worker that has received nothing for this long gives its receive buffers' pages back.
+constexpr int64_t kReleaseBuffersAfterMs = 1000;
 
 // Bytes waiting in a socket's receive queue, not yet taken by our receive. A query, not I/O:
 // synchronous, so that the answer is as fresh as it can be when we decide to close.
@@ -63,6 +65,16 @@ int64_t now_ms() {
     return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+// What a connection needs only while it has output: its two queues and the iovecs of the send
+// in flight. Made when output is first queued; given back when the connection has been idle a
+// while (see Impl::rest), so that an idle connection holds little more than its socket.
+struct SendState {
+    OutputQueue front;  // being sent
+    OutputQueue back;   // being filled
+    iovec iov[kMaxIov];
+    msghdr msg{};
+};
+
 struct Conn {
     int fd = -1;
     uint32_t gen = 0;
@@ -76,27 +88,58 @@ struct Conn {
     bool link_cancelled = false;  // ... and that send was cancelled by the send timeout
     bool lingering = false;       // no more responses: close once output is sent
     bool shut_wr = false;         // our FIN is sent; input is read and dropped until EOF
-    uint32_t aux_inflight = 0;    // shutdown/cancel operations not yet completed
-    // The HTTP side: HTTP/1.1 from accept; HTTP/2 instead once TLS has negotiated "h2".
-    std::optional<HttpSession> http1;
-    std::optional<H2Session> h2;
-    ProtocolSession* session = nullptr;  // whichever of the two is in use
-    RequestHandler* handler = nullptr;   // the listener's (null: the site Responder)
-    std::string peer;                    // "addr:port", kept only with the access log on
-    std::optional<tls::TlsSession> tls;  // set on TLS listeners: ciphertext <-> plaintext
+    bool tls_listener = false;    // accepted on a TLS listener (even if refused as plain HTTP)
     bool tls_shutdown_sent = false;
     bool tls_input_seen = false;  // the connection's first byte has been looked at
     // Ciphertext arrived that is not plaintext yet (a record dribbled in): the header timeout
     // runs from its first byte, as for a partial request.
     bool tls_partial = false;
-    OutputQueue front;  // being sent
-    OutputQueue back;   // being filled
-    iovec iov[kMaxIov];
-    msghdr msg{};
+    uint32_t aux_inflight = 0;  // shutdown/cancel operations not yet completed
+    // The HTTP side: HTTP/1.1 from accept; HTTP/2 instead once TLS has negotiated "h2". An idle
+    // HTTP/1.1 connection holds no session: one is made for its next request (Impl::session),
+    // continuing the count of requests answered.
+    std::unique_ptr<HttpSession> http1;
+    std::unique_ptr<H2Session> h2;
+    ProtocolSession* session = nullptr;    // whichever of the two is in use, or null
+    uint64_t requests_before = 0;          // answered by HTTP/1.1 sessions given back
+    RequestHandler* handler = nullptr;     // the listener's (null: the site Responder)
+    std::string peer;                      // "addr:port", kept only with the access log on
+    std::unique_ptr<tls::TlsSession> tls;  // TLS listeners: ciphertext <-> plaintext
+    std::unique_ptr<SendState> io;         // null while there is no output
     int64_t last_activity_ms = 0;
     int64_t request_start_ms = 0;
     int64_t linger_start_ms = 0;
 };
+
+// Connection records, packed kPerBlock to a block and never freed while the worker runs. Packed,
+// the small long-lived records of idle connections stay apart from the short-lived sessions and
+// buffers of connections with work (a block is larger than malloc's mmap threshold, so it is a
+// mapping of its own); so what those give back when they go idle leaves whole heap pages free,
+// which malloc_trim returns to the kernel. (One allocation per record would scatter them among
+// the freed buffers and pin every page.)
+class ConnSlab {
+  public:
+    Conn& operator[](uint32_t slot) { return blocks_[slot / kPerBlock][slot % kPerBlock]; }
+    uint32_t size() const { return size_; }
+    // A new slot at the end.
+    uint32_t add() {
+        if (size_ % kPerBlock == 0) blocks_.push_back(std::make_unique<Conn[]>(kPerBlock));
+        return size_++;
+    }
+
+  private:
+    static constexpr uint32_t kPerBlock = 1024;
+    std::vector<std::unique_ptr<Conn[]>> blocks_;
+    uint32_t size_ = 0;
+};
+
+// Questions about a connection's session that do not make one: a connection without one is
+// between requests, with nothing held.
+bool mid_request(const Conn& c) { return c.session && c.session->mid_request(); }
+bool reading_body(const Conn& c) { return c.session && c.session->reading_body(); }
+bool session_closing(const Conn& c) { return c.session && c.session->closing(); }
+bool ended_cleanly(const Conn& c) { return c.session && c.session->ended_cleanly(); }
+size_t buffered_bytes(const Conn& c) { return c.session ? c.session->buffered_bytes() : 0; }
 
 }  // namespace
 
@@ -117,7 +160,7 @@ struct Worker::Impl {
 
     std::unique_ptr<io::Ring> ring;
     std::unique_ptr<io::BufferRing> buffers;
-    std::vector<std::unique_ptr<Conn>> conns;
+    ConnSlab conns;
     std::vector<uint32_t> free_slots;
     uint32_t open = 0;
 
@@ -136,6 +179,8 @@ struct Worker::Impl {
     int64_t wall_ms = 0;  // unix milliseconds, refreshed each loop turn (access log stamps)
     int64_t last_trim_ms = 0;
     bool trim_pending = false;  // buffers were released since the last malloc_trim
+    int64_t last_recv_ms = 0;
+    bool recv_buffers_touched = false;  // since their pages were last given back
 
     std::string run();
     void refresh_turn_state();
@@ -156,6 +201,13 @@ struct Worker::Impl {
     void publish_counters(const ProtocolSession& before_after, const SessionCounters& old);
     void start_http2(uint32_t slot);
     bool has_output(const Conn& c) const;
+    // The connection's protocol session, made (HTTP/1.1) if an idle connection gave it back.
+    ProtocolSession& session(Conn& c);
+    // The connection's output queues, made on first use.
+    SendState& io(Conn& c);
+    // An idle connection gives back its session, output queues and TLS buffers; true when it
+    // had any to give.
+    bool rest(Conn& c);
     void tls_input(uint32_t slot, std::string_view data);
     void tls_flush(uint32_t slot);
     void tls_on_send(uint32_t slot, int res);
@@ -183,8 +235,51 @@ ResponseContext Worker::Impl::context(const Conn& c) const {
 }
 
 bool Worker::Impl::has_output(const Conn& c) const {
-    return c.send_inflight || !c.front.empty() || !c.back.empty() ||
+    return c.send_inflight || (c.io && (!c.io->front.empty() || !c.io->back.empty())) ||
            (c.tls && c.tls->pending_ciphertext_bytes() > 0);
+}
+
+ProtocolSession& Worker::Impl::session(Conn& c) {
+    if (c.session == nullptr) {
+        c.http1 = std::make_unique<HttpSession>(options.session, c.handler);
+        c.http1->continue_from(c.requests_before);
+        if (access_log) {
+            c.http1->set_access_log(access_log.get(), c.peer, c.tls_listener, &wall_ms);
+        }
+        c.session = c.http1.get();
+    }
+    return *c.session;
+}
+
+SendState& Worker::Impl::io(Conn& c) {
+    if (!c.io) {
+        c.io = std::make_unique<SendState>();
+        c.io->front.set_snapshots(&snapshot, &previous);
+        c.io->back.set_snapshots(&snapshot, &previous);
+        const size_t copy_threshold =
+            c.tls_listener ? OutputQueue::kCopyThreshold : OutputQueue::kPlainCopyThreshold;
+        c.io->front.set_copy_threshold(copy_threshold);
+        c.io->back.set_copy_threshold(copy_threshold);
+    }
+    return *c.io;
+}
+
+bool Worker::Impl::rest(Conn& c) {
+    bool any = false;
+    if (c.io && !c.send_inflight && c.io->front.empty() && c.io->back.empty()) {
+        c.io.reset();
+        any = true;
+    }
+    if (c.http1 && c.session == c.http1.get() && c.http1->at_rest()) {
+        c.requests_before = c.http1->requests();
+        c.http1.reset();
+        c.session = nullptr;
+        any = true;
+    } else if (c.session) {
+        any = c.session->release_memory() || any;
+    }
+    if (c.tls) any = c.tls->shed_buffers() || any;
+    return any;
 }
 
 void Worker::Impl::refresh_turn_state() {
@@ -219,7 +314,7 @@ void Worker::Impl::arm_accept(size_t li) {
 }
 
 void Worker::Impl::arm_recv(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     io_uring_sqe* sqe = ring->get_sqe();
     io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -232,10 +327,10 @@ void Worker::Impl::arm_recv(uint32_t slot) {
 // would otherwise have everything it sends held in memory: past this much input waiting
 // unanswered the receive is cancelled and TCP holds the rest, until half of it is answered.
 void Worker::Impl::throttle_input(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (!c.in_use || c.closing) return;
     const size_t cap = options.session.parser.max_header_bytes + kMaxHeldInput;
-    const size_t held = c.session->buffered_bytes();
+    const size_t held = buffered_bytes(c);
     if (!c.recv_paused && held > cap) {
         c.recv_paused = true;
         if (c.recv_armed) {
@@ -265,10 +360,9 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
         slot = free_slots.back();
         free_slots.pop_back();
     } else {
-        slot = uint32_t(conns.size());
-        conns.push_back(std::make_unique<Conn>());
+        slot = conns.add();
     }
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     c.fd = fd;
     c.in_use = true;
     c.recv_armed = c.send_inflight = c.closing = c.close_submitted = c.lingering = false;
@@ -277,10 +371,13 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
     c.shut_wr = false;
     c.aux_inflight = 0;
     c.h2.reset();
-    c.http1.emplace(options.session, listeners[li].handler);
-    c.session = &*c.http1;
+    c.http1.reset();
+    c.session = nullptr;
+    c.requests_before = 0;
     c.handler = listeners[li].handler;
+    c.tls_listener = listeners[li].tls;
     c.tls.reset();
+    c.io.reset();
     c.tls_shutdown_sent = false;
     c.tls_input_seen = false;
     c.tls_partial = false;
@@ -295,7 +392,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
             io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
             return;
         }
-        c.tls.emplace(std::move(*t));
+        c.tls = std::make_unique<tls::TlsSession>(std::move(*t));
     }
     if (access_log) {
         // Only with the log on: one getpeername per connection for the client's address.
@@ -315,16 +412,7 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
             }
         }
         c.peer = std::string(host) + ":" + std::to_string(port);
-        c.session->set_access_log(access_log.get(), c.peer, listeners[li].tls, &wall_ms);
     }
-    c.front.clear();
-    c.back.clear();
-    c.front.set_snapshots(&snapshot, &previous);
-    c.back.set_snapshots(&snapshot, &previous);
-    const size_t copy_threshold =
-        listeners[li].tls ? OutputQueue::kCopyThreshold : OutputQueue::kPlainCopyThreshold;
-    c.front.set_copy_threshold(copy_threshold);
-    c.back.set_copy_threshold(copy_threshold);
     c.last_activity_ms = now;
     c.request_start_ms = now;
     ++open;
@@ -335,22 +423,24 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
 }
 
 void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (!(flags & IORING_CQE_F_MORE)) c.recv_armed = false;
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         const uint16_t bid = uint16_t(flags >> IORING_CQE_BUFFER_SHIFT);
+        last_recv_ms = now;
+        recv_buffers_touched = true;
         std::string_view data(buffers->buffer(bid), size_t(res));
         if (c.tls && !c.closing) {
             c.last_activity_ms = now;
             tls_input(slot, data);
         } else if (!c.closing && !c.lingering) {
-            if (!c.session->mid_request()) c.request_start_ms = now;
+            if (!mid_request(c)) c.request_start_ms = now;
             c.last_activity_ms = now;
-            const SessionCounters before = c.session->counters();
-            c.session->on_receive(data, *snapshot, context(c), c.back);
-            publish_counters(*c.session, before);
-            if (!c.back.empty()) dirty.push_back(slot);
-            if (c.session->closing() && c.back.empty() && !c.send_inflight) begin_linger(slot);
+            const SessionCounters before = session(c).counters();
+            session(c).on_receive(data, *snapshot, context(c), io(c).back);
+            publish_counters(session(c), before);
+            if (!io(c).back.empty()) dirty.push_back(slot);
+            if (session_closing(c) && io(c).back.empty() && !c.send_inflight) begin_linger(slot);
         }
         // Provided buffers are leases: the bytes were copied or consumed; give it back now.
         buffers->recycle(bid);
@@ -362,7 +452,7 @@ void Worker::Impl::on_recv(uint32_t slot, int res, uint32_t flags) {
         // EOF or error. With output still pending the peer may only have half-closed.
         if (c.tls && res == 0) c.tls->feed_eof();
         if (res == 0 && has_output(c) && !c.closing) {
-            c.session->close_after_current();
+            session(c).close_after_current();
             c.lingering = true;  // nothing more to read; close once the output is sent
             c.linger_start_ms = now;
         } else {
@@ -390,24 +480,24 @@ void Worker::Impl::publish_counters(const ProtocolSession& s, const SessionCount
 }
 
 void Worker::Impl::flush(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (!c.in_use || c.send_inflight || c.closing) return;
     if (c.tls) {
         tls_flush(slot);
         return;
     }
-    if (c.front.empty() && !c.back.empty()) std::swap(c.front, c.back);
-    if (c.front.empty()) return;
-    const size_t n = c.front.gather(c.iov, kMaxIov, kMaxSendBytes);
+    if (io(c).front.empty() && !io(c).back.empty()) std::swap(io(c).front, io(c).back);
+    if (io(c).front.empty()) return;
+    const size_t n = io(c).front.gather(io(c).iov, kMaxIov, kMaxSendBytes);
     io_uring_sqe* sqe = ring->get_sqe();
     if (n == 1) {
         // One contiguous buffer: plain send skips the msghdr and iovec import.
-        io_uring_prep_send(sqe, c.fd, c.iov[0].iov_base, c.iov[0].iov_len, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, c.fd, io(c).iov[0].iov_base, io(c).iov[0].iov_len, MSG_NOSIGNAL);
     } else {
-        c.msg = msghdr{};
-        c.msg.msg_iov = c.iov;
-        c.msg.msg_iovlen = n;
-        io_uring_prep_sendmsg(sqe, c.fd, &c.msg, MSG_NOSIGNAL);
+        io(c).msg = msghdr{};
+        io(c).msg.msg_iov = io(c).iov;
+        io(c).msg.msg_iovlen = n;
+        io_uring_prep_sendmsg(sqe, c.fd, &io(c).msg, MSG_NOSIGNAL);
     }
     io_uring_sqe_set_data64(sqe, pack(Op::kSend, slot, c.gen));
     c.send_inflight = true;
@@ -416,7 +506,7 @@ void Worker::Impl::flush(uint32_t slot) {
 }
 
 void Worker::Impl::on_send(uint32_t slot, int res) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     c.send_inflight = false;
     counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (res <= 0) {
@@ -429,32 +519,32 @@ void Worker::Impl::on_send(uint32_t slot, int res) {
         return;
     }
     c.last_activity_ms = now;
-    c.front.consume(size_t(res));
-    if (c.front.empty() && !c.closing) {
+    io(c).front.consume(size_t(res));
+    if (io(c).front.empty() && !c.closing) {
         // Room again: answer pipelined requests that waited for the queue to drain.
-        const SessionCounters before = c.session->counters();
-        c.session->resume(*snapshot, context(c), c.back);
-        publish_counters(*c.session, before);
+        const SessionCounters before = session(c).counters();
+        session(c).resume(*snapshot, context(c), io(c).back);
+        publish_counters(session(c), before);
         throttle_input(slot);
     }
-    if (!c.closing && (!c.front.empty() || !c.back.empty())) {
+    if (!c.closing && (!io(c).front.empty() || !io(c).back.empty())) {
         flush(slot);
         return;
     }
-    if (c.session->closing() || c.lingering) begin_linger(slot);
+    if (session_closing(c) || c.lingering) begin_linger(slot);
     maybe_finish(slot);
 }
 
 // ALPN chose HTTP/2: the connection's HTTP side becomes an H2Session, before any request
 // bytes arrive, and the server's SETTINGS go out with the handshake's last flight.
 void Worker::Impl::start_http2(uint32_t slot) {
-    Conn& c = *conns[slot];
-    c.h2.emplace(options.session, c.handler);
+    Conn& c = conns[slot];
+    c.h2 = std::make_unique<H2Session>(options.session, c.handler);
     c.h2->set_snapshots(&snapshot, &previous);
     if (access_log) c.h2->set_access_log(access_log.get(), c.peer, true, &wall_ms);
-    c.session = &*c.h2;
+    c.session = c.h2.get();
     c.http1.reset();
-    c.h2->start(c.back);
+    c.h2->start(io(c).back);
 }
 
 // Plain HTTP sent to a TLS port gets a plain 400, as nginx answers it, instead of a TLS alert
@@ -466,10 +556,10 @@ void Worker::Impl::refuse_plain_http(uint32_t slot) {
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Content-Length: " +
         std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     c.tls.reset();
-    c.back.copy(kAnswer);
-    c.session->close_after_current();
+    io(c).back.copy(kAnswer);
+    session(c).close_after_current();
     c.lingering = true;
     c.linger_start_ms = now;
     counters.requests.fetch_add(1, std::memory_order_relaxed);
@@ -481,7 +571,7 @@ void Worker::Impl::refuse_plain_http(uint32_t slot) {
 
 // TLS: ciphertext from the socket into OpenSSL, plaintext out of it into the HTTP session.
 void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (!c.tls_input_seen && !data.empty()) {
         c.tls_input_seen = true;
         if (!tls::can_start_tls(data.front())) {
@@ -494,7 +584,7 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
     if (t.failed()) return;
     // The request clock starts with the first byte after the last complete request, even when
     // that byte is only part of a TLS record; a clock already running is not restarted.
-    bool clock_running = c.tls_partial || c.session->mid_request();
+    bool clock_running = c.tls_partial || mid_request(c);
     if (t.handshake_done() && !clock_running) {
         c.request_start_ms = now;
         clock_running = true;
@@ -511,7 +601,7 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
             if (hs.status == tls::TlsStatus::error || hs.status == tls::TlsStatus::truncated ||
                 hs.status == tls::TlsStatus::closed) {
                 // Send the alert OpenSSL queued, then close (begin_linger sends our FIN).
-                c.session->close_after_current();
+                session(c).close_after_current();
                 c.lingering = true;
                 c.linger_start_ms = now;
                 break;
@@ -529,22 +619,22 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
                 if (r.bytes > 0) {
                     progress = true;
                     // A request after a complete one in these bytes starts its own clock.
-                    if (!c.session->mid_request() && !clock_running) c.request_start_ms = now;
+                    if (!mid_request(c) && !clock_running) c.request_start_ms = now;
                     clock_running = false;
-                    const SessionCounters before = c.session->counters();
-                    c.session->on_receive(std::string_view(plain, r.bytes), *snapshot, context(c),
-                                          c.back);
-                    publish_counters(*c.session, before);
+                    const SessionCounters before = session(c).counters();
+                    session(c).on_receive(std::string_view(plain, r.bytes), *snapshot, context(c),
+                                          io(c).back);
+                    publish_counters(session(c), before);
                 }
                 if (r.status == tls::TlsStatus::ok && r.bytes > 0) continue;
                 if (r.status == tls::TlsStatus::closed) {
                     // close_notify from the peer (RFC 8446 §6.1): answer what we have, then ours.
-                    c.session->close_after_current();
+                    session(c).close_after_current();
                     c.lingering = true;
                     c.linger_start_ms = now;
                 } else if (r.status == tls::TlsStatus::error ||
                            r.status == tls::TlsStatus::truncated) {
-                    c.session->close_after_current();
+                    session(c).close_after_current();
                     c.lingering = true;
                     c.linger_start_ms = now;
                 }
@@ -558,14 +648,14 @@ void Worker::Impl::tls_input(uint32_t slot, std::string_view data) {
 }
 
 void Worker::Impl::tls_flush(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     tls::TlsSession& t = *c.tls;
     for (int rounds = 0; rounds < 64; ++rounds) {
         // Encrypt queued plaintext until OpenSSL's output buffer is full.
         bool blocked = false;
-        while (!c.back.empty() && t.handshake_done() && !blocked) {
+        while (!io(c).back.empty() && t.handshake_done() && !blocked) {
             iovec iov[8];
-            const size_t n = c.back.gather(iov, 8, 64 * 1024);
+            const size_t n = io(c).back.gather(iov, 8, 64 * 1024);
             size_t wrote = 0;
             for (size_t i = 0; i < n; ++i) {
                 const tls::TlsIo w = t.write_plaintext(std::span<const char>(
@@ -574,26 +664,26 @@ void Worker::Impl::tls_flush(uint32_t slot) {
                 if (w.bytes < iov[i].iov_len) {
                     blocked = true;
                     if (w.status == tls::TlsStatus::error) {
-                        c.back.consume(wrote);
+                        io(c).back.consume(wrote);
                         begin_abort(slot);
                         return;
                     }
                     break;
                 }
             }
-            c.back.consume(wrote);
+            io(c).back.consume(wrote);
         }
-        if (!blocked && c.back.empty() && t.handshake_done() && !c.session->closing() &&
+        if (!blocked && io(c).back.empty() && t.handshake_done() && !session_closing(c) &&
             !c.lingering) {
-            const SessionCounters before = c.session->counters();
-            c.session->resume(*snapshot, context(c), c.back);
-            publish_counters(*c.session, before);
+            const SessionCounters before = session(c).counters();
+            session(c).resume(*snapshot, context(c), io(c).back);
+            publish_counters(session(c), before);
             throttle_input(slot);
-            if (!c.back.empty()) continue;
+            if (!io(c).back.empty()) continue;
         }
         break;
     }
-    if (c.back.empty() && !c.tls_shutdown_sent && (c.session->closing() || c.lingering)) {
+    if (io(c).back.empty() && !c.tls_shutdown_sent && (session_closing(c) || c.lingering)) {
         t.shutdown();  // queue our close_notify after the last response
         c.tls_shutdown_sent = true;
     }
@@ -601,8 +691,7 @@ void Worker::Impl::tls_flush(uint32_t slot) {
     // Only when these are all the bytes left: close_notify is among them, and they do not wrap
     // around the end of the output ring (pending_ciphertext() is the first contiguous part).
     if (!pending.empty() && c.tls_shutdown_sent && !t.shutdown_pending() &&
-        pending.size() == t.pending_ciphertext_bytes() && c.session->ended_cleanly() &&
-        !unread_input(c.fd)) {
+        pending.size() == t.pending_ciphertext_bytes() && ended_cleanly(c) && !unread_input(c.fd)) {
         send_then_close(slot, pending);
         return;
     }
@@ -615,7 +704,7 @@ void Worker::Impl::tls_flush(uint32_t slot) {
         return;
     }
     if (!c.tls_shutdown_sent) return;
-    if (c.session->ended_cleanly() && !unread_input(c.fd)) {
+    if (ended_cleanly(c) && !unread_input(c.fd)) {
         // Our close_notify is out after the last response to a complete request, and nothing
         // else arrived: close now, as RFC 8446 §6.1 allows, without waiting for the peer's
         // close_notify. Waiting costs a wake-up and a receive per connection; the peer's late
@@ -639,7 +728,7 @@ void Worker::Impl::tls_flush(uint32_t slot) {
 // never runs after part of the data. Hard links: a send that fails (peer gone) or is cancelled
 // (send timeout, in sweep()) still lets the cancel and the close run.
 void Worker::Impl::send_then_close(uint32_t slot, std::string_view last) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     ring->reserve(3);
     io_uring_sqe* sqe = ring->get_sqe();
     io_uring_prep_send(sqe, c.fd, last.data(), last.size(), MSG_NOSIGNAL | MSG_WAITALL);
@@ -664,7 +753,7 @@ void Worker::Impl::send_then_close(uint32_t slot, std::string_view last) {
 }
 
 void Worker::Impl::tls_on_send(uint32_t slot, int res) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     c.last_activity_ms = now;
     c.tls->consume_ciphertext(size_t(res));
     if (!c.closing) tls_flush(slot);
@@ -675,7 +764,7 @@ void Worker::Impl::tls_on_send(uint32_t slot, int res) {
 // client still sending (a pipelined tail, a body) gets our answer instead of a reset
 // (RFC 9112 §9.6, "lingering close").
 void Worker::Impl::begin_linger(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (c.closing || c.shut_wr || has_output(c)) return;
     if (!c.lingering) c.linger_start_ms = now;
     c.lingering = true;
@@ -686,7 +775,7 @@ void Worker::Impl::begin_linger(uint32_t slot) {
     // still sent when the end was not clean (an error answer, a fatal alert, which has no
     // close_notify after it): the peer then sees the connection end at once, not after the
     // linger.
-    if (!c.tls || !c.tls_shutdown_sent || !c.session->ended_cleanly() || c.tls->failed()) {
+    if (!c.tls || !c.tls_shutdown_sent || !ended_cleanly(c) || c.tls->failed()) {
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
         io_uring_sqe_set_data64(sqe, pack(Op::kAux, slot, c.gen));
@@ -701,7 +790,7 @@ void Worker::Impl::begin_linger(uint32_t slot) {
 }
 
 void Worker::Impl::begin_abort(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (c.closing) return;
     c.closing = true;
     if (c.recv_armed || c.send_inflight) {
@@ -713,7 +802,7 @@ void Worker::Impl::begin_abort(uint32_t slot) {
 }
 
 void Worker::Impl::maybe_finish(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     if (!c.in_use || !c.closing || c.close_submitted || c.recv_armed || c.send_inflight ||
         c.aux_inflight > 0) {
         return;
@@ -725,15 +814,16 @@ void Worker::Impl::maybe_finish(uint32_t slot) {
 }
 
 void Worker::Impl::release(uint32_t slot) {
-    Conn& c = *conns[slot];
+    Conn& c = conns[slot];
     c.in_use = false;
     c.fd = -1;
     ++c.gen;
     c.session = nullptr;
     c.http1.reset();
     c.h2.reset();
-    c.front.clear();
-    c.back.clear();
+    c.io.reset();
+    c.tls.reset();
+    c.peer.clear();
     free_slots.push_back(slot);
     --open;
     counters.open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -742,7 +832,7 @@ void Worker::Impl::release(uint32_t slot) {
 void Worker::Impl::sweep() {
     uint32_t released = 0;
     for (uint32_t slot = 0; slot < conns.size(); ++slot) {
-        Conn& c = *conns[slot];
+        Conn& c = conns[slot];
         if (!c.in_use) continue;
         if (c.closing) {
             // A close linked behind a send waits for it. That send (at most the 64 KiB TLS
@@ -762,26 +852,28 @@ void Worker::Impl::sweep() {
             if (now - c.last_activity_ms > options.send_timeout_ms) begin_abort(slot);
         } else if (c.lingering) {
             if (now - c.linger_start_ms > options.linger_ms) begin_abort(slot);
-        } else if (c.session->reading_body()) {
+        } else if (reading_body(c)) {
             // A body (a blob upload, or one being discarded) may take long on a slow link; it
             // only has to keep arriving, as with nginx's client_body_timeout.
             if (now - c.last_activity_ms > options.header_timeout_ms) begin_abort(slot);
-        } else if (c.session->mid_request() || c.tls_partial ||
-                   (c.tls && !c.tls->handshake_done())) {
+        } else if (mid_request(c) || c.tls_partial || (c.tls && !c.tls->handshake_done())) {
             // Slowloris: a header must arrive whole within the header timeout. Over TLS the
             // clock starts at accept, so a handshake dribbled in byte by byte is timed too.
             if (now - c.request_start_ms > options.header_timeout_ms) begin_abort(slot);
         } else if (stopping || now - c.last_activity_ms > options.idle_timeout_ms) {
             begin_abort(slot);  // idle keep-alive connection
         } else if (now - c.last_activity_ms > kReleaseIdleAfterMs) {
-            // `|`, not `||`: every one of them is released.
-            const bool any = c.front.release_memory() | c.back.release_memory() |
-                             c.session->release_memory() | (c.tls && c.tls->shed_buffers());
-            released += any ? 1 : 0;
+            released += rest(c) ? 1 : 0;
         }
         maybe_finish(slot);
     }
     trim_pending = trim_pending || released > 0;
+    // sweep() runs between waits with every buffer back in the ring (they are leased only
+    // within on_recv): the one moment release_pages() allows.
+    if (recv_buffers_touched && now - last_recv_ms > kReleaseBuffersAfterMs) {
+        buffers->release_pages();
+        recv_buffers_touched = false;
+    }
     if (trim_pending && now - last_trim_ms >= kTrimIntervalMs) {
         malloc_trim(0);
         last_trim_ms = now;
@@ -798,8 +890,8 @@ void Worker::Impl::start_stop() {
         io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
     }
     for (uint32_t slot = 0; slot < conns.size(); ++slot) {
-        Conn& c = *conns[slot];
-        if (c.in_use && !c.closing) c.session->close_after_current();
+        Conn& c = conns[slot];
+        if (c.in_use && !c.closing && c.session) c.session->close_after_current();
     }
     sweep();
 }
@@ -843,7 +935,7 @@ std::string Worker::Impl::run() {
                 continue;
             }
             if (op == Op::kIgnore || slot >= conns.size()) continue;
-            Conn& c = *conns[slot];
+            Conn& c = conns[slot];
             if (!c.in_use || c.gen != gen_of(ud)) {
                 // A stale completion; a multishot receive may still have taken a buffer.
                 if (op == Op::kRecv && (cqe->flags & IORING_CQE_F_BUFFER)) {
