@@ -350,6 +350,42 @@ TEST(EdgeLimits, SlowlorisIdleAndBodyLimits) {
     fs::remove(cfg);
 }
 
+// An idle keep-alive connection gives back its session and output queues (after 100 ms idle)
+// and gets new ones for its next request: the request cap still counts every request on the
+// connection, and the access log still names the client.
+TEST(EdgeLimits, IdleConnectionGivesBackItsSessionAndKeepsCounting) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const fs::path dir = fs::temp_directory_path() / ("anyedge-rest-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "cfg.json")
+        << R"({"site": ")" << source_dir() << R"(/site", "listen": "127.0.0.1:0",
+                             "idle_timeout_ms": 60000, "max_requests_per_connection": 3,
+                             "access_log": ")"
+        << (dir / "access.log").string() << R"("})";
+    EdgeProcess p(edge_binary(), {"--config", (dir / "cfg.json").string()}, 1);
+    ASSERT_TRUE(p.started()) << p.log();
+    RawClient c(p.port());
+    for (int i = 1; i <= 3; ++i) {
+        // Long enough for the idle sweep (every 250 ms) to find the connection at rest.
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+        auto rs = c.read_responses(1);
+        ASSERT_EQ(rs.size(), 1u) << "request " << i;
+        EXPECT_TRUE(rs[0].starts_with("HTTP/1.1 200")) << rs[0];
+        EXPECT_EQ(header_of(rs[0], "Connection"), i == 3 ? "close" : "") << "request " << i;
+    }
+    EXPECT_TRUE(c.closed_by_peer());
+    EXPECT_EQ(p.stop(), 0);
+    std::ifstream log(dir / "access.log");
+    int lines = 0;
+    for (std::string line; std::getline(log, line);) {
+        EXPECT_NE(line.find("\"127.0.0.1:"), std::string::npos) << line;
+        ++lines;
+    }
+    EXPECT_EQ(lines, 3);
+    fs::remove_all(dir);
+}
+
 TEST(EdgeLimits, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
     ANYEDGE_REQUIRE_IO_URING();
     const fs::path site = fs::temp_directory_path() / ("anyedge-slow-" + std::to_string(getpid()));
