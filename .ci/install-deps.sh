@@ -12,7 +12,9 @@ if [[ $set_name == test || $set_name == bench ]]; then
            clang-format git)
 fi
 if [[ $set_name == bench ]]; then
-    pkgs+=(nghttp2-client util-linux)
+    # h2o: the HTTP/2 peer in bench/. Debian's package also installs (and on a systemd machine
+    # starts) an h2o service; the bench runs its own instances and does not need it.
+    pkgs+=(nghttp2-client util-linux h2o)
 fi
 
 missing=()
