@@ -188,14 +188,14 @@ int main(int argc, char** argv) {
     }
 
     server::WorkerOptions wopts;
-    wopts.session.parser.max_header_bytes = cfg.max_header_bytes;
-    wopts.session.parser.max_target_bytes = cfg.max_target_bytes;
-    wopts.session.parser.max_field_bytes = cfg.max_field_bytes;
-    wopts.session.max_requests_per_connection = cfg.max_requests_per_connection;
+    wopts.connection.session.parser.max_header_bytes = cfg.max_header_bytes;
+    wopts.connection.session.parser.max_target_bytes = cfg.max_target_bytes;
+    wopts.connection.session.parser.max_field_bytes = cfg.max_field_bytes;
+    wopts.connection.session.max_requests_per_connection = cfg.max_requests_per_connection;
     wopts.max_connections = std::max(1u, cfg.max_connections / cfg.threads);
-    wopts.header_timeout_ms = cfg.header_timeout_ms;
-    wopts.idle_timeout_ms = cfg.idle_timeout_ms;
-    wopts.send_timeout_ms = cfg.send_timeout_ms;
+    wopts.connection.header_timeout_ms = cfg.header_timeout_ms;
+    wopts.connection.idle_timeout_ms = cfg.idle_timeout_ms;
+    wopts.connection.send_timeout_ms = cfg.send_timeout_ms;
     wopts.stop_timeout_ms = cfg.stop_timeout_ms;
     wopts.tls = tls_context.get();
     if (!cfg.access_log.empty()) {
@@ -208,8 +208,8 @@ int main(int argc, char** argv) {
         }
     }
     if (!cfg.hsts.empty())
-        wopts.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
-    if (cfg.redirect_http) wopts.redirect_https_port = https_port;
+        wopts.connection.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
+    if (cfg.redirect_http) wopts.connection.redirect_https_port = https_port;
 
     std::function<Result<uint64_t>()> reload = [&site] { return site.reload(); };
     // The origin role: the site listeners also take the publisher's uploads.
@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
         for (auto& listeners : per_worker) {
             for (auto& l : listeners) l.handler = origin_upload.get();
         }
-        wopts.session.parser.max_body_bytes = 512ull << 20;  // a blob is one PUT body
+        wopts.connection.session.parser.max_body_bytes = 512ull << 20;  // a blob is one PUT body
         log_line("origin role: accepting uploads into " + cfg.site);
     }
     std::vector<std::unique_ptr<server::Worker>> workers;
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
         admin_opts.recv_buffers = 64;
         admin_opts.ring_entries = 256;
         admin_opts.tls = nullptr;
-        admin_opts.redirect_https_port = 0;
+        admin_opts.connection.redirect_https_port = 0;
         admin_opts.access_log_fd = -1;
         workers.push_back(std::make_unique<server::Worker>(
             cfg.threads, std::vector<server::ListenerSocket>{{admin->fd, false, admin_api.get()}},

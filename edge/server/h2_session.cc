@@ -458,6 +458,9 @@ void H2Session::answer(Stream& st) {
     }
 
     st.body_out.set_snapshots(live_, previous_);
+    // A file's bytes are referenced here, never copied (the queue holds their snapshot):
+    // send_data() copies each DATA payload once, into the connection's output.
+    st.body_out.set_copy_threshold(0);
     CaptureSink cap(st.body_out);
     ResponseInfo info;
     if (st.error_status != 0) {

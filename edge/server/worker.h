@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "edge/server/connection.h"
 #include "edge/server/http_session.h"
 #include "edge/server/shared_state.h"
 #include "edge/tls/tls_context.h"
@@ -18,21 +19,14 @@
 namespace anyedge::server {
 
 struct WorkerOptions {
-    SessionLimits session;
+    ConnectionOptions connection;      // limits and timeouts of each connection
     uint32_t max_connections = 10000;  // per worker
-    uint32_t header_timeout_ms = 10000;
-    uint32_t idle_timeout_ms = 60000;
-    uint32_t send_timeout_ms = 30000;
-    uint32_t linger_ms = 2000;
     uint32_t stop_timeout_ms = 10000;
     unsigned ring_entries = 4096;
     unsigned recv_buffers = 1024;  // power of two
     unsigned recv_buffer_size = 16384;
-    std::string extra_headers;         // serialized lines added to every response
-    std::string tls_extra_headers;     // added to HTTPS responses (e.g. Strict-Transport-Security)
-    uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
-    tls::TlsContext* tls = nullptr;    // shared by all workers; required for TLS listeners
-    int access_log_fd = -1;            // O_APPEND file shared by all workers; -1: no log
+    tls::TlsContext* tls = nullptr;  // shared by all workers; required for TLS listeners
+    int access_log_fd = -1;          // O_APPEND file shared by all workers; -1: no log
 };
 
 struct ListenerSocket {

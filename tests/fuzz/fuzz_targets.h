@@ -13,5 +13,6 @@ void range(const uint8_t* data, size_t size);           // edge/http/range + con
 void path(const uint8_t* data, size_t size);            // edge/http/path
 void manifest(const uint8_t* data, size_t size);        // origin-sync/content/manifest
 void bird_reply(const uint8_t* data, size_t size);      // bgp-hooks/bird/reply
+void connection(const uint8_t* data, size_t size);      // edge/server/connection (events)
 
 }  // namespace anyedge::fuzz
