@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
     app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
     app.add_flag("--redirect-http", flags.redirect_http, "answer plain HTTP with 301 to HTTPS");
     app.add_flag("--http2", flags.http2, "offer HTTP/2 (ALPN h2) on TLS listeners");
+    app.add_option("--acme-thumbprint", flags.acme_thumbprint,
+                   "fleet ACME account's JWK thumbprint: answer HTTP-01 challenges");
     app.add_flag("--compress", flags.compress,
                  "--site: make br/gzip of text files that have no .br/.gz beside them");
     CLI11_PARSE(app, argc, argv);
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
     if (flags.redirect_http) cfg.redirect_http = true;
     if (flags.http2) cfg.http2 = true;
     if (flags.compress) cfg.compress = true;
+    if (!flags.acme_thumbprint.empty()) cfg.acme_thumbprint = flags.acme_thumbprint;
     std::string self_signed_dir;  // removed once the certificate is loaded
     if (!cfg.tls_listen.empty() && cfg.cert.empty()) {
         // Out of the box HTTPS: a self-signed ECDSA P-256 certificate for localhost, made now.
@@ -210,6 +213,7 @@ int main(int argc, char** argv) {
     if (!cfg.hsts.empty())
         wopts.connection.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     if (cfg.redirect_http) wopts.connection.redirect_https_port = https_port;
+    wopts.connection.acme_thumbprint = cfg.acme_thumbprint;
 
     std::function<Result<uint64_t>()> reload = [&site] { return site.reload(); };
     // The origin role: the site listeners also take the publisher's uploads.

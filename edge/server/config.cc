@@ -4,6 +4,7 @@
 
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/json_object.h"
+#include "origin-sync/content/acme.h"
 
 namespace anyedge::server {
 
@@ -54,6 +55,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
         u32("skew_grace_s", cfg.skew_grace_s);
         cfg.mmap_threshold = o.unsigned_integer("mmap_threshold", cfg.mmap_threshold);
         cfg.compress = o.boolean("compress", cfg.compress);
+        cfg.acme_thumbprint = o.str("acme_thumbprint", cfg.acme_thumbprint);
         if (o.has("cache_rules")) {
             const nlohmann::json& rules = o.at("cache_rules");
             if (!rules.is_array()) {
@@ -147,6 +149,11 @@ Status validate(const EdgeConfig& cfg) {
         if (!valid_header_value(value)) return make_error("headers: bad value for '" + name + "'");
     }
     if (!valid_header_value(cfg.hsts)) return make_error("hsts: bad header value");
+    if (!cfg.acme_thumbprint.empty() && !is_sha256_thumbprint(cfg.acme_thumbprint)) {
+        return make_error(
+            "acme_thumbprint must be a base64url SHA-256 JWK thumbprint (43 "
+            "characters of A-Z a-z 0-9 - _)");
+    }
     if (cfg.max_header_bytes < 256) return make_error("max_header_bytes must be at least 256");
     if (cfg.max_field_bytes < 256) return make_error("max_field_bytes must be at least 256");
     if (cfg.send_buffer > (1u << 30)) return make_error("send_buffer must be at most 1 GiB");

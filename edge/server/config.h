@@ -45,6 +45,9 @@ struct EdgeConfig {
     // --site: make br/gzip of text files that have no .br/.gz beside them, at load. Off by
     // default, as nginx's gzip: published generations carry the variants publish made.
     bool compress = false;
+    // The fleet ACME account's JWK thumbprint (base64url SHA-256, RFC 7638): HTTP-01
+    // challenges are answered with token.thumbprint. Empty: not answered.
+    std::string acme_thumbprint;
     std::vector<cache::CacheRule> cache_rules;
     std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
     // Who orders the TLS suites, "server" or "client" (TlsConfig::server_cipher_preference).

@@ -54,6 +54,7 @@ ResponseContext Connection::context(const Turn& t) const {
     ctx.force_close = t.force_close;
     ctx.extra_headers = tls_ ? options_->tls_extra_headers : options_->extra_headers;
     ctx.redirect_https_port = tls_ ? 0 : options_->redirect_https_port;
+    ctx.acme_thumbprint = options_->acme_thumbprint;
     ctx.fallback = t.previous ? t.previous->get() : nullptr;
     return ctx;
 }

@@ -60,6 +60,7 @@ struct ConnectionOptions {
     std::string extra_headers;         // serialized lines added to every response
     std::string tls_extra_headers;     // added to HTTPS responses
     uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
+    std::string acme_thumbprint;       // answer HTTP-01 challenges (ResponseContext)
 };
 
 // What every event needs from the worker's current loop turn.

@@ -6,6 +6,7 @@
 #include "edge/http/conditional.h"
 #include "edge/http/path.h"
 #include "edge/http/range.h"
+#include "origin-sync/content/acme.h"
 
 namespace anyedge::server {
 namespace {
@@ -326,6 +327,22 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
         return small_response(400, req, {}, "text/plain; charset=utf-8", body, &snap, ctx, out);
     }
 
+    if (!ctx.acme_thumbprint.empty()) {
+        if (const auto token = acme_challenge_token(path.target.path)) {
+            // RFC 8555 §8.3: the CA fetches the key authorization over plain HTTP, from
+            // several vantage points that reach different nodes: every node answers it from
+            // the account's thumbprint, with no per-challenge state, and before any redirect
+            // to HTTPS. Tokens are base64url (§8.1); anything else names no challenge.
+            if (!is_base64url(*token)) {
+                return small_response(404, req, {}, "text/plain; charset=utf-8", "404 Not Found\n",
+                                      &snap, ctx, out);
+            }
+            std::string extra;
+            add_line(extra, "Cache-Control", "no-store");
+            return small_response(200, req, extra, "application/octet-stream",
+                                  key_authorization(*token, ctx.acme_thumbprint), &snap, ctx, out);
+        }
+    }
     if (ctx.redirect_https_port != 0) {
         // Plain HTTP on a node that serves HTTPS: send the browser to the same URL over TLS.
         std::string_view host = req.host;

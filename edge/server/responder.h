@@ -17,6 +17,9 @@ struct ResponseContext {
     bool force_close = false;          // draining, stopping, or the connection's request cap hit
     std::string_view extra_headers;    // per-listener lines, e.g. Strict-Transport-Security
     uint16_t redirect_https_port = 0;  // non-zero: answer GET/HEAD with 301 to https
+    // The fleet ACME account's key thumbprint (RFC 8555 §8.1): when set, HTTP-01 challenges
+    // are answered from it, statelessly, on every node.
+    std::string_view acme_thumbprint;
     // The previous generation during the skew grace: paths missing from the live snapshot are
     // looked up here, so a page loaded just before a switch still finds its assets.
     const cache::Snapshot* fallback = nullptr;

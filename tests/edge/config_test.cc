@@ -139,6 +139,9 @@ TEST(EdgeConfig, ValidateRefusesValuesTheEdgeCannotRunWith) {
         {[](EdgeConfig& c) { c.tls_x25519 = "nss"; }, "tls_x25519 must be"},
         {[](EdgeConfig& c) { c.tls13_kdf = "hkdf"; }, "tls13_kdf must be"},
         {[](EdgeConfig& c) { c.tls_session_lifetime_s = 0; }, "tls_session_lifetime_s"},
+        {[](EdgeConfig& c) { c.acme_thumbprint = "too-short"; }, "acme_thumbprint must be"},
+        {[](EdgeConfig& c) { c.acme_thumbprint = std::string(42, 'a') + "="; },
+         "acme_thumbprint must be"},
         {[](EdgeConfig& c) { c.tls_session_lifetime_s = 7 * 86400 + 1; }, "tls_session_lifetime_s"},
         {[](EdgeConfig& c) {
              c.headers = {{"Bad Name", "x"}};

@@ -140,3 +140,49 @@ TEST(Responder, Ranges) {
 
 }  // namespace
 }  // namespace anyedge::server
+
+namespace anyedge::server {
+namespace {
+
+// RFC 8555 §8.3 HTTP-01, answered statelessly from the fleet account's thumbprint.
+std::string ask_path(const std::string& target, const ResponseContext& ctx,
+                     const char* method = "GET") {
+    http::RequestParser p;
+    const std::string msg = std::string(method) + " " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    size_t used = 0;
+    EXPECT_EQ(p.feed(msg, used), http::ParseStatus::kDone) << p.error_reason();
+    StringSink sink;
+    respond(p.request(), *snapshot(), ctx, sink);
+    return sink.out;
+}
+
+TEST(Responder, AcmeHttp01ChallengesAreAnsweredFromTheThumbprint) {
+    const std::string thumb = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";  // RFC 7638 §3.1
+    const std::string token = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";  // RFC 8555 §8.3
+    ResponseContext ctx;
+    ctx.acme_thumbprint = thumb;
+    // Even where plain HTTP redirects to HTTPS: the CA asks over port 80.
+    ctx.redirect_https_port = 443;
+    const std::string r = ask_path("/.well-known/acme-challenge/" + token, ctx);
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r;
+    EXPECT_NE(r.find("Content-Type: application/octet-stream\r\n"), std::string::npos) << r;
+    EXPECT_NE(r.find("Cache-Control: no-store\r\n"), std::string::npos) << r;
+    EXPECT_EQ(body(r), token + "." + thumb);
+    const std::string head = ask_path("/.well-known/acme-challenge/" + token, ctx, "HEAD");
+    EXPECT_TRUE(head.starts_with("HTTP/1.1 200 OK\r\n"));
+    EXPECT_EQ(body(head), "");
+    // Not a base64url token: no challenge of ours, 404.
+    for (const char* bad : {"/.well-known/acme-challenge/", "/.well-known/acme-challenge/a.b",
+                            "/.well-known/acme-challenge/a%3Db", "/.well-known/acme-challenge/a/b",
+                            "/.well-known/acme-challenge/abc="}) {
+        EXPECT_TRUE(ask_path(bad, ctx).starts_with("HTTP/1.1 404 ")) << bad;
+    }
+    // Other paths still redirect; without a thumbprint the prefix is an ordinary path.
+    EXPECT_TRUE(ask_path("/a.txt", ctx).starts_with("HTTP/1.1 301 "));
+    ResponseContext plain;
+    EXPECT_TRUE(
+        ask_path("/.well-known/acme-challenge/" + token, plain).starts_with("HTTP/1.1 404"));
+}
+
+}  // namespace
+}  // namespace anyedge::server

@@ -531,5 +531,29 @@ TEST(EdgeCli, ConfigFileAndIpv6AndGracefulStop) {
     fs::remove(cfg);
 }
 
+// Every node answers the fleet's ACME HTTP-01 challenges on plain HTTP, even where plain HTTP
+// redirects to HTTPS (RFC 8555 §8.3), from the account thumbprint alone.
+TEST(EdgeAcme, Http01ChallengeIsAnsweredBeforeTheRedirect) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const std::string thumb = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    EdgeProcess p(edge_binary(),
+                  {"--site", source_dir() + "/site", "--listen", "127.0.0.1:0", "--tls-listen",
+                   "127.0.0.1:0", "--redirect-http", "--acme-thumbprint", thumb},
+                  2);
+    ASSERT_TRUE(p.started()) << p.log();
+    RawClient c(p.port(0));
+    c.send_all(
+        "GET /.well-known/acme-challenge/tok-EN_123 HTTP/1.1\r\nHost: blog.example\r\n\r\n"
+        "GET /.well-known/acme-challenge/not.a.token HTTP/1.1\r\nHost: blog.example\r\n\r\n"
+        "GET /robots.txt HTTP/1.1\r\nHost: blog.example\r\n\r\n");
+    auto rs = c.read_responses(3);
+    ASSERT_EQ(rs.size(), 3u);
+    EXPECT_TRUE(rs[0].starts_with("HTTP/1.1 200 OK")) << rs[0];
+    EXPECT_EQ(rs[0].substr(rs[0].find("\r\n\r\n") + 4), "tok-EN_123." + thumb);
+    EXPECT_TRUE(rs[1].starts_with("HTTP/1.1 404")) << rs[1];
+    EXPECT_TRUE(rs[2].starts_with("HTTP/1.1 301")) << rs[2];
+    EXPECT_EQ(p.stop(), 0);
+}
+
 }  // namespace
 }  // namespace anyedge::testing
