@@ -56,6 +56,8 @@ struct ClientOptions {
     // that the edge would count while it drains).
     bool keep_alive = true;
     // The whole request, connecting included, ends by this deadline (ErrorCode::kTimedOut).
+    // Name resolution is the exception: getaddrinfo cannot be interrupted, so a host name
+    // waits for DNS's own timeout (numeric addresses, as health checks use, resolve at once).
     std::chrono::milliseconds timeout{10000};
 };
 
