@@ -23,8 +23,8 @@ void log_line(std::string_view message) {
     gmtime_r(&ts.tv_sec, &t);
     char stamp[32];
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &t);
-    char millis[8];
-    std::snprintf(millis, sizeof millis, ".%03ldZ ", ts.tv_nsec / 1000000);
+    char millis[16];
+    std::snprintf(millis, sizeof millis, ".%03dZ ", static_cast<int>(ts.tv_nsec / 1000000));
     std::string line = std::string(stamp) + millis + log_name() + ": ";
     line.append(message);
     line += '\n';
