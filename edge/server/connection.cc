@@ -196,6 +196,11 @@ void Connection::flush(Turn& t) {
     if (o.front.empty()) return;
     const size_t n = o.front.gather(o.iov, std::size(o.iov), kMaxSendBytes);
     t.io.send(std::span<const iovec>(o.iov, n));
+    note_send(t);
+}
+
+// One send is in flight (a connection has at most one); it counts as a response being sent.
+void Connection::note_send(Turn& t) {
     send_inflight_ = true;
     last_activity_ms_ = t.now_ms;
     t.counters.in_flight.fetch_add(1, std::memory_order_relaxed);
@@ -270,11 +275,6 @@ void Connection::refuse_plain_http(Turn& t) {
         t.access_log->record_error(t.wall_ms, peer_, true, 400, "plain HTTP on a TLS port");
     }
     flush_pending_ = true;
-}
-
-void Connection::linger_on_error() {
-    lingering_ = true;
-    if (session_) session_->close_after_current();
 }
 
 // TLS: ciphertext from the socket into OpenSSL, plaintext out of it into the HTTP session.
@@ -405,9 +405,7 @@ void Connection::tls_flush(Turn& t) {
         // submission, so the close runs as soon as the send is done, in the same ring turn
         // (7.4 -> 5.4 io_uring_enter calls per connection under `openssl s_time -new`).
         t.io.send_then_close(pending);
-        send_inflight_ = true;
-        last_activity_ms_ = t.now_ms;
-        t.counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+        note_send(t);
         ++aux_inflight_;  // the cancel
         closing_ = true;
         close_submitted_ = true;
@@ -417,8 +415,7 @@ void Connection::tls_flush(Turn& t) {
     if (!pending.empty()) {
         const iovec one{const_cast<char*>(pending.data()), pending.size()};
         t.io.send(std::span<const iovec>(&one, 1));
-        send_inflight_ = true;
-        t.counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+        note_send(t);
         return;
     }
     if (!tls_shutdown_sent_) return;

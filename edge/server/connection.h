@@ -139,7 +139,7 @@ class Connection {
     void begin_linger(Turn& t);
     void begin_abort(Turn& t);
     void maybe_finish(Turn& t);
-    void linger_on_error();
+    void note_send(Turn& t);
     bool rest();
     void publish_counters(const SessionCounters& before, Turn& t) const;
 
