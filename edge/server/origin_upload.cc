@@ -49,6 +49,12 @@ UploadKind classify_upload(std::string_view p) {
     if (p == "current" || p == "current.sig" || p == "next" || p == "next.sig") {
         return UploadKind::kPointer;
     }
+    // The fleet certificate bundle and the issuer's status (origin-sync/acme/cert_bundle.h):
+    // small signed documents, like the pointers.
+    if (p == "certs/bundle.json" || p == "certs/bundle.json.sig" || p == "certs/issuer.json" ||
+        p == "certs/issuer.json.sig") {
+        return UploadKind::kPointer;
+    }
     if (p == "public.pem") return UploadKind::kPublicKey;
     return UploadKind::kRefused;
 }

@@ -5,6 +5,7 @@
 //   cdnctl status --nodes URL,...
 //   cdnctl drain --node ADMIN_URL [--token-file F] [--timeout S]
 //   cdnctl undrain --node ADMIN_URL [--token-file F]
+//   cdnctl acme thumbprint|node-key|account|issue|run ...   (see cdnctl/acme_commands.h)
 // ORIGIN is a local directory or an http(s):// URL of an origin accepting PUT uploads.
 // Exit status: 0 success; 1 refused or failed (publish refused, fleet not converged, not
 // drained within --timeout: the message says why); `status`: 2 when a node is down or
@@ -19,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "origin-sync/base/file_io.h"
+#include "origin-sync/cdnctl/acme_commands.h"
 #include "origin-sync/cdnctl/http_origin.h"
 #include "origin-sync/content/signing.h"
 #include "origin-sync/content/store.h"
@@ -207,7 +209,11 @@ int main(int argc, char** argv) {
     udr->add_option("--node", admin_node, "the edge's admin URL")->required();
     udr->add_option("--token-file", token_file, "bearer token for the admin POSTs");
 
+    cdnctl::AcmeCommands acme(app);
+
     CLI11_PARSE(app, argc, argv);
+
+    if (acme.parsed()) return acme.run();
 
     if (dr->parsed() || udr->parsed()) {
         replicate::DrainOptions o;
