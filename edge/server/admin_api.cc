@@ -174,6 +174,36 @@ std::string AdminApi::status_json() const {
     return j.dump();
 }
 
+void AdminApi::append_certificate_sync_metrics(std::string& out) const {
+    if (options_.state_dir.empty()) return;
+    std::ifstream in(options_.state_dir + "/sync-status.json");
+    const json sync = in ? json::parse(in, nullptr, false) : json();
+    if (!sync.is_object() || !sync.contains("certificate") || !sync["certificate"].is_object()) {
+        return;
+    }
+    const json& c = sync["certificate"];
+    auto gauge = [&](const char* name, const char* help, int64_t v) {
+        out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+        out.append("# TYPE ").append(name).append(" gauge\n");
+        out.append(name).append(" ").append(std::to_string(v)).append("\n");
+    };
+    gauge("anyedge_certificate_install_failing",
+          "1 when cdn-sync could not install the fleet certificate (see /status).",
+          c.value("state", "") == "error" ? 1 : 0);
+    gauge("anyedge_certificate_installed_not_after_seconds",
+          "Expiry of the fleet certificate cdn-sync installed (Unix time).",
+          c.value("not_after", int64_t{0}));
+    if (c.contains("issuer") && c["issuer"].is_object()) {
+        const json& i = c["issuer"];
+        gauge("anyedge_acme_issuer_failing",
+              "1 when the fleet's last issuance attempt failed (the error is in /status).",
+              i.value("state", "") == "error" ? 1 : 0);
+        gauge("anyedge_acme_issuer_last_success_seconds",
+              "When the fleet's issuer last obtained a certificate (Unix time).",
+              i.value("last_success", int64_t{0}));
+    }
+}
+
 std::string AdminApi::metrics_text() const {
     const PublishedSite site = shared_.site();
     const Totals t = totals();
@@ -229,7 +259,24 @@ std::string AdminApi::metrics_text() const {
                 .append(std::to_string(c.not_after))
                 .append("\n");
         }
+        // The alert: the issuer renews at 2/3 of a certificate's lifetime, so one still served
+        // past 3/4 of it means renewals are failing, with a quarter of the lifetime left.
+        out.append(
+            "# HELP anyedge_tls_certificate_renewal_overdue 1 when a served certificate is past "
+            "3/4 of its lifetime (renewal should have happened at 2/3).\n");
+        out.append("# TYPE anyedge_tls_certificate_renewal_overdue gauge\n");
+        const std::int64_t now = time(nullptr);
+        for (const tls::CertificateInfo& c : options_.tls->certificate_info()) {
+            const bool overdue = c.not_after > c.not_before &&
+                                 now >= c.not_before + (c.not_after - c.not_before) * 3 / 4;
+            out.append("anyedge_tls_certificate_renewal_overdue{file=\"")
+                .append(prometheus_label(c.file))
+                .append("\"} ")
+                .append(overdue ? "1" : "0")
+                .append("\n");
+        }
     }
+    append_certificate_sync_metrics(out);
     return out;
 }
 

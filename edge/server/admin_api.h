@@ -57,6 +57,8 @@ class AdminApi final : public RequestHandler {
     // The JSON documents, also used by tests.
     std::string status_json() const;
     std::string metrics_text() const;
+    // Gauges from cdn-sync's certificate report (install state, the issuer's last attempt).
+    void append_certificate_sync_metrics(std::string& out) const;
     std::string drain_state() const;  // "serving", "draining", "drained"
 
   private:

@@ -80,9 +80,9 @@ std::vector<std::string> certificate_names(X509* leaf) {
     return names;
 }
 
-std::int64_t not_after(const X509* leaf) {
+std::int64_t unix_seconds(const ASN1_TIME* t) {
     std::tm tm{};
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1) {
+    if (ASN1_TIME_to_tm(t, &tm) != 1) {
         return 0;
     }
     return static_cast<std::int64_t>(timegm(&tm));
@@ -280,7 +280,8 @@ Result<std::shared_ptr<const CertificateSet>> TlsContext::load_certificates() {
                              key_type == EVP_PKEY_RSA  ? "RSA"
                              : key_type == EVP_PKEY_EC ? "EC"
                                                        : "other",
-                             not_after(leaf->get())});
+                             unix_seconds(X509_get0_notBefore(leaf->get())),
+                             unix_seconds(X509_get0_notAfter(leaf->get()))});
         if (!group.key_types.insert(key_type).second) {
             return make_error(cc.cert_path +
                               ": a certificate of the same key type already serves these names");

@@ -87,6 +87,7 @@ struct CertificateInfo {
     std::string file;                // the certificate file it was read from
     std::vector<std::string> names;  // the SNI names it serves, normalized
     std::string key_type;            // "EC" or "RSA"
+    std::int64_t not_before = 0;     // Unix seconds
     std::int64_t not_after = 0;      // Unix seconds
 };
 

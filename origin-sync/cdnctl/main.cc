@@ -9,7 +9,8 @@
 // ORIGIN is a local directory or an http(s):// URL of an origin accepting PUT uploads.
 // Exit status: 0 success; 1 refused or failed (publish refused, fleet not converged, not
 // drained within --timeout: the message says why); `status`: 2 when a node is down or
-// unhealthy, 3 when a node's cdn-sync reports an error or stale content.
+// unhealthy, 3 when a node's cdn-sync reports an error or stale content, or a certificate or
+// issuance error.
 #include <unistd.h>
 
 #include <chrono>
@@ -262,6 +263,7 @@ int main(int argc, char** argv) {
         for (const auto& n : fleet) {
             if (!n.reachable || !n.healthy) code = 2;
             if (code == 0 && n.has_sync && (n.sync_state != "ok" || n.stale)) code = 3;
+            if (code == 0 && (!n.cert_error.empty() || !n.issuer_error.empty())) code = 3;
         }
         return code;
     }

@@ -1,5 +1,6 @@
 #include "origin-sync/replicate/fleet_status.h"
 
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -55,6 +56,20 @@ NodeStatus parse_node_status(const std::string& admin_url, const Result<net::Htt
             s.stale = sync["stale"].get<bool>();
         }
         if (s.sync_state.empty()) s.sync_state = s.sync_error.empty() ? "ok" : "error";
+        if (sync.contains("certificate") && sync["certificate"].is_object()) {
+            const auto& c = sync["certificate"];
+            s.cert_error = c.value("error", "");
+            if (c.contains("issuer") && c["issuer"].is_object()) {
+                s.issuer_error = c["issuer"].value("error", "");
+            }
+        }
+    }
+    if (j.contains("tls") && j["tls"].is_object() && j["tls"].contains("certificates") &&
+        j["tls"]["certificates"].is_array()) {
+        for (const auto& c : j["tls"]["certificates"]) {
+            const int64_t t = c.is_object() ? c.value("not_after", int64_t{0}) : 0;
+            if (t > 0 && (s.cert_not_after == 0 || t < s.cert_not_after)) s.cert_not_after = t;
+        }
     }
     return s;
 }
@@ -82,8 +97,11 @@ std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin
 std::string format_status_table(const std::vector<NodeStatus>& nodes) {
     std::string out;
     char line[512];
-    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %s\n", "NODE", "ADMIN",
-                  "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "ERROR");
+    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %-10s %s\n", "NODE",
+                  "ADMIN", "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "CERT", "ERROR");
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
     out += line;
     for (const auto& n : nodes) {
         std::string gen = n.reachable ? std::to_string(n.generation) : "-";
@@ -97,11 +115,29 @@ std::string format_status_table(const std::vector<NodeStatus>& nodes) {
         if (!n.reload_error.empty()) {
             err += (err.empty() ? "" : "; ") + std::string("reload: ") + n.reload_error;
         }
+        if (!n.cert_error.empty())
+            err += std::string(err.empty() ? "" : "; ") + "certificate: " + n.cert_error;
+        if (!n.issuer_error.empty())
+            err += std::string(err.empty() ? "" : "; ") + "issuer: " + n.issuer_error;
         std::string sync = !n.has_sync ? "-" : n.stale ? "STALE" : n.sync_state;
         std::string drain = n.drain_state.empty() ? "-" : n.drain_state;
-        std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s ",
+        // Time left on the certificate: "89d", "5h", "40s", "EXPIRED".
+        char cert[32] = "-";
+        if (n.cert_not_after > 0) {
+            const int64_t left = n.cert_not_after - now;
+            if (left <= 0) {
+                std::snprintf(cert, sizeof cert, "EXPIRED");
+            } else if (left >= 2 * 86400) {
+                std::snprintf(cert, sizeof cert, "%lldd", static_cast<long long>(left / 86400));
+            } else if (left >= 2 * 3600) {
+                std::snprintf(cert, sizeof cert, "%lldh", static_cast<long long>(left / 3600));
+            } else {
+                std::snprintf(cert, sizeof cert, "%llds", static_cast<long long>(left));
+            }
+        }
+        std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %-10s ",
                       n.node.empty() ? "?" : n.node.c_str(), n.admin_url.c_str(), gen.c_str(), age,
-                      health, drain.c_str(), sync.c_str());
+                      health, drain.c_str(), sync.c_str(), cert);
         out += line;
         out += err + "\n";  // unbounded: an error message is never cut
     }

@@ -32,6 +32,11 @@ struct NodeStatus {
     std::string sync_error;
     uint64_t staged_generation = 0;
     bool stale = false;  // the signed `current` has expired: the node cannot reach the origin
+    // Certificates: the earliest expiry the edge serves (0: no TLS), and from cdn-sync's
+    // "certificate" object the install error and the fleet issuer's last error.
+    int64_t cert_not_after = 0;
+    std::string cert_error;
+    std::string issuer_error;
 };
 
 // Interprets one node's answer (pure; exposed for tests).
@@ -41,7 +46,8 @@ NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::millisec
 std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin_urls,
                                            std::chrono::milliseconds timeout);
 
-// A fixed-width table: node, admin URL, generation, age, health, drain, sync, last error.
+// A fixed-width table: node, admin URL, generation, age, health, drain, sync, certificate
+// expiry, errors.
 std::string format_status_table(const std::vector<NodeStatus>& nodes);
 
 struct WaitOutcome {

@@ -262,8 +262,18 @@ Status SyncAgent::reload_edge() {
     return ok_status();
 }
 
+void SyncAgent::follow_certificates(CertFollower follower) { cert_.emplace(std::move(follower)); }
+
 Status SyncAgent::poll_once() {
     if (!client_) return make_error("bad --origin URL " + opt_.origin_url);
+    // Certificates first: a content problem must not hold back a renewal.
+    if (cert_) {
+        auto installed = cert_->poll(*client_);
+        if (installed && *installed && !opt_.edge_admin_url.empty()) {
+            reload_pending_ = true;
+            if (Status s = reload_edge(); !s) log_("certificate installed, but " + s.error());
+        }
+    }
     auto finish = [&](Status s) {
         write_status(s ? std::string() : s.error());
         return s;
@@ -410,6 +420,7 @@ void SyncAgent::write_status(const std::string& error) {
     j["staged_generation"] = staged_ ? staged_->generation : 0;
     j["state"] = error.empty() ? "ok" : "error";
     j["last_error"] = error;
+    if (cert_) j["certificate"] = cert_->status();
     std::string text = j.dump();
     if (error != last_logged_error_) {
         log_(error.empty() ? "ok: in sync with the origin" : "error: " + error);

@@ -29,6 +29,7 @@
 #include "origin-sync/content/manifest.h"
 #include "origin-sync/content/signing.h"
 #include "origin-sync/net/http_client.h"
+#include "origin-sync/replicate/cert_follower.h"
 
 namespace anyedge::replicate {
 
@@ -52,6 +53,9 @@ class SyncAgent {
   public:
     SyncAgent(SyncOptions options, VerifyKey key, Logger log);
     ~SyncAgent();
+
+    // Also installs the fleet certificate for this node (cert_follower.h) on every poll.
+    void follow_certificates(CertFollower follower);
 
     // One poll cycle. OK when the node is on the origin's generation (or nothing changed).
     Status poll_once();
@@ -89,6 +93,7 @@ class SyncAgent {
     bool reload_pending_ = false;
     std::string last_status_;
     std::string last_logged_error_;
+    std::optional<CertFollower> cert_;
 };
 
 }  // namespace anyedge::replicate
