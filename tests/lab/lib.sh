@@ -364,9 +364,19 @@ lab_start_edge() {  # lab_start_edge EDGE
         args+=(--site "$LAB_DIR/site")
     fi
     if [[ -n ${LAB_TLS:-} ]]; then
+        local cert="$LAB_DIR/pki/server.crt" key="$LAB_DIR/pki/server.key"
+        if [[ -n ${LAB_ACME:-} ]]; then
+            # Fleet certificates: each node's own files, which its cdn-sync replaces with the
+            # issued certificate; until then the lab CA's certificate serves.
+            mkdir -p "$d/tls"
+            [[ -f $d/tls/cert.pem ]] || cp "$cert" "$d/tls/cert.pem"
+            [[ -f $d/tls/key.pem ]] || install -m 0600 "$key" "$d/tls/key.pem"
+            cert="$d/tls/cert.pem" key="$d/tls/key.pem"
+            args+=(--acme-thumbprint "$LAB_ACME_THUMBPRINT")
+        fi
         # HTTP/2 as a production edge would offer it: the browser scenario then loads over h2.
         args+=(--tls-listen "$LAB_V4:443" --tls-listen "[$LAB_V6]:443"
-            --cert "$LAB_DIR/pki/server.crt" --key "$LAB_DIR/pki/server.key" --http2)
+            --cert "$cert" --key "$key" --http2)
     fi
     lab_spawn "edge-$e" "$e" "$d/cdn-edge.log" "$LAB_BUILD/edge/cdn-edge" "${args[@]}"
     echo "$LAB_LAST_PID" >"$d/cdn-edge.pid.tmp" && mv "$d/cdn-edge.pid.tmp" "$d/cdn-edge.pid"
@@ -443,12 +453,25 @@ lab_sync_args() {  # the cdn-sync command line for EDGE
         --pubkey "$LAB_DIR/origin/keys/public.pem" --edge-admin "$(lab_admin_url "$e")" \
         --edge-token "$LAB_ADMIN_TOKEN" \
         --interval-ms 200 --timeout-ms 2000 --max-backoff-ms 1000
+    if [[ -n ${LAB_ACME:-} ]]; then
+        echo --node-name "$e" --node-key "$d/node.key" --cert-file "$d/tls/cert.pem" \
+            --key-file "$d/tls/key.pem" --cert-interval-ms 300
+    fi
 }
 
 lab_start_sync() {  # lab_start_sync EDGE
     local e=$1
     # shellcheck disable=SC2046
     lab_spawn "sync-$e" "$e" "$LAB_DIR/$e/cdn-sync.log" $(lab_sync_args "$e")
+}
+
+# lab_netns_hosts NS LINE...: /etc/hosts inside a lab namespace (`ip netns exec` bind-mounts
+# /etc/netns/NS/hosts over /etc/hosts), so that names resolve there as the scenario says.
+lab_netns_hosts() {
+    local ns; ns=$(lab_ns "$1"); shift
+    mkdir -p "/etc/netns/$ns"
+    echo "$ns" >>"$LAB_DIR/netns-etc"
+    { echo "127.0.0.1 localhost"; printf '%s\n' "$@"; } >"/etc/netns/$ns/hosts"
 }
 
 # ---------------------------------------------------------------- TLS (a lab CA)
@@ -528,6 +551,8 @@ LAB_HOOKS_MODE=$LAB_HOOKS_MODE
 LAB_STATE_MODE=${LAB_STATE_MODE:-}
 LAB_TLS=${LAB_TLS:-}
 LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-}
+LAB_ACME=${LAB_ACME:-}
+LAB_ACME_THUMBPRINT=${LAB_ACME_THUMBPRINT:-}
 EOF
 }
 
@@ -662,6 +687,13 @@ lab_down() {
             [[ -n $ns ]] && ip netns del "$ns" 2>/dev/null
         done <"$LAB_DIR/namespaces"
         rm -f "$LAB_DIR/namespaces"
+    fi
+    # Per-namespace /etc files (/etc/netns/NS/hosts) a scenario made, recorded by lab_netns_hosts.
+    if [[ -f $LAB_DIR/netns-etc ]]; then
+        while read -r ns; do
+            [[ -n $ns && -d /etc/netns/$ns ]] && rm -rf "/etc/netns/${ns:?}"
+        done <"$LAB_DIR/netns-etc"
+        rm -f "$LAB_DIR/netns-etc"
     fi
     [[ -f $LAB_DIR/pids ]] && mv -f "$LAB_DIR/pids" "$LAB_DIR/pids.done"
     rm -f "$LAB_DIR"/*/bird.ctl

@@ -10,6 +10,9 @@
       ka-interval on the same connection; a connection the server closes after a
       `Connection: close` response is a clean close, one that dies otherwise is a reset.
       Writes one line per request: start_ms end_ms ok served_by conn_id detail
+  probe.py run ... --tls-ca CA.pem: new connections over TLS, the certificate verified against
+      CA.pem for --host (a failed verification is a failed request); detail = HTTPnnn:SERIAL,
+      the serial of the certificate that served it.
   probe.py run ... --page: each request is the page plus its /assets/ references (new
       connections); detail = the page's generation (gen1, gen2, ...) or mixed:... when an
       asset the page references does not answer 200.
@@ -31,6 +34,7 @@ import random
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 from collections import Counter
@@ -77,7 +81,11 @@ async def one_request(args, rec, seq):
     try:
         async def go():
             nonlocal writer
-            reader, writer = await asyncio.open_connection(args.addr, args.port)
+            if args.tls_ca:
+                reader, writer = await asyncio.open_connection(
+                    args.addr, args.port, ssl=tls_context(args.tls_ca), server_hostname=args.host)
+            else:
+                reader, writer = await asyncio.open_connection(args.addr, args.port)
             writer.write(build_request(args.host, args.path, True))
             await writer.drain()
             return await read_response(reader)
@@ -85,14 +93,29 @@ async def one_request(args, rec, seq):
         served = headers.get("x-served-by")
         ok = status == 200
         detail = f"HTTP{status}"
+        if args.tls_ca:
+            cert = writer.get_extra_info("peercert") or {}
+            detail += ":" + cert.get("serialNumber", "?")
     except asyncio.TimeoutError:
         detail = "timeout"
+    except ssl.SSLError as e:
+        detail = "tls:" + (e.reason or type(e).__name__)
     except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as e:
         detail = type(e).__name__
     finally:
         if writer is not None:
             writer.close()
     rec.add(start, now_ms(), ok, served, seq, detail)
+
+
+_tls_contexts = {}
+
+
+def tls_context(ca_file):
+    """One verifying client context per CA file (certificate and host name checked)."""
+    if ca_file not in _tls_contexts:
+        _tls_contexts[ca_file] = ssl.create_default_context(cafile=ca_file)
+    return _tls_contexts[ca_file]
 
 
 def jittered(interval_ms):
@@ -315,6 +338,7 @@ def main():
     r.add_argument("--interval-ms", type=float, default=20)
     r.add_argument("--timeout-ms", type=float, default=500)
     r.add_argument("--stop-file", default="")
+    r.add_argument("--tls-ca", default="")
     r.add_argument("--keepalive", type=int, default=0)
     r.add_argument("--ka-interval-ms", type=float, default=50)
     r.add_argument("--page", action="store_true",
