@@ -47,37 +47,45 @@ CertFollower::CertFollower(CertFollowOptions options, VerifyKey key, acme::NodeK
       node_key_(std::move(node_key)),
       log_(std::move(log)) {}
 
-Result<std::optional<std::string>> CertFollower::fetch_signed(net::HttpClient& origin,
-                                                              const std::string& rel) {
-    auto doc = origin.request("GET", rel, {}, {}, 1 << 20);
-    if (!doc) return doc.forward_error();
-    if (doc->status == 404) return std::optional<std::string>();
-    if (doc->status != 200) return make_error(rel + ": HTTP " + std::to_string(doc->status));
-    auto sig = origin.request("GET", rel + ".sig", {}, {}, 1024);
-    if (!sig) return sig.forward_error();
-    if (sig->status != 200) return make_error(rel + ".sig: HTTP " + std::to_string(sig->status));
-    if (Status s = key_.verify(doc->body, sig->body); !s) {
-        return make_error(rel + ": signature does not verify (" + s.error() + ")");
-    }
-    return std::optional<std::string>(std::move(doc->body));
+CertFollower::Fetch CertFollower::fetch_from(net::HttpClient& origin) {
+    return [&origin](const std::string& rel) -> Result<std::optional<std::string>> {
+        auto r = origin.request("GET", rel, {}, {}, 1 << 20);
+        if (!r) return r.forward_error();
+        if (r->status == 404) return std::optional<std::string>();
+        if (r->status != 200) return make_error(rel + ": HTTP " + std::to_string(r->status));
+        return std::optional<std::string>(std::move(r->body));
+    };
 }
 
-Result<bool> CertFollower::poll(net::HttpClient& origin, bool force) {
+Result<std::optional<std::string>> CertFollower::fetch_signed(const Fetch& fetch,
+                                                              const std::string& rel) {
+    auto doc = fetch(rel);
+    if (!doc || !doc->has_value()) return doc;
+    auto sig = fetch(rel + ".sig");
+    if (!sig) return sig.forward_error();
+    if (!sig->has_value()) return make_error(rel + ".sig: missing");
+    if (Status s = key_.verify(**doc, **sig); !s) {
+        return make_error(rel + ": signature does not verify (" + s.error() + ")");
+    }
+    return doc;
+}
+
+Result<bool> CertFollower::poll(const Fetch& fetch, bool force) {
     const auto now = std::chrono::steady_clock::now();
     if (!force && now < next_check_) return false;
     next_check_ = now + opt_.interval;
-    auto r = check(origin);
+    auto r = check(fetch);
     const std::string error = r ? std::string() : r.error();
     if (error != error_ && !error.empty()) log_("certificate: " + error);
     error_ = error;
     return r;
 }
 
-Result<bool> CertFollower::check(net::HttpClient& origin) {
-    if (auto st = fetch_signed(origin, acme::kIssuerStatusPath); st && st->has_value()) {
+Result<bool> CertFollower::check(const Fetch& fetch) {
+    if (auto st = fetch_signed(fetch, acme::kIssuerStatusPath); st && st->has_value()) {
         if (auto s = acme::decode_issuer_status(**st)) issuer_ = *s;
     }
-    auto doc = fetch_signed(origin, acme::kBundlePath);
+    auto doc = fetch_signed(fetch, acme::kBundlePath);
     if (!doc) return doc.forward_error();
     if (!doc->has_value()) return false;  // no certificate issued yet: keep the configured one
     if (**doc == last_bundle_) return false;

@@ -39,9 +39,13 @@ class CertFollower {
     static Result<CertFollower> open(CertFollowOptions options, VerifyKey key,
                                      std::function<void(const std::string&)> log);
 
-    // Checks the origin when `interval` has passed since the last check (or `now` is forced).
+    // How documents are read from the origin: the bytes, nullopt when absent (404).
+    using Fetch = std::function<Result<std::optional<std::string>>(const std::string& rel)>;
+    static Fetch fetch_from(net::HttpClient& origin);
+
+    // Checks the origin when `interval` has passed since the last check (or when forced).
     // True when a new certificate was installed: reload the edge.
-    Result<bool> poll(net::HttpClient& origin, bool force = false);
+    Result<bool> poll(const Fetch& fetch, bool force = false);
 
     // For sync-status.json: {"state", "error", "serial", "not_after", "issued", "issuer": ...}.
     nlohmann::json status() const;
@@ -49,9 +53,8 @@ class CertFollower {
   private:
     CertFollower(CertFollowOptions options, VerifyKey key, acme::NodeKey node_key,
                  std::function<void(const std::string&)> log);
-    Result<std::optional<std::string>> fetch_signed(net::HttpClient& origin,
-                                                    const std::string& rel);
-    Result<bool> check(net::HttpClient& origin);
+    Result<std::optional<std::string>> fetch_signed(const Fetch& fetch, const std::string& rel);
+    Result<bool> check(const Fetch& fetch);
     Status install(const acme::CertBundle& bundle);
 
     CertFollowOptions opt_;

@@ -268,7 +268,7 @@ Status SyncAgent::poll_once() {
     if (!client_) return make_error("bad --origin URL " + opt_.origin_url);
     // Certificates first: a content problem must not hold back a renewal.
     if (cert_) {
-        auto installed = cert_->poll(*client_);
+        auto installed = cert_->poll(CertFollower::fetch_from(*client_));
         if (installed && *installed && !opt_.edge_admin_url.empty()) {
             reload_pending_ = true;
             if (Status s = reload_edge(); !s) log_("certificate installed, but " + s.error());
