@@ -7,7 +7,8 @@
 #   1. issue for e1 and e2: both install it; e3 (not yet in the issuer's config) keeps its own
 #   2. e3 joins (added to the config): a new certificate reaches all three nodes
 #   3. `cdnctl acme run` renews at 2/3 of the lifetime while clients make HTTPS requests
-#      (certificate verified against pebble's root): 0 failed requests
+#      (certificate verified against pebble's root): 0 failed requests; meanwhile headless
+#      Chromium, with pebble's root in its NSS store, loads the page over h2
 #   4. the CA goes down: a forced renewal fails with a clear error, every node keeps serving,
 #      the issuer's error shows in /metrics and `cdnctl status`, and the renewal-overdue alert
 #      fires before the certificate expires
@@ -161,6 +162,12 @@ for c in c1 c2; do
     lab_probe_start "tls-$c" "$c" "$LAB_V4" --port 443 --tls-ca "$acme_dir/pebble-root.pem" \
         --duration-s 90 --interval-ms 100 --timeout-ms 3000
 done
+# A browser that trusts pebble's root (in its NSS store, no pin) loads the site meanwhile.
+if command -v chromium >/dev/null && command -v certutil >/dev/null; then
+    LAB_CHROMIUM_ROOT="$acme_dir/pebble-root.pem" lab_chromium acme-home "$LAB_V4" "https://$LAB_HOST/"
+else
+    lab_figure "chromium with pebble's root" "not run: chromium or certutil (libnss3-tools) missing" "" SKIP
+fi
 renewed=""
 deadline=$(( issued2 + 3 * LIFETIME_S * 1000 ))  # bounded: three lifetimes
 while (( $(lab_now_ms) < deadline )); do

@@ -24,39 +24,8 @@ for c in c1 c2; do
     done
 done
 
-run_chromium() {  # run_chromium NAME ADDR URL
-    local name=$1 addr=$2 url=$3 prof="$LAB_DIR/chromium-$1"
-    rm -rf "$prof"; mkdir -p "$prof"
-    local shot="$LAB_BUILD/lab-browser-$name.png"
-    rm -f "$shot"
-    local t0; t0=$(lab_now_ms)
-    # `timeout` bounds the run and kills chromium by its PID.
-    HOME="$prof" timeout -k 5 90 ip netns exec "$(lab_ns c1)" chromium --headless --no-sandbox \
-        --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-        --disable-component-update --disable-sync --disable-extensions --no-default-browser-check \
-        --user-data-dir="$prof/data" --ignore-certificate-errors-spki-list="$spki" \
-        --host-resolver-rules="MAP $LAB_HOST $addr" --log-net-log="$prof/netlog.json" \
-        --window-size=1280,1000 --screenshot="$shot" "$url" >"$prof/chromium.log" 2>&1
-    local rc=$? ms=$(( $(lab_now_ms) - t0 ))
-    local r
-    r=$(python3 "$LAB_HERE/netlog.py" "$prof/netlog.json" "https://$LAB_HOST/" 2 2>&1)
-    echo "chromium $name: exit $rc in $ms ms; netlog: $r"
-    local n bad protos
-    n=$(lab_json "$r" '["requests"]' 2>/dev/null || echo 0)
-    bad=$(lab_json "$r" '["bad"]' 2>/dev/null || echo '?')
-    protos=$(lab_json "$r" '["protocols"]' 2>/dev/null || echo '?')
-    lab_figure "chromium $name: requests / not 200-304 / protocols" "$n / $bad / $protos"
-    lab_figure "chromium $name: load + screenshot time" "$ms ms"
-    lab_assert "chromium $name exited 0" test "$rc" = 0
-    lab_assert "chromium $name: every request 200 or 304 (at least 2)" \
-        test "$(lab_json "$r" '["ok"]' 2>/dev/null)" = True
-    lab_assert "chromium $name: screenshot saved ($shot)" test -s "$shot"
-    # The lab's edges offer h2 (lab_start_edge), as a browser-facing edge would.
-    lab_assert "chromium $name: every request over HTTP/2" test "$protos" = "['h2']"
-    [[ $rc == 0 ]] || tail -5 "$prof/chromium.log"
-}
-
-run_chromium v4-home "$LAB_V4" "https://$LAB_HOST/"
-run_chromium v6-home "[$LAB_V6]" "https://$LAB_HOST/"
+pin=--ignore-certificate-errors-spki-list="$spki"
+lab_chromium v4-home "$LAB_V4" "https://$LAB_HOST/" "$pin"
+lab_chromium v6-home "[$LAB_V6]" "https://$LAB_HOST/" "$pin"
 post=$(cd "$LAB_DIR/site/post" && ls | head -1)
-run_chromium v4-post "$LAB_V4" "https://$LAB_HOST/post/$post/"
+lab_chromium v4-post "$LAB_V4" "https://$LAB_HOST/post/$post/" "$pin"

@@ -109,3 +109,46 @@ lab_probe_stop() {  # lab_probe_stop NAME: ask it to stop, wait (bounded) for it
     lab_alive "$pid" && lab_stop_pids TERM "$pid"
     wait "$pid" 2>/dev/null || true
 }
+
+# lab_chromium NAME ADDR URL [FLAG...]: headless Chromium in c1 loads URL (LAB_HOST mapped to
+# ADDR), with FLAGs for trust (a pin, or LAB_CHROMIUM_ROOT: a CA file put into the profile's NSS
+# store with certutil, so the certificate is verified as a browser would). Asserts that every
+# request answered 200 or 304 over h2 and that a screenshot was saved.
+lab_chromium() {
+    local name=$1 addr=$2 url=$3 prof="$LAB_DIR/chromium-$1"
+    shift 3
+    rm -rf "$prof"; mkdir -p "$prof"
+    if [[ -n ${LAB_CHROMIUM_ROOT:-} ]]; then
+        mkdir -p "$prof/.pki/nssdb"
+        certutil -d "sql:$prof/.pki/nssdb" -N --empty-password &&
+            certutil -d "sql:$prof/.pki/nssdb" -A -t "C,," -n "lab root" -i "$LAB_CHROMIUM_ROOT" ||
+            lab_die "certutil could not add $LAB_CHROMIUM_ROOT to Chromium's NSS store"
+    fi
+    local shot="$LAB_BUILD/lab-browser-$name.png"
+    rm -f "$shot"
+    local t0; t0=$(lab_now_ms)
+    # `timeout` bounds the run and kills chromium by its PID.
+    HOME="$prof" timeout -k 5 90 ip netns exec "$(lab_ns c1)" chromium --headless --no-sandbox \
+        --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --disable-extensions --no-default-browser-check \
+        --user-data-dir="$prof/data" "$@" \
+        --host-resolver-rules="MAP $LAB_HOST $addr" --log-net-log="$prof/netlog.json" \
+        --window-size=1280,1000 --screenshot="$shot" "$url" >"$prof/chromium.log" 2>&1
+    local rc=$? ms=$(( $(lab_now_ms) - t0 ))
+    local r
+    r=$(python3 "$LAB_HERE/netlog.py" "$prof/netlog.json" "https://$LAB_HOST/" 2 2>&1)
+    echo "chromium $name: exit $rc in $ms ms; netlog: $r"
+    local n bad protos
+    n=$(lab_json "$r" '["requests"]' 2>/dev/null || echo 0)
+    bad=$(lab_json "$r" '["bad"]' 2>/dev/null || echo '?')
+    protos=$(lab_json "$r" '["protocols"]' 2>/dev/null || echo '?')
+    lab_figure "chromium $name: requests / not 200-304 / protocols" "$n / $bad / $protos"
+    lab_figure "chromium $name: load + screenshot time" "$ms ms"
+    lab_assert "chromium $name exited 0" test "$rc" = 0
+    lab_assert "chromium $name: every request 200 or 304 (at least 2)" \
+        test "$(lab_json "$r" '["ok"]' 2>/dev/null)" = True
+    lab_assert "chromium $name: screenshot saved ($shot)" test -s "$shot"
+    # The lab's edges offer h2 (lab_start_edge), as a browser-facing edge would.
+    lab_assert "chromium $name: every request over HTTP/2" test "$protos" = "['h2']"
+    [[ $rc == 0 ]] || tail -5 "$prof/chromium.log"
+}
