@@ -123,8 +123,14 @@ metric() {  # metric NODE NAME: a gauge's value from the node's /metrics
         awk -v m="$2" '$1 == m || index($1, m "{") == 1 { print $2; exit }'
 }
 
-# 1. The first certificate, for e1 and e2.
+# 1. The account at the CA, then the first certificate, for e1 and e2.
 write_config e1 e2
+acme account >"$acme_dir/account.out" 2>&1
+rc=$?
+cat "$acme_dir/account.out"
+lab_assert "cdnctl acme account registers the account" test "$rc" = 0
+lab_assert "... and prints the thumbprint the nodes answer with" \
+    grep -q "thumbprint $LAB_ACME_THUMBPRINT" "$acme_dir/account.out"
 t0=$(lab_now_ms)
 acme issue >"$acme_dir/issue-1.out" 2>&1
 rc=$?
@@ -154,6 +160,12 @@ issued2=$(lab_now_ms)
 ms=$(wait_all_serve "$serial2" 20 e1 e2 e3)
 lab_assert "all 3 nodes serve certificate $serial2 after e3 joined" test -n "$ms"
 lab_figure "joining node: certificate live on all 3 nodes after issuance" "${ms:-never} ms"
+acme issue >"$acme_dir/issue-3.out" 2>&1
+rc=$?
+cat "$acme_dir/issue-3.out"
+lab_assert "a check right after issuance does nothing (exit 0, not due)" \
+    bash -c "[[ $rc == 0 ]] && grep -q '^not due' '$acme_dir/issue-3.out'"
+lab_assert "... and published nothing new" test "$(bundle_field serial)" = "$serial2"
 
 # 3. The daemon renews at 2/3 of the lifetime while both clients make HTTPS requests.
 lab_spawn issuer origin "$acme_dir/issuer.log" "$CDNCTL" acme run --config "$acme_dir/issuer.json"
