@@ -11,19 +11,11 @@
 #include "origin-sync/base/base64.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/content/digest.h"
+#include "origin-sync/content/openssl_error.h"
 
 namespace anyedge::acme {
 
 namespace {
-
-std::string openssl_error(const std::string& what) {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return what;
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return what + ": " + buf;
-}
 
 // A coordinate as the fixed 32 bytes JWK (RFC 7518 §6.2.1.2) and JWS (§3.4) require.
 std::string fixed32(const BIGNUM* n) {

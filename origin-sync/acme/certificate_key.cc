@@ -8,18 +8,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "origin-sync/content/openssl_error.h"
+
 namespace anyedge::acme {
 
 namespace {
-
-std::string openssl_error(const std::string& what) {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return what;
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return what + ": " + buf;
-}
 
 std::string bio_string(BIO* b) {
     char* data = nullptr;

@@ -8,6 +8,7 @@
 #include "origin-sync/acme/certificate_key.h"
 #include "origin-sync/acme/certificate_order.h"
 #include "origin-sync/acme/node_key.h"
+#include "origin-sync/base/clock.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/json_object.h"
 #include "origin-sync/content/signing.h"
@@ -15,12 +16,6 @@
 namespace anyedge::acme {
 
 namespace {
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // A signed document at the origin: nullopt when absent; an error when its signature is bad.
 Result<std::optional<std::string>> get_signed(publish::Origin& origin, const std::string& rel,

@@ -10,6 +10,7 @@
 #include "origin-sync/acme/acme_client.h"
 #include "origin-sync/acme/issuer.h"
 #include "origin-sync/acme/node_key.h"
+#include "origin-sync/base/clock.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/log_line.h"
 #include "origin-sync/cdnctl/http_origin.h"
@@ -40,12 +41,6 @@ Result<std::unique_ptr<publish::Origin>> open_issuer_origin(const acme::IssuerCo
             std::make_unique<HttpOrigin>(*url, c.origin_ca_file, std::chrono::seconds(30), token));
     }
     return std::unique_ptr<publish::Origin>(std::make_unique<publish::LocalOrigin>(c.origin));
-}
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 void print_outcome(const acme::IssueOutcome& o) {

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "origin-sync/content/openssl_error.h"
 #include "origin-sync/content/store.h"
 
 namespace anyedge {
@@ -29,15 +30,6 @@ struct MdCtxDeleter {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-std::string openssl_error(const std::string& what) {
-    unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return what;
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return what + ": " + buf;
-}
 
 Status check_ed25519(EVP_PKEY* k) {
     if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) return make_error("not an Ed25519 key");

@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "origin-sync/acme/certificate_key.h"
+#include "origin-sync/base/clock.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/json_object.h"
 
@@ -11,12 +12,6 @@
 namespace anyedge::replicate {
 
 namespace {
-
-int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 constexpr const char* kInstalledFile = "certificate.json";
 

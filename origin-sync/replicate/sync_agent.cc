@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/clock.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/store.h"
@@ -22,8 +23,6 @@ namespace {
 
 constexpr uint64_t kMaxPointerBytes = 64 << 10;
 constexpr uint64_t kMaxManifestBytes = 256ull << 20;
-
-int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 }  // namespace
 

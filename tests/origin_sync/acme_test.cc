@@ -28,6 +28,7 @@
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/signing.h"
 #include "origin-sync/publish/origin.h"
+#include "tests/origin_sync/test_certificate.h"
 #include "tests/origin_sync/test_util.h"
 
 namespace anyedge::acme {
@@ -35,40 +36,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-EVP_PKEY* read_private(const std::string& pem) {
-    BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
-    BIO_free(b);
-    return k;
-}
-
-// A self-signed certificate for `key_pem`, as a CA would issue one for the CSR's key.
-std::string self_signed(const std::string& key_pem, const std::string& name, long days) {
-    EVP_PKEY* k = read_private(key_pem);
-    X509* x = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
-    X509_set_pubkey(x, k);
-    X509_NAME* n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    const std::string san = "DNS:" + name;
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    X509_sign(x, k, EVP_sha256());
-    BIO* b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    char* data = nullptr;
-    const long len = BIO_get_mem_data(b, &data);
-    std::string out(data, static_cast<size_t>(len));
-    BIO_free(b);
-    X509_free(x);
-    EVP_PKEY_free(k);
-    return out;
-}
+using testing_util::certificate_for;
+using testing_util::read_private_key;
 
 TEST(Base64, RoundTripsBothAlphabets) {
     const std::string bytes("\xfb\xff\x00\x10 any", 8);
@@ -144,7 +113,7 @@ TEST(Jws, FlattenedSerializationVerifiesWithTheAccountKey) {
     ECDSA_SIG_free(es);
     const std::string signing_input =
         j["protected"].get<std::string>() + "." + j["payload"].get<std::string>();
-    EVP_PKEY* pk = read_private(key->private_pem());
+    EVP_PKEY* pk = read_private_key(key->private_pem());
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     ASSERT_EQ(EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, pk), 1);
     EXPECT_EQ(EVP_DigestVerify(ctx, der, static_cast<size_t>(der_len),
@@ -258,7 +227,7 @@ TEST(CertificateKey, LeafFactsAndKeyMatch) {
     auto key = CertificateKey::generate({"blog.example"});
     auto other = CertificateKey::generate({"blog.example"});
     ASSERT_TRUE(key && other);
-    const std::string chain = self_signed(key->private_pem(), "blog.example", 90);
+    const std::string chain = certificate_for(key->private_pem(), "blog.example", 0x1234, 90);
     auto leaf = read_leaf(chain);
     ASSERT_TRUE(leaf) << leaf.error();
     EXPECT_EQ(leaf->serial_hex, "1234");

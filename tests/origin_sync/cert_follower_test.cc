@@ -17,8 +17,10 @@
 #include "origin-sync/acme/cert_bundle.h"
 #include "origin-sync/acme/certificate_key.h"
 #include "origin-sync/acme/node_key.h"
+#include "origin-sync/base/clock.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/content/signing.h"
+#include "tests/origin_sync/test_certificate.h"
 #include "tests/origin_sync/test_util.h"
 
 namespace anyedge::replicate {
@@ -26,33 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t unix_now() { return static_cast<int64_t>(time(nullptr)); }
-
-// A certificate for key_pem, valid for `days` from now, with `serial`.
-std::string certificate_for(const std::string& key_pem, long serial, long days = 30) {
-    BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
-    BIO_free(kb);
-    X509* x = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-    X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
-    X509_set_pubkey(x, k);
-    X509_NAME* n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>("blog.example"), -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_sign(x, k, EVP_sha256());
-    BIO* b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    char* data = nullptr;
-    const long len = BIO_get_mem_data(b, &data);
-    std::string out(data, static_cast<size_t>(len));
-    BIO_free(b);
-    X509_free(x);
-    EVP_PKEY_free(k);
-    return out;
-}
+using testing_util::certificate_for;
 
 class CertFollowerTest : public ::testing::Test {
   protected:
@@ -91,7 +67,7 @@ class CertFollowerTest : public ::testing::Test {
         EXPECT_TRUE(key && other);
         acme::CertBundle b;
         b.names = {"blog.example"};
-        b.chain_pem = certificate_for(key->private_pem(), serial);
+        b.chain_pem = certificate_for(key->private_pem(), "blog.example", serial, 30);
         auto leaf = acme::read_leaf(b.chain_pem);
         EXPECT_TRUE(leaf);
         b.serial = leaf->serial_hex;
