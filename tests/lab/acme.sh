@@ -145,6 +145,18 @@ lab_figure "certificate 1 live on e1 and e2 after issuance" "${ms:-never} ms"
 lab_assert "e1 serves it, verified by pebble's root" verified_200 e1
 lab_assert "e3 (not in the issuer's config) keeps its own certificate" \
     test "$(served_serial e3)" != "$serial1"
+# Which node answered which challenge request: pebble (from c2) reaches e3, the issuer's
+# preflight (from origin) reaches e1, and both got the same answer.
+challenges() {  # challenges NODE PEER: challenge requests NODE answered 200 to PEER
+    grep '/.well-known/acme-challenge/' "$LAB_DIR/$1/access.log" 2>/dev/null |
+        grep "\"peer\":\"$2" | grep -c '"status":200'
+}
+per_node=$(for e in "${LAB_EDGES[@]}"; do
+    echo "$e: $(challenges "$e" "$PEBBLE_V4") from pebble, $(challenges "$e" "$LAB_ORIGIN_V4") from the issuer"
+done | paste -sd';')
+lab_figure "http-01 challenge requests answered (first issuance)" "$per_node"
+lab_assert "pebble's validation landed on e3" test "$(challenges e3 "$PEBBLE_V4")" -gt 0
+lab_assert "the issuer's preflight landed on e1, another node" test "$(challenges e1 "$LAB_ORIGIN_V4")" -gt 0
 lab_assert "e3's cdn-sync says the bundle has no key for it" \
     grep -q "no key sealed to node e3" "$LAB_DIR/e3/cdn-sync.log"
 

@@ -372,7 +372,8 @@ lab_start_edge() {  # lab_start_edge EDGE
             [[ -f $d/tls/cert.pem ]] || cp "$cert" "$d/tls/cert.pem"
             [[ -f $d/tls/key.pem ]] || install -m 0600 "$key" "$d/tls/key.pem"
             cert="$d/tls/cert.pem" key="$d/tls/key.pem"
-            args+=(--acme-thumbprint "$LAB_ACME_THUMBPRINT")
+            # The access log shows which node answered which challenge (and from whom).
+            args+=(--acme-thumbprint "$LAB_ACME_THUMBPRINT" --access-log "$d/access.log")
         fi
         # HTTP/2 as a production edge would offer it: the browser scenario then loads over h2.
         args+=(--tls-listen "$LAB_V4:443" --tls-listen "[$LAB_V6]:443"
