@@ -5,7 +5,7 @@ set -euo pipefail
 set_name=${1:-build}
 
 pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
-      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libsodium-dev
+      nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libzstd-dev libsodium-dev
       libnghttp2-dev openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
     # pebble: Let's Encrypt's test CA, and certutil (libnss3-tools) to put its root into

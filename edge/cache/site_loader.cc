@@ -56,7 +56,7 @@ bool reuse_compressed(FileSpec& spec, const Snapshot& previous) {
     return true;
 }
 
-// The br and gzip representations of `spec`, as a publish makes them but at the fast setting
+// The br, zstd and gzip representations of `spec`, as a publish makes them but at the fast setting
 // (this runs at every load and reload), each kept only when smaller than the original.
 Status add_compressed(FileSpec& spec, const Snapshot* previous) {
     const std::string_view bytes = view_of(spec.bytes);
@@ -65,9 +65,12 @@ Status add_compressed(FileSpec& spec, const Snapshot* previous) {
     if (previous != nullptr && reuse_compressed(spec, *previous)) return ok_status();
     auto br = brotli_compress(bytes, Effort::kFast);
     if (!br) return make_error(spec.path + ": " + br.error());
+    auto zst = zstd_compress(bytes, Effort::kFast);
+    if (!zst) return make_error(spec.path + ": " + zst.error());
     auto gz = gzip_compress(bytes, Effort::kFast);
     if (!gz) return make_error(spec.path + ": " + gz.error());
     if (br->size() < bytes.size()) spec.encodings.emplace_back("br", Bytes{std::move(*br)});
+    if (zst->size() < bytes.size()) spec.encodings.emplace_back("zstd", Bytes{std::move(*zst)});
     if (gz->size() < bytes.size()) spec.encodings.emplace_back("gzip", Bytes{std::move(*gz)});
     return ok_status();
 }
@@ -115,9 +118,11 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadO
 
     std::vector<FileSpec> specs;
     for (const auto& [url, f] : found) {
-        const bool is_br = url.ends_with(".br");
-        const bool is_gz = url.ends_with(".gz");
-        if ((is_br || is_gz) && found.count(url.substr(0, url.size() - 3))) continue;
+        // A precompressed sibling (x.br, x.zst, x.gz) is a variant of x, not a file of its own.
+        const size_t suffix = url.ends_with(".br") || url.ends_with(".gz") ? 3
+                              : url.ends_with(".zst")                      ? 4
+                                                                           : 0;
+        if (suffix != 0 && found.count(url.substr(0, url.size() - suffix))) continue;
         FileSpec spec;
         spec.path = url;
         spec.content_type = mime_type(url);
@@ -125,7 +130,8 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadO
         auto bytes = read_bytes(f.file, f.size, mmap_threshold);
         if (!bytes) return make_error(bytes.error());
         spec.bytes = std::move(*bytes);
-        for (const auto& [suffix, coding] : {std::pair{".br", "br"}, std::pair{".gz", "gzip"}}) {
+        for (const auto& [suffix, coding] :
+             {std::pair{".br", "br"}, std::pair{".zst", "zstd"}, std::pair{".gz", "gzip"}}) {
             auto v = found.find(url + suffix);
             // A variant is only worth serving when it is smaller than the original.
             if (v == found.end() || v->second.size >= f.size) continue;
@@ -134,7 +140,8 @@ Result<std::vector<FileSpec>> load_site_dir(const fs::path& dir, const SiteLoadO
             spec.encodings.emplace_back(coding, std::move(*vb));
         }
         // Siblings are the operator's choice (even if one is missing or was not smaller).
-        const bool has_sibling = found.count(url + ".br") || found.count(url + ".gz");
+        const bool has_sibling =
+            found.count(url + ".br") || found.count(url + ".zst") || found.count(url + ".gz");
         if (options.compress && !has_sibling) {
             if (auto st = add_compressed(spec, options.previous); !st) {
                 return make_error(st.error());

@@ -35,7 +35,7 @@ struct SnapshotOptions {
     size_t mmap_threshold = 256 * 1024;  // files at least this large are mmapped
 };
 
-// One representation of a file: identity or a content-coding (br, gzip).
+// One representation of a file: identity or a content-coding (br, zstd, gzip).
 struct Representation {
     std::string encoding;  // "" for identity
     std::string_view body;
@@ -54,7 +54,7 @@ struct Entry {
     int64_t last_modified = 0;  // unix seconds
     std::string last_modified_text;
     Representation identity;
-    std::vector<Representation> encoded;  // br first, then gzip; empty when none is smaller
+    std::vector<Representation> encoded;  // br, zstd, gzip; empty when none is smaller
     bool compressed_at_load = false;      // `encoded` was made by the loader (--compress)
     // Lines every response about this entry carries (Vary, nosniff, X-Served-By, extras).
     std::string common_headers;
@@ -81,7 +81,7 @@ struct FileSpec {
     int64_t last_modified = 0;
     std::string cache_control;  // empty: chosen from options.cache_rules and the defaults
     Bytes bytes;
-    std::vector<std::pair<std::string, Bytes>> encodings;  // "br"/"gzip" -> bytes
+    std::vector<std::pair<std::string, Bytes>> encodings;  // "br"/"zstd"/"gzip" -> bytes
     // Precomputed hex SHA-256 of bytes / encodings (from a manifest); empty: computed here.
     std::string sha256_hex;
     std::vector<std::string> encoding_sha256_hex;

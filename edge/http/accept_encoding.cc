@@ -57,14 +57,23 @@ std::string_view content_coding_token(ContentCoding coding) {
             return "br";
         case ContentCoding::gzip:
             return "gzip";
+        case ContentCoding::zstd:
+            return "zstd";
         case ContentCoding::identity:
             break;
     }
     return "";
 }
 
+std::optional<ContentCoding> content_coding_of(std::string_view token) {
+    if (token == "br") return ContentCoding::br;
+    if (token == "zstd") return ContentCoding::zstd;
+    if (token == "gzip") return ContentCoding::gzip;
+    return std::nullopt;
+}
+
 CodingWeights parse_accept_encoding(std::string_view field_value) {
-    int br = -1, gzip = -1, identity = -1, star = -1;  // -1: not listed
+    int br = -1, zstd = -1, gzip = -1, identity = -1, star = -1;  // -1: not listed
     std::size_t pos = 0;
     while (pos <= field_value.size()) {
         std::size_t comma = field_value.find(',', pos);
@@ -88,6 +97,8 @@ CodingWeights parse_accept_encoding(std::string_view field_value) {
         int* slot = nullptr;
         if (iequals(name, "br")) {
             slot = &br;
+        } else if (iequals(name, "zstd")) {
+            slot = &zstd;
         } else if (iequals(name, "gzip") || iequals(name, "x-gzip")) {
             slot = &gzip;
         } else if (iequals(name, "identity")) {
@@ -102,6 +113,7 @@ CodingWeights parse_accept_encoding(std::string_view field_value) {
     CodingWeights w;
     const int fallback = star < 0 ? 0 : star;
     w.br = br < 0 ? fallback : br;
+    w.zstd = zstd < 0 ? fallback : zstd;
     w.gzip = gzip < 0 ? fallback : gzip;
     if (identity >= 0) {
         w.identity = identity;
@@ -125,17 +137,23 @@ std::optional<ContentCoding> choose_content_coding(std::string_view accept_encod
     const CodingWeights w = parse_accept_encoding(accept_encoding);
     std::optional<ContentCoding> best;
     int best_weight = 0;
-    // Candidates in tie-break order; a later one wins only with a strictly higher weight.
+    // Candidates in tie-break order: a later one wins with a higher weight, or with the same
+    // weight and a smaller variant.
     const struct {
         ContentCoding coding;
         int weight;
     } candidates[] = {
         {ContentCoding::br, w.br},
+        {ContentCoding::zstd, w.zstd},
         {ContentCoding::gzip, w.gzip},
         {ContentCoding::identity, w.identity_implicit ? 0 : w.identity},
     };
     for (const auto& c : candidates) {
-        if (available.contains(c.coding) && c.weight > best_weight) {
+        if (!available.contains(c.coding) || c.weight <= 0) {
+            continue;
+        }
+        if (!best || c.weight > best_weight ||
+            (c.weight == best_weight && available.size(c.coding) < available.size(*best))) {
             best = c.coding;
             best_weight = c.weight;
         }

@@ -42,7 +42,7 @@ struct EdgeConfig {
     uint32_t stop_timeout_ms = 10000;
     uint32_t skew_grace_s = 300;
     uint64_t mmap_threshold = 256 * 1024;
-    // --site: make br/gzip of text files that have no .br/.gz beside them, at load. Off by
+    // --site: make br/zstd/gzip of text files with no .br/.zst/.gz beside them, at load. Off by
     // default, as nginx's gzip: published generations carry the variants publish made.
     bool compress = false;
     // The fleet ACME account's JWK thumbprint (base64url SHA-256, RFC 7638): HTTP-01

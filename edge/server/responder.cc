@@ -93,14 +93,18 @@ bool finish_to_sink(ResponseSink& out, const http::Request& req, const ResponseC
     return keep;
 }
 
-// RFC 9110 §12.5.3: pick br or gzip when the client accepts it. A Range request always gets
-// the identity representation, so a range never applies to bytes the client did not ask for.
+// RFC 9110 §12.5.3: pick br, zstd or gzip when the client accepts it (the smallest of equals). A
+// Range request always gets the identity representation, so a range never applies to bytes the
+// client did not ask for.
 const cache::Representation& choose_representation(const cache::Entry& e,
                                                    const http::Request& req) {
     if (e.encoded.empty() || req.accept_encoding.empty() || !req.range.empty()) return e.identity;
-    http::CodingSet available{http::ContentCoding::identity};
+    http::CodingSet available;
+    available.add(http::ContentCoding::identity, e.identity.body.size());
     for (const auto& rep : e.encoded) {
-        available.add(rep.encoding == "br" ? http::ContentCoding::br : http::ContentCoding::gzip);
+        if (const auto coding = http::content_coding_of(rep.encoding)) {
+            available.add(*coding, rep.body.size());
+        }
     }
     const auto chosen = http::choose_content_coding(req.accept_encoding, available);
     if (!chosen || *chosen == http::ContentCoding::identity) return e.identity;

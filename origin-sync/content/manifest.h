@@ -24,7 +24,7 @@ struct FileEntry {
     std::string sha256;  // 64 lowercase hex: hash of the identity bytes
     uint64_t size = 0;   // identity size in bytes
     std::string type;    // Content-Type, with "; charset=utf-8" on text types
-    std::map<std::string, std::string> encodings;  // "br" / "gzip" -> sha256 of that variant
+    std::map<std::string, std::string> encodings;  // "br"/"zstd"/"gzip" -> sha256 of it
     std::string cache_control;
     int64_t modified = 0;  // unix seconds, for Last-Modified
 
@@ -50,7 +50,7 @@ struct CurrentPointer {
 };
 
 // Content encodings a manifest may list (the edge negotiates exactly these).
-inline constexpr std::string_view kEncodings[] = {"br", "gzip"};
+inline constexpr std::string_view kEncodings[] = {"br", "zstd", "gzip"};
 
 // RFC 3629 UTF-8 (no overlong forms, no surrogates).
 bool is_valid_utf8(std::string_view s);

@@ -133,16 +133,17 @@ Result<FileEntry> build_entry(const std::string& path, std::string_view bytes, i
     if (!is_compressible(e.type) || bytes.empty()) return e;
     auto br = brotli_compress(bytes);
     if (!br) return br.forward_error();
+    auto zst = zstd_compress(bytes);
+    if (!zst) return zst.forward_error();
     auto gz = gzip_compress(bytes);
     if (!gz) return gz.forward_error();
     // A variant is only worth a blob (and a Vary negotiation) when it is smaller.
-    if (br->size() < bytes.size()) {
-        e.encodings["br"] = sha256_hex(*br);
-        if (variants) (*variants)["br"] = std::move(*br);
-    }
-    if (gz->size() < bytes.size()) {
-        e.encodings["gzip"] = sha256_hex(*gz);
-        if (variants) (*variants)["gzip"] = std::move(*gz);
+    for (auto& [coding, variant] : {std::pair<const char*, std::string*>{"br", &*br},
+                                    std::pair<const char*, std::string*>{"zstd", &*zst},
+                                    std::pair<const char*, std::string*>{"gzip", &*gz}}) {
+        if (variant->size() >= bytes.size()) continue;
+        e.encodings[coding] = sha256_hex(*variant);
+        if (variants) (*variants)[coding] = std::move(*variant);
     }
     return e;
 }

@@ -88,6 +88,34 @@ TEST(AcceptEncoding, ChoosesByWeight) {
     }
 }
 
+// zstd (RFC 8878, Content-Encoding per RFC 9659): weighed like the others; among equal weights
+// the smallest variant wins, and with no sizes known br > zstd > gzip.
+TEST(AcceptEncoding, ZstdAndTheSmallestOfEqualWeights) {
+    const CodingSet all{C::br, C::zstd, C::gzip, C::identity};
+    EXPECT_EQ(choose_content_coding("zstd", all), C::zstd);
+    EXPECT_EQ(choose_content_coding("gzip, zstd;q=0.9", all), C::gzip);
+    EXPECT_EQ(choose_content_coding("ZStd;q=0.9, br;q=0.8", all), C::zstd);
+    EXPECT_EQ(choose_content_coding("gzip, deflate, br, zstd", all), C::br);
+    EXPECT_EQ(choose_content_coding("zstd;q=0", all), C::identity);
+    EXPECT_EQ(choose_content_coding("*;q=0.5", {C::zstd, C::gzip}), C::zstd);
+
+    CodingSet sized;
+    sized.add(C::identity, 8000);
+    sized.add(C::br, 2100);
+    sized.add(C::zstd, 2000);
+    sized.add(C::gzip, 2400);
+    EXPECT_EQ(choose_content_coding("gzip, deflate, br, zstd", sized), C::zstd);
+    EXPECT_EQ(choose_content_coding("gzip, br", sized), C::br);
+    EXPECT_EQ(choose_content_coding("gzip;q=1, zstd;q=0.9", sized), C::gzip);  // q first
+    // An explicit identity of equal weight loses to any smaller variant, wins over larger ones.
+    EXPECT_EQ(choose_content_coding("identity, gzip", sized), C::gzip);
+    CodingSet bigger;
+    bigger.add(C::identity, 10);
+    bigger.add(C::gzip, 30);
+    EXPECT_EQ(choose_content_coding("identity, gzip", bigger), C::identity);
+    EXPECT_EQ(choose_content_coding("gzip", bigger), C::gzip);  // identity only implicit
+}
+
 TEST(AcceptEncoding, Weights) {
     CodingWeights w = parse_accept_encoding("br;q=0.8, gzip;q=0.25, identity;q=0");
     EXPECT_EQ(w.br, 800);
@@ -102,6 +130,7 @@ TEST(AcceptEncoding, Weights) {
 
     w = parse_accept_encoding("*;q=0.7");
     EXPECT_EQ(w.br, 700);
+    EXPECT_EQ(w.zstd, 700);
     EXPECT_EQ(w.gzip, 700);
     EXPECT_EQ(w.identity, 700);
     EXPECT_FALSE(w.identity_implicit);
@@ -114,7 +143,12 @@ TEST(AcceptEncoding, Weights) {
 TEST(AcceptEncoding, Tokens) {
     EXPECT_EQ(content_coding_token(C::br), "br");
     EXPECT_EQ(content_coding_token(C::gzip), "gzip");
+    EXPECT_EQ(content_coding_token(C::zstd), "zstd");
     EXPECT_EQ(content_coding_token(C::identity), "");
+    EXPECT_EQ(content_coding_of("zstd"), C::zstd);
+    EXPECT_EQ(content_coding_of("br"), C::br);
+    EXPECT_EQ(content_coding_of("gzip"), C::gzip);
+    EXPECT_EQ(content_coding_of("deflate"), kNone);
 }
 
 }  // namespace

@@ -52,10 +52,12 @@ TEST(SiteLoader, TextWithoutSiblingsGetsBrAndGzip) {
 
     for (const char* path : {"/index.html", "/app.js"}) {
         const auto enc = encodings_of(*files.at(path));
-        ASSERT_EQ(enc.size(), 2u) << path;
+        ASSERT_EQ(enc.size(), 3u) << path;
         // Publish's compressors at their fast setting; the variants decode to the file.
         EXPECT_EQ(enc.at("br"), *brotli_compress(page, Effort::kFast)) << path;
+        EXPECT_EQ(enc.at("zstd"), *zstd_compress(page, Effort::kFast)) << path;
         EXPECT_EQ(enc.at("gzip"), *gzip_compress(page, Effort::kFast)) << path;
+        EXPECT_EQ(*zstd_decompress(enc.at("zstd")), page) << path;
         EXPECT_EQ(*brotli_decompress(enc.at("br")), page) << path;
         EXPECT_EQ(*gzip_decompress(enc.at("gzip")), page) << path;
         EXPECT_EQ(view_of(files.at(path)->bytes), page) << path;
@@ -73,15 +75,21 @@ TEST(SiteLoader, SiblingsAreTheOperatorsChoice) {
     write_text(dir.path() / "a.html.gz", own_gzip);  // gzip only: no br is made beside it
     write_text(dir.path() / "b.html", page);
     write_text(dir.path() / "b.html.br", page + page);  // larger than the file: not served
+    const std::string own_zstd = *zstd_compress(page + "<!-- zstd -->");
+    write_text(dir.path() / "c.html", page);
+    write_text(dir.path() / "c.html.zst", own_zstd);
 
     auto specs = load_site_dir(dir.path(), {.compress = true});
     ASSERT_TRUE(specs) << specs.error();
     auto files = by_path(*specs);
-    ASSERT_EQ(files.size(), 2u);  // the siblings are representations, not files of their own
+    ASSERT_EQ(files.size(), 3u);  // the siblings are representations, not files of their own
     const auto a = encodings_of(*files.at("/a.html"));
     ASSERT_EQ(a.size(), 1u);
     EXPECT_EQ(a.at("gzip"), own_gzip);
     EXPECT_TRUE(files.at("/b.html")->encodings.empty());
+    const auto c = encodings_of(*files.at("/c.html"));
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c.at("zstd"), own_zstd);
 }
 
 TEST(SiteLoader, WithoutCompressFilesAreServedAsTheyAre) {
@@ -110,8 +118,9 @@ TEST(SiteLoader, LargeTextFilesAreMappedAndStillCompressed) {
     const FileSpec& f = specs->front();
     EXPECT_TRUE(std::holds_alternative<MappedFile>(f.bytes));
     const auto enc = encodings_of(f);
-    ASSERT_EQ(enc.size(), 2u);
+    ASSERT_EQ(enc.size(), 3u);
     EXPECT_EQ(*brotli_decompress(enc.at("br")), big);
+    EXPECT_EQ(*zstd_decompress(enc.at("zstd")), big);
 }
 
 // A reload takes the br/gzip the replaced snapshot made for a file whose bytes did not change,

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -238,7 +239,7 @@ TEST_F(EdgeHttp, OtherMethods405WithAllow) {
     EXPECT_TRUE(rs[1].starts_with("HTTP/1.1 200 "));
 }
 
-// --compress: a plain folder's text files get br and gzip representations made at load,
+// --compress: a plain folder's text files get br, zstd and gzip representations made at load,
 // chosen by Accept-Encoding like precompressed siblings; without it, the files as they are.
 TEST(EdgeCompress, PlainFolderTextIsServedCompressedOnlyWhenAsked) {
     ANYEDGE_REQUIRE_IO_URING();
@@ -274,10 +275,19 @@ TEST(EdgeCompress, PlainFolderTextIsServedCompressedOnlyWhenAsked) {
     EXPECT_EQ(header_of(gz, "Content-Encoding"), "gzip");
     EXPECT_EQ(*gzip_decompress(body_of(gz)), page);
 
+    const std::string zst = get(edge.port(), "Accept-Encoding: gzip;q=0.5, zstd\r\n");
+    EXPECT_EQ(header_of(zst, "Content-Encoding"), "zstd");
+    EXPECT_EQ(*zstd_decompress(body_of(zst)), page);
+
+    // What Chrome sends: every coding at the same weight, so the smallest variant goes out.
+    const std::string chrome = get(edge.port(), "Accept-Encoding: gzip, deflate, br, zstd\r\n");
+    const size_t smallest = std::min({body_of(br).size(), body_of(zst).size(), body_of(gz).size()});
+    EXPECT_EQ(body_of(chrome).size(), smallest) << header_of(chrome, "Content-Encoding");
+
     // A distinct ETag per representation; a range is always of the identity one.
     const std::set<std::string> etags = {header_of(identity, "ETag"), header_of(br, "ETag"),
-                                         header_of(gz, "ETag")};
-    EXPECT_EQ(etags.size(), 3u);
+                                         header_of(gz, "ETag"), header_of(zst, "ETag")};
+    EXPECT_EQ(etags.size(), 4u);
     const std::string part = get(edge.port(), "Accept-Encoding: br\r\nRange: bytes=0-9\r\n");
     EXPECT_TRUE(part.starts_with("HTTP/1.1 206 ")) << part;
     EXPECT_EQ(header_of(part, "Content-Encoding"), "");

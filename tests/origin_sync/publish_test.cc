@@ -73,6 +73,32 @@ TEST(Compress, RoundTripsAndIsDeterministic) {
     EXPECT_EQ(*gzip_decompress(*gzip_compress("")), "");
 }
 
+TEST(Compress, ZstdRoundTripsWithinTheHttpWindow) {
+    std::string text;
+    for (int i = 0; i < 2000; ++i) text += "zstd line " + std::to_string(i % 97) + "\n";
+    auto z = zstd_compress(text);
+    ASSERT_TRUE(z.ok()) << z.error();
+    EXPECT_LT(z->size(), text.size());
+    EXPECT_EQ(*zstd_decompress(*z), text);
+    EXPECT_EQ(*zstd_compress(text), *z);  // deterministic
+    EXPECT_EQ(*zstd_decompress(*zstd_compress(text, Effort::kFast)), text);
+    EXPECT_EQ(*zstd_decompress(*zstd_compress("")), "");
+    EXPECT_FALSE(zstd_decompress(z->substr(0, z->size() - 3)).ok());
+    EXPECT_FALSE(zstd_decompress("garbage").ok());
+    // 20 MiB of varied text: the frame's window stays at 8 MiB or less (RFC 9659 §3), which
+    // zstd_decompress enforces as a browser does.
+    std::string big;
+    big.reserve(20u << 20);
+    uint32_t x = 1;
+    while (big.size() < (20u << 20)) {
+        x = x * 1103515245u + 12345u;
+        big += std::to_string(x >> 8) + ' ';
+    }
+    auto zb = zstd_compress(big, Effort::kFast);
+    ASSERT_TRUE(zb.ok()) << zb.error();
+    EXPECT_EQ(*zstd_decompress(*zb), big);
+}
+
 TEST(BuildEntry, VariantsOnlyWhenSmallerAndCompressible) {
     std::string text(4000, 'a');
     std::map<std::string, std::string> variants;
@@ -81,9 +107,11 @@ TEST(BuildEntry, VariantsOnlyWhenSmallerAndCompressible) {
     EXPECT_EQ(e->sha256, sha256_hex(text));
     EXPECT_EQ(e->size, text.size());
     EXPECT_EQ(e->modified, 42);
-    ASSERT_EQ(e->encodings.size(), 2u);
+    ASSERT_EQ(e->encodings.size(), 3u);
     EXPECT_EQ(e->encodings.at("br"), sha256_hex(variants.at("br")));
+    EXPECT_EQ(e->encodings.at("zstd"), sha256_hex(variants.at("zstd")));
     EXPECT_EQ(e->encodings.at("gzip"), sha256_hex(variants.at("gzip")));
+    EXPECT_EQ(*zstd_decompress(variants.at("zstd")), text);
 
     variants.clear();
     auto tiny = build_entry("a.txt", "x", 0, &variants);  // compressed would be bigger
@@ -153,8 +181,8 @@ TEST_F(PublishFixture, PublishesALoadableSignedGeneration) {
     EXPECT_EQ(r->generation, 1u);
     EXPECT_EQ(r->parent, 0u);
     EXPECT_EQ(r->files, 4u);
-    // 4 identities + br and gzip of the 3 text files.
-    EXPECT_EQ(r->blobs_uploaded, 10u);
+    // 4 identities + br, zstd and gzip of the 3 text files.
+    EXPECT_EQ(r->blobs_uploaded, 13u);
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events.back().phase, Progress::Phase::kCommitting);
 
@@ -190,7 +218,7 @@ TEST_F(PublishFixture, RepublishUnchangedUploadsNothingAndOneChangeMovesOneBlob)
     auto changed = run();
     ASSERT_TRUE(changed.ok()) << changed.error();
     EXPECT_EQ(changed->generation, 3u);
-    EXPECT_EQ(changed->blobs_uploaded, 3u);  // the file, its br and its gzip
+    EXPECT_EQ(changed->blobs_uploaded, 4u);  // the file, its br, zstd and gzip
     auto live = load_live_generation(origin_dir);
     ASSERT_TRUE(live.ok());
     EXPECT_EQ(live->manifest.files.at("post/x/index.html").sha256,

@@ -39,11 +39,12 @@ TEST_F(SyncTest, BundledSitePublishWaitConvergesEditRollback) {
     std::string original = *read_file(site / post);
     write_text(site / post, original + "<!-- edited -->\n" + std::string(2000, ' ') + "<p>x</p>");
     out = publish_wait();
-    // The edited page and its br and gzip variants: nothing else moves, to the origin or nodes.
+    // The edited page and its br, zstd and gzip variants: nothing else moves, to the origin or
+    // nodes.
     EXPECT_NE(out.find("published generation 4"), std::string::npos) << out;
-    EXPECT_NE(out.find("uploaded 3 blobs"), std::string::npos) << out;
+    EXPECT_NE(out.find("uploaded 4 blobs"), std::string::npos) << out;
     for (auto& n : nodes) {
-        EXPECT_NE(n->sync_log().find("staged 4 (3 blobs fetched"), std::string::npos)
+        EXPECT_NE(n->sync_log().find("staged 4 (4 blobs fetched"), std::string::npos)
             << n->sync_log();
     }
     expect_fleet_serves(4, site);
