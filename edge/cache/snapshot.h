@@ -88,7 +88,7 @@ struct FileSpec {
     bool compressed_at_load = false;  // encodings made by the loader, not read from siblings
 };
 
-class Snapshot {
+class Snapshot : public std::enable_shared_from_this<Snapshot> {
   public:
     // Builds a snapshot; takes ownership of the bytes.
     static std::shared_ptr<const Snapshot> build(std::vector<FileSpec> files,

@@ -56,6 +56,7 @@ ResponseContext Connection::context(const Turn& t) const {
     ctx.redirect_https_port = tls_ ? 0 : options_->redirect_https_port;
     ctx.acme_thumbprint = options_->acme_thumbprint;
     ctx.fallback = t.previous ? t.previous->get() : nullptr;
+    ctx.wall_ms = t.wall_ms;
     return ctx;
 }
 
@@ -69,18 +70,16 @@ ProtocolSession& Connection::session(Turn& t) {
         http1_ = std::make_unique<HttpSession>(options_->session, handler_);
         http1_->continue_from(requests_before_);
         if (t.access_log) {
-            http1_->set_access_log(t.access_log, peer_, tls_listener_, t.wall_clock);
+            http1_->set_access_log(t.access_log, peer_, tls_listener_);
         }
         session_ = http1_.get();
     }
     return *session_;
 }
 
-Connection::SendState& Connection::out(Turn& t) {
+Connection::SendState& Connection::out() {
     if (!io_) {
         io_ = std::make_unique<SendState>();
-        io_->front.set_snapshots(t.live, t.previous);
-        io_->back.set_snapshots(t.live, t.previous);
         const size_t copy_threshold =
             tls_listener_ ? OutputQueue::kCopyThreshold : OutputQueue::kPlainCopyThreshold;
         io_->front.set_copy_threshold(copy_threshold);
@@ -178,10 +177,10 @@ void Connection::receive_plain(std::string_view bytes, Turn& t) {
     last_activity_ms_ = t.now_ms;
     ProtocolSession& s = session(t);
     const SessionCounters before = s.counters();
-    s.on_receive(bytes, **t.live, context(t), out(t).back);
+    s.on_receive(bytes, **t.live, context(t), out().back);
     publish_counters(before, t);
-    if (!out(t).back.empty()) flush_pending_ = true;
-    if (session_closing() && out(t).back.empty() && !send_inflight_) begin_linger(t);
+    if (!out().back.empty()) flush_pending_ = true;
+    if (session_closing() && out().back.empty() && !send_inflight_) begin_linger(t);
 }
 
 void Connection::flush(Turn& t) {
@@ -191,7 +190,7 @@ void Connection::flush(Turn& t) {
         tls_flush(t);
         return;
     }
-    SendState& o = out(t);
+    SendState& o = out();
     if (o.front.empty() && !o.back.empty()) std::swap(o.front, o.back);
     if (o.front.empty()) return;
     const size_t n = o.front.gather(o.iov, std::size(o.iov), kMaxSendBytes);
@@ -221,7 +220,7 @@ void Connection::on_sent(int res, Turn& t) {
         maybe_finish(t);
         return;
     }
-    SendState& o = out(t);
+    SendState& o = out();
     o.front.consume(size_t(res));
     if (o.front.empty() && !closing_) {
         // Room again: answer pipelined requests that waited for the queue to drain.
@@ -248,11 +247,10 @@ void Connection::on_aux_done(Turn& t) {
 // bytes arrive, and the server's SETTINGS go out with the handshake's last flight.
 void Connection::start_http2(Turn& t) {
     h2_ = std::make_unique<H2Session>(options_->session, handler_);
-    h2_->set_snapshots(t.live, t.previous);
-    if (t.access_log) h2_->set_access_log(t.access_log, peer_, true, t.wall_clock);
+    if (t.access_log) h2_->set_access_log(t.access_log, peer_, true);
     session_ = h2_.get();
     http1_.reset();
-    h2_->start(out(t).back);
+    h2_->start(out().back);
 }
 
 // Plain HTTP sent to a TLS port gets a plain 400, as nginx answers it, instead of a TLS alert
@@ -265,7 +263,7 @@ void Connection::refuse_plain_http(Turn& t) {
         "Content-Length: " +
         std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + std::string(kBody);
     tls_.reset();
-    out(t).back.copy(kAnswer);
+    out().back.copy(kAnswer);
     session(t).close_after_current();
     lingering_ = true;
     linger_start_ms_ = t.now_ms;
@@ -333,7 +331,7 @@ void Connection::tls_input(std::string_view data, Turn& t) {
                     ProtocolSession& p = session(t);
                     const SessionCounters before = p.counters();
                     p.on_receive(std::string_view(plain, r.bytes), **t.live, context(t),
-                                 out(t).back);
+                                 out().back);
                     publish_counters(before, t);
                 }
                 if (r.status == tls::TlsStatus::ok && r.bytes > 0) continue;
@@ -383,7 +381,7 @@ void Connection::tls_flush(Turn& t) {
         if (!blocked && queue_empty && s.handshake_done() && !session_closing() && !lingering_ &&
             session_ != nullptr) {
             const SessionCounters before = session_->counters();
-            session_->resume(**t.live, context(t), out(t).back);
+            session_->resume(**t.live, context(t), out().back);
             publish_counters(before, t);
             throttle_input(t);
             if (!io_->back.empty()) continue;

@@ -66,9 +66,8 @@ struct ConnectionOptions {
 // What every event needs from the worker's current loop turn.
 struct Turn {
     ConnectionIo& io;
-    int64_t now_ms = 0;                   // monotonic
-    int64_t wall_ms = 0;                  // unix time, for the access log
-    const int64_t* wall_clock = nullptr;  // the same, for sessions that log later
+    int64_t now_ms = 0;   // monotonic
+    int64_t wall_ms = 0;  // unix time, for the access log
     std::string_view date_line;
     // The live snapshot and the previous one (skew grace); the pointers stay valid (they are
     // the worker's), the snapshots they name change between turns.
@@ -123,7 +122,7 @@ class Connection {
     };
 
     ProtocolSession& session(Turn& t);
-    SendState& out(Turn& t);
+    SendState& out();
     ResponseContext context(const Turn& t) const;
     bool has_output() const;
     bool mid_request() const { return session_ && session_->mid_request(); }

@@ -36,7 +36,9 @@ class CaptureSink final : public ResponseSink {
         head_.resize(end + 2);
         head_done_ = true;
     }
-    void reference(std::string_view bytes) override { body_.reference(bytes); }
+    void reference(std::string_view bytes, const cache::Snapshot& owner) override {
+        body_.reference(bytes, owner);
+    }
     size_t queued_bytes() const override { return 0; }
 
     std::string head_;  // status line and header lines, each ending "\r\n"
@@ -328,17 +330,10 @@ H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
 
 H2Session::~H2Session() { nghttp2_session_del(session_); }
 
-void H2Session::set_snapshots(const std::shared_ptr<const cache::Snapshot>* live,
-                              const std::shared_ptr<const cache::Snapshot>* previous) {
-    live_ = live;
-    previous_ = previous;
-}
-
-void H2Session::set_access_log(AccessLog* log, std::string peer, bool tls, const int64_t* now_ms) {
+void H2Session::set_access_log(AccessLog* log, std::string peer, bool tls) {
     log_ = log;
     peer_ = std::move(peer);
     tls_ = tls;
-    now_ms_ = now_ms;
 }
 
 void H2Session::start(ResponseSink& out) {
@@ -457,7 +452,6 @@ void H2Session::answer(Stream& st) {
         st.error_reason = "invalid :path";
     }
 
-    st.body_out.set_snapshots(live_, previous_);
     // A file's bytes are referenced here, never copied (the queue holds their snapshot):
     // send_data() copies each DATA payload once, into the connection's output.
     st.body_out.set_copy_threshold(0);
@@ -465,7 +459,7 @@ void H2Session::answer(Stream& st) {
     ResponseInfo info;
     if (st.error_status != 0) {
         info = respond_error(st.error_status, st.error_reason, snapshot_, ctx, cap);
-        if (log_) log_->record_error(*now_ms_, peer_, tls_, st.error_status, st.error_reason);
+        if (log_) log_->record_error(ctx.wall_ms, peer_, tls_, st.error_status, st.error_reason);
     } else {
         if (handler_ != nullptr) {
             info = st.wants_body ? handler_->handle_with_body(req, st.body, *snapshot_, ctx, cap)
@@ -473,7 +467,7 @@ void H2Session::answer(Stream& st) {
         } else {
             info = respond(req, *snapshot_, ctx, cap);
         }
-        if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
+        if (log_) log_->record(ctx.wall_ms, peer_, tls_, req, info);
     }
     counters_.count(info);
     st.body.clear();

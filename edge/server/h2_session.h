@@ -32,10 +32,6 @@ class H2Session final : public ProtocolSession {
     H2Session(const H2Session&) = delete;
     H2Session& operator=(const H2Session&) = delete;
 
-    // The snapshots response bodies point into (the live one and, during the skew grace, the
-    // previous one); each stream keeps the ones current when it was answered.
-    void set_snapshots(const std::shared_ptr<const cache::Snapshot>* live,
-                       const std::shared_ptr<const cache::Snapshot>* previous);
     // Queues the server's connection preface (its SETTINGS frame); once, before any input.
     void start(ResponseSink& out);
 
@@ -55,7 +51,7 @@ class H2Session final : public ProtocolSession {
     size_t buffered_bytes() const override { return 0; }  // nghttp2 consumes all input
     const SessionCounters& counters() const override { return counters_; }
     void close_after_current() override;
-    void set_access_log(AccessLog* log, std::string peer, bool tls, const int64_t* now_ms) override;
+    void set_access_log(AccessLog* log, std::string peer, bool tls) override;
 
     uint64_t requests() const { return requests_; }
     // Why the connection failed (a protocol error), for logs and tests.
@@ -76,8 +72,6 @@ class H2Session final : public ProtocolSession {
     RequestHandler* handler_;
     nghttp2_session* session_ = nullptr;
     std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-    const std::shared_ptr<const cache::Snapshot>* live_ = nullptr;
-    const std::shared_ptr<const cache::Snapshot>* previous_ = nullptr;
     // Set for the duration of on_receive()/resume(): what the callbacks answer with.
     ResponseSink* out_ = nullptr;
     const cache::Snapshot* snapshot_ = nullptr;
@@ -99,7 +93,6 @@ class H2Session final : public ProtocolSession {
     AccessLog* log_ = nullptr;
     std::string peer_;
     bool tls_ = false;
-    const int64_t* now_ms_ = nullptr;
 };
 
 }  // namespace anyedge::server

@@ -44,7 +44,7 @@ bool HttpSession::answer(const http::Request& req, const std::string* body, bool
                               : handler_ ? handler_->handle(req, snapshot, ctx, out)
                                          : respond(req, snapshot, ctx, out);
     account(info);
-    if (log_) log_->record(*now_ms_, peer_, tls_, req, info);
+    if (log_) log_->record(ctx.wall_ms, peer_, tls_, req, info);
     if (!info.keep_alive) {
         // RFC 9112 §9.6: after "close" no further request on this connection is read. A body
         // not read yet is not waited for: the lingering close discards it.
@@ -70,7 +70,8 @@ void HttpSession::process(std::string_view data, bool data_is_buffer,
             account(respond_error(parser_.error_status(), parser_.error_reason(), &snapshot,
                                   context, out));
             if (log_)
-                log_->record_error(*now_ms_, peer_, tls_, parser_.error_status(), last_error_);
+                log_->record_error(context.wall_ms, peer_, tls_, parser_.error_status(),
+                                   last_error_);
             state_ = State::kClosed;
             closing_ = true;
             break;

@@ -86,12 +86,10 @@ class HttpSession final : public ProtocolSession {
     std::string_view last_error() const { return last_error_; }
     // Stops after the current response (drain, shutdown): the next response says close.
     void close_after_current() override { close_requested_ = true; }
-    void set_access_log(AccessLog* log, std::string peer, bool tls,
-                        const int64_t* now_ms) override {
+    void set_access_log(AccessLog* log, std::string peer, bool tls) override {
         log_ = log;
         peer_ = std::move(peer);
         tls_ = tls;
-        now_ms_ = now_ms;
     }
 
   private:
@@ -126,7 +124,6 @@ class HttpSession final : public ProtocolSession {
     AccessLog* log_ = nullptr;
     std::string peer_;
     bool tls_ = false;
-    const int64_t* now_ms_ = nullptr;
 };
 
 }  // namespace anyedge::server

@@ -16,7 +16,7 @@ void OutputQueue::copy(std::string_view bytes) {
     total_ += bytes.size();
 }
 
-void OutputQueue::reference(std::string_view bytes) {
+void OutputQueue::reference(std::string_view bytes, const cache::Snapshot& owner) {
     if (bytes.empty()) return;
     // Small bodies are cheaper to copy than to send as a second iovec: the response then goes
     // out as one contiguous piece.
@@ -24,11 +24,11 @@ void OutputQueue::reference(std::string_view bytes) {
         copy(bytes);
         return;
     }
-    for (const auto* s : {live_, previous_}) {
-        if (s && *s && std::find(holds_.begin(), holds_.end(), *s) == holds_.end()) {
-            holds_.push_back(*s);
-        }
-    }
+    // Usually the same snapshot as the last reference: one comparison, no refcount traffic.
+    const bool held = std::find_if(holds_.rbegin(), holds_.rend(), [&owner](const auto& h) {
+                          return h.get() == &owner;
+                      }) != holds_.rend();
+    if (!held) holds_.push_back(owner.shared_from_this());
     segments_.push_back(Segment{false, 0, bytes.data(), bytes.size()});
     total_ += bytes.size();
 }

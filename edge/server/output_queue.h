@@ -1,5 +1,6 @@
 // OutputQueue: the bytes a connection still has to send, as a gather list. Copied bytes live
-// in an arena; referenced bytes point into snapshots that the queue keeps alive until sent.
+// in an arena; referenced bytes point into snapshots that the queue keeps alive until sent
+// (each reference names its snapshot, so the queue needs nothing from the worker).
 //
 // Invariant: while a send built from gather() is in flight, nothing is appended to this queue
 // (the connection appends to its back queue and swaps when the front one is drained), so the
@@ -20,16 +21,8 @@ namespace anyedge::server {
 class OutputQueue final : public ResponseSink {
   public:
     void copy(std::string_view bytes) override;
-    void reference(std::string_view bytes) override;
+    void reference(std::string_view bytes, const cache::Snapshot& owner) override;
     size_t queued_bytes() const override { return total_ - sent_; }
-
-    // The snapshots that reference() bytes may belong to (live, and the previous generation
-    // during the skew grace); both are kept alive while such bytes are queued.
-    void set_snapshots(const std::shared_ptr<const cache::Snapshot>* live,
-                       const std::shared_ptr<const cache::Snapshot>* previous) {
-        live_ = live;
-        previous_ = previous;
-    }
 
     bool empty() const { return sent_ == total_; }
     // Fills up to max_iov iovecs (at most max_bytes) from the unsent head; returns the count.
@@ -59,8 +52,6 @@ class OutputQueue final : public ResponseSink {
     std::string arena_;
     std::vector<Segment> segments_;
     std::vector<std::shared_ptr<const cache::Snapshot>> holds_;
-    const std::shared_ptr<const cache::Snapshot>* live_ = nullptr;
-    const std::shared_ptr<const cache::Snapshot>* previous_ = nullptr;
     size_t copy_threshold_ = kCopyThreshold;
     size_t head_segment_ = 0;  // first segment not fully sent
     size_t head_offset_ = 0;   // bytes of it already sent

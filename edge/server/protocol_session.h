@@ -62,9 +62,9 @@ class ProtocolSession {
     virtual const SessionCounters& counters() const = 0;
     // Stops after the current responses (drain, shutdown).
     virtual void close_after_current() = 0;
-    // Logs every answered request to `log` (null: off); now_ms is read at each response.
-    virtual void set_access_log(AccessLog* log, std::string peer, bool tls,
-                                const int64_t* now_ms) = 0;
+    // Logs every answered request to `log` (null: off), stamped with the ResponseContext's
+    // wall_ms of the event that answered it.
+    virtual void set_access_log(AccessLog* log, std::string peer, bool tls) = 0;
 };
 
 }  // namespace anyedge::server

@@ -117,7 +117,8 @@ const cache::Representation& choose_representation(const cache::Entry& e,
 
 ResponseInfo send_partial(const cache::Entry& e, const cache::Representation& rep,
                           const std::vector<http::ByteRange>& ranges, const http::Request& req,
-                          const ResponseContext& ctx, ResponseSink& out) {
+                          const ResponseContext& ctx, ResponseSink& out,
+                          const cache::Snapshot& snap) {
     const uint64_t length = rep.body.size();
     std::string head = "HTTP/1.1 206 Partial Content\r\n";
     ResponseInfo info;
@@ -132,7 +133,7 @@ ResponseInfo send_partial(const cache::Entry& e, const cache::Representation& re
         out.copy(head);
         info.keep_alive = finish_to_sink(out, req, ctx);
         if (with_body) {
-            out.reference(rep.body.substr(r.first, r.size()));
+            out.reference(rep.body.substr(r.first, r.size()), snap);
             info.body_bytes = r.size();
         }
         return info;
@@ -149,7 +150,7 @@ ResponseInfo send_partial(const cache::Entry& e, const cache::Representation& re
     if (with_body) {
         for (const auto& part : mp.parts) {
             out.copy(part.header);
-            out.reference(rep.body.substr(part.range.first, part.range.size()));
+            out.reference(rep.body.substr(part.range.first, part.range.size()), snap);
         }
         out.copy(mp.trailer);
         info.body_bytes = mp.content_length;
@@ -187,7 +188,7 @@ ResponseInfo send_entry(const cache::Entry& e, const http::Request& req, const R
         (req.if_range.empty() || http::if_range_allows(req.if_range, rep.etag, e.last_modified))) {
         const http::RangeDecision d = http::evaluate_range(req.range, rep.body.size());
         if (d.outcome == http::RangeOutcome::partial) {
-            return send_partial(e, rep, d.ranges, req, ctx, out);
+            return send_partial(e, rep, d.ranges, req, ctx, out, snap);
         }
         if (d.outcome == http::RangeOutcome::unsatisfiable) {
             std::string extra;
@@ -203,7 +204,7 @@ ResponseInfo send_entry(const cache::Entry& e, const http::Request& req, const R
     info.status = 200;
     info.keep_alive = finish_to_sink(out, req, ctx);
     if (req.method != http::Method::kHead && !rep.body.empty()) {
-        out.reference(rep.body);
+        out.reference(rep.body, snap);
         info.body_bytes = rep.body.size();
     }
     return info;
@@ -211,7 +212,8 @@ ResponseInfo send_entry(const cache::Entry& e, const http::Request& req, const R
 
 // The 404 page: the file's bytes with a 404 status line, revalidated every time.
 ResponseInfo send_not_found_page(const cache::Entry& e, const http::Request& req,
-                                 const ResponseContext& ctx, ResponseSink& out) {
+                                 const ResponseContext& ctx, ResponseSink& out,
+                                 const cache::Snapshot& snap) {
     std::string head;
     status_line(head, 404);
     add_line(head, "Content-Type", e.content_type);
@@ -223,7 +225,7 @@ ResponseInfo send_not_found_page(const cache::Entry& e, const http::Request& req
     info.status = 404;
     info.keep_alive = finish_to_sink(out, req, ctx);
     if (req.method != http::Method::kHead && !e.identity.body.empty()) {
-        out.reference(e.identity.body);
+        out.reference(e.identity.body, snap);
         info.body_bytes = e.identity.body.size();
     }
     return info;
@@ -389,7 +391,7 @@ ResponseInfo respond(const http::Request& req, const cache::Snapshot& snap,
         }
     }
     if (const cache::Entry* page = snap.not_found_page()) {
-        return send_not_found_page(*page, req, ctx, out);
+        return send_not_found_page(*page, req, ctx, out, snap);
     }
     return small_response(404, req, {}, "text/plain; charset=utf-8", "404 Not Found\n", &snap, ctx,
                           out);

@@ -23,6 +23,7 @@ struct ResponseContext {
     // The previous generation during the skew grace: paths missing from the live snapshot are
     // looked up here, so a page loaded just before a switch still finds its assets.
     const cache::Snapshot* fallback = nullptr;
+    int64_t wall_ms = 0;  // the event's wall-clock time (Unix ms), for the access log
 };
 
 struct ResponseInfo {

@@ -242,7 +242,6 @@ void Worker::Impl::event(uint32_t index, F&& f) {
     Turn t{.io = io,
            .now_ms = now,
            .wall_ms = wall_ms,
-           .wall_clock = &wall_ms,
            .date_line = std::string_view(date_line, date_len),
            .live = &snapshot,
            .previous = &previous,

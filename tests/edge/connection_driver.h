@@ -168,7 +168,6 @@ class ConnectionDriver {
         Turn t{.io = io_,
                .now_ms = now_,
                .wall_ms = 1'700'000'000'000 + now_,
-               .wall_clock = &wall_,
                .date_line = "Date: Sun, 06 Dec 2026 06:00:00 GMT\r\n",
                .live = &live_,
                .previous = &previous_,

@@ -88,7 +88,6 @@ class H2Pair {
         nghttp2_submit_settings(client_, NGHTTP2_FLAG_NONE, nullptr, 0);
         ctx_.date_line = "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n";
         live_ = std::move(snapshot);
-        server_.set_snapshots(&live_, &previous_);
         server_.start(sink_);
     }
     ~H2Pair() { nghttp2_session_del(client_); }
@@ -378,8 +377,6 @@ TEST(H2Session, SurvivesCorruptedInputAtEveryOffset) {
             H2Session s{SessionLimits{}};
             StringSink sink;
             ResponseContext ctx;
-            std::shared_ptr<const cache::Snapshot> live = site(), previous;
-            s.set_snapshots(&live, &previous);
             s.start(sink);
             // In pieces of 7 bytes, as a slow network would deliver them.
             for (size_t i = 0; i < bad.size() && !s.closing(); i += 7) {

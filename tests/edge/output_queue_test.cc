@@ -20,10 +20,8 @@ struct QueueOverFile {
         files.push_back({"/f", "application/octet-stream", 0, "", std::move(bytes), {}, {}, {}});
         live = cache::Snapshot::build(std::move(files), {}, 1);
         body = live->find("/f").entry->identity.body;
-        q.set_snapshots(&live, &previous);
     }
     std::shared_ptr<const cache::Snapshot> live;
-    std::shared_ptr<const cache::Snapshot> previous;
     std::string_view body;  // the file's bytes inside the snapshot
     OutputQueue q;
 };
@@ -47,7 +45,7 @@ TEST(OutputQueue, SmallPiecesBecomeOneContiguousRun) {
     QueueOverFile t(4000);
     OutputQueue& q = t.q;
     q.copy("HTTP/1.1 200 OK\r\n\r\n");
-    q.reference(t.body);  // under the default (TLS) threshold: copied
+    q.reference(t.body, *t.live);  // under the default (TLS) threshold: copied
     q.copy("HTTP/1.1 200 OK\r\n\r\n");
     iovec iov[4];
     ASSERT_EQ(q.gather(iov, 4, 1 << 20), 1u);
@@ -63,9 +61,9 @@ TEST(OutputQueue, PlainConnectionsReferenceBodiesAboveAKilobyte) {
     q.set_copy_threshold(OutputQueue::kPlainCopyThreshold);
     const std::string small(OutputQueue::kPlainCopyThreshold, 's');
     q.copy("head1\r\n\r\n");
-    q.reference(body);
+    q.reference(body, *t.live);
     q.copy("head2\r\n\r\n");
-    q.reference(small);  // at the threshold: copied, and joins head2
+    q.reference(small, *t.live);  // at the threshold: copied, and joins head2
     iovec iov[8];
     ASSERT_EQ(q.gather(iov, 8, 1 << 20), 3u);
     EXPECT_EQ(iov[1].iov_base, body.data());  // the snapshot's own bytes, not a copy
@@ -89,7 +87,7 @@ TEST(OutputQueue, GatherStopsAtTheIovecAndByteLimits) {
     for (int i = 0; i < 5; ++i) {
         const std::string head = "h" + std::to_string(i) + "\r\n";
         q.copy(head);
-        q.reference(body);  // above the default threshold: referenced
+        q.reference(body, *t.live);  // above the default threshold: referenced
         expected += head + std::string(body);
     }
     EXPECT_EQ(q.queued_bytes(), expected.size());

@@ -10,7 +10,7 @@ namespace anyedge::server {
 class StringSink : public ResponseSink {
   public:
     void copy(std::string_view b) override { out.append(b); }
-    void reference(std::string_view b) override { out.append(b); }
+    void reference(std::string_view b, const cache::Snapshot&) override { out.append(b); }
     size_t queued_bytes() const override { return out.size(); }
     std::string out;
 };
