@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "edge/server/admin_api.h"
+#include "edge/server/certificate_placeholder.h"
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
 #include "edge/server/origin_upload.h"
@@ -118,6 +119,9 @@ int main(int argc, char** argv) {
         cfg.key = {key};
     }
     if (auto st = server::validate(cfg); !st) return fail(st.error());
+    if (auto st = server::write_placeholder_certificates(cfg, log_line); !st) {
+        return fail(st.error());
+    }
 
     std::unique_ptr<tls::TlsContext> tls_context;
     if (!cfg.tls_listen.empty()) {
