@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "edge/server/bearer_token.h"
+#include "origin-sync/base/json_object.h"
 
 namespace anyedge::server {
 using nlohmann::json;
@@ -189,18 +190,18 @@ void AdminApi::append_certificate_sync_metrics(std::string& out) const {
     };
     gauge("anyedge_certificate_install_failing",
           "1 when cdn-sync could not install the fleet certificate (see /status).",
-          c.value("state", "") == "error" ? 1 : 0);
+          json_string_or(c, "state") == "error" ? 1 : 0);
     gauge("anyedge_certificate_installed_not_after_seconds",
           "Expiry of the fleet certificate cdn-sync installed (Unix time).",
-          c.value("not_after", int64_t{0}));
+          json_int_or(c, "not_after"));
     if (c.contains("issuer") && c["issuer"].is_object()) {
         const json& i = c["issuer"];
         gauge("anyedge_acme_issuer_failing",
               "1 when the fleet's last issuance attempt failed (the error is in /status).",
-              i.value("state", "") == "error" ? 1 : 0);
+              json_string_or(i, "state") == "error" ? 1 : 0);
         gauge("anyedge_acme_issuer_last_success_seconds",
               "When the fleet's issuer last obtained a certificate (Unix time).",
-              i.value("last_success", int64_t{0}));
+              json_int_or(i, "last_success"));
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include "origin-sync/base/base64.h"
 #include "origin-sync/base/file_io.h"
+#include "origin-sync/base/json_object.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/openssl_error.h"
 
@@ -90,7 +91,7 @@ nlohmann::json AccountKey::jwk() const {
 }
 
 std::string AccountKey::thumbprint() const {
-    const Sha256 d = sha256(jwk().dump());
+    const Sha256 d = sha256(json_dump(jwk()));
     return base64url_encode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
@@ -132,7 +133,7 @@ Result<std::string> sign_jws(const AccountKey& key, std::string_view url, std::s
     } else {
         header["kid"] = kid;
     }
-    const std::string protected64 = base64url_encode(header.dump());
+    const std::string protected64 = base64url_encode(json_dump(header));
     const std::string payload64 = base64url_encode(payload);
     auto sig = key.sign(protected64 + "." + payload64);
     if (!sig) return sig.forward_error();

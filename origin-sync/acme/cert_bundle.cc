@@ -10,11 +10,15 @@ namespace anyedge::acme {
 std::string encode_bundle(const CertBundle& b) {
     nlohmann::json keys = nlohmann::json::object();
     for (const auto& [node, sealed] : b.sealed_keys) keys[node] = base64_encode(sealed);
-    return nlohmann::json{{"format", kBundleFormat},  {"names", b.names},
-                          {"serial", b.serial},       {"not_before", b.not_before},
-                          {"not_after", b.not_after}, {"issued", b.issued},
-                          {"chain", b.chain_pem},     {"keys", keys}}
-               .dump(1) +
+    return json_dump(nlohmann::json{{"format", kBundleFormat},
+                                    {"names", b.names},
+                                    {"serial", b.serial},
+                                    {"not_before", b.not_before},
+                                    {"not_after", b.not_after},
+                                    {"issued", b.issued},
+                                    {"chain", b.chain_pem},
+                                    {"keys", keys}},
+                     1) +
            "\n";
 }
 
@@ -42,15 +46,14 @@ Result<CertBundle> decode_bundle(const std::string& json_text) {
 }
 
 std::string encode_issuer_status(const IssuerStatus& s) {
-    return nlohmann::json{{"state", s.state},
-                          {"error", s.error},
-                          {"last_attempt", s.last_attempt},
-                          {"last_success", s.last_success},
-                          {"next_attempt", s.next_attempt},
-                          {"serial", s.serial},
-                          {"not_after", s.not_after},
-                          {"failures", s.failures}}
-               .dump() +
+    return json_dump(nlohmann::json{{"state", s.state},
+                                    {"error", s.error},
+                                    {"last_attempt", s.last_attempt},
+                                    {"last_success", s.last_success},
+                                    {"next_attempt", s.next_attempt},
+                                    {"serial", s.serial},
+                                    {"not_after", s.not_after},
+                                    {"failures", s.failures}}) +
            "\n";
 }
 

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "origin-sync/base/base64.h"
+#include "origin-sync/base/json_object.h"
 #include "origin-sync/content/acme.h"
 #include "origin-sync/net/http_client.h"
 
@@ -13,11 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string string_field(const nlohmann::json& j, const char* key) {
-    if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return {};
-    return j[key].get<std::string>();
-}
-
 // Polls `url` (POST-as-GET) while its status is one of `waiting`; bounded by `deadline`.
 Result<AcmeResponse> poll(AcmeClient& client, const std::string& url,
                           const std::vector<std::string>& waiting, Clock::time_point deadline,
@@ -26,7 +22,7 @@ Result<AcmeResponse> poll(AcmeClient& client, const std::string& url,
     for (;;) {
         auto r = client.post(url, std::nullopt);
         if (!r) return r.forward_error(what + ": ");
-        const std::string status = string_field(r->json, "status");
+        const std::string status = json_string_or(r->json, "status");
         if (std::find(waiting.begin(), waiting.end(), status) == waiting.end()) return r;
         if (Clock::now() + pause > deadline) {
             return make_error(what + ": still " + status + " at the end of the poll limit",
@@ -47,7 +43,7 @@ std::string challenge_error(const nlohmann::json& authz) {
         if (ch.is_object() && ch.contains("error")) {
             AcmeResponse fake;
             fake.json = ch["error"];
-            fake.status = ch["error"].value("status", 0);
+            fake.status = static_cast<int>(json_int_or(ch["error"], "status"));
             return describe_problem(fake);
         }
     }
@@ -60,8 +56,8 @@ Status complete_authorization(AcmeClient& client, const std::string& url,
     if (!authz) return authz.forward_error("authorization: ");
     const nlohmann::json& a = authz->json;
     const std::string name =
-        a.contains("identifier") ? string_field(a["identifier"], "value") : std::string();
-    const std::string status = string_field(a, "status");
+        a.contains("identifier") ? json_string_or(a["identifier"], "value") : std::string();
+    const std::string status = json_string_or(a, "status");
     if (status == "valid") return ok_status();  // reused (§7.1.4)
     if (status != "pending") {
         return make_error(name + ": authorization is " + status + " " + challenge_error(a));
@@ -69,9 +65,9 @@ Status complete_authorization(AcmeClient& client, const std::string& url,
     std::string token, challenge_url;
     if (a.contains("challenges") && a["challenges"].is_array()) {
         for (const auto& ch : a["challenges"]) {
-            if (string_field(ch, "type") == "http-01") {
-                token = string_field(ch, "token");
-                challenge_url = string_field(ch, "url");
+            if (json_string_or(ch, "type") == "http-01") {
+                token = json_string_or(ch, "token");
+                challenge_url = json_string_or(ch, "url");
             }
         }
     }
@@ -91,7 +87,7 @@ Status complete_authorization(AcmeClient& client, const std::string& url,
     if (!r) return r.forward_error(name + ": challenge: ");
     auto done = poll(client, url, {"pending", "processing"}, deadline, name + ": authorization");
     if (!done) return done.forward_error();
-    const std::string final_status = string_field(done->json, "status");
+    const std::string final_status = json_string_or(done->json, "status");
     if (final_status != "valid") {
         return make_error(name + ": authorization " + final_status + ": " +
                           challenge_error(done->json));
@@ -143,7 +139,7 @@ Result<std::string> order_certificate(AcmeClient& client, const std::string& csr
     auto order = client.post(*new_order, nlohmann::json{{"identifiers", ids}});
     if (!order) return order.forward_error("newOrder: ");
     const std::string order_url = order->location;
-    const std::string finalize = string_field(order->json, "finalize");
+    const std::string finalize = json_string_or(order->json, "finalize");
     if (order_url.empty() || finalize.empty() || !order->json.contains("authorizations") ||
         !order->json["authorizations"].is_array()) {
         return make_error("newOrder: the CA's order has no URL, finalize or authorizations");
@@ -158,16 +154,16 @@ Result<std::string> order_certificate(AcmeClient& client, const std::string& csr
     }
     auto ready = poll(client, order_url, {"pending"}, deadline, "order");
     if (!ready) return ready.forward_error();
-    if (string_field(ready->json, "status") == "ready") {
+    if (json_string_or(ready->json, "status") == "ready") {
         auto fin = client.post(finalize, nlohmann::json{{"csr", base64url_encode(csr_der)}});
         if (!fin) return fin.forward_error("finalize: ");
     }
     auto valid = poll(client, order_url, {"ready", "processing"}, deadline, "order");
     if (!valid) return valid.forward_error();
-    const std::string status = string_field(valid->json, "status");
-    const std::string cert_url = string_field(valid->json, "certificate");
+    const std::string status = json_string_or(valid->json, "status");
+    const std::string cert_url = json_string_or(valid->json, "certificate");
     if (status != "valid" || cert_url.empty()) {
-        std::string why = valid->json.contains("error") ? valid->json["error"].dump() : "";
+        std::string why = valid->json.contains("error") ? json_dump(valid->json["error"]) : "";
         return make_error("order ended " + status + " without a certificate " + why);
     }
     auto cert = client.post(cert_url, std::nullopt);

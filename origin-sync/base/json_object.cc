@@ -99,4 +99,22 @@ void JsonObject::finish() const {
     }
 }
 
+std::string json_string_or(const nlohmann::json& j, const char* key, std::string fallback) {
+    if (!j.is_object()) return fallback;
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) return fallback;
+    return it->get<std::string>();
+}
+
+int64_t json_int_or(const nlohmann::json& j, const char* key, int64_t fallback) {
+    if (!j.is_object()) return fallback;
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer()) return fallback;
+    return it->get<int64_t>();
+}
+
+std::string json_dump(const nlohmann::json& j, int indent) {
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace anyedge

@@ -86,4 +86,14 @@ auto read_json_object(std::string_view text, const std::string& path, F&& read)
     }
 }
 
+// Lenient reads of a document from elsewhere (a peer's /status, a CA's answer), where a missing
+// or mistyped member means "not reported", never an exception: the member `key` of `j` when `j`
+// is an object and the member has the type, else `fallback`.
+std::string json_string_or(const nlohmann::json& j, const char* key, std::string fallback = {});
+int64_t json_int_or(const nlohmann::json& j, const char* key, int64_t fallback = 0);
+
+// dump() that never throws: bytes that are not UTF-8 (a CA's text, a header value) become
+// U+FFFD instead of a type_error escaping from a status writer or a JWS.
+std::string json_dump(const nlohmann::json& j, int indent = -1);
+
 }  // namespace anyedge

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "origin-sync/base/json_object.h"
+
 namespace anyedge::replicate {
 
 NodeStatus parse_node_status(const std::string& admin_url, const Result<net::HttpResponse>& r) {
@@ -58,16 +60,16 @@ NodeStatus parse_node_status(const std::string& admin_url, const Result<net::Htt
         if (s.sync_state.empty()) s.sync_state = s.sync_error.empty() ? "ok" : "error";
         if (sync.contains("certificate") && sync["certificate"].is_object()) {
             const auto& c = sync["certificate"];
-            s.cert_error = c.value("error", "");
+            s.cert_error = json_string_or(c, "error");
             if (c.contains("issuer") && c["issuer"].is_object()) {
-                s.issuer_error = c["issuer"].value("error", "");
+                s.issuer_error = json_string_or(c["issuer"], "error");
             }
         }
     }
     if (j.contains("tls") && j["tls"].is_object() && j["tls"].contains("certificates") &&
         j["tls"]["certificates"].is_array()) {
         for (const auto& c : j["tls"]["certificates"]) {
-            const int64_t t = c.is_object() ? c.value("not_after", int64_t{0}) : 0;
+            const int64_t t = json_int_or(c, "not_after");
             if (t > 0 && (s.cert_not_after == 0 || t < s.cert_not_after)) s.cert_not_after = t;
         }
     }

@@ -12,6 +12,7 @@
 
 #include "origin-sync/base/clock.h"
 #include "origin-sync/base/file_io.h"
+#include "origin-sync/base/json_object.h"
 #include "origin-sync/content/digest.h"
 #include "origin-sync/content/store.h"
 
@@ -420,14 +421,14 @@ void SyncAgent::write_status(const std::string& error) {
     j["state"] = error.empty() ? "ok" : "error";
     j["last_error"] = error;
     if (cert_) j["certificate"] = cert_->status();
-    std::string text = j.dump();
+    std::string text = json_dump(j);
     if (error != last_logged_error_) {
         log_(error.empty() ? "ok: in sync with the origin" : "error: " + error);
         last_logged_error_ = error;
     }
     if (text == last_status_) return;  // only changes are written (no fsync every second)
     j["updated_at"] = unix_now();
-    if (atomic_write_file(opt_.state_dir / "sync-status.json", j.dump(2) + "\n")) {
+    if (atomic_write_file(opt_.state_dir / "sync-status.json", json_dump(j, 2) + "\n")) {
         last_status_ = text;
     }
 }

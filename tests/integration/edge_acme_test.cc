@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -121,6 +122,43 @@ TEST(EdgeAcmeBootstrap, PlaceholderUntilTheFleetCertificateArrives) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     EXPECT_EQ(now, fleet) << edge.log();
+    EXPECT_EQ(edge.stop(), 0) << edge.log();
+    std::filesystem::remove_all(d);
+}
+
+// /metrics relays cdn-sync's certificate report (STATE/sync-status.json); a report with mistyped
+// members (a corrupt file, another version) reads as "not reported" and never takes the edge
+// down.
+TEST(EdgeAcmeMetrics, CertificateReportFromCdnSyncMistypedOrNot) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const std::filesystem::path d = fresh_test_dir("anyedge-acme-metrics");
+    std::filesystem::create_directories(d / "state");
+    EdgeProcess edge(
+        edge_binary(),
+        {"--state", (d / "state").string(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"},
+        2);
+    ASSERT_TRUE(edge.started()) << edge.log();
+    auto metrics = [&](const std::string& report) {
+        std::ofstream(d / "state" / "sync-status.json") << report;
+        return admin_request(edge.port(1), "GET", "/metrics");
+    };
+    AdminReply m = metrics(R"({"state":"ok","certificate":{"state":"error","not_after":"x",
+        "issuer":{"state":7,"last_success":[1]}}})");
+    ASSERT_TRUE(m.raw.starts_with("HTTP/1.1 200")) << m.raw;
+    EXPECT_NE(m.body.find("anyedge_certificate_install_failing 1\n"), std::string::npos) << m.body;
+    EXPECT_NE(m.body.find("anyedge_certificate_installed_not_after_seconds 0\n"),
+              std::string::npos);
+    EXPECT_NE(m.body.find("anyedge_acme_issuer_failing 0\n"), std::string::npos) << m.body;
+
+    m = metrics(R"({"state":"ok","certificate":{"state":"ok","not_after":1900000000,
+        "issuer":{"state":"error","last_success":1800000000}}})");
+    ASSERT_TRUE(m.raw.starts_with("HTTP/1.1 200")) << m.raw;
+    EXPECT_NE(m.body.find("anyedge_certificate_install_failing 0\n"), std::string::npos);
+    EXPECT_NE(m.body.find("anyedge_certificate_installed_not_after_seconds 1900000000\n"),
+              std::string::npos);
+    EXPECT_NE(m.body.find("anyedge_acme_issuer_failing 1\n"), std::string::npos);
+    EXPECT_NE(m.body.find("anyedge_acme_issuer_last_success_seconds 1800000000\n"),
+              std::string::npos);
     EXPECT_EQ(edge.stop(), 0) << edge.log();
     std::filesystem::remove_all(d);
 }

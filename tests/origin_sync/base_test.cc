@@ -102,6 +102,30 @@ TEST(JsonObject, ReadsTypedValuesWithDefaults) {
     EXPECT_EQ(s->nested, "y");
 }
 
+// A peer's document read leniently: a missing or mistyped member is the fallback, never a throw.
+TEST(JsonLenient, MistypedMembersAreTheFallback) {
+    const auto j = nlohmann::json::parse(
+        R"({"s":"text","n":42,"wrong_s":7,"wrong_n":"42","null_s":null,"real":1.5})");
+    EXPECT_EQ(json_string_or(j, "s"), "text");
+    EXPECT_EQ(json_string_or(j, "wrong_s", "dflt"), "dflt");
+    EXPECT_EQ(json_string_or(j, "null_s"), "");
+    EXPECT_EQ(json_string_or(j, "absent", "x"), "x");
+    EXPECT_EQ(json_int_or(j, "n"), 42);
+    EXPECT_EQ(json_int_or(j, "wrong_n", -1), -1);
+    EXPECT_EQ(json_int_or(j, "real", -1), -1);
+    EXPECT_EQ(json_string_or(nlohmann::json::array({1}), "s", "arr"), "arr");
+    EXPECT_EQ(json_int_or(nlohmann::json("str"), "n", 3), 3);
+}
+
+// Bytes that are not UTF-8 (a CA's text cut at 200 bytes, a header value) do not throw.
+TEST(JsonLenient, DumpReplacesInvalidUtf8) {
+    const nlohmann::json j = {{"error", std::string("bad \xe2\x82 cut")}};
+    EXPECT_THROW((void)j.dump(), nlohmann::json::type_error);  // what json_dump avoids
+    std::string out;
+    ASSERT_NO_THROW(out = json_dump(j));
+    EXPECT_EQ(out, "{\"error\":\"bad \xef\xbf\xbd cut\"}");
+}
+
 TEST(JsonObject, ErrorsNameTheKey) {
     const struct {
         const char* text;

@@ -97,6 +97,28 @@ TEST(NodeStatus, SyncObjectPresentOrAbsent) {
     EXPECT_NE(table.find("reload: blob missing"), std::string::npos) << table;
     EXPECT_NE(table.find(" - "), std::string::npos) << table;  // no sync column value
 
+    // Certificate facts: the earliest expiry served, install and issuer errors; mistyped
+    // members (an older or a corrupt cdn-sync) are "not reported", never a crash.
+    r.body = R"({"node":"n1","generation":4,"healthy":true,
+                 "tls":{"certificates":[{"not_after":4102444800},{"not_after":4000000000},
+                                        {"not_after":"soon"},7]},
+                 "sync":{"state":"ok","certificate":{"error":"no key sealed to node n1",
+                                                     "issuer":{"error":"HTTP 429: rateLimited"}}}})";
+    s = parse_node_status("u", r);
+    EXPECT_EQ(s.cert_not_after, 4000000000);
+    EXPECT_EQ(s.cert_error, "no key sealed to node n1");
+    EXPECT_EQ(s.issuer_error, "HTTP 429: rateLimited");
+    table = format_status_table({s});
+    EXPECT_NE(table.find("certificate: no key sealed to node n1"), std::string::npos) << table;
+    EXPECT_NE(table.find("issuer: HTTP 429: rateLimited"), std::string::npos) << table;
+    r.body = R"({"node":"n1","generation":4,"tls":{"certificates":"none"},
+                 "sync":{"certificate":{"error":12,"issuer":{"error":["x"]}}}})";
+    s = parse_node_status("u", r);
+    EXPECT_TRUE(s.reachable);
+    EXPECT_EQ(s.cert_not_after, 0);
+    EXPECT_EQ(s.cert_error, "");
+    EXPECT_EQ(s.issuer_error, "");
+
     r.body = R"({"node":"n1","generation":4,"sync":"garbage","drain":7})";
     s = parse_node_status("u", r);
     EXPECT_TRUE(s.reachable);
