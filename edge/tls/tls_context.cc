@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "edge/tls/provider/crypto_provider.h"
+#include "edge/tls/traffic_secrets.h"
 
 namespace anyedge::tls {
 namespace {
@@ -140,6 +141,13 @@ Result<std::unique_ptr<TlsContext>> TlsContext::create(TlsConfig config) {
         return make_error(library.error());
     }
     self->crypto_ = std::move(*library);
+    auto records = RecordAlgorithms::fetch(
+        self->crypto_.libctx,
+        self->crypto_.property_query.empty() ? nullptr : self->crypto_.property_query.c_str());
+    if (!records) {
+        return make_error(records.error());
+    }
+    self->records_ = std::move(*records);
     for (const std::string& proto : self->config_.alpn) {
         // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
         if (proto.empty() || proto.size() > 255) {
@@ -218,6 +226,8 @@ Status TlsContext::configure(SSL_CTX* ctx, const CertificateSet* set) {
     if (!alpn_.empty()) {
         SSL_CTX_set_alpn_select_cb(ctx, &TlsContext::on_alpn, this);
     }
+    // TlsSession takes the traffic secrets at the end of a TLS 1.3 handshake.
+    catch_traffic_secrets(ctx);
     return ok_status();
 }
 

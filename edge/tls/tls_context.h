@@ -27,6 +27,7 @@
 
 #include "edge/tls/openssl_ptr.h"
 #include "edge/tls/provider/crypto_provider.h"
+#include "edge/tls/record_layer.h"
 #include "edge/tls/ticket_keys.h"
 #include "origin-sync/base/result.h"
 
@@ -146,6 +147,9 @@ class TlsContext {
 
     std::int64_t now() const;
 
+    // The TLS 1.3 suites' algorithms for sessions that protect their own records.
+    const RecordAlgorithms& record_algorithms() const { return *records_; }
+
   private:
     explicit TlsContext(TlsConfig config);
 
@@ -176,7 +180,8 @@ class TlsContext {
 
     EVP_CIPHER* ticket_cipher_ = nullptr;  // AES-256-CBC, owned
     // For SSL_CTX_new_ex: which provider's algorithms libssl prefers (empty: OpenSSL's).
-    CryptoLibrary crypto_;  // where SSL_CTXs fetch their algorithms
+    CryptoLibrary crypto_;                       // where SSL_CTXs fetch their algorithms
+    std::unique_ptr<RecordAlgorithms> records_;  // fetched from crypto_'s library
 };
 
 }  // namespace anyedge::tls

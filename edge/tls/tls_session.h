@@ -11,6 +11,11 @@
 // output buffer (a BIO pair), so memory per connection is fixed and a large response is pushed
 // through in pieces: write_plaintext() accepts what fits, returns want_write, and continues
 // once the owner has drained pending ciphertext.
+// Own records: once a TLS 1.3 handshake of a server session is complete, the session takes the
+// traffic secrets (traffic_secrets.h), frees the SSL and protects records itself
+// (record_layer.h) in buffers of its own (record_buffers.h), the same interface on top. An idle
+// connection then holds a few hundred bytes instead of an SSL object. TLS 1.2, and suites the
+// record layer does not run, stay with OpenSSL.
 // Invariants: never throws; after an error or a clean close every operation returns the same
 // final result without calling into OpenSSL again; OpenSSL's error queue is cleared before
 // every SSL_* call so that one connection's errors never leak into another's.
@@ -24,12 +29,14 @@
 #include <string_view>
 
 #include "edge/tls/openssl_ptr.h"
+#include "edge/tls/record_layer.h"
 #include "origin-sync/base/result.h"
 
 namespace anyedge::tls {
 
 class TlsContext;
 struct CertificateSet;
+struct HandshakeSecrets;
 
 enum class TlsStatus : std::uint8_t {
     ok,          // progress: bytes moved, or the handshake/shutdown step is complete
@@ -56,6 +63,8 @@ struct TlsSessionOptions {
     // Free OpenSSL's own record buffers while idle (SSL_MODE_RELEASE_BUFFERS): ~34 KiB less per
     // idle keep-alive connection, an allocation per record more.
     bool release_buffers = false;
+    // After a TLS 1.3 handshake, protect records here and free the SSL (accept() only).
+    bool own_records = true;
 };
 
 // RFC 8446 §5.1: a client's first byte opens a handshake record (22); the high bit set is an
@@ -151,10 +160,24 @@ class TlsSession {
     // a static string, empty while nothing failed.
     std::string_view error_reason() const { return error_reason_; }
 
+    // The SSL; null once the session protects its records itself.
     SSL* native_handle() const { return ssl_.get(); }
+    // Records are protected here, not by OpenSSL (see "Own records" above).
+    bool owns_records() const { return own_ != nullptr; }
 
   private:
+    struct OwnRecords;
+
     TlsSession(SslPtr ssl, BioPtr network, TlsContext* ctx);
+    // At the end of the handshake: move to own records when the session can.
+    void take_records();
+    TlsIo own_read(std::span<char> out);
+    TlsIo own_write(std::span<const char> data);
+    TlsIo own_shutdown();
+    // Seals one record from `pieces` into the send ring; false when there is no room.
+    bool own_seal(ContentType type, std::span<const iovec> pieces);
+    bool own_send_key_update();
+    void own_fail(AlertCode alert, std::string_view reason);
 
     // Makes the BIO pair if shed_buffers() gave it back; false (and a terminal error) when
     // there is no memory for it.
@@ -169,8 +192,11 @@ class TlsSession {
     std::size_t input_size_ = 0;  // the pair's sizes, for making it again
     std::size_t output_size_ = 0;
     SslPtr ssl_;
-    TlsContext* ctx_ = nullptr;  // for counters; null for adopted sessions
-    bool counted_ = false;       // the handshake's outcome is in ctx_'s counters
+    TlsContext* ctx_ = nullptr;                  // for counters; null for adopted sessions
+    std::unique_ptr<HandshakeSecrets> secrets_;  // during the handshake (own_records only)
+    std::uint64_t written_before_step_ = 0;      // ciphertext out before this handshake step
+    std::unique_ptr<OwnRecords> own_;
+    bool counted_ = false;  // the handshake's outcome is in ctx_'s counters
     bool eof_ = false;
     bool shutdown_pending_ = false;       // close_notify waits for room in the output buffer
     TlsStatus terminal_ = TlsStatus::ok;  // closed, truncated or error once final

@@ -373,7 +373,8 @@ TEST(TlsSession, KeyExchangeByGroupAndImplementation) {
         auto cctx = client_context({.min_version = c.version, .max_version = c.version});
         ASSERT_EQ(SSL_CTX_set1_groups_list(cctx.get(), c.client_groups), 1);
         TlsSession client = make_client(cctx.get(), {});
-        TlsSession server = make_server(*ctx);
+        // The SSL stays (no own records) for SSL_get_peer_tmp_key below.
+        TlsSession server = make_server(*ctx, {.own_records = false});
         const HandshakeResult r = handshake(client, server);
         ASSERT_EQ(r.client, TlsStatus::ok) << client.error_reason();
         ASSERT_EQ(r.server, TlsStatus::ok) << server.error_reason();
@@ -867,7 +868,7 @@ TEST(TlsSession, GarbageIsAProtocolError) {
 }
 
 // A TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) asked for by the client: the server derives the next
-// traffic secrets with the provider's KDF inside a read and a write, the client (OpenSSL's KDF)
+// traffic secrets with the provider's KDF inside the read, the client (OpenSSL's KDF)
 // reads what the server sends under its new keys, and no secret stays in the thread's HMAC
 // contexts after either call.
 TEST(TlsSession, KeyUpdateDerivesWithTheProviderAndForgets) {
@@ -887,11 +888,11 @@ TEST(TlsSession, KeyUpdateDerivesWithTheProviderAndForgets) {
     TlsIo io = server.read_plaintext(buf);
     ASSERT_EQ(io.status, TlsStatus::ok);
     EXPECT_EQ(std::string(buf, io.bytes), "after update");
-    const unsigned long after_read = tls13_kdf_derivations_on_this_thread();
-    EXPECT_GT(after_read, before);  // the client's next secret, key and IV
+    // The client's next secret, key and IV, and the server's own (its KeyUpdate answers at
+    // once, RFC 8446 §4.6.3: it must precede the server's next application data).
+    EXPECT_GE(tls13_kdf_derivations_on_this_thread() - before, 6u);
     EXPECT_FALSE(tls13_kdf_holds_keys_on_this_thread());
     ASSERT_EQ(server.write_plaintext(std::string_view("pong")).status, TlsStatus::ok);
-    EXPECT_GT(tls13_kdf_derivations_on_this_thread(), after_read);  // the server's own
     EXPECT_FALSE(tls13_kdf_holds_keys_on_this_thread());
     transfer(server, client);
     io = client.read_plaintext(buf);

@@ -1,0 +1,347 @@
+#include "edge/tls/record_layer.h"
+
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+
+#include "edge/tls/openssl_ptr.h"
+#include "edge/tls/provider/tls13_kdf.h"
+
+namespace anyedge::tls {
+namespace {
+
+constexpr std::size_t kIvSize = 12;
+
+// HKDF-Expand-Label(secret, label, "", size) (RFC 8446 §7.1).
+bool expand_label(EVP_KDF* kdf, const char* digest, const TrafficSecret& secret,
+                  std::string_view label, std::uint8_t* out, std::size_t size) {
+    EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+    if (ctx == nullptr) {
+        return false;
+    }
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    static const char kPrefix[] = "tls13 ";
+    unsigned char no_context = 0;
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
+        OSSL_PARAM_construct_octet_string(
+            OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(secret.bytes.data()), secret.size),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, const_cast<char*>(kPrefix),
+                                          sizeof kPrefix - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, const_cast<char*>(label.data()),
+                                          label.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_DATA, &no_context, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    const bool ok = EVP_KDF_derive(ctx, out, size, params) == 1;
+    EVP_KDF_CTX_free(ctx);
+    return ok;
+}
+
+}  // namespace
+
+// --- RecordAlgorithms ---
+
+Result<std::unique_ptr<RecordAlgorithms>> RecordAlgorithms::fetch(OSSL_LIB_CTX* libctx,
+                                                                  const char* property_query) {
+    std::unique_ptr<RecordAlgorithms> a(new RecordAlgorithms());
+    struct Spec {
+        std::uint16_t id;
+        const char* cipher;
+        std::size_t key_size;
+        const char* digest;
+        std::size_t secret_size;
+    };
+    static constexpr Spec kSpecs[] = {
+        {0x1301, "AES-128-GCM", 16, "SHA256", 32},
+        {0x1302, "AES-256-GCM", 32, "SHA384", 48},
+        {0x1303, "ChaCha20-Poly1305", 32, "SHA256", 32},
+    };
+    for (std::size_t i = 0; i < a->suites_.size(); ++i) {
+        RecordSuite& s = a->suites_[i];
+        s.id = kSpecs[i].id;
+        s.key_size = kSpecs[i].key_size;
+        s.digest = kSpecs[i].digest;
+        s.secret_size = kSpecs[i].secret_size;
+        s.cipher = EVP_CIPHER_fetch(libctx, kSpecs[i].cipher, property_query);
+        if (s.cipher == nullptr) {
+            return make_error(openssl_error(std::string("fetching ") + kSpecs[i].cipher));
+        }
+    }
+    a->kdf_ = EVP_KDF_fetch(libctx, "TLS13-KDF", property_query);
+    if (a->kdf_ == nullptr) {
+        return make_error(openssl_error("fetching TLS13-KDF"));
+    }
+    return a;
+}
+
+RecordAlgorithms::~RecordAlgorithms() {
+    for (RecordSuite& s : suites_) {
+        EVP_CIPHER_free(s.cipher);
+    }
+    EVP_KDF_free(kdf_);
+}
+
+const RecordSuite* RecordAlgorithms::suite(std::uint16_t id) const {
+    for (const RecordSuite& s : suites_) {
+        if (s.id == id) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+// --- RecordLayer ---
+
+RecordLayer::RecordLayer(const RecordAlgorithms& algorithms, const RecordSuite& suite)
+    : algorithms_(&algorithms), suite_(&suite) {}
+
+Result<RecordLayer> RecordLayer::create(const RecordAlgorithms& algorithms,
+                                        const RecordSuite& suite, const TrafficSecret& read,
+                                        const TrafficSecret& write, std::uint64_t read_sequence,
+                                        std::uint64_t write_sequence) {
+    if (read.size != suite.secret_size || write.size != suite.secret_size) {
+        return make_error("traffic secret size does not match the cipher suite");
+    }
+    RecordLayer layer(algorithms, suite);
+    const bool ok = layer.derive(layer.read_, read) && layer.derive(layer.write_, write);
+    tls13_kdf_forget_keys();
+    if (!ok) {
+        return make_error(openssl_error("deriving TLS 1.3 record keys"));
+    }
+    layer.read_.sequence = read_sequence;
+    layer.write_.sequence = write_sequence;
+    return layer;
+}
+
+RecordLayer::RecordLayer(RecordLayer&& o) noexcept
+    : algorithms_(o.algorithms_), suite_(o.suite_), read_(o.read_), write_(o.write_) {
+    o.read_.context = nullptr;
+    o.write_.context = nullptr;
+    wipe(o.read_);
+    wipe(o.write_);
+}
+
+RecordLayer& RecordLayer::operator=(RecordLayer&& o) noexcept {
+    if (this != &o) {
+        wipe(read_);
+        wipe(write_);
+        algorithms_ = o.algorithms_;
+        suite_ = o.suite_;
+        read_ = o.read_;
+        write_ = o.write_;
+        o.read_.context = nullptr;
+        o.write_.context = nullptr;
+        wipe(o.read_);
+        wipe(o.write_);
+    }
+    return *this;
+}
+
+RecordLayer::~RecordLayer() {
+    wipe(read_);
+    wipe(write_);
+}
+
+void RecordLayer::wipe(Direction& d) {
+    EVP_CIPHER_CTX_free(d.context);  // cleanses the key schedule
+    d.context = nullptr;
+    OPENSSL_cleanse(&d.secret, sizeof d.secret);
+    OPENSSL_cleanse(d.key.data(), d.key.size());
+    OPENSSL_cleanse(d.iv.data(), d.iv.size());
+}
+
+std::uint16_t RecordLayer::suite_id() const { return suite_->id; }
+
+bool RecordLayer::derive(Direction& d, const TrafficSecret& secret) {
+    d.secret = secret;
+    return expand_label(algorithms_->kdf(), suite_->digest, secret, "key", d.key.data(),
+                        suite_->key_size) &&
+           expand_label(algorithms_->kdf(), suite_->digest, secret, "iv", d.iv.data(), kIvSize);
+}
+
+bool RecordLayer::update(Direction& d) {
+    TrafficSecret next;
+    next.size = d.secret.size;
+    bool ok = expand_label(algorithms_->kdf(), suite_->digest, d.secret, "traffic upd",
+                           next.bytes.data(), next.size);
+    if (ok) {
+        EVP_CIPHER_CTX_free(d.context);
+        d.context = nullptr;
+        ok = derive(d, next);
+        d.sequence = 0;
+    }
+    OPENSSL_cleanse(&next, sizeof next);
+    tls13_kdf_forget_keys();
+    return ok;
+}
+
+bool RecordLayer::update_read() { return update(read_); }
+bool RecordLayer::update_write() { return update(write_); }
+
+bool RecordLayer::ensure_context(Direction& d, bool encrypt) {
+    if (d.context != nullptr) {
+        return true;
+    }
+    d.context = EVP_CIPHER_CTX_new();
+    if (d.context == nullptr || EVP_CipherInit_ex2(d.context, suite_->cipher, d.key.data(), nullptr,
+                                                   encrypt ? 1 : 0, nullptr) != 1) {
+        EVP_CIPHER_CTX_free(d.context);
+        d.context = nullptr;
+        return false;
+    }
+    return true;
+}
+
+void RecordLayer::release_contexts() {
+    EVP_CIPHER_CTX_free(read_.context);
+    EVP_CIPHER_CTX_free(write_.context);
+    read_.context = write_.context = nullptr;
+}
+
+bool RecordLayer::holds_contexts() const {
+    return read_.context != nullptr || write_.context != nullptr;
+}
+
+void RecordLayer::nonce(const Direction& d, std::uint8_t out[12]) const {
+    // RFC 8446 §5.3: the 64-bit sequence number, big-endian and left-padded to the IV's length,
+    // XORed with the IV.
+    std::memcpy(out, d.iv.data(), kIvSize);
+    for (int i = 0; i < 8; ++i) {
+        out[kIvSize - 1 - i] ^= static_cast<std::uint8_t>(d.sequence >> (8 * i));
+    }
+}
+
+Result<std::size_t> RecordLayer::seal(ContentType type, std::span<const iovec> pieces,
+                                      std::span<char> out) {
+    std::size_t total = 0;
+    for (const iovec& p : pieces) {
+        total += p.iov_len;
+    }
+    if (total > kMaxRecordPlaintext || out.size() < total + kRecordOverhead) {
+        return make_error("record does not fit");
+    }
+    if (write_.sequence == std::numeric_limits<std::uint64_t>::max()) {
+        return make_error("record sequence number exhausted");
+    }
+    if (!ensure_context(write_, true)) {
+        return make_error("record cipher context");
+    }
+    const std::size_t length = total + 1 + kRecordTagSize;
+    auto* header = reinterpret_cast<unsigned char*>(out.data());
+    header[0] = static_cast<unsigned char>(ContentType::application_data);  // opaque_type
+    header[1] = 0x03;  // legacy_record_version 0x0303
+    header[2] = 0x03;
+    header[3] = static_cast<unsigned char>(length >> 8);
+    header[4] = static_cast<unsigned char>(length);
+    std::uint8_t iv[kIvSize];
+    nonce(write_, iv);
+    EVP_CIPHER_CTX* c = write_.context;
+    unsigned char* body = header + kRecordHeaderSize;
+    std::size_t done = 0;
+    int n = 0;
+    bool ok = EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
+              EVP_EncryptUpdate(c, nullptr, &n, header, kRecordHeaderSize) == 1;
+    for (const iovec& p : pieces) {
+        if (!ok || p.iov_len == 0) {
+            continue;
+        }
+        ok = EVP_EncryptUpdate(c, body + done, &n, static_cast<const unsigned char*>(p.iov_base),
+                               static_cast<int>(p.iov_len)) == 1;
+        done += static_cast<std::size_t>(n);
+    }
+    const unsigned char inner_type = static_cast<unsigned char>(type);
+    ok = ok && EVP_EncryptUpdate(c, body + done, &n, &inner_type, 1) == 1;
+    done += static_cast<std::size_t>(n);
+    ok = ok && EVP_EncryptFinal_ex(c, body + done, &n) == 1;
+    done += static_cast<std::size_t>(n);
+    ok = ok && done == total + 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, kRecordTagSize, body + done) == 1;
+    if (!ok) {
+        return make_error("record encryption failed");
+    }
+    ++write_.sequence;
+    return kRecordHeaderSize + length;
+}
+
+bool RecordLayer::open(std::span<char> record, OpenedRecord& opened, RecordError& error) {
+    auto* header = reinterpret_cast<unsigned char*>(record.data());
+    if (record.size() < kRecordHeaderSize) {
+        error = {AlertCode::decode_error, "short record"};
+        return false;
+    }
+    const std::size_t length = (std::size_t{header[3]} << 8) | header[4];
+    if (length != record.size() - kRecordHeaderSize) {
+        error = {AlertCode::decode_error, "record length mismatch"};
+        return false;
+    }
+    // After the handshake every record is protected (RFC 8446 §5): a plaintext alert or
+    // change_cipher_spec here is unexpected.
+    if (header[0] != static_cast<unsigned char>(ContentType::application_data)) {
+        error = {AlertCode::unexpected_message, "unprotected record after the handshake"};
+        return false;
+    }
+    if (length > kMaxRecordCiphertext) {
+        error = {AlertCode::record_overflow, "record too long"};
+        return false;
+    }
+    if (length < kRecordTagSize + 1) {
+        error = {AlertCode::bad_record_mac, "decryption failed"};
+        return false;
+    }
+    if (read_.sequence == std::numeric_limits<std::uint64_t>::max()) {
+        error = {AlertCode::internal_error, "record sequence number exhausted"};
+        return false;
+    }
+    if (!ensure_context(read_, false)) {
+        error = {AlertCode::internal_error, "record cipher context"};
+        return false;
+    }
+    std::uint8_t iv[kIvSize];
+    nonce(read_, iv);
+    EVP_CIPHER_CTX* c = read_.context;
+    unsigned char* body = header + kRecordHeaderSize;
+    const std::size_t sealed = length - kRecordTagSize;
+    int n = 0;
+    int m = 0;
+    const bool ok =
+        EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
+        EVP_DecryptUpdate(c, nullptr, &n, header, kRecordHeaderSize) == 1 &&
+        EVP_DecryptUpdate(c, body, &n, body, static_cast<int>(sealed)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kRecordTagSize, body + sealed) == 1 &&
+        EVP_DecryptFinal_ex(c, body + n, &m) == 1 && static_cast<std::size_t>(n + m) == sealed;
+    if (!ok) {
+        error = {AlertCode::bad_record_mac, "decryption failed"};
+        return false;
+    }
+    ++read_.sequence;
+    // TLSInnerPlaintext: content, then its type, then zero padding (RFC 8446 §5.2).
+    std::size_t end = sealed;
+    while (end > 0 && body[end - 1] == 0) {
+        --end;
+    }
+    if (end == 0) {
+        error = {AlertCode::unexpected_message, "record without a content type"};
+        return false;
+    }
+    const unsigned char type = body[end - 1];
+    if (end - 1 > kMaxRecordPlaintext) {
+        error = {AlertCode::record_overflow, "record plaintext too long"};
+        return false;
+    }
+    if (type != static_cast<unsigned char>(ContentType::application_data) &&
+        type != static_cast<unsigned char>(ContentType::handshake) &&
+        type != static_cast<unsigned char>(ContentType::alert)) {
+        error = {AlertCode::unexpected_message, "unexpected record content type"};
+        return false;
+    }
+    opened.type = static_cast<ContentType>(type);
+    opened.plaintext = std::span<char>(reinterpret_cast<char*>(body), end - 1);
+    return true;
+}
+
+}  // namespace anyedge::tls
