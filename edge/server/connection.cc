@@ -80,8 +80,11 @@ ProtocolSession& Connection::session(Turn& t) {
 Connection::SendState& Connection::out() {
     if (!io_) {
         io_ = std::make_unique<SendState>();
+        // OpenSSL makes a record of every piece written, so for it a response is better copied
+        // into one; a session with its own records seals pieces together as they are.
+        const bool records_per_piece = tls_listener_ && !(tls_ && tls_->owns_records());
         const size_t copy_threshold =
-            tls_listener_ ? OutputQueue::kCopyThreshold : OutputQueue::kPlainCopyThreshold;
+            records_per_piece ? OutputQueue::kCopyThreshold : OutputQueue::kPlainCopyThreshold;
         io_->front.set_copy_threshold(copy_threshold);
         io_->back.set_copy_threshold(copy_threshold);
     }
@@ -358,24 +361,19 @@ void Connection::tls_flush(Turn& t) {
         // Encrypt queued plaintext until OpenSSL's output buffer is full.
         bool blocked = false;
         while (io_ && !io_->back.empty() && s.handshake_done() && !blocked) {
-            iovec iov[8];
-            const size_t n = io_->back.gather(iov, 8, 64 * 1024);
-            size_t wrote = 0;
-            for (size_t i = 0; i < n; ++i) {
-                const tls::TlsIo w = s.write_plaintext(std::span<const char>(
-                    static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
-                wrote += w.bytes;
-                if (w.bytes < iov[i].iov_len) {
-                    blocked = true;
-                    if (w.status == tls::TlsStatus::error) {
-                        io_->back.consume(wrote);
-                        begin_abort(t);
-                        return;
-                    }
-                    break;
+            iovec iov[32];
+            const size_t n = io_->back.gather(iov, 32, 64 * 1024);
+            size_t gathered = 0;
+            for (size_t i = 0; i < n; ++i) gathered += iov[i].iov_len;
+            const tls::TlsIo w = s.write_plaintext(std::span<const iovec>(iov, n));
+            io_->back.consume(w.bytes);
+            if (w.bytes < gathered) {
+                blocked = true;
+                if (w.status == tls::TlsStatus::error) {
+                    begin_abort(t);
+                    return;
                 }
             }
-            io_->back.consume(wrote);
         }
         const bool queue_empty = !io_ || io_->back.empty();
         if (!blocked && queue_empty && s.handshake_done() && !session_closing() && !lingering_ &&

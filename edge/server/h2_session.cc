@@ -140,21 +140,9 @@ struct H2Session::Callbacks {
         auto* st = static_cast<Stream*>(source->ptr);
         s.out_->copy(std::string_view(reinterpret_cast<const char*>(framehd), 9));
         if (frame->data.padlen > 0) return NGHTTP2_ERR_CALLBACK_FAILURE;  // we never pad
-        // Copied, not referenced: the output queue keeps only the current snapshots alive,
-        // and this stream's may be older by the time the frame is sent.
-        while (length > 0) {
-            iovec iov[16];
-            const size_t n = st->body_out.gather(iov, 16, length);
-            if (n == 0) break;
-            size_t taken = 0;
-            for (size_t i = 0; i < n; ++i) {
-                s.out_->copy(
-                    std::string_view(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len));
-                taken += iov[i].iov_len;
-            }
-            st->body_out.consume(taken);
-            length -= taken;
-        }
+        // Referenced bytes stay referenced, their snapshot held by the output queue: this
+        // stream's may be older than the connection's current one by the time it is sent.
+        length -= st->body_out.move_front(length, *s.out_);
         return length == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
 

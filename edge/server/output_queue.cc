@@ -10,7 +10,7 @@ void OutputQueue::copy(std::string_view bytes) {
         segments_.back().offset + segments_.back().len == arena_.size()) {
         segments_.back().len += bytes.size();
     } else {
-        segments_.push_back(Segment{true, arena_.size(), nullptr, bytes.size()});
+        segments_.push_back(Segment{true, arena_.size(), nullptr, bytes.size(), nullptr});
     }
     arena_.append(bytes);
     total_ += bytes.size();
@@ -29,7 +29,7 @@ void OutputQueue::reference(std::string_view bytes, const cache::Snapshot& owner
                           return h.get() == &owner;
                       }) != holds_.rend();
     if (!held) holds_.push_back(owner.shared_from_this());
-    segments_.push_back(Segment{false, 0, bytes.data(), bytes.size()});
+    segments_.push_back(Segment{false, 0, bytes.data(), bytes.size(), &owner});
     total_ += bytes.size();
 }
 
@@ -62,6 +62,24 @@ void OutputQueue::consume(size_t n) {
         head_offset_ = 0;
     }
     if (sent_ == total_) clear();
+}
+
+size_t OutputQueue::move_front(size_t n, ResponseSink& to) {
+    size_t moved = 0;
+    while (moved < n && head_segment_ < segments_.size()) {
+        const Segment& s = segments_[head_segment_];
+        const char* base = s.owned ? arena_.data() + s.offset : s.ptr;
+        const size_t len = std::min(s.len - head_offset_, n - moved);
+        const std::string_view bytes(base + head_offset_, len);
+        if (s.owned) {
+            to.copy(bytes);
+        } else {
+            to.reference(bytes, *s.owner);
+        }
+        moved += len;
+        consume(len);  // may clear() the queue once all is moved: the loop then ends
+    }
+    return moved;
 }
 
 bool OutputQueue::release_memory() {

@@ -33,11 +33,15 @@ class OutputQueue final : public ResponseSink {
     // An empty queue gives its storage back (an idle connection keeps none); returns whether
     // there was any to give.
     bool release_memory();
+    // Moves the first n unsent bytes to `to`: copied bytes are copied, referenced ones
+    // referenced there (with their snapshot held by `to`). Returns the bytes moved.
+    size_t move_front(size_t n, ResponseSink& to);
 
-    // Bodies up to the threshold are copied, larger ones referenced. Over TLS every piece
-    // becomes its own record (SSL_write has no gather form), so a response whose body is
-    // copied goes out as one record; on plain HTTP the kernel copies every byte into the socket
-    // anyway, and a second copy here cost a quarter of the CPU of pipelined 8 KB responses.
+    // Bodies up to the threshold are copied, larger ones referenced. Over TLS with OpenSSL's
+    // records every piece becomes its own record (SSL_write has no gather form), so a response
+    // whose body is copied goes out as one record; on plain HTTP the kernel copies every byte into
+    // the socket anyway, and a second copy here cost a quarter of the CPU of pipelined 8 KB
+    // responses.
     static constexpr size_t kCopyThreshold = 16 * 1024;
     static constexpr size_t kPlainCopyThreshold = 1024;
     void set_copy_threshold(size_t bytes) { copy_threshold_ = bytes; }
@@ -48,6 +52,7 @@ class OutputQueue final : public ResponseSink {
         size_t offset;  // into arena_ when owned
         const char* ptr;
         size_t len;
+        const cache::Snapshot* owner;  // referenced bytes: the snapshot held for them
     };
     std::string arena_;
     std::vector<Segment> segments_;

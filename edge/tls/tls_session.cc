@@ -408,7 +408,8 @@ TlsIo TlsSession::write_plaintext(std::span<const char> data) {
         }
     }
     if (own_) {
-        return own_write(data);
+        const iovec piece{const_cast<char*>(data.data()), data.size()};
+        return own_write(std::span<const iovec>(&piece, 1));
     }
     if (!ensure_bios()) {
         return {terminal_, 0};
@@ -425,6 +426,27 @@ TlsIo TlsSession::write_plaintext(std::span<const char> data) {
         }
         after_progress();
         total += n;
+    }
+    return {TlsStatus::ok, total};
+}
+
+TlsIo TlsSession::write_plaintext(std::span<const iovec> pieces) {
+    if (own_) {
+        return is_final(terminal_) ? TlsIo{terminal_, 0} : own_write(pieces);
+    }
+    std::size_t total = 0;
+    for (const iovec& p : pieces) {
+        const TlsIo w =
+            write_plaintext(std::span<const char>(static_cast<const char*>(p.iov_base), p.iov_len));
+        total += w.bytes;
+        if (w.status != TlsStatus::ok) {
+            return {w.status, total};
+        }
+        if (own_) {  // the handshake just ended: the rest goes through own records
+            const TlsIo rest =
+                own_write(pieces.subspan(static_cast<std::size_t>(&p - pieces.data()) + 1));
+            return {rest.status, total + rest.bytes};
+        }
     }
     return {TlsStatus::ok, total};
 }
@@ -729,7 +751,7 @@ bool TlsSession::own_send_key_update() {
     return true;
 }
 
-TlsIo TlsSession::own_write(std::span<const char> data) {
+TlsIo TlsSession::own_write(std::span<const iovec> pieces) {
     OwnRecords& o = *own_;
     if (o.close_sent) {
         return {TlsStatus::error, 0};  // nothing follows close_notify (RFC 8446 §6.1)
@@ -737,18 +759,40 @@ TlsIo TlsSession::own_write(std::span<const char> data) {
     if (o.owe_key_update && !own_send_key_update()) {
         return {is_final(terminal_) ? terminal_ : TlsStatus::want_write, 0};
     }
+    std::size_t left = 0;
+    for (const iovec& p : pieces) {
+        left += p.iov_len;
+    }
     std::size_t total = 0;
-    while (total < data.size()) {
-        const std::size_t want = std::min(kMaxRecordPlaintext, data.size() - total);
+    std::size_t index = 0;   // the piece the next record starts in
+    std::size_t offset = 0;  // and where in it
+    while (left > 0) {
+        const std::size_t want = std::min(kMaxRecordPlaintext, left);
+        // A record of fewer than 512 bytes only when that is all there is: tiny records waste
+        // 22 bytes and a tag each.
         const std::size_t small = std::min<std::size_t>(want, 512);
         const std::span<char> room = o.out.reserve(small + kRecordOverhead, want + kRecordOverhead);
         if (room.size() < small + kRecordOverhead) {
             return {TlsStatus::want_write, total};
         }
-        const std::size_t n = std::min(want, room.size() - kRecordOverhead);
-        const iovec piece{const_cast<char*>(data.data() + total), n};
+        // The record's plaintext: up to `limit` bytes from the pieces, as they are.
+        const std::size_t limit = std::min(want, room.size() - kRecordOverhead);
+        iovec parts[32];
+        std::size_t count = 0;
+        std::size_t n = 0;
+        while (n < limit && count < std::size(parts)) {
+            const iovec& p = pieces[index];
+            const std::size_t take = std::min(p.iov_len - offset, limit - n);
+            parts[count++] = iovec{static_cast<char*>(p.iov_base) + offset, take};
+            n += take;
+            offset += take;
+            if (offset == p.iov_len) {
+                ++index;
+                offset = 0;
+            }
+        }
         auto sealed =
-            o.layer.seal(ContentType::application_data, std::span<const iovec>(&piece, 1), room);
+            o.layer.seal(ContentType::application_data, std::span<const iovec>(parts, count), room);
         if (!sealed) {
             terminal_ = TlsStatus::error;
             error_reason_ = "record encryption failed";
@@ -756,6 +800,7 @@ TlsIo TlsSession::own_write(std::span<const char> data) {
         }
         o.out.commit(*sealed);
         total += n;
+        left -= n;
     }
     return {TlsStatus::ok, total};
 }

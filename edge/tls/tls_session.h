@@ -22,6 +22,8 @@
 // Threads: a session is used by one thread at a time (its worker).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -126,6 +128,10 @@ class TlsSession {
     // (OpenSSL's write-retry rule): after want_write, the next call must start with the first
     // byte not yet accepted (the buffer may move and grow, its bytes may not change).
     TlsIo write_plaintext(std::span<const char> data);
+    // The same for a gather list: with own records the pieces fill records of up to 16 KB
+    // without being copied (OpenSSL's SSL_write makes a record of each piece). Returns the
+    // bytes accepted from the front of the list.
+    TlsIo write_plaintext(std::span<const iovec> pieces);
 
     // Queues close_notify (RFC 8446 §6.1) after everything written so far. ok when queued (or
     // when both directions are closed); want_write when the output buffer is full, in which
@@ -172,7 +178,7 @@ class TlsSession {
     // At the end of the handshake: move to own records when the session can.
     void take_records();
     TlsIo own_read(std::span<char> out);
-    TlsIo own_write(std::span<const char> data);
+    TlsIo own_write(std::span<const iovec> pieces);
     TlsIo own_shutdown();
     // Seals one record from `pieces` into the send ring; false when there is no room.
     bool own_seal(ContentType type, std::span<const iovec> pieces);
