@@ -28,8 +28,10 @@ class CaptureSink final : public ResponseSink {
             body_.copy(bytes);
             return;
         }
+        // Only the new bytes (and the three before them) can complete the blank line.
+        const size_t from = head_.size() < 3 ? 0 : head_.size() - 3;
         head_.append(bytes);
-        const size_t end = head_.find("\r\n\r\n");
+        const size_t end = head_.find("\r\n\r\n", from);
         if (end == std::string::npos) return;
         // Anything after the blank line is the body's start.
         body_.copy(std::string_view(head_).substr(end + 4));
@@ -82,7 +84,29 @@ struct H2Session::Stream {
     // The response body, sent as DATA frames.
     OutputQueue body_out;
     size_t body_left_to_frame = 0;  // not yet handed to nghttp2 by the read callback
+
+    // Ready for another request, keeping what its buffers have allocated.
+    void recycle() {
+        id = 0;
+        for (std::string* f :
+             {&method, &path, &authority, &host, &if_match, &if_none_match, &if_modified_since,
+              &if_unmodified_since, &range, &if_range, &accept_encoding, &authorization, &body}) {
+            f->clear();
+        }
+        content_length.reset();
+        header_bytes = 0;
+        error_status = 0;
+        error_reason = "";
+        headers_done = request_ended = answered = collecting = wants_body = false;
+        dropped = 0;
+        body_out.clear();
+        body_left_to_frame = 0;
+    }
 };
+
+namespace {
+constexpr size_t kSpareStreams = 16;
+}  // namespace
 
 // The request as the Responder and handlers see it; views into the stream's fields.
 static http::Request request_of(const H2Session::Stream& st) {
@@ -152,7 +176,13 @@ struct H2Session::Callbacks {
         if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
             return 0;
         }
-        auto st = std::make_unique<Stream>();
+        std::unique_ptr<Stream> st;
+        if (s.spare_streams_.empty()) {
+            st = std::make_unique<Stream>();
+        } else {
+            st = std::move(s.spare_streams_.back());
+            s.spare_streams_.pop_back();
+        }
         st->id = frame->hd.stream_id;
         nghttp2_session_set_stream_user_data(session, st->id, st.get());
         s.streams_[st->id] = std::move(st);
@@ -288,6 +318,10 @@ struct H2Session::Callbacks {
         Stream& st = *it->second;
         if (!st.headers_done) --s.header_blocks_open_;
         if (st.collecting) --s.bodies_open_;
+        if (s.spare_streams_.size() < kSpareStreams) {
+            st.recycle();
+            s.spare_streams_.push_back(std::move(it->second));
+        }
         s.streams_.erase(it);
         return 0;
     }
@@ -317,6 +351,13 @@ H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
 }
 
 H2Session::~H2Session() { nghttp2_session_del(session_); }
+
+bool H2Session::release_memory() {
+    const bool any = !spare_streams_.empty();
+    spare_streams_.clear();
+    spare_streams_.shrink_to_fit();
+    return any;
+}
 
 void H2Session::set_access_log(AccessLog* log, std::string peer, bool tls) {
     log_ = log;
@@ -461,35 +502,34 @@ void H2Session::answer(Stream& st) {
     st.body.clear();
     st.body.shrink_to_fit();
 
-    // The HTTP/1.1 head becomes :status and lower-case fields.
-    std::string_view head = cap.head_;
-    const size_t line_end = head.find("\r\n");
-    const std::string status =
-        head.size() >= 12 ? std::string(head.substr(9, 3)) : std::string("500");
-    std::vector<std::string> names;
-    std::vector<std::string_view> values;
-    head.remove_prefix(line_end == std::string_view::npos ? head.size() : line_end + 2);
-    while (!head.empty()) {
-        const size_t eol = head.find("\r\n");
-        const std::string_view line = head.substr(0, eol);
-        head.remove_prefix(eol == std::string_view::npos ? head.size() : eol + 2);
-        const size_t colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        std::string name(line.substr(0, colon));
-        std::transform(name.begin(), name.end(), name.begin(), http::ascii_lower);
-        if (connection_specific(name)) continue;
-        names.push_back(std::move(name));
-        values.push_back(http::trim_ows(line.substr(colon + 1)));
-    }
-    std::vector<nghttp2_nv> nv;
-    nv.reserve(names.size() + 1);
-    auto add = [&nv](std::string_view n, std::string_view v) {
+    // The HTTP/1.1 head becomes :status and lower-case fields, lowered in place (the head is
+    // this function's own copy; nghttp2 copies the fields when the response is submitted).
+    std::string& head_text = cap.head_;
+    const std::string status = head_text.size() >= 12 ? head_text.substr(9, 3) : std::string("500");
+    static thread_local std::vector<nghttp2_nv> nv;  // reused: no allocation per response
+    nv.clear();
+    auto add = [](std::string_view n, std::string_view v) {
         nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                       reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                       NGHTTP2_NV_FLAG_NONE});
     };
     add(":status", status);
-    for (size_t i = 0; i < names.size(); ++i) add(names[i], values[i]);
+    size_t pos = head_text.find("\r\n");
+    pos = pos == std::string::npos ? head_text.size() : pos + 2;
+    while (pos < head_text.size()) {
+        size_t eol = head_text.find("\r\n", pos);
+        if (eol == std::string::npos) eol = head_text.size();
+        char* line = head_text.data() + pos;
+        const size_t line_len = eol - pos;
+        pos = eol + 2;
+        const char* colon = static_cast<const char*>(std::memchr(line, ':', line_len));
+        if (colon == nullptr) continue;
+        const size_t name_len = static_cast<size_t>(colon - line);
+        std::transform(line, line + name_len, line, http::ascii_lower);
+        const std::string_view name(line, name_len);
+        if (connection_specific(name)) continue;
+        add(name, http::trim_ows(std::string_view(colon + 1, line_len - name_len - 1)));
+    }
 
     int rv;
     if (st.body_out.empty()) {

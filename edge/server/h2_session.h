@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "edge/server/http_session.h"
 #include "edge/server/protocol_session.h"
@@ -59,6 +60,9 @@ class H2Session final : public ProtocolSession {
 
     struct Stream;  // one request and its response (h2_session.cc)
 
+    // Idle: the spare streams go.
+    bool release_memory() override;
+
   private:
     struct Callbacks;
 
@@ -72,6 +76,9 @@ class H2Session final : public ProtocolSession {
     RequestHandler* handler_;
     nghttp2_session* session_ = nullptr;
     std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+    // Closed streams kept for the next ones (a few): their strings and queues keep their
+    // capacity, so a request costs no allocations for them. Given back when idle.
+    std::vector<std::unique_ptr<Stream>> spare_streams_;
     // Set for the duration of on_receive()/resume(): what the callbacks answer with.
     ResponseSink* out_ = nullptr;
     const cache::Snapshot* snapshot_ = nullptr;

@@ -1265,5 +1265,260 @@ TEST_F(ResumptionTest, ClockDrivesKeyWindows) {
     }
 }
 
+// --- own records: after a TLS 1.3 handshake the session protects records itself ---
+
+// Every TLS 1.3 suite: the SSL is gone, data of every size flows both ways (the client is
+// OpenSSL's record layer, so both implementations agree on keys, nonces and padding).
+TEST(TlsOwnRecords, EverySuiteBothWaysWithoutTheSsl) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    for (const char* suite :
+         {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+        SCOPED_TRACE(suite);
+        auto cctx = client_context({.min_version = TLS1_3_VERSION, .tls13_suites = suite});
+        TlsSession client =
+            make_client(cctx.get(), {.sni = "www.example.com", .alpn = {"http/1.1"}});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok) << server.error_reason();
+        EXPECT_TRUE(server.owns_records());
+        EXPECT_EQ(server.native_handle(), nullptr);
+        EXPECT_EQ(server.cipher(), suite);
+        EXPECT_EQ(server.alpn(), "http/1.1");
+        EXPECT_EQ(server.sni(), "www.example.com");
+        EXPECT_EQ(server.protocol(), "TLSv1.3");
+        settle(client, server);
+        for (std::size_t size :
+             {std::size_t{1}, std::size_t{16384}, std::size_t{16385}, std::size_t{70000}}) {
+            std::string data(size, '\0');
+            for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>(i * 7 + size);
+            // Server to client, as a gather list of uneven pieces.
+            std::vector<iovec> pieces;
+            for (std::size_t off = 0; off < size;) {
+                const std::size_t n = std::min<std::size_t>(size - off, 1 + off % 5000);
+                pieces.push_back({data.data() + off, n});
+                off += n;
+            }
+            std::string got;
+            std::size_t sent = 0;
+            char buf[4096];
+            for (int round = 0; round < 1000 && got.size() < size; ++round) {
+                std::size_t skip = sent;
+                std::vector<iovec> rest;
+                for (const iovec& p : pieces) {
+                    if (skip >= p.iov_len) {
+                        skip -= p.iov_len;
+                        continue;
+                    }
+                    rest.push_back({static_cast<char*>(p.iov_base) + skip, p.iov_len - skip});
+                    skip = 0;
+                }
+                if (!rest.empty()) {
+                    const TlsIo w = server.write_plaintext(std::span<const iovec>(rest));
+                    ASSERT_NE(w.status, TlsStatus::error) << server.error_reason();
+                    sent += w.bytes;
+                }
+                transfer(server, client);
+                for (TlsIo r; (r = client.read_plaintext(buf)).status == TlsStatus::ok;) {
+                    got.append(buf, r.bytes);
+                }
+            }
+            EXPECT_EQ(got, data) << size;
+            // Client to server.
+            got.clear();
+            std::size_t written = 0;
+            for (int round = 0; round < 1000 && got.size() < size; ++round) {
+                if (written < size) {
+                    const TlsIo w = client.write_plaintext(
+                        std::span<const char>(data.data() + written, size - written));
+                    ASSERT_NE(w.status, TlsStatus::error);
+                    written += w.bytes;
+                }
+                transfer(client, server);
+                for (TlsIo r; (r = server.read_plaintext(buf)).status == TlsStatus::ok;) {
+                    got.append(buf, r.bytes);
+                }
+            }
+            EXPECT_EQ(got, data) << size;
+        }
+    }
+}
+
+TEST(TlsOwnRecords, Tls12KeepsOpenSslAndResumptionKeepsOwnRecords) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto c12 = client_context({.max_version = TLS1_2_VERSION});
+    TlsSession client12 = make_client(c12.get(), {});
+    TlsSession server12 = make_server(*ctx);
+    ASSERT_EQ(handshake(client12, server12).server, TlsStatus::ok);
+    EXPECT_FALSE(server12.owns_records());
+    EXPECT_NE(server12.native_handle(), nullptr);
+
+    auto cctx = client_context({});
+    TlsSession first = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(handshake(first, server).server, TlsStatus::ok);
+    settle(first, server);  // the ticket, sealed by OpenSSL before the switch
+    SSL_SESSION* ticket = SSL_get1_session(first.native_handle());
+    ASSERT_TRUE(SSL_SESSION_has_ticket(ticket));
+    first.shutdown();
+    TlsSession again = make_client(cctx.get(), {.resume = ticket});
+    TlsSession server2 = make_server(*ctx);
+    ASSERT_EQ(handshake(again, server2).server, TlsStatus::ok);
+    EXPECT_TRUE(server2.resumed());
+    EXPECT_TRUE(server2.owns_records());
+    settle(again, server2);
+    ASSERT_EQ(server2.write_plaintext(std::string_view("resumed")).status, TlsStatus::ok);
+    transfer(server2, again);
+    char buf[64];
+    const TlsIo r = again.read_plaintext(buf);
+    ASSERT_EQ(r.status, TlsStatus::ok) << again.error_reason();
+    EXPECT_EQ(std::string(buf, r.bytes), "resumed");
+    SSL_SESSION_free(ticket);
+}
+
+// The worker may see the client's Finished before the completion of the send that carried the
+// server's flight: the switch then happens with the flight still pending, in the SSL's memory.
+TEST(TlsOwnRecords, SwitchWhileTheServerFlightIsStillPending) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(client.handshake().status, TlsStatus::want_read);
+    transfer(client, server);
+    ASSERT_EQ(server.handshake().status, TlsStatus::want_read);
+    // The flight reaches the client, but the server is not told it was sent.
+    const std::string flight(server.pending_ciphertext());
+    ASSERT_EQ(flight.size(), server.pending_ciphertext_bytes());
+    ASSERT_EQ(client.feed_ciphertext(flight), flight.size());
+    ASSERT_EQ(client.handshake().status, TlsStatus::ok);
+    ASSERT_EQ(client.write_plaintext(std::string_view("early request")).status, TlsStatus::ok);
+    transfer(client, server);
+    ASSERT_EQ(server.handshake().status, TlsStatus::ok);
+    ASSERT_TRUE(server.owns_records());
+    // Still pending: the flight (already delivered), then the ticket.
+    ASSERT_GT(server.pending_ciphertext_bytes(), flight.size());
+    ASSERT_EQ(server.pending_ciphertext().substr(0, flight.size()), flight);
+    server.consume_ciphertext(flight.size());
+    char buf[64];
+    TlsIo r = server.read_plaintext(buf);
+    ASSERT_EQ(r.status, TlsStatus::ok) << server.error_reason();
+    EXPECT_EQ(std::string(buf, r.bytes), "early request");
+    ASSERT_EQ(server.write_plaintext(std::string_view("response")).status, TlsStatus::ok);
+    transfer(server, client);
+    std::string got;
+    while ((r = client.read_plaintext(buf)).status == TlsStatus::ok) got.append(buf, r.bytes);
+    EXPECT_EQ(got, "response") << client.error_reason();
+}
+
+TEST(TlsOwnRecords, KeyUpdateNotRequestedChangesOnlyTheReadKey) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    settle(client, server);
+    char buf[64];
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(SSL_key_update(client.native_handle(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+        ASSERT_EQ(client.write_plaintext(std::string_view("next")).status, TlsStatus::ok);
+        transfer(client, server);
+        const TlsIo r = server.read_plaintext(buf);
+        ASSERT_EQ(r.status, TlsStatus::ok) << server.error_reason();
+        EXPECT_EQ(std::string(buf, r.bytes), "next");
+        EXPECT_EQ(server.pending_ciphertext_bytes(), 0u);  // nothing owed back
+    }
+    ASSERT_EQ(server.write_plaintext(std::string_view("same key")).status, TlsStatus::ok);
+    transfer(server, client);
+    const TlsIo r = client.read_plaintext(buf);
+    ASSERT_EQ(r.status, TlsStatus::ok) << client.error_reason();
+    EXPECT_EQ(std::string(buf, r.bytes), "same key");
+}
+
+// A changed byte anywhere in a record is bad_record_mac (RFC 8446 §5.2): the server sends the
+// alert, says why, and reads nothing more.
+TEST(TlsOwnRecords, TamperedRecordIsBadRecordMac) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    for (std::size_t at : {std::size_t{5}, std::size_t{10}, std::size_t{27}}) {
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        settle(client, server);
+        ASSERT_EQ(client.write_plaintext(std::string_view("0123456789")).status, TlsStatus::ok);
+        std::string record(client.pending_ciphertext());
+        ASSERT_EQ(record.size(), 10u + kRecordOverhead);
+        client.consume_ciphertext(record.size());
+        record[at] ^= 0x20;
+        ASSERT_EQ(server.feed_ciphertext(record), record.size());
+        char buf[64];
+        EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::error);
+        EXPECT_EQ(server.error_reason(), "decryption failed");
+        EXPECT_TRUE(server.failed());
+        transfer(server, client);
+        EXPECT_EQ(client.read_plaintext(buf).status, TlsStatus::error);
+        EXPECT_NE(client.error_reason().find("bad record mac"), std::string_view::npos)
+            << client.error_reason();
+    }
+}
+
+TEST(TlsOwnRecords, MalformedRecordsAreFatal) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    struct Case {
+        std::string bytes;
+        const char* reason;
+    };
+    const Case cases[] = {
+        // Longer than 2^14 + 256 (RFC 8446 §5.2): record_overflow before the body arrives.
+        {std::string("\x17\x03\x03\x41\x01", 5), "record too long"},
+        // A plaintext alert after the handshake.
+        {std::string("\x15\x03\x03\x00\x02\x02\x28", 7), "unprotected record after the handshake"},
+        // Too short to hold a tag.
+        {std::string("\x17\x03\x03\x00\x03xyz", 8), "decryption failed"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.reason);
+        TlsSession client = make_client(cctx.get(), {});
+        TlsSession server = make_server(*ctx);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+        settle(client, server);
+        ASSERT_EQ(server.feed_ciphertext(c.bytes), c.bytes.size());
+        char buf[64];
+        EXPECT_EQ(server.read_plaintext(buf).status, TlsStatus::error);
+        EXPECT_EQ(server.error_reason(), c.reason);
+        EXPECT_GT(server.pending_ciphertext_bytes(), 0u);  // the alert
+    }
+}
+
+TEST(TlsOwnRecords, IdleSessionHoldsNoBuffersAndWakesUp) {
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    settle(client, server);
+    char buf[64];
+    for (int round = 0; round < 3; ++round) {
+        EXPECT_TRUE(server.shed_buffers()) << round;
+        EXPECT_FALSE(server.shed_buffers()) << round;
+        ASSERT_EQ(client.write_plaintext(std::string_view("ping")).status, TlsStatus::ok);
+        transfer(client, server);
+        const TlsIo r = server.read_plaintext(buf);
+        ASSERT_EQ(r.status, TlsStatus::ok) << server.error_reason();
+        EXPECT_EQ(std::string(buf, r.bytes), "ping");
+        ASSERT_EQ(server.write_plaintext(std::string_view("pong")).status, TlsStatus::ok);
+        EXPECT_FALSE(server.shed_buffers()) << "unsent output";
+        transfer(server, client);
+        const TlsIo c = client.read_plaintext(buf);
+        ASSERT_EQ(c.status, TlsStatus::ok);
+        EXPECT_EQ(std::string(buf, c.bytes), "pong");
+    }
+}
+
 }  // namespace
 }  // namespace anyedge::tls

@@ -30,6 +30,7 @@ TEST(FuzzCorpus, Path) { EXPECT_GT(replay("path", path), 0); }
 TEST(FuzzCorpus, Manifest) { EXPECT_GT(replay("manifest", manifest), 0); }
 TEST(FuzzCorpus, BirdReply) { EXPECT_GT(replay("bird_reply", bird_reply), 0); }
 TEST(FuzzCorpus, Connection) { EXPECT_GT(replay("connection", connection), 0); }
+TEST(FuzzCorpus, TlsRecords) { EXPECT_GT(replay("tls_records", tls_records), 0); }
 
 }  // namespace
 }  // namespace anyedge::fuzz

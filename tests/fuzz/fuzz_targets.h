@@ -14,5 +14,6 @@ void path(const uint8_t* data, size_t size);            // edge/http/path
 void manifest(const uint8_t* data, size_t size);        // origin-sync/content/manifest
 void bird_reply(const uint8_t* data, size_t size);      // bgp-hooks/bird/reply
 void connection(const uint8_t* data, size_t size);      // edge/server/connection (events)
+void tls_records(const uint8_t* data, size_t size);     // edge/tls own records (events)
 
 }  // namespace anyedge::fuzz
