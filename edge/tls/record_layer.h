@@ -139,6 +139,9 @@ class RecordLayer {
     };
 
     RecordLayer(const RecordAlgorithms& algorithms, const RecordSuite& suite);
+    // HKDF-Expand-Label(secret, label, "", size) with the suite's hash.
+    bool expand(const TrafficSecret& secret, std::string_view label, std::uint8_t* out,
+                std::size_t size) const;
     bool derive(Direction& d, const TrafficSecret& secret);
     bool update(Direction& d);
     bool ensure_context(Direction& d, bool encrypt);
