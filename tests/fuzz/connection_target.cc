@@ -7,45 +7,24 @@
 //                 a stop, unread input toggled, or (TLS) a real client's ClientHello.
 // Invariants: nothing crashes or leaks (ASan), every send completes, and a closed connection
 // holds nothing.
-#include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "edge/tls/self_signed.h"
 #include "edge/tls/tls_context.h"
 #include "tests/edge/connection_driver.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/fuzz/fuzz_tls_context.h"
 
 namespace anyedge::fuzz {
 namespace {
 
 void check(bool ok) {
     if (!ok) std::abort();
-}
-
-// One server context for every run: a self-signed certificate made once.
-tls::TlsContext& server_context() {
-    static std::unique_ptr<tls::TlsContext> ctx = [] {
-        const auto dir = std::filesystem::temp_directory_path() /
-                         ("anyedge-fuzz-conn-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        const std::string crt = (dir / "c.pem").string(), key = (dir / "k.pem").string();
-        check(tls::generate_self_signed(crt, key).ok());
-        tls::TlsConfig config;
-        config.certificates = {{crt, key, {}}};
-        config.alpn = {"h2", "http/1.1"};
-        auto made = tls::TlsContext::create(config);
-        std::filesystem::remove_all(dir);
-        check(made.ok());
-        return std::move(*made);
-    }();
-    return *ctx;
 }
 
 // A real client's first flight, offering h2 and http/1.1.
@@ -85,7 +64,7 @@ void connection(const uint8_t* data, size_t size) {
     server::testing::ConnectionDriver d(options);
     d.set_draining(data[0] & 2);
     if (tls) {
-        auto session = tls::TlsSession::accept(server_context());
+        auto session = tls::TlsSession::accept(fuzz_server_context());
         check(session.ok());
         d.start(std::make_unique<tls::TlsSession>(std::move(*session)));
     } else {

@@ -9,43 +9,24 @@
 //      peer's FIN, or one flipped bit in the client's next record
 // Invariants: nothing crashes or leaks (ASan); while no byte was forged, everything the client
 // sent arrives at the server intact and in order, and the server never fails.
-#include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "edge/tls/self_signed.h"
 #include "edge/tls/tls_context.h"
 #include "edge/tls/tls_session.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "tests/fuzz/fuzz_tls_context.h"
 
 namespace anyedge::fuzz {
 namespace {
 
 void check(bool ok) {
     if (!ok) std::abort();
-}
-
-tls::TlsContext& server_context() {
-    static std::unique_ptr<tls::TlsContext> ctx = [] {
-        const auto dir = std::filesystem::temp_directory_path() /
-                         ("anyedge-fuzz-tls-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        const std::string crt = (dir / "c.pem").string(), key = (dir / "k.pem").string();
-        check(tls::generate_self_signed(crt, key).ok());
-        tls::TlsConfig config;
-        config.certificates = {{crt, key, {}}};
-        auto made = tls::TlsContext::create(config);
-        std::filesystem::remove_all(dir);
-        check(made.ok());
-        return std::move(*made);
-    }();
-    return *ctx;
 }
 
 SSL_CTX* client_context() {
@@ -80,7 +61,7 @@ void tls_records(const uint8_t* data, size_t size) {
     tls::SslPtr ssl(SSL_new(client_context()));
     SSL_set_connect_state(ssl.get());
     auto c = tls::TlsSession::adopt(std::move(ssl));
-    auto s = tls::TlsSession::accept(server_context());
+    auto s = tls::TlsSession::accept(fuzz_server_context());
     check(c.ok() && s.ok());
     tls::TlsSession& client = *c;
     tls::TlsSession& server = *s;
