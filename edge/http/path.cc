@@ -45,6 +45,20 @@ bool strip_absolute_form(std::string_view& t) {
     return true;
 }
 
+// The common case needs no work: no escapes, no empty or dot segments, nothing but visible
+// ASCII. Such a path is already what the full rule below would make of it (the same segments,
+// the same trailing slash), so it is taken as it is, without splitting it.
+bool already_normal(std::string_view path) {
+    char prev = 0;
+    for (const char c : path) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f || c == '%' || c == '\\') return false;
+        if (prev == '/' && (c == '/' || c == '.')) return false;
+        prev = c;
+    }
+    return true;
+}
+
 }  // namespace
 
 PathResult normalize_target(std::string_view target) {
@@ -61,6 +75,11 @@ PathResult normalize_target(std::string_view target) {
     }
     // Fragments are never sent by clients (RFC 9110 §7.1); a '#' here is an attack or a bug.
     if (target.find('#') != std::string_view::npos) return fail(PathError::kForbiddenByte);
+    if (already_normal(raw_path)) {
+        result.target.path = std::string(raw_path);
+        result.ok = true;
+        return result;
+    }
 
     // Decode into segments, then resolve dot-segments per RFC 3986 §5.2.4 on whole segments.
     std::vector<std::string> segments;

@@ -82,6 +82,33 @@ TEST(NormalizeTarget, RefusesHostilePaths) {
     }
 }
 
+// Paths the fast path takes as they are come out exactly as the full rule makes them: the same
+// path behind "/x/.." (which forces the full rule) normalizes to the same target.
+TEST(NormalizeTarget, FastPathAgreesWithTheFullRule) {
+    const std::string alphabet[] = {"/", "a", "b.", "-", "~", "."};
+    std::vector<std::string> paths = {"/"};
+    for (size_t round = 0; round < 5; ++round) {
+        const size_t n = paths.size();
+        for (size_t i = 0; i < n; ++i) {
+            for (const std::string& piece : alphabet) paths.push_back(paths[i] + piece);
+        }
+    }
+    size_t compared = 0;
+    for (const std::string& p : paths) {
+        const PathResult direct = normalize_target(p);
+        const PathResult full = normalize_target("/x/.." + p);
+        ASSERT_EQ(direct.ok, full.ok) << p;
+        if (!direct.ok) continue;
+        EXPECT_EQ(direct.target.path, full.target.path) << p;
+        ++compared;
+    }
+    EXPECT_GT(compared, 1000u);
+    const PathResult q = normalize_target("/a/b.html?x=1");
+    ASSERT_TRUE(q.ok);
+    EXPECT_EQ(q.target.path, "/a/b.html");
+    EXPECT_EQ(q.target.query, "x=1");
+}
+
 TEST(NormalizeTarget, NeverEscapesRoot) {
     // Whatever the input, an accepted path never contains a ".." segment or a backslash.
     const char* alphabet[] = {"/", "..", ".", "%2e", "%2E", "a", "%2f", "\\", "%5c", "%00", "//"};
