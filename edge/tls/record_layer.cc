@@ -50,22 +50,16 @@ bool expand_label(EVP_KDF* kdf, const char* digest, const TrafficSecret& secret,
 // dominate such short inputs; four of them run on every new connection.
 bool expand_label_sha256(const TrafficSecret& secret, std::string_view label, std::uint8_t* out,
                          std::size_t size) {
-    static constexpr std::string_view kPrefix = "tls13 ";
-    if (size > crypto_auth_hmacsha256_BYTES || label.size() > 32) {
+    if (size > crypto_auth_hmacsha256_BYTES) {
         return false;
     }
-    // HkdfLabel (RFC 8446 §7.1): uint16 length, opaque label<7..255>, opaque context<0..255>.
-    std::uint8_t info[2 + 1 + kPrefix.size() + 32 + 1 + 1];
-    std::size_t n = 0;
-    info[n++] = static_cast<std::uint8_t>(size >> 8);
-    info[n++] = static_cast<std::uint8_t>(size);
-    info[n++] = static_cast<std::uint8_t>(kPrefix.size() + label.size());
-    std::memcpy(info + n, kPrefix.data(), kPrefix.size());
-    n += kPrefix.size();
-    std::memcpy(info + n, label.data(), label.size());
-    n += label.size();
-    info[n++] = 0;  // empty context
-    info[n++] = 1;  // the block counter
+    // HkdfLabel, then the block counter.
+    unsigned char info[kMaxHkdfLabelSize + 1];
+    std::size_t n = hkdf_label(info, size, "tls13 ", label, {});
+    if (n == 0) {
+        return false;
+    }
+    info[n++] = 1;
     crypto_auth_hmacsha256_state state;
     std::uint8_t block[crypto_auth_hmacsha256_BYTES];
     const bool ok = crypto_auth_hmacsha256_init(&state, secret.bytes.data(), secret.size) == 0 &&

@@ -4,19 +4,14 @@
 
 #include <openssl/crypto.h>
 
+#include <sodium.h>
+
 namespace anyedge::tls {
 namespace {
 
 int secrets_index() {
     static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
     return index;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 // "<LABEL> <client random, hex> <secret, hex>" (NSS key log format).
@@ -36,22 +31,17 @@ void on_key_log(const SSL* ssl, const char* line) {
     }
     const std::size_t space = text.rfind(' ');
     const std::string_view hex = text.substr(space + 1);
-    if (hex.size() % 2 != 0 || hex.size() / 2 > target->bytes.size()) {
+    TrafficSecret secret;
+    std::size_t size = 0;
+    if (sodium_hex2bin(secret.bytes.data(), secret.bytes.size(), hex.data(), hex.size(), nullptr,
+                       &size, nullptr) != 0 ||
+        size == 0) {
+        sodium_memzero(&secret, sizeof secret);
         return;
     }
-    TrafficSecret secret;
-    for (std::size_t i = 0; i < hex.size() / 2; ++i) {
-        const int hi = hex_value(hex[2 * i]);
-        const int lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            OPENSSL_cleanse(&secret, sizeof secret);
-            return;
-        }
-        secret.bytes[i] = static_cast<std::uint8_t>(hi * 16 + lo);
-    }
-    secret.size = hex.size() / 2;
+    secret.size = size;
     *target = secret;
-    OPENSSL_cleanse(&secret, sizeof secret);
+    sodium_memzero(&secret, sizeof secret);
 }
 
 }  // namespace

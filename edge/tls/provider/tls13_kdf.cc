@@ -184,28 +184,18 @@ bool hmac_of(Hmac& hmac, const unsigned char* key, std::size_t key_len,
 bool expand_label(Hmac& hmac, const unsigned char* secret, std::size_t secret_len,
                   const SecretBytes& prefix, const SecretBytes& label, const unsigned char* context,
                   std::size_t context_len, unsigned char* out, std::size_t out_len) {
-    const std::size_t label_len = prefix.size() + label.size();
-    if (out_len == 0 || out_len > 255 * hmac.size || out_len > 0xffff || label_len > 255 ||
-        context_len > 255) {
+    if (out_len == 0 || out_len > 255 * hmac.size) {
         return false;
     }
-    unsigned char info[2 + 1 + 255 + 1 + 255];
-    std::size_t n = 0;
-    info[n++] = static_cast<unsigned char>(out_len >> 8);
-    info[n++] = static_cast<unsigned char>(out_len);
-    info[n++] = static_cast<unsigned char>(label_len);
-    if (prefix.size() != 0) {
-        std::memcpy(info + n, prefix.data(), prefix.size());
-        n += prefix.size();
-    }
-    if (label.size() != 0) {
-        std::memcpy(info + n, label.data(), label.size());
-        n += label.size();
-    }
-    info[n++] = static_cast<unsigned char>(context_len);
-    if (context_len != 0) {
-        std::memcpy(info + n, context, context_len);
-        n += context_len;
+    auto text = [](const SecretBytes& b) {
+        return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+    };
+    unsigned char info[kMaxHkdfLabelSize];
+    const std::size_t n =
+        hkdf_label(info, out_len, text(prefix), text(label),
+                   std::string_view(reinterpret_cast<const char*>(context), context_len));
+    if (n == 0) {
+        return false;
     }
 
     unsigned char block[EVP_MAX_MD_SIZE];
@@ -406,5 +396,29 @@ const OSSL_DISPATCH kTls13KdfFunctions[] = {
     {OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, dispatch_fn(kdf_gettable_ctx_params)},
     {OSSL_FUNC_KDF_GET_CTX_PARAMS, dispatch_fn(kdf_get_ctx_params)},
     {0, nullptr}};
+
+std::size_t hkdf_label(unsigned char* out, std::size_t length, std::string_view prefix,
+                       std::string_view label, std::string_view context) {
+    const std::size_t label_len = prefix.size() + label.size();
+    if (length > 0xffff || label_len > 255 || context.size() > 255) {
+        return 0;
+    }
+    std::size_t n = 0;
+    out[n++] = static_cast<unsigned char>(length >> 8);
+    out[n++] = static_cast<unsigned char>(length);
+    out[n++] = static_cast<unsigned char>(label_len);
+    for (std::string_view part : {prefix, label}) {
+        if (!part.empty()) {
+            std::memcpy(out + n, part.data(), part.size());
+            n += part.size();
+        }
+    }
+    out[n++] = static_cast<unsigned char>(context.size());
+    if (!context.empty()) {
+        std::memcpy(out + n, context.data(), context.size());
+        n += context.size();
+    }
+    return n;
+}
 
 }  // namespace anyedge::tls

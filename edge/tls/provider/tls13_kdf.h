@@ -12,6 +12,9 @@
 // the per-thread HMAC contexts are re-keyed empty after the OpenSSL call that used them.
 #pragma once
 
+#include <cstddef>
+#include <string_view>
+
 #include <openssl/core.h>
 
 namespace anyedge::tls {
@@ -26,6 +29,13 @@ extern const OSSL_DISPATCH kTls13KdfFunctions[];
 // it derived nothing since the last call.
 void tls13_kdf_forget_keys();
 bool tls13_kdf_holds_keys_on_this_thread();
+
+// RFC 8446 §7.1's HkdfLabel: uint16 length, opaque label<7..255> (prefix + label), opaque
+// context<0..255>. Written into out, which has room for kMaxHkdfLabelSize bytes; returns its
+// size, 0 when a part is too long. The one encoding of it, for this KDF and the record layer.
+constexpr std::size_t kMaxHkdfLabelSize = 2 + 1 + 255 + 1 + 255;
+std::size_t hkdf_label(unsigned char* out, std::size_t length, std::string_view prefix,
+                       std::string_view label, std::string_view context);
 
 // Derivations this thread has made through kTls13KdfFunctions (so a test can tell which
 // implementation libssl used).
