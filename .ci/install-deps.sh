@@ -6,12 +6,15 @@ set_name=${1:-build}
 
 pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
       nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libzstd-dev libsodium-dev
-      libnghttp2-dev openssl curl)
+      libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
+      openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
     # pebble: Let's Encrypt's test CA, and certutil (libnss3-tools) to put its root into
     # Chromium's NSS store, for the fleet-certificate lab scenario (tests/lab/acme.sh).
+    # ngtcp2-client: gtlsclient, the HTTP/3 client of the integration tests.
     pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh nghttp2-client
-           clang-format git pebble libnss3-tools)
+           clang-format git pebble libnss3-tools
+           ngtcp2-client)
 fi
 if [[ $set_name == bench ]]; then
     # h2o: the HTTP/2 peer in bench/. Debian's package also installs (and on a systemd machine

@@ -9,6 +9,8 @@
 #include "edge/http/request_parser.h"
 #include "edge/http/tokens.h"
 #include "edge/server/output_queue.h"
+#include "edge/server/request_fields.h"
+#include "edge/server/response_fields.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -17,63 +19,10 @@ namespace {
 
 constexpr uint32_t kMaxConcurrentStreams = 128;
 
-// A response as the Responder writes it for HTTP/1.1: the head kept here, the body handed to
-// an OutputQueue (which copies small pieces and keeps the snapshots of referenced ones alive).
-class CaptureSink final : public ResponseSink {
-  public:
-    explicit CaptureSink(OutputQueue& body) : body_(body) {}
-
-    void copy(std::string_view bytes) override {
-        if (head_done_) {
-            body_.copy(bytes);
-            return;
-        }
-        // Only the new bytes (and the three before them) can complete the blank line.
-        const size_t from = head_.size() < 3 ? 0 : head_.size() - 3;
-        head_.append(bytes);
-        const size_t end = head_.find("\r\n\r\n", from);
-        if (end == std::string::npos) return;
-        // Anything after the blank line is the body's start.
-        body_.copy(std::string_view(head_).substr(end + 4));
-        head_.resize(end + 2);
-        head_done_ = true;
-    }
-    void reference(std::string_view bytes, const cache::Snapshot& owner) override {
-        body_.reference(bytes, owner);
-    }
-    size_t queued_bytes() const override { return 0; }
-
-    std::string head_;  // status line and header lines, each ending "\r\n"
-
-  private:
-    OutputQueue& body_;
-    bool head_done_ = false;
-};
-
-// RFC 9113 §8.2.2: connection-specific fields never appear in HTTP/2.
-bool connection_specific(std::string_view lower_name) {
-    return lower_name == "connection" || lower_name == "keep-alive" ||
-           lower_name == "transfer-encoding" || lower_name == "upgrade" ||
-           lower_name == "proxy-connection";
-}
-
-// "a, b" when a field line repeats (RFC 9110 §5.3).
-void append_field(std::string& to, std::string_view value) {
-    if (!to.empty()) to.append(", ");
-    to.append(value);
-}
-
 }  // namespace
 
-struct H2Session::Stream {
+struct H2Session::Stream : RequestFields {
     int32_t id = 0;
-    std::string method, path, authority, host;
-    std::string if_match, if_none_match, if_modified_since, if_unmodified_since;
-    std::string range, if_range, accept_encoding, authorization;
-    std::optional<uint64_t> content_length;
-    size_t header_bytes = 0;
-    int error_status = 0;  // 431, 414 or 400 found while reading the header block
-    const char* error_reason = "";
     bool headers_done = false;
     bool request_ended = false;  // END_STREAM received
     bool answered = false;
@@ -88,15 +37,8 @@ struct H2Session::Stream {
     // Ready for another request, keeping what its buffers have allocated.
     void recycle() {
         id = 0;
-        for (std::string* f :
-             {&method, &path, &authority, &host, &if_match, &if_none_match, &if_modified_since,
-              &if_unmodified_since, &range, &if_range, &accept_encoding, &authorization, &body}) {
-            f->clear();
-        }
-        content_length.reset();
-        header_bytes = 0;
-        error_status = 0;
-        error_reason = "";
+        clear();
+        body.clear();
         headers_done = request_ended = answered = collecting = wants_body = false;
         dropped = 0;
         body_out.clear();
@@ -109,25 +51,7 @@ constexpr size_t kSpareStreams = 16;
 }  // namespace
 
 // The request as the Responder and handlers see it; views into the stream's fields.
-static http::Request request_of(const H2Session::Stream& st) {
-    http::Request req;
-    req.method = http::method_from_name(st.method);
-    req.method_name = st.method;
-    req.target = st.path;
-    req.version = 20;
-    req.keep_alive = true;
-    req.host = st.authority.empty() ? std::string_view(st.host) : std::string_view(st.authority);
-    req.if_match = st.if_match;
-    req.if_none_match = st.if_none_match;
-    req.if_modified_since = st.if_modified_since;
-    req.if_unmodified_since = st.if_unmodified_since;
-    req.range = st.range;
-    req.if_range = st.if_range;
-    req.accept_encoding = st.accept_encoding;
-    req.authorization = st.authorization;
-    req.content_length = st.content_length;
-    return req;
-}
+static http::Request request_of(const H2Session::Stream& st) { return st.request(20); }
 
 // nghttp2's C callbacks, each forwarding to the session in user_data.
 struct H2Session::Callbacks {
@@ -202,53 +126,7 @@ struct H2Session::Callbacks {
         if (st == nullptr || st->error_status != 0) return 0;
         const std::string_view name(reinterpret_cast<const char*>(name_p), namelen);
         const std::string_view value(reinterpret_cast<const char*>(value_p), valuelen);
-        // RFC 9113 §6.5.2's accounting of a field: name, value and 32 bytes.
-        st->header_bytes += namelen + valuelen + 32;
-        if (st->header_bytes > s.limits_.parser.max_header_bytes) {
-            st->error_status = 431;
-            st->error_reason = "header fields too large";
-            return 0;
-        }
-        // The same per-field limit as an HTTP/1.1 line ("name: value").
-        if (namelen + 2 + valuelen > s.limits_.parser.max_field_bytes) {
-            st->error_status = 431;
-            st->error_reason = "header field too large";
-            return 0;
-        }
-        if (name == ":method") {
-            st->method = value;
-        } else if (name == ":path") {
-            if (valuelen > s.limits_.parser.max_target_bytes) {
-                st->error_status = 414;
-                st->error_reason = "URI too long";
-                return 0;
-            }
-            st->path = value;
-        } else if (name == ":authority") {
-            st->authority = value;
-        } else if (name == "host") {
-            st->host = value;
-        } else if (name == "if-match") {
-            append_field(st->if_match, value);
-        } else if (name == "if-none-match") {
-            append_field(st->if_none_match, value);
-        } else if (name == "if-modified-since") {
-            st->if_modified_since = value;
-        } else if (name == "if-unmodified-since") {
-            st->if_unmodified_since = value;
-        } else if (name == "range") {
-            st->range = value;
-        } else if (name == "if-range") {
-            st->if_range = value;
-        } else if (name == "accept-encoding") {
-            append_field(st->accept_encoding, value);
-        } else if (name == "authorization") {
-            st->authorization = value;
-        } else if (name == "content-length") {
-            uint64_t n = 0;
-            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-            if (ec == std::errc() && ptr == value.data() + value.size()) st->content_length = n;
-        }
+        st->add(name, value, s.limits_.parser);
         return 0;
     }
 
@@ -469,17 +347,8 @@ void H2Session::answer(Stream& st) {
     if (close_requested_ || requests_ >= limits_.max_requests_per_connection) {
         ctx.force_close = true;
     }
+    st.check();
     const http::Request req = request_of(st);
-    if (st.error_status == 0 && !req.host.empty() && !http::valid_host(req.host)) {
-        st.error_status = 400;
-        st.error_reason = "invalid :authority";
-    }
-    if (st.error_status == 0 && req.method != http::Method::kOther &&
-        (st.path.empty() ||
-         (st.path.front() != '/' && !(st.path == "*" && req.method == http::Method::kOptions)))) {
-        st.error_status = 400;
-        st.error_reason = "invalid :path";
-    }
 
     // A file's bytes are referenced here, never copied (the queue holds their snapshot):
     // send_data() copies each DATA payload once, into the connection's output.
@@ -505,31 +374,13 @@ void H2Session::answer(Stream& st) {
     // The HTTP/1.1 head becomes :status and lower-case fields, lowered in place (the head is
     // this function's own copy; nghttp2 copies the fields when the response is submitted).
     std::string& head_text = cap.head_;
-    const std::string status = head_text.size() >= 12 ? head_text.substr(9, 3) : std::string("500");
     static thread_local std::vector<nghttp2_nv> nv;  // reused: no allocation per response
     nv.clear();
-    auto add = [](std::string_view n, std::string_view v) {
+    for_each_response_field(head_text, [](std::string_view n, std::string_view v) {
         nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                       reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                       NGHTTP2_NV_FLAG_NONE});
-    };
-    add(":status", status);
-    size_t pos = head_text.find("\r\n");
-    pos = pos == std::string::npos ? head_text.size() : pos + 2;
-    while (pos < head_text.size()) {
-        size_t eol = head_text.find("\r\n", pos);
-        if (eol == std::string::npos) eol = head_text.size();
-        char* line = head_text.data() + pos;
-        const size_t line_len = eol - pos;
-        pos = eol + 2;
-        const char* colon = static_cast<const char*>(std::memchr(line, ':', line_len));
-        if (colon == nullptr) continue;
-        const size_t name_len = static_cast<size_t>(colon - line);
-        std::transform(line, line + name_len, line, http::ascii_lower);
-        const std::string_view name(line, name_len);
-        if (connection_specific(name)) continue;
-        add(name, http::trim_ows(std::string_view(colon + 1, line_len - name_len - 1)));
-    }
+    });
 
     int rv;
     if (st.body_out.empty()) {

@@ -1,0 +1,163 @@
+#include "edge/quic/endpoint.h"
+
+#include <sodium.h>
+
+#include <vector>
+
+#include <ngtcp2/ngtcp2.h>
+
+namespace anyedge::quic {
+namespace {
+
+std::string key_of(std::span<const uint8_t> cid) {
+    return std::string(reinterpret_cast<const char*>(cid.data()), cid.size());
+}
+
+}  // namespace
+
+Endpoint::Endpoint(H3Shared shared, DatagramSink& out, uint32_t max_connections)
+    : shared_(std::move(shared)), out_(out), max_connections_(max_connections) {
+    shared_.registry = this;
+}
+
+Endpoint::~Endpoint() {
+    timers_.clear();
+    timer_of_.clear();
+    // Connections unregister their IDs as they go; clear the map first so that they find it.
+    auto conns = std::move(conns_);
+    conns.clear();
+}
+
+void Endpoint::add_cid(std::span<const uint8_t> cid, H3Connection& conn) {
+    by_cid_[key_of(cid)] = &conn;
+}
+
+void Endpoint::remove_cid(std::span<const uint8_t> cid) { by_cid_.erase(key_of(cid)); }
+
+void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now) {
+    ++counters_.datagrams_in;
+    ngtcp2_version_cid vc{};
+    const int rv = ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kCidLength);
+    if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+        send_version_negotiation(path, {vc.dcid, vc.dcidlen}, {vc.scid, vc.scidlen});
+        return;
+    }
+    if (rv != 0) {
+        ++counters_.dropped_garbage;
+        return;
+    }
+    const std::span<const uint8_t> dcid(vc.dcid, vc.dcidlen);
+    if (auto it = by_cid_.find(key_of(dcid)); it != by_cid_.end()) {
+        H3Connection& conn = *it->second;
+        conn.on_packet(path, data, now);
+        settle(conn, now);
+        return;
+    }
+    if (data[0] & 0x80) {  // a long header: perhaps a new connection's Initial
+        if (refuse_new_ || conns_.size() >= max_connections_) {
+            ++counters_.dropped_garbage;
+            return;
+        }
+        auto conn = H3Connection::accept(shared_, path, data, now);
+        if (!conn) {
+            ++counters_.dropped_garbage;
+            return;
+        }
+        ++counters_.connections_opened;
+        H3Connection* raw = conn->get();
+        conns_.emplace(raw, std::move(*conn));
+        settle(*raw, now);
+        return;
+    }
+    const auto owner = shared_.ids->owner(dcid);
+    if (!owner || owner->node != shared_.ids->node()) {
+        ++counters_.dropped_other_node;
+        return;
+    }
+    if (owner->worker != shared_.worker) {
+        ++counters_.dropped_unknown;
+        return;
+    }
+    send_stateless_reset(path, dcid, data.size());
+}
+
+void Endpoint::send_stateless_reset(const PathAddr& path, std::span<const uint8_t> cid,
+                                    size_t got) {
+    // Smaller than what arrived, so that two endpoints cannot reset each other in a loop
+    // (RFC 9000 §10.3.3); too small to hide among short packets is not sent at all.
+    constexpr size_t kMinReset = 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + kResetTokenLength;
+    if (got <= kMinReset + 1) {
+        ++counters_.dropped_unknown;
+        return;
+    }
+    const size_t len = std::min<size_t>(got - 1, 43);
+    uint8_t token[kResetTokenLength];
+    shared_.ids->reset_token(cid, std::span<uint8_t, kResetTokenLength>(token, kResetTokenLength));
+    uint8_t rand[64];
+    randombytes_buf(rand, sizeof rand);
+    uint8_t buf[64];
+    const ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, len, token, rand,
+                                                            len - 1 - kResetTokenLength);
+    if (n <= 0) return;
+    ++counters_.stateless_resets;
+    out_.send(path, std::span<const uint8_t>(buf, size_t(n)), size_t(n));
+}
+
+void Endpoint::send_version_negotiation(const PathAddr& path, std::span<const uint8_t> dcid,
+                                        std::span<const uint8_t> scid) {
+    ++counters_.version_negotiations;
+    static constexpr uint32_t kVersions[] = {NGTCP2_PROTO_VER_V1};
+    uint8_t unused = 0;
+    randombytes_buf(&unused, 1);
+    uint8_t buf[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    // The reply swaps the IDs: its destination is the client's source ID.
+    const ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(
+        buf, sizeof buf, unused, scid.data(), scid.size(), dcid.data(), dcid.size(), kVersions,
+        std::size(kVersions));
+    if (n > 0) out_.send(path, std::span<const uint8_t>(buf, size_t(n)), size_t(n));
+}
+
+void Endpoint::settle(H3Connection& conn, Timestamp now) {
+    conn.write(now, out_);
+    if (auto t = timer_of_.find(&conn); t != timer_of_.end()) {
+        timers_.erase(t->second);
+        timer_of_.erase(t);
+    }
+    if (conn.finished()) {
+        conns_.erase(&conn);  // its destructor removes its IDs from by_cid_
+        return;
+    }
+    const Timestamp at = conn.expiry();
+    if (at != kNever) timer_of_[&conn] = timers_.emplace(at, &conn);
+}
+
+void Endpoint::on_timers(Timestamp now) {
+    // Bounded: each connection is handled at most once per call (rescheduled ones land later,
+    // or are due again next turn).
+    std::vector<H3Connection*> due;
+    for (auto it = timers_.begin(); it != timers_.end() && it->first <= now; ++it) {
+        due.push_back(it->second);
+    }
+    for (H3Connection* c : due) {
+        if (!conns_.contains(c)) continue;
+        c->on_timer(now);
+        settle(*c, now);
+    }
+}
+
+Timestamp Endpoint::next_expiry() const {
+    return timers_.empty() ? kNever : timers_.begin()->first;
+}
+
+void Endpoint::shutdown(Timestamp now, bool refuse_new) {
+    refuse_new_ = refuse_new_ || refuse_new;
+    std::vector<H3Connection*> all;
+    all.reserve(conns_.size());
+    for (auto& [raw, owned] : conns_) all.push_back(raw);
+    for (H3Connection* c : all) {
+        c->shutdown(now);
+        settle(*c, now);
+    }
+}
+
+}  // namespace anyedge::quic

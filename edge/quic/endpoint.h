@@ -1,0 +1,66 @@
+// Endpoint: the QUIC connections behind one UDP socket of one worker. It routes each datagram
+// by its destination connection ID, opens connections from Initials, answers unknown versions
+// with Version Negotiation, runs the connections' timers and sends what they write.
+//
+// A short-header packet for an ID it does not know is dropped and counted. It gets a stateless
+// reset only when the ID names this node and this worker: an ID of another node (the route
+// moved) or another worker may belong to a connection alive there (RFC 9000 §10.3).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "edge/quic/h3_connection.h"
+
+namespace anyedge::quic {
+
+struct EndpointCounters {
+    uint64_t datagrams_in = 0;
+    uint64_t connections_opened = 0;
+    uint64_t dropped_garbage = 0;     // not a QUIC packet we can parse, or refused Initial
+    uint64_t dropped_other_node = 0;  // a connection ID of another node
+    uint64_t dropped_unknown = 0;     // ours, but no such connection (another worker, or gone)
+    uint64_t stateless_resets = 0;
+    uint64_t version_negotiations = 0;
+};
+
+class Endpoint final : public CidRegistry {
+  public:
+    // shared.registry is set to this endpoint.
+    Endpoint(H3Shared shared, DatagramSink& out, uint32_t max_connections);
+    ~Endpoint() override;
+
+    void on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now);
+    // Runs the timers that are due and sends what every touched connection has to send.
+    void on_timers(Timestamp now);
+    Timestamp next_expiry() const;
+    // GOAWAY on every connection; new Initials are refused from now on when `refuse_new`.
+    void shutdown(Timestamp now, bool refuse_new);
+    size_t connections() const { return conns_.size(); }
+    const EndpointCounters& counters() const { return counters_; }
+
+    void add_cid(std::span<const uint8_t> cid, H3Connection& conn) override;
+    void remove_cid(std::span<const uint8_t> cid) override;
+
+  private:
+    void settle(H3Connection& conn, Timestamp now);  // write, reschedule or delete
+    void send_stateless_reset(const PathAddr& path, std::span<const uint8_t> cid, size_t got);
+    void send_version_negotiation(const PathAddr& path, std::span<const uint8_t> dcid,
+                                  std::span<const uint8_t> scid);
+
+    H3Shared shared_;
+    DatagramSink& out_;
+    uint32_t max_connections_;
+    bool refuse_new_ = false;
+    std::unordered_map<std::string, H3Connection*> by_cid_;
+    std::unordered_map<H3Connection*, std::unique_ptr<H3Connection>> conns_;
+    std::multimap<Timestamp, H3Connection*> timers_;
+    std::unordered_map<H3Connection*, std::multimap<Timestamp, H3Connection*>::iterator> timer_of_;
+    EndpointCounters counters_;
+};
+
+}  // namespace anyedge::quic
