@@ -13,10 +13,14 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "edge/quic/connection_ids.h"
+#include "edge/quic/quic_tls.h"
+#include "edge/quic/udp_socket.h"
 #include "edge/server/admin_api.h"
 #include "edge/server/certificate_placeholder.h"
 #include "edge/server/config.h"
@@ -29,6 +33,8 @@
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/log_line.h"
 #include "origin-sync/content/store.h"
+
+#include <sodium.h>
 
 using namespace anyedge;
 
@@ -72,6 +78,12 @@ int main(int argc, char** argv) {
     app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
     app.add_flag("--redirect-http", flags.redirect_http, "answer plain HTTP with 301 to HTTPS");
     app.add_flag("--http2", flags.http2, "offer HTTP/2 (ALPN h2) on TLS listeners");
+    bool no_http3 = false;
+    app.add_flag("--no-http3", no_http3, "no HTTP/3 (QUIC) on the TLS listeners' UDP ports");
+    app.add_option("--quic-cid-key", flags.quic_cid_key,
+                   "fleet key file (32 hex digits) for QUIC connection IDs and resets");
+    auto* node_id = app.add_option("--node-id", flags.node_id,
+                                   "this node's ID (0..65535), carried in QUIC connection IDs");
     app.add_option("--acme-thumbprint", flags.acme_thumbprint,
                    "fleet ACME account's JWK thumbprint: answer HTTP-01 challenges");
     app.add_flag("--compress", flags.compress,
@@ -103,6 +115,9 @@ int main(int argc, char** argv) {
     if (grace->count() > 0) cfg.skew_grace_s = flags.skew_grace_s;
     if (flags.redirect_http) cfg.redirect_http = true;
     if (flags.http2) cfg.http2 = true;
+    if (no_http3) cfg.http3 = false;
+    if (!flags.quic_cid_key.empty()) cfg.quic_cid_key = flags.quic_cid_key;
+    if (node_id->count() > 0) cfg.node_id = flags.node_id;
     if (flags.compress) cfg.compress = true;
     if (!flags.acme_thumbprint.empty()) cfg.acme_thumbprint = flags.acme_thumbprint;
     std::string self_signed_dir;  // removed once the certificate is loaded
@@ -124,6 +139,7 @@ int main(int argc, char** argv) {
     }
 
     std::unique_ptr<tls::TlsContext> tls_context;
+    std::shared_ptr<quic::QuicTls> quic_tls;
     if (!cfg.tls_listen.empty()) {
         tls::TlsConfig tcfg;
         for (size_t i = 0; i < cfg.cert.size(); ++i) {
@@ -138,6 +154,17 @@ int main(int argc, char** argv) {
         if (cfg.http2) tcfg.alpn = {"h2", "http/1.1"};
         if (!self_signed_dir.empty()) {
             tcfg.certificates.front().label = "self-signed for localhost, made at start";
+        }
+        if (cfg.http3) {
+            // GnuTLS loads the same files for QUIC (before a self-signed key is removed).
+            std::vector<quic::CertificateFiles> files;
+            for (const auto& c : tcfg.certificates) files.push_back({c.cert_path, c.key_path});
+            auto q = quic::QuicTls::load(files);
+            if (!q) {
+                if (!self_signed_dir.empty()) std::filesystem::remove_all(self_signed_dir);
+                return fail(q.error());
+            }
+            quic_tls = std::move(*q);
         }
         auto ctx = tls::TlsContext::create(std::move(tcfg));
         // The throwaway key is in the SSL_CTX now: leave no copy on disk.
@@ -181,6 +208,7 @@ int main(int argc, char** argv) {
         std::cout << "listening http " << addr->to_string() << std::endl;
     }
     uint16_t https_port = 0;
+    int alt_svc_port = 0;  // the port every TLS listener shares, -1 when they differ
     for (const auto& text : cfg.tls_listen) {
         auto addr = server::parse_listen_address(text);
         if (!addr) return fail(addr.error());
@@ -192,6 +220,30 @@ int main(int argc, char** argv) {
         public_listeners.insert(public_listeners.end(), fds->begin(), fds->end());
         if (https_port == 0) https_port = addr->port;
         std::cout << "listening https " << addr->to_string() << std::endl;
+        if (!cfg.http3) continue;
+        // The UDP side of the same address and port, one SO_REUSEPORT socket per worker.
+        for (unsigned i = 0; i < cfg.threads; ++i) {
+            auto fd = quic::open_udp_socket(addr->addr, addr->addr_len);
+            if (!fd) return fail("HTTP/3 on " + addr->to_string() + ": " + fd.error());
+            per_worker[i].push_back({*fd, true, nullptr, true});
+        }
+        if (alt_svc_port == 0) alt_svc_port = addr->port;
+        if (alt_svc_port != addr->port) alt_svc_port = -1;  // several ports: say nothing
+        std::cout << "listening h3 " << addr->to_string() << std::endl;
+    }
+    std::optional<quic::ConnectionIds> quic_ids;
+    if (cfg.http3 && !cfg.tls_listen.empty()) {
+        Result<quic::ConnectionIds> ids = make_error("unset");
+        if (cfg.quic_cid_key.empty()) {
+            ids = quic::ConnectionIds::with_random_key(uint16_t(cfg.node_id));
+        } else {
+            auto key = quic::ConnectionIds::read_key_file(cfg.quic_cid_key);
+            if (!key) return fail(key.error());
+            ids = quic::ConnectionIds::create(*key, uint16_t(cfg.node_id));
+            sodium_memzero(key->data(), key->size());
+        }
+        if (!ids) return fail(ids.error());
+        quic_ids.emplace(std::move(*ids));
     }
 
     server::WorkerOptions wopts;
@@ -216,6 +268,18 @@ int main(int argc, char** argv) {
     }
     if (!cfg.hsts.empty())
         wopts.connection.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
+    wopts.quic_tls = quic_tls;
+    wopts.quic_ids = quic_ids ? &*quic_ids : nullptr;
+    wopts.h3.idle_timeout_ms = cfg.idle_timeout_ms;
+    wopts.h3.handshake_timeout_ms = cfg.header_timeout_ms;
+    wopts.h3.max_field_section = cfg.max_header_bytes;
+    // HTTP/3's own responses say nothing of Alt-Svc; TCP's advertise it (RFC 7838).
+    std::string alt_svc;
+    if (quic_ids && alt_svc_port > 0) {
+        alt_svc = "Alt-Svc: h3=\":" + std::to_string(alt_svc_port) +
+                  "\"; ma=" + std::to_string(cfg.alt_svc_max_age_s) + "\r\n";
+        wopts.connection.tls_extra_headers_alt_svc = wopts.connection.tls_extra_headers + alt_svc;
+    }
     if (cfg.redirect_http) wopts.connection.redirect_https_port = https_port;
     wopts.connection.acme_thumbprint = cfg.acme_thumbprint;
 

@@ -1,16 +1,16 @@
 #include "edge/quic/connection_ids.h"
 
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/rand.h>
-#include <sodium.h>
-
 #include <fstream>
 #include <sstream>
 #include <utility>
 
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
+#include <sodium.h>
 
 namespace anyedge::quic {
 namespace {
@@ -71,8 +71,8 @@ Result<std::array<uint8_t, 16>> ConnectionIds::read_key_file(const std::string& 
     const char* end = nullptr;
     if (sodium_hex2bin(key.data(), key.size(), text.data(), text.size(), " \t\r\n", &bin_len,
                        &end) != 0 ||
-        bin_len != key.size() || text.find_first_not_of(" \t\r\n", end - text.data()) !=
-                                     std::string::npos) {
+        bin_len != key.size() ||
+        text.find_first_not_of(" \t\r\n", end - text.data()) != std::string::npos) {
         sodium_memzero(text.data(), text.size());
         return make_error(path + ": want 32 hex digits (a 16-byte key)");
     }

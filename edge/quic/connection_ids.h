@@ -44,7 +44,8 @@ class ConnectionIds {
     void issue(uint8_t worker, std::span<uint8_t, kCidLength> cid) const;
     // Whose ID this is; nullopt when it is not of our shape (wrong length).
     std::optional<CidOwner> owner(std::span<const uint8_t> cid) const;
-    void reset_token(std::span<const uint8_t> cid, std::span<uint8_t, kResetTokenLength> token) const;
+    void reset_token(std::span<const uint8_t> cid,
+                     std::span<uint8_t, kResetTokenLength> token) const;
     uint16_t node() const { return node_; }
 
   private:

@@ -1,10 +1,9 @@
 #include "edge/quic/endpoint.h"
 
-#include <sodium.h>
-
 #include <vector>
 
 #include <ngtcp2/ngtcp2.h>
+#include <sodium.h>
 
 namespace anyedge::quic {
 namespace {
@@ -96,8 +95,8 @@ void Endpoint::send_stateless_reset(const PathAddr& path, std::span<const uint8_
     uint8_t rand[64];
     randombytes_buf(rand, sizeof rand);
     uint8_t buf[64];
-    const ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, len, token, rand,
-                                                            len - 1 - kResetTokenLength);
+    const ngtcp2_ssize n =
+        ngtcp2_pkt_write_stateless_reset(buf, len, token, rand, len - 1 - kResetTokenLength);
     if (n <= 0) return;
     ++counters_.stateless_resets;
     out_.send(path, std::span<const uint8_t>(buf, size_t(n)), size_t(n));

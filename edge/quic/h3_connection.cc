@@ -1,7 +1,5 @@
 #include "edge/quic/h3_connection.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
@@ -11,6 +9,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
+#include <sodium.h>
 
 namespace anyedge::quic {
 namespace {
@@ -174,8 +173,7 @@ struct H3Connection::Impl {
                                    void*) {
         return stream_reset(nullptr, stream_id, 0, 0, user_data, nullptr);
     }
-    static int extend_max_remote_streams_bidi(ngtcp2_conn*, uint64_t max_streams,
-                                              void* user_data) {
+    static int extend_max_remote_streams_bidi(ngtcp2_conn*, uint64_t max_streams, void* user_data) {
         Impl& s = of(user_data);
         if (s.h3 != nullptr) nghttp3_conn_set_max_client_streams_bidi(s.h3, max_streams);
         return 0;
@@ -188,8 +186,7 @@ struct H3Connection::Impl {
     }
 
     // ---- nghttp3 callbacks ----
-    static int h3_stream_close(nghttp3_conn*, int64_t stream_id, uint64_t, void* user_data,
-                               void*) {
+    static int h3_stream_close(nghttp3_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
         of(user_data).streams.erase(stream_id);
         return 0;
     }
@@ -197,7 +194,8 @@ struct H3Connection::Impl {
                             void* user_data, void* stream_user_data) {
         Impl& s = of(user_data);
         // Request content is not wanted by a static site: counted, dropped, and credited back.
-        if (stream_user_data != nullptr) static_cast<Stream*>(stream_user_data)->request.body_bytes += len;
+        if (stream_user_data != nullptr)
+            static_cast<Stream*>(stream_user_data)->request.body_bytes += len;
         ngtcp2_conn_extend_max_stream_offset(s.conn, stream_id, len);
         ngtcp2_conn_extend_max_offset(s.conn, len);
         return 0;
@@ -231,11 +229,16 @@ struct H3Connection::Impl {
             return 0;
         }
         H3Request& r = st->request;
-        if (n == ":method") r.method = v;
-        else if (n == ":scheme") r.scheme = v;
-        else if (n == ":authority") r.authority = v;
-        else if (n == ":path") r.path = v;
-        else if (!n.empty() && n.front() != ':') r.fields.emplace_back(n, v);
+        if (n == ":method")
+            r.method = v;
+        else if (n == ":scheme")
+            r.scheme = v;
+        else if (n == ":authority")
+            r.authority = v;
+        else if (n == ":path")
+            r.path = v;
+        else if (!n.empty() && n.front() != ':')
+            r.fields.emplace_back(n, v);
         return 0;
     }
     static int h3_end_stream(nghttp3_conn*, int64_t stream_id, void* user_data,
@@ -346,12 +349,11 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     s.shared = shared;
     s.tx = std::make_unique<uint8_t[]>(kTxBuffer);
 
-    if (gnutls_init(&s.session, GNUTLS_SERVER | GNUTLS_ENABLE_EARLY_DATA |
-                                    GNUTLS_NO_END_OF_EARLY_DATA) != 0 ||
+    if (gnutls_init(&s.session,
+                    GNUTLS_SERVER | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA) != 0 ||
         gnutls_priority_set_direct(s.session, kPriority, nullptr) != 0 ||
         ngtcp2_crypto_gnutls_configure_server_session(s.session) != 0 ||
-        gnutls_credentials_set(s.session, GNUTLS_CRD_CERTIFICATE, shared.tls->credentials()) !=
-            0) {
+        gnutls_credentials_set(s.session, GNUTLS_CRD_CERTIFICATE, shared.tls->credentials()) != 0) {
         return make_error("QUIC: GnuTLS session setup failed");
     }
     s.conn_ref.get_conn = [](ngtcp2_crypto_conn_ref* ref) {
@@ -410,9 +412,9 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     ngtcp2_cid scid;
     ngtcp2_cid_init(&scid, scid_bytes, kCidLength);
     params.stateless_reset_token_present = 1;
-    shared.ids->reset_token(std::span<const uint8_t>(scid_bytes, kCidLength),
-                            std::span<uint8_t, kResetTokenLength>(params.stateless_reset_token,
-                                                                  kResetTokenLength));
+    shared.ids->reset_token(
+        std::span<const uint8_t>(scid_bytes, kCidLength),
+        std::span<uint8_t, kResetTokenLength>(params.stateless_reset_token, kResetTokenLength));
 
     const ngtcp2_path np = to_ngtcp2(path);
     if (int rv = ngtcp2_conn_server_new(&s.conn, &hd.scid, &scid, &np, hd.version, &cb, &settings,
@@ -439,14 +441,12 @@ void H3Connection::close_with_error(int liberr, Timestamp) {
         ngtcp2_connection_close_error_set_transport_error_tls_alert(
             &impl_->ccerr, ngtcp2_conn_get_tls_alert(impl_->conn), nullptr, 0);
     } else if (!impl_->close_pending) {
-        ngtcp2_connection_close_error_set_transport_error_liberr(&impl_->ccerr, liberr, nullptr,
-                                                                 0);
+        ngtcp2_connection_close_error_set_transport_error_liberr(&impl_->ccerr, liberr, nullptr, 0);
     }
     impl_->close_pending = true;
 }
 
-void H3Connection::on_packet(const PathAddr& path, std::span<const uint8_t> packet,
-                             Timestamp now) {
+void H3Connection::on_packet(const PathAddr& path, std::span<const uint8_t> packet, Timestamp now) {
     if (state_ == State::kDraining || state_ == State::kDone) return;
     if (state_ == State::kClosing) {
         impl_->close_pending = true;  // answer with the close packet again (write() resends)
@@ -504,8 +504,8 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
 
     const size_t max_packet =
         std::min<size_t>(ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn), kTxBuffer);
-    const size_t quantum = std::clamp<size_t>(ngtcp2_conn_get_send_quantum(s.conn), max_packet,
-                                              kTxBuffer);
+    const size_t quantum =
+        std::clamp<size_t>(ngtcp2_conn_get_send_quantum(s.conn), max_packet, kTxBuffer);
     uint8_t* buf = s.tx.get();
     size_t used = 0, segment = 0, count = 0;
     PathAddr batch_path;

@@ -37,7 +37,8 @@ void AccessLog::record(int64_t unix_ms, std::string_view peer, bool tls,
     line_.append(",\"target\":");
     append_json_string(line_, request.target);
     line_.append(",\"version\":\"")
-        .append(request.version >= 20   ? "2"
+        .append(request.version >= 30   ? "3"
+                : request.version >= 20 ? "2"
                 : request.version >= 11 ? "1.1"
                                         : "1.0")
         .append("\"");

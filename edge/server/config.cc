@@ -40,6 +40,10 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
         u32("threads", cfg.threads);
         cfg.redirect_http = o.boolean("redirect_http", cfg.redirect_http);
         cfg.http2 = o.boolean("http2", cfg.http2);
+        cfg.http3 = o.boolean("http3", cfg.http3);
+        u32("alt_svc_max_age_s", cfg.alt_svc_max_age_s);
+        cfg.quic_cid_key = o.str("quic_cid_key", cfg.quic_cid_key);
+        u32("node_id", cfg.node_id);
         cfg.hsts = o.str("hsts", cfg.hsts);
         cfg.access_log = o.str("access_log", cfg.access_log);
         u32("max_connections", cfg.max_connections);
@@ -115,6 +119,7 @@ Status validate(const EdgeConfig& cfg) {
         return make_error("at least one --listen or --tls-listen address is required");
     }
     if (cfg.threads == 0 || cfg.threads > 256) return make_error("threads must be 1..256");
+    if (cfg.node_id > 0xffff) return make_error("node_id must be 0..65535");
     if (!cfg.upload_token_file.empty() && cfg.site.empty()) {
         return make_error("upload_token_file (the origin role) needs --site: the origin tree");
     }

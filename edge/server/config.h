@@ -28,8 +28,16 @@ struct EdgeConfig {
     unsigned threads = 1;
     bool redirect_http = false;  // plain HTTP answers 301 to https
     bool http2 = false;          // TLS listeners offer "h2" before "http/1.1" in ALPN
-    std::string hsts;            // Strict-Transport-Security value on TLS responses
-    std::string access_log;      // path, "-" for stdout, empty for off
+    // HTTP/3 on the UDP side of every TLS listener (same port), advertised by Alt-Svc.
+    bool http3 = true;
+    uint32_t alt_svc_max_age_s = 3600;  // short: a node that drains stops advertising soon
+    // The fleet's QUIC connection-ID key (a file of 32 hex digits) and this node's ID, which
+    // every connection ID it issues carries. No key: a random one (IDs readable by this node
+    // only; fine for one node).
+    std::string quic_cid_key;
+    uint32_t node_id = 0;    // 0..65535
+    std::string hsts;        // Strict-Transport-Security value on TLS responses
+    std::string access_log;  // path, "-" for stdout, empty for off
     uint32_t max_connections = 10000;
     uint32_t header_timeout_ms = 10000;
     uint32_t idle_timeout_ms = 60000;

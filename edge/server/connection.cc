@@ -52,7 +52,13 @@ ResponseContext Connection::context(const Turn& t) const {
     ResponseContext ctx;
     ctx.date_line = t.date_line;
     ctx.force_close = t.force_close;
-    ctx.extra_headers = tls_ ? options_->tls_extra_headers : options_->extra_headers;
+    if (!tls_) {
+        ctx.extra_headers = options_->extra_headers;
+    } else if (t.force_close || options_->tls_extra_headers_alt_svc.empty()) {
+        ctx.extra_headers = options_->tls_extra_headers;
+    } else {
+        ctx.extra_headers = options_->tls_extra_headers_alt_svc;
+    }
     ctx.redirect_https_port = tls_ ? 0 : options_->redirect_https_port;
     ctx.acme_thumbprint = options_->acme_thumbprint;
     ctx.fallback = t.previous ? t.previous->get() : nullptr;
@@ -110,16 +116,7 @@ bool Connection::rest() {
 }
 
 void Connection::publish_counters(const SessionCounters& old, Turn& t) const {
-    const SessionCounters& n = session_->counters();
-    auto bump = [](std::atomic<uint64_t>& a, uint64_t delta) {
-        if (delta) a.store(a.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
-    };
-    bump(t.counters.requests, n.requests - old.requests);
-    bump(t.counters.status_2xx, n.status_2xx - old.status_2xx);
-    bump(t.counters.status_3xx, n.status_3xx - old.status_3xx);
-    bump(t.counters.status_4xx, n.status_4xx - old.status_4xx);
-    bump(t.counters.status_5xx, n.status_5xx - old.status_5xx);
-    bump(t.counters.body_bytes, n.body_bytes - old.body_bytes);
+    server::publish_counters(old, session_->counters(), t.counters);
 }
 
 // Input back-pressure. A client that pipelines requests faster than it reads the answers

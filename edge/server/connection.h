@@ -57,8 +57,12 @@ struct ConnectionOptions {
     uint32_t idle_timeout_ms = 60000;
     uint32_t send_timeout_ms = 30000;
     uint32_t linger_ms = 2000;
-    std::string extra_headers;         // serialized lines added to every response
-    std::string tls_extra_headers;     // added to HTTPS responses
+    std::string extra_headers;      // serialized lines added to every response
+    std::string tls_extra_headers;  // added to HTTPS responses
+    // tls_extra_headers and an Alt-Svc line (HTTP/3 on the same port), for HTTPS responses
+    // over TCP unless draining: a draining node stops sending clients to itself first. Empty:
+    // no HTTP/3.
+    std::string tls_extra_headers_alt_svc;
     uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
     std::string acme_thumbprint;       // answer HTTP-01 challenges (ResponseContext)
 };

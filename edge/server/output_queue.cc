@@ -49,6 +49,12 @@ size_t OutputQueue::gather(iovec* iov, size_t max_iov, size_t max_bytes) const {
     return n;
 }
 
+std::vector<iovec> OutputQueue::gather_all() const {
+    std::vector<iovec> iov(segments_.size() - head_segment_);
+    iov.resize(gather(iov.data(), iov.size(), SIZE_MAX));
+    return iov;
+}
+
 void OutputQueue::consume(size_t n) {
     sent_ += n;
     while (n > 0 && head_segment_ < segments_.size()) {

@@ -11,6 +11,7 @@
 #include "edge/cache/snapshot.h"
 #include "edge/server/access_log.h"
 #include "edge/server/responder.h"
+#include "edge/server/shared_state.h"
 
 namespace anyedge::server {
 
@@ -34,6 +35,20 @@ struct SessionCounters {
         }
     }
 };
+
+// Adds what `now` counted since `before` to a worker's counters (written by that worker only).
+inline void publish_counters(const SessionCounters& before, const SessionCounters& now,
+                             WorkerCounters& to) {
+    auto bump = [](std::atomic<uint64_t>& a, uint64_t delta) {
+        if (delta) a.store(a.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    };
+    bump(to.requests, now.requests - before.requests);
+    bump(to.status_2xx, now.status_2xx - before.status_2xx);
+    bump(to.status_3xx, now.status_3xx - before.status_3xx);
+    bump(to.status_4xx, now.status_4xx - before.status_4xx);
+    bump(to.status_5xx, now.status_5xx - before.status_5xx);
+    bump(to.body_bytes, now.body_bytes - before.body_bytes);
+}
 
 class ProtocolSession {
   public:

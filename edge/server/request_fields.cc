@@ -100,9 +100,9 @@ http::Request RequestFields::request(int version) const {
 }
 
 void RequestFields::clear() {
-    for (std::string* f : {&method, &path, &authority, &host, &if_match, &if_none_match,
-                           &if_modified_since, &if_unmodified_since, &range, &if_range,
-                           &accept_encoding, &authorization}) {
+    for (std::string* f :
+         {&method, &path, &authority, &host, &if_match, &if_none_match, &if_modified_since,
+          &if_unmodified_since, &range, &if_range, &accept_encoding, &authorization}) {
         f->clear();
     }
     content_length.reset();

@@ -274,6 +274,8 @@ std::string_view status_text(int status) {
             return "URI Too Long";
         case 416:
             return "Range Not Satisfiable";
+        case 425:
+            return "Too Early";
         case 431:
             return "Request Header Fields Too Large";
         case 401:

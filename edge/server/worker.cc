@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,7 +17,10 @@
 
 #include "edge/http/http_date.h"
 #include "edge/io/ring.h"
+#include "edge/quic/endpoint.h"
+#include "edge/quic/udp_socket.h"
 #include "edge/server/connection.h"
+#include "edge/server/h3_responder.h"
 
 #include <malloc.h>
 
@@ -26,7 +30,7 @@ namespace {
 // kAux: a shutdown or cancel on a connection's fd. io_uring may run these on a worker thread
 // (shutdown always is), so the fd is closed only after they completed: otherwise a reused fd
 // number could have a new connection shut down or cancelled by its predecessor's operation.
-enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore, kLogWrite, kAux };
+enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kClose, kIgnore, kLogWrite, kAux, kUdpRecv };
 
 constexpr uint64_t pack(Op op, uint32_t slot, uint32_t gen) {
     return (uint64_t(op) << 56) | (uint64_t(slot & 0xffffff) << 32) | gen;
@@ -40,6 +44,10 @@ constexpr uint32_t gen_of(uint64_t ud) { return uint32_t(ud); }
 // At most this often: a trim walks the heap.
 constexpr int64_t kTrimIntervalMs = 1000;
 constexpr uint16_t kBufferGroup = 1;
+// Datagrams: a recvmsg header, the peer's address, the destination-address control message and
+// a QUIC packet (at most ~1500 bytes on real paths; larger ones are truncated and dropped).
+constexpr uint16_t kUdpBufferGroup = 2;
+constexpr unsigned kUdpBufferSize = 4096;
 // A worker that has received nothing for this long gives its receive buffers' pages back.
 constexpr int64_t kReleaseBuffersAfterMs = 1000;
 
@@ -55,6 +63,22 @@ void trim_heap() {
     std::free(block);
     malloc_trim(0);
 }
+
+quic::Timestamp now_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);  // precise: QUIC measures round trips with it
+    return quic::Timestamp(ts.tv_sec) * 1000000000 + quic::Timestamp(ts.tv_nsec);
+}
+
+// One UDP socket's HTTP/3: the socket, what receives on it, what answers, what sends.
+struct QuicListener {
+    int fd = -1;
+    quic::Address bound;
+    msghdr recv_template{};  // tells multishot recvmsg how much room name and control take
+    std::unique_ptr<quic::UdpSender> sender;
+    std::unique_ptr<H3Responder> responder;
+    std::unique_ptr<quic::Endpoint> endpoint;
+};
 
 int64_t now_ms() {
     timespec ts{};
@@ -113,6 +137,9 @@ struct Worker::Impl {
 
     std::unique_ptr<io::Ring> ring;
     std::unique_ptr<io::BufferRing> buffers;
+    std::unique_ptr<io::BufferRing> udp_buffers;
+    std::vector<QuicListener> quic;
+    bool quic_draining = false;  // the endpoints were told to GOAWAY for this drain
     SlotSlab slots;
     std::vector<uint32_t> free_slots;
     uint32_t open = 0;
@@ -138,6 +165,11 @@ struct Worker::Impl {
     std::string run();
     void refresh_turn_state();
     void arm_accept(size_t listener_index);
+    Status start_quic();
+    void arm_udp(size_t quic_index);
+    void on_udp(size_t quic_index, const io_uring_cqe& cqe);
+    void quic_turn();
+    size_t quic_connections() const;
     void on_accept(size_t listener_index, int res, uint32_t flags);
     // Runs one event on a connection and queues its flush when it asks for one.
     template <typename F>
@@ -375,13 +407,106 @@ void Worker::Impl::sweep() {
 void Worker::Impl::start_stop() {
     stopping = true;
     stop_deadline = now + options.stop_timeout_ms;
+    for (QuicListener& q : quic) q.endpoint->shutdown(now_ns(), true);
     for (size_t i = 0; i < listeners.size(); ++i) {
+        if (listeners[i].udp) continue;
         io_uring_sqe* sqe = ring->get_sqe();
         io_uring_prep_cancel64(sqe, pack(Op::kAccept, uint32_t(i), 0), 0);
         io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, 0, 0));
     }
     for (uint32_t index = 0; index < slots.size(); ++index) slots[index].conn.stop();
     sweep();
+}
+
+Status Worker::Impl::start_quic() {
+    for (const ListenerSocket& l : listeners) {
+        if (!l.udp) continue;
+        if (!options.quic_tls || options.quic_ids == nullptr) {
+            return make_error("HTTP/3 listener without QUIC TLS or connection IDs");
+        }
+        QuicListener q;
+        q.fd = l.fd;
+        q.bound.len = sizeof q.bound.addr;
+        getsockname(l.fd, reinterpret_cast<sockaddr*>(&q.bound.addr), &q.bound.len);
+        q.recv_template.msg_namelen = sizeof(sockaddr_storage);
+        q.recv_template.msg_controllen = 64;
+        q.sender = std::make_unique<quic::UdpSender>(l.fd, q.bound);
+        q.responder = std::make_unique<H3Responder>(options.connection.session.parser, l.handler);
+        quic::H3Shared shared;
+        shared.tls = options.quic_tls;
+        shared.ids = options.quic_ids;
+        shared.handler = q.responder.get();
+        shared.limits = options.h3;
+        shared.worker = uint8_t(index);
+        q.endpoint = std::make_unique<quic::Endpoint>(shared, *q.sender, options.max_connections);
+        quic.push_back(std::move(q));
+    }
+    if (quic.empty()) return ok_status();
+    auto b = io::BufferRing::create(*ring, kUdpBufferGroup, options.udp_buffers, kUdpBufferSize);
+    if (!b) return make_error(b.error());
+    udp_buffers = std::move(*b);
+    for (size_t i = 0; i < quic.size(); ++i) arm_udp(i);
+    return ok_status();
+}
+
+void Worker::Impl::arm_udp(size_t i) {
+    io_uring_sqe* sqe = ring->get_sqe();
+    io_uring_prep_recvmsg_multishot(sqe, quic[i].fd, &quic[i].recv_template, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kUdpBufferGroup;
+    io_uring_sqe_set_data64(sqe, pack(Op::kUdpRecv, uint32_t(i), 0));
+}
+
+void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
+    if (i >= quic.size()) return;
+    QuicListener& q = quic[i];
+    if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);  // ended (e.g. out of buffers): re-arm
+    if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
+    const uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    auto* out = io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res,
+                                          &q.recv_template);
+    if (out != nullptr && !(out->flags & MSG_TRUNC) && out->namelen <= sizeof(sockaddr_storage)) {
+        quic::PathAddr path;
+        path.remote.len = out->namelen;
+        std::memcpy(&path.remote.addr, io_uring_recvmsg_name(out), out->namelen);
+        msghdr control{};
+        control.msg_control =
+            static_cast<char*>(io_uring_recvmsg_name(out)) + q.recv_template.msg_namelen;
+        control.msg_controllen = out->controllen;
+        path.local = quic::local_address(control, q.bound);
+        auto* payload =
+            static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &q.recv_template));
+        const size_t len = io_uring_recvmsg_payload_length(out, cqe.res, &q.recv_template);
+        ResponseContext ctx;
+        ctx.date_line = std::string_view(date_line, date_len);
+        ctx.extra_headers = options.connection.tls_extra_headers;
+        ctx.acme_thumbprint = options.connection.acme_thumbprint;
+        ctx.fallback = previous.get();
+        ctx.wall_ms = wall_ms;
+        q.responder->set_turn(snapshot.get(), ctx, access_log.get(), &counters);
+        q.endpoint->on_datagram(path, std::span<const uint8_t>(payload, len), now_ns());
+        last_recv_ms = now;
+    }
+    udp_buffers->recycle(bid);
+}
+
+void Worker::Impl::quic_turn() {
+    if (quic.empty()) return;
+    const bool draining = shared.draining.load(std::memory_order_relaxed);
+    const quic::Timestamp t = now_ns();
+    for (QuicListener& q : quic) {
+        // A drain: GOAWAY to every open connection (open streams finish); new ones still come
+        // in while the route is being withdrawn.
+        if (draining && !quic_draining) q.endpoint->shutdown(t, false);
+        q.endpoint->on_timers(t);
+    }
+    quic_draining = draining;
+}
+
+size_t Worker::Impl::quic_connections() const {
+    size_t n = 0;
+    for (const QuicListener& q : quic) n += q.endpoint->connections();
+    return n;
 }
 
 std::string Worker::Impl::run() {
@@ -395,12 +520,25 @@ std::string Worker::Impl::run() {
     refresh_turn_state();
     if (!snapshot) return "no site snapshot published";
     if (options.access_log_fd >= 0) access_log = std::make_unique<AccessLog>(options.access_log_fd);
-    for (size_t i = 0; i < listeners.size(); ++i) arm_accept(i);
+    for (size_t i = 0; i < listeners.size(); ++i) {
+        if (!listeners[i].udp) arm_accept(i);
+    }
+    if (auto st = start_quic(); !st) return st.error();
 
     int64_t last_sweep = now;
     for (;;) {
         __kernel_timespec ts{};
         ts.tv_nsec = 200 * 1000 * 1000;
+        if (!quic.empty()) {
+            // QUIC's timers (loss detection, acknowledgement delay) want milliseconds.
+            quic::Timestamp next = quic::kNever;
+            for (const QuicListener& q : quic) next = std::min(next, q.endpoint->next_expiry());
+            const quic::Timestamp t = now_ns();
+            if (next != quic::kNever) {
+                const quic::Timestamp wait = next > t ? next - t : 0;
+                ts.tv_nsec = long(std::clamp<quic::Timestamp>(wait, 100000, 200000000));
+            }
+        }
         io_uring_cqe* cqe = nullptr;
         int rc = io_uring_submit_and_wait_timeout(ring->raw(), &cqe, 1, &ts, nullptr);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
@@ -420,6 +558,10 @@ std::string Worker::Impl::run() {
             }
             if (op == Op::kLogWrite) {
                 access_log->write_done(cqe->res);
+                continue;
+            }
+            if (op == Op::kUdpRecv) {
+                on_udp(slot, *cqe);
                 continue;
             }
             if (op == Op::kIgnore || slot >= slots.size()) continue;
@@ -471,6 +613,7 @@ std::string Worker::Impl::run() {
             event(slot, [](Connection& c, Turn& t) { c.flush(t); });
         }
         dirty.clear();
+        quic_turn();
         if (access_log) {
             const std::string_view batch = access_log->start_write();
             if (!batch.empty()) {
@@ -486,8 +629,9 @@ std::string Worker::Impl::run() {
             last_sweep = now;
             sweep();
         }
-        if (stopping && (open == 0 || now > stop_deadline)) break;
+        if (stopping && ((open == 0 && quic_connections() == 0) || now > stop_deadline)) break;
     }
+    quic.clear();  // before their sockets close
     for (auto& l : listeners) ::close(l.fd);
     if (access_log) {
         // Exiting: whatever is still buffered goes out synchronously (a file, not a socket).

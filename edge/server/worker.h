@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "edge/quic/connection_ids.h"
+#include "edge/quic/h3_connection.h"
+#include "edge/quic/quic_tls.h"
 #include "edge/server/connection.h"
 #include "edge/server/http_session.h"
 #include "edge/server/shared_state.h"
@@ -27,12 +30,19 @@ struct WorkerOptions {
     unsigned recv_buffer_size = 16384;
     tls::TlsContext* tls = nullptr;  // shared by all workers; required for TLS listeners
     int access_log_fd = -1;          // O_APPEND file shared by all workers; -1: no log
+    // HTTP/3 on the UDP listeners: the certificates as GnuTLS loads them, the fleet's
+    // connection-ID key and this node's ID, and the per-connection limits.
+    std::shared_ptr<quic::QuicTls> quic_tls;
+    const quic::ConnectionIds* quic_ids = nullptr;
+    quic::H3Limits h3;
+    unsigned udp_buffers = 256;  // power of two
 };
 
 struct ListenerSocket {
     int fd = -1;
     bool tls = false;
     RequestHandler* handler = nullptr;  // null: the site; the admin listener sets its own
+    bool udp = false;                   // a UDP socket for HTTP/3 (QUIC), not a TCP listener
 };
 
 class Worker {

@@ -1,0 +1,86 @@
+#include "edge/server/h3_responder.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "edge/server/output_queue.h"
+#include "edge/server/protocol_session.h"
+#include "edge/server/request_fields.h"
+#include "edge/server/response_fields.h"
+
+namespace anyedge::server {
+namespace {
+
+// What one response's stream keeps until it closes: the head its fields view and the body.
+struct HeldResponse {
+    RequestFields fields;
+    std::string head;
+    OutputQueue body;
+};
+
+std::string peer_text(const quic::Address& a) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (a.addr.ss_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.addr);
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (a.addr.ss_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    }
+    return std::string(host) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+quic::H3Response H3Responder::on_request(const quic::H3Request& request,
+                                         const quic::PathAddr& path) {
+    auto held = std::make_shared<HeldResponse>();
+    RequestFields& f = held->fields;
+    f.add(":method", request.method, limits_);
+    f.add(":path", request.path, limits_);
+    if (!request.authority.empty()) f.add(":authority", request.authority, limits_);
+    for (const auto& [name, value] : request.fields) f.add(name, value, limits_);
+    f.check();
+    const http::Request req = f.request(30);
+    // RFC 8470 §5.2 / RFC 9114 §10.9: 0-RTT data can be replayed, so only safe, idempotent
+    // requests are answered from it.
+    if (f.error_status == 0 && request.early && req.method != http::Method::kGet &&
+        req.method != http::Method::kHead) {
+        f.error_status = 425;
+        f.error_reason = "not idempotent in early data";
+        ++h3_counters_.too_early;
+    }
+    ++h3_counters_.requests;
+
+    held->body.set_copy_threshold(0);
+    CaptureSink cap(held->body);
+    ResponseInfo info;
+    const std::string peer = log_ ? peer_text(path.remote) : std::string();
+    if (f.error_status != 0 || snapshot_ == nullptr) {
+        const int status = f.error_status != 0 ? f.error_status : 503;
+        info = respond_error(status, f.error_status != 0 ? f.error_reason : "no site", snapshot_,
+                             context_, cap);
+        if (log_) log_->record_error(context_.wall_ms, peer, true, status, f.error_reason);
+    } else {
+        info = handler_ != nullptr ? handler_->handle(req, *snapshot_, context_, cap)
+                                   : respond(req, *snapshot_, context_, cap);
+        if (log_) log_->record(context_.wall_ms, peer, true, req, info);
+    }
+    const SessionCounters before = session_counters_;
+    session_counters_.count(info);
+    if (counters_ != nullptr) publish_counters(before, session_counters_, *counters_);
+
+    held->head = std::move(cap.head_);
+    quic::H3Response response;
+    for_each_response_field(held->head, [&](std::string_view n, std::string_view v) {
+        response.fields.emplace_back(n, v);
+    });
+    response.body = held->body.gather_all();
+    response.hold = std::move(held);
+    return response;
+}
+
+}  // namespace anyedge::server
