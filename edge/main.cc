@@ -29,6 +29,7 @@
 #include "edge/server/site_reload.h"
 #include "edge/server/worker.h"
 #include "edge/tls/self_signed.h"
+#include "edge/tls/ticket_keys.h"
 #include "edge/tls/tls_context.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/log_line.h"
@@ -159,7 +160,23 @@ int main(int argc, char** argv) {
             // GnuTLS loads the same files for QUIC (before a self-signed key is removed).
             std::vector<quic::CertificateFiles> files;
             for (const auto& c : tcfg.certificates) files.push_back({c.cert_path, c.key_path});
-            auto q = quic::QuicTls::load(files);
+            // Tickets from the fleet's ticket key (the one whose window holds now), so a client
+            // resumes on any node.
+            std::vector<uint8_t> ticket_secret;
+            if (!cfg.ticket_keys.empty()) {
+                auto keys = tls::load_ticket_key_file(cfg.ticket_keys);
+                if (!keys) return fail(keys.error());
+                const tls::TicketKeyRing ring(std::move(*keys));
+                if (const tls::TicketKey* k = ring.encryption_key(time(nullptr))) {
+                    for (auto part : {std::span<const unsigned char>(k->name),
+                                      std::span<const unsigned char>(k->hmac_key),
+                                      std::span<const unsigned char>(k->aes_key)}) {
+                        ticket_secret.insert(ticket_secret.end(), part.begin(), part.end());
+                    }
+                }
+            }
+            auto q = quic::QuicTls::load(files, ticket_secret);
+            sodium_memzero(ticket_secret.data(), ticket_secret.size());
             if (!q) {
                 if (!self_signed_dir.empty()) std::filesystem::remove_all(self_signed_dir);
                 return fail(q.error());

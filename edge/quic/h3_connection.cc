@@ -106,6 +106,11 @@ struct H3Connection::Impl {
     static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) {
         randombytes_buf(dest, len);
     }
+    static int handshake_completed(ngtcp2_conn*, void* user_data) {
+        // One ticket per connection, for resumption and 0-RTT on the next visit.
+        gnutls_session_ticket_send(of(user_data).session, 1, 0);
+        return 0;
+    }
     static int get_new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen,
                            void* user_data) {
         Impl& s = of(user_data);
@@ -364,6 +369,13 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("h3")),
                         2};
     gnutls_alpn_set_protocols(s.session, &alpn, 1, GNUTLS_ALPN_MANDATORY);
+    // Resumption and 0-RTT: tickets from the fleet's key, early data of any size (QUIC's flow
+    // control bounds it).
+    gnutls_session_ticket_enable_server(
+        s.session, static_cast<const gnutls_datum_t*>(shared.tls->ticket_key()));
+    gnutls_anti_replay_enable(s.session,
+                              static_cast<gnutls_anti_replay_t>(shared.tls->anti_replay()));
+    gnutls_record_set_max_early_data_size(s.session, 0xffffffffu);
 
     ngtcp2_callbacks cb{};
     cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
@@ -386,6 +398,7 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     cb.stream_stop_sending = Impl::stream_stop_sending;
     cb.extend_max_remote_streams_bidi = Impl::extend_max_remote_streams_bidi;
     cb.extend_max_stream_data = Impl::extend_max_stream_data;
+    cb.handshake_completed = Impl::handshake_completed;
 
     ngtcp2_settings settings;
     ngtcp2_settings_default(&settings);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,18 +21,30 @@ struct CertificateFiles {
 class QuicTls {
   public:
     // Loads every pair (the first is the default; others are chosen by SNI, as GnuTLS does
-    // among several credentials' names).
-    static Result<std::shared_ptr<QuicTls>> load(const std::vector<CertificateFiles>& files);
+    // among several credentials' names). ticket_secret: the fleet's session-ticket secret, so
+    // that a client resumes (and sends 0-RTT) on any node; empty: a random one, this process
+    // only.
+    static Result<std::shared_ptr<QuicTls>> load(const std::vector<CertificateFiles>& files,
+                                                 std::span<const uint8_t> ticket_secret = {});
     ~QuicTls();
     QuicTls(const QuicTls&) = delete;
     QuicTls& operator=(const QuicTls&) = delete;
 
     // The gnutls_certificate_credentials_t, opaque here so that callers need no GnuTLS header.
     void* credentials() const { return credentials_; }
+    // The gnutls_datum_t master key of session tickets (GnuTLS rotates keys derived from it).
+    const void* ticket_key() const { return &ticket_key_; }
+    // The gnutls_anti_replay_t that 0-RTT needs.
+    void* anti_replay() const { return anti_replay_; }
 
   private:
     QuicTls() = default;
     void* credentials_ = nullptr;
+    void* anti_replay_ = nullptr;
+    struct {
+        unsigned char* data = nullptr;
+        unsigned int size = 0;
+    } ticket_key_;
 };
 
 }  // namespace anyedge::quic

@@ -96,6 +96,18 @@ AdminApi::Totals AdminApi::totals() const {
         t.in_flight += get(w->in_flight);
         t.tls_handshakes += get(w->tls_handshakes);
         t.tls_resumed += get(w->tls_resumed);
+        t.requests_h2 += get(w->requests_h2);
+        t.requests_h3 += get(w->requests_h3);
+        t.h3_too_early += get(w->h3_too_early);
+        t.quic_open += get(w->quic_open);
+        t.quic_opened += get(w->quic_opened);
+        t.quic_in += get(w->quic_datagrams_in);
+        t.quic_out += get(w->quic_datagrams_out);
+        t.quic_garbage += get(w->quic_dropped_garbage);
+        t.quic_other_node += get(w->quic_dropped_other_node);
+        t.quic_unknown += get(w->quic_dropped_unknown);
+        t.quic_resets += get(w->quic_stateless_resets);
+        t.quic_vn += get(w->quic_version_negotiations);
         t.last_accept_ms = std::max(t.last_accept_ms, w->last_accept_ms.load());
     }
     return t;
@@ -144,6 +156,10 @@ std::string AdminApi::status_json() const {
         {"body_bytes", t.bytes},
         {"tls_handshakes", t.tls_handshakes},
         {"tls_resumed", t.tls_resumed},
+        {"requests_h2", t.requests_h2},
+        {"requests_h3", t.requests_h3},
+        {"quic_connections_open", t.quic_open},
+        {"quic_connections", t.quic_opened},
         {"reloads", reloads_.load()},
         {"reload_failures", reload_failures_.load()},
     };
@@ -226,7 +242,34 @@ std::string AdminApi::metrics_text() const {
         out.append("anyedge_requests_total{status=\"").append(cls).append("\"} ");
         out.append(std::to_string(v)).append("\n");
     }
+    out.append("# HELP anyedge_protocol_requests_total Requests answered, by HTTP version.\n");
+    out.append("# TYPE anyedge_protocol_requests_total counter\n");
+    for (auto [version, v] : {std::pair{"1.1", t.requests - t.requests_h2 - t.requests_h3},
+                              std::pair{"2", t.requests_h2}, std::pair{"3", t.requests_h3}}) {
+        out.append("anyedge_protocol_requests_total{version=\"").append(version).append("\"} ");
+        out.append(std::to_string(v)).append("\n");
+    }
     metric("anyedge_body_bytes_total", "counter", "Response body bytes queued.", t.bytes);
+    metric("anyedge_quic_connections_open", "gauge", "Open QUIC (HTTP/3) connections.",
+           t.quic_open);
+    metric("anyedge_quic_connections_total", "counter", "QUIC connections opened.", t.quic_opened);
+    metric("anyedge_quic_datagrams_received_total", "counter", "UDP datagrams received.",
+           t.quic_in);
+    metric("anyedge_quic_datagrams_sent_total", "counter", "UDP datagrams sent.", t.quic_out);
+    out.append("# HELP anyedge_quic_dropped_total Datagrams dropped, by reason.\n");
+    out.append("# TYPE anyedge_quic_dropped_total counter\n");
+    for (auto [reason, v] :
+         {std::pair{"garbage", t.quic_garbage}, std::pair{"other_node", t.quic_other_node},
+          std::pair{"unknown_connection", t.quic_unknown}}) {
+        out.append("anyedge_quic_dropped_total{reason=\"").append(reason).append("\"} ");
+        out.append(std::to_string(v)).append("\n");
+    }
+    metric("anyedge_quic_stateless_resets_total", "counter",
+           "Stateless resets sent (only for this node's connection IDs).", t.quic_resets);
+    metric("anyedge_quic_version_negotiations_total", "counter",
+           "Version Negotiation packets sent.", t.quic_vn);
+    metric("anyedge_h3_too_early_total", "counter",
+           "425 Too Early: a non-idempotent request in 0-RTT data.", t.h3_too_early);
     metric("anyedge_tls_handshakes_total", "counter", "Completed TLS handshakes.",
            t.tls_handshakes);
     metric("anyedge_tls_resumed_total", "counter", "TLS handshakes resumed from a ticket.",

@@ -68,6 +68,10 @@ class AdminApi final : public RequestHandler {
     struct Totals {
         uint64_t accepted = 0, open = 0, requests = 0, s2xx = 0, s3xx = 0, s4xx = 0, s5xx = 0;
         uint64_t bytes = 0, in_flight = 0, tls_handshakes = 0, tls_resumed = 0;
+        uint64_t requests_h2 = 0, requests_h3 = 0, h3_too_early = 0;
+        uint64_t quic_open = 0, quic_opened = 0, quic_in = 0, quic_out = 0;
+        uint64_t quic_garbage = 0, quic_other_node = 0, quic_unknown = 0, quic_resets = 0;
+        uint64_t quic_vn = 0;
         int64_t last_accept_ms = 0;
     };
     Totals totals() const;

@@ -116,7 +116,8 @@ bool Connection::rest() {
 }
 
 void Connection::publish_counters(const SessionCounters& old, Turn& t) const {
-    server::publish_counters(old, session_->counters(), t.counters);
+    server::publish_counters(old, session_->counters(), t.counters,
+                             h2_ && session_ == h2_.get() ? &t.counters.requests_h2 : nullptr);
 }
 
 // Input back-pressure. A client that pipelines requests faster than it reads the answers

@@ -51,9 +51,8 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
         req.method != http::Method::kHead) {
         f.error_status = 425;
         f.error_reason = "not idempotent in early data";
-        ++h3_counters_.too_early;
+        if (counters_ != nullptr) counters_->h3_too_early.fetch_add(1, std::memory_order_relaxed);
     }
-    ++h3_counters_.requests;
 
     held->body.set_copy_threshold(0);
     CaptureSink cap(held->body);
@@ -71,7 +70,9 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
     }
     const SessionCounters before = session_counters_;
     session_counters_.count(info);
-    if (counters_ != nullptr) publish_counters(before, session_counters_, *counters_);
+    if (counters_ != nullptr) {
+        publish_counters(before, session_counters_, *counters_, &counters_->requests_h3);
+    }
 
     held->head = std::move(cap.head_);
     quic::H3Response response;

@@ -13,11 +13,6 @@
 
 namespace anyedge::server {
 
-struct H3Counters {
-    uint64_t requests = 0;
-    uint64_t too_early = 0;  // 425s for non-idempotent requests in 0-RTT
-};
-
 class H3Responder final : public quic::H3Handler {
   public:
     H3Responder(const http::ParserLimits& limits, RequestHandler* handler)
@@ -34,7 +29,6 @@ class H3Responder final : public quic::H3Handler {
     }
     quic::H3Response on_request(const quic::H3Request& request,
                                 const quic::PathAddr& path) override;
-    const H3Counters& counters() const { return h3_counters_; }
 
   private:
     http::ParserLimits limits_;
@@ -43,7 +37,6 @@ class H3Responder final : public quic::H3Handler {
     ResponseContext context_;
     AccessLog* log_ = nullptr;
     WorkerCounters* counters_ = nullptr;
-    H3Counters h3_counters_;
     SessionCounters session_counters_;
 };
 

@@ -37,8 +37,9 @@ struct SessionCounters {
 };
 
 // Adds what `now` counted since `before` to a worker's counters (written by that worker only).
+// by_protocol: the protocol's own request counter (requests_h2, requests_h3), if any.
 inline void publish_counters(const SessionCounters& before, const SessionCounters& now,
-                             WorkerCounters& to) {
+                             WorkerCounters& to, std::atomic<uint64_t>* by_protocol = nullptr) {
     auto bump = [](std::atomic<uint64_t>& a, uint64_t delta) {
         if (delta) a.store(a.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
     };
@@ -48,6 +49,7 @@ inline void publish_counters(const SessionCounters& before, const SessionCounter
     bump(to.status_4xx, now.status_4xx - before.status_4xx);
     bump(to.status_5xx, now.status_5xx - before.status_5xx);
     bump(to.body_bytes, now.body_bytes - before.body_bytes);
+    if (by_protocol != nullptr) bump(*by_protocol, now.requests - before.requests);
 }
 
 class ProtocolSession {

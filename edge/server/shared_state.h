@@ -24,6 +24,13 @@ struct WorkerCounters {
     std::atomic<uint64_t> in_flight{0};  // connections with a response being sent
     std::atomic<int64_t> last_accept_ms{0};
     std::atomic<uint64_t> tls_handshakes{0}, tls_resumed{0};
+    // Requests by protocol (HTTP/1.x is requests minus these).
+    std::atomic<uint64_t> requests_h2{0}, requests_h3{0};
+    // HTTP/3: written each loop turn from the worker's QUIC endpoints.
+    std::atomic<uint64_t> quic_open{0}, quic_opened{0}, quic_datagrams_in{0}, quic_datagrams_out{0};
+    std::atomic<uint64_t> quic_dropped_garbage{0}, quic_dropped_other_node{0},
+        quic_dropped_unknown{0}, quic_stateless_resets{0}, quic_version_negotiations{0};
+    std::atomic<uint64_t> h3_too_early{0};  // 425s: a non-idempotent request in 0-RTT
 };
 
 struct PublishedSite {

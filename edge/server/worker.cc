@@ -494,13 +494,35 @@ void Worker::Impl::quic_turn() {
     if (quic.empty()) return;
     const bool draining = shared.draining.load(std::memory_order_relaxed);
     const quic::Timestamp t = now_ns();
+    quic::EndpointCounters sum;
+    uint64_t open_now = 0, out = 0;
     for (QuicListener& q : quic) {
         // A drain: GOAWAY to every open connection (open streams finish); new ones still come
         // in while the route is being withdrawn.
         if (draining && !quic_draining) q.endpoint->shutdown(t, false);
         q.endpoint->on_timers(t);
+        const quic::EndpointCounters& e = q.endpoint->counters();
+        sum.datagrams_in += e.datagrams_in;
+        sum.connections_opened += e.connections_opened;
+        sum.dropped_garbage += e.dropped_garbage;
+        sum.dropped_other_node += e.dropped_other_node;
+        sum.dropped_unknown += e.dropped_unknown;
+        sum.stateless_resets += e.stateless_resets;
+        sum.version_negotiations += e.version_negotiations;
+        open_now += q.endpoint->connections();
+        out += q.sender->datagrams_out();
     }
     quic_draining = draining;
+    constexpr auto kRelaxed = std::memory_order_relaxed;
+    counters.quic_open.store(open_now, kRelaxed);
+    counters.quic_opened.store(sum.connections_opened, kRelaxed);
+    counters.quic_datagrams_in.store(sum.datagrams_in, kRelaxed);
+    counters.quic_datagrams_out.store(out, kRelaxed);
+    counters.quic_dropped_garbage.store(sum.dropped_garbage, kRelaxed);
+    counters.quic_dropped_other_node.store(sum.dropped_other_node, kRelaxed);
+    counters.quic_dropped_unknown.store(sum.dropped_unknown, kRelaxed);
+    counters.quic_stateless_resets.store(sum.stateless_resets, kRelaxed);
+    counters.quic_version_negotiations.store(sum.version_negotiations, kRelaxed);
 }
 
 size_t Worker::Impl::quic_connections() const {

@@ -1,0 +1,215 @@
+// cdn-edge speaking HTTP/3 to a real QUIC client: Debian's gtlsclient (ngtcp2's example client
+// on GnuTLS). HTTP/3 is on by default on the UDP side of every TLS listener.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "edge/io/ring.h"
+#include "tests/integration/edge_process.h"
+
+namespace anyedge::testing {
+namespace {
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+    size_t n = 0;
+    for (size_t pos = text.find(needle); pos != std::string::npos;
+         pos = text.find(needle, pos + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+class EdgeH3 : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        if (const std::string why = io::probe_io_uring_support(); !why.empty()) {
+            skip_ = "io_uring unavailable: " + why;
+            return;
+        }
+        if (run_command("command -v gtlsclient").empty()) {
+            skip_ = "gtlsclient (Debian package ngtcp2-client) is not installed";
+            return;
+        }
+        dir_ = fs::temp_directory_path() / ("anyedge-h3-" + std::to_string(getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_ / "site");
+        const std::string d = dir_.string();
+        run_command(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+            "-subj /CN=a.example -addext subjectAltName=DNS:a.example -keyout " +
+            d + "/a.key -out " + d + "/a.pem 2>&1");
+        fs::copy(source_dir() + "/site", dir_ / "site", fs::copy_options::recursive);
+        std::mt19937_64 rng(11);
+        std::string big(2 * 1024 * 1024 + 7, '\0');
+        for (char& c : big) c = static_cast<char>(rng());
+        std::ofstream(dir_ / "site" / "big.bin", std::ios::binary) << big;
+        std::ofstream(dir_ / "h3.json")
+            << R"({"site": ")" << d << R"(/site", "tls_listen": "127.0.0.1:0", "cert": [")" << d
+            << R"(/a.pem"], "key": [")" << d << R"(/a.key"], "access_log": ")" << d
+            << R"(/access.log", "admin": "127.0.0.1:0"})";
+        edge_ = std::make_unique<EdgeProcess>(
+            edge_binary(), std::vector<std::string>{"--config", d + "/h3.json"}, 3);
+    }
+    static void TearDownTestSuite() {
+        edge_.reset();
+        if (!dir_.empty()) fs::remove_all(dir_);
+    }
+    void SetUp() override {
+        if (!skip_.empty()) {
+            if (std::getenv("ANYEDGE_REQUIRE_URING")) FAIL() << skip_;
+            GTEST_SKIP() << skip_;
+        }
+        ASSERT_TRUE(edge_->started()) << edge_->log();
+    }
+    static uint16_t port_of(const std::string& kind) {
+        for (size_t i = 0; i < edge_->kinds().size(); ++i) {
+            if (edge_->kinds()[i] == kind) return edge_->port(i);
+        }
+        return 0;
+    }
+    static std::string port() { return std::to_string(port_of("https")); }
+    // gtlsclient's dump: response fields as "http: stream 0x0 [name: value]" lines; bodies into
+    // `download` when given. Bounded by its idle timeout and ours.
+    static std::string h3(const std::string& args, const std::string& path,
+                          const fs::path& download = {}) {
+        std::string cmd =
+            "timeout 20 gtlsclient --exit-on-all-streams-close --no-quic-dump "
+            "--no-http-dump --timeout=5s " +
+            args;
+        if (!download.empty()) cmd += " --download=" + download.string();
+        return run_command(cmd + " 127.0.0.1 " + port() + " https://a.example:" + port() + path +
+                           " 2>&1");
+    }
+    static std::string metrics() {
+        return run_command(
+            "timeout 10 curl -s http://127.0.0.1:" + std::to_string(port_of("admin")) + "/metrics");
+    }
+
+    static inline fs::path dir_;
+    static inline std::string skip_;
+    static inline std::unique_ptr<EdgeProcess> edge_;
+};
+
+TEST_F(EdgeH3, ServesTheSameBytesAsOverTcp) {
+    const fs::path dl = dir_ / "dl-same";
+    fs::create_directories(dl);
+    for (const std::string path : {"/index.html", "/big.bin"}) {
+        const std::string out = h3("", path, dl);
+        EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+        const std::string name = fs::path(path).filename().string();
+        EXPECT_EQ(read_file(dl / name), read_file(dir_ / "site" / path.substr(1))) << path;
+    }
+    // The access log says which protocol carried each request.
+    const std::string log = read_file(dir_ / "access.log");
+    EXPECT_NE(log.find(R"("target":"/big.bin","version":"3","status":200,"bytes":2097159)"),
+              std::string::npos)
+        << log;
+}
+
+TEST_F(EdgeH3, AnswersLikeTheOtherProtocols) {
+    std::string out = h3("", "/no-such-page");
+    EXPECT_NE(out.find("[:status: 404]"), std::string::npos) << out;
+    out = h3("-m HEAD", "/robots.txt");
+    EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    EXPECT_NE(out.find("[content-length: " +
+                       std::to_string(fs::file_size(dir_ / "site/robots.txt")) + "]"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("[etag: \""), std::string::npos) << out;
+    // No connection-specific fields in HTTP/3 (RFC 9114 §4.2).
+    EXPECT_EQ(out.find("[connection:"), std::string::npos) << out;
+    out = h3("-m DELETE", "/robots.txt");
+    EXPECT_NE(out.find("[:status: 405]"), std::string::npos) << out;
+}
+
+TEST_F(EdgeH3, TcpResponsesAdvertiseHttp3OnTheSamePort) {
+    const std::string out = run_command(
+        "timeout 20 curl -s -D- -o /dev/null --cacert " + (dir_ / "a.pem").string() +
+        " --resolve a.example:" + port() + ":127.0.0.1 https://a.example:" + port() + "/");
+    EXPECT_NE(out.find("Alt-Svc: h3=\":" + port() + "\"; ma=3600"), std::string::npos) << out;
+}
+
+TEST_F(EdgeH3, ZeroRttGetIsAnsweredAndAPostInEarlyDataGets425) {
+    const std::string sess = (dir_ / "session").string(), tp = (dir_ / "tp").string();
+    const std::string resume = "--session-file=" + sess + " --tp-file=" + tp;
+    std::string out = h3(resume, "/robots.txt");
+    ASSERT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    ASSERT_TRUE(fs::exists(sess) && fs::exists(tp));
+    // The second connection sends its request in 0-RTT.
+    out = h3(resume, "/robots.txt");
+    EXPECT_NE(out.find("type=0RTT"), std::string::npos) << out;
+    EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    out = h3(resume + " -m POST", "/robots.txt");
+    EXPECT_NE(out.find("type=0RTT"), std::string::npos) << out;
+    EXPECT_NE(out.find("[:status: 425]"), std::string::npos) << out;
+    EXPECT_NE(metrics().find("anyedge_h3_too_early_total 1"), std::string::npos);
+}
+
+TEST_F(EdgeH3, UnknownVersionGetsVersionNegotiation) {
+    const std::string out = h3("-v 0x1a2a3a4a --preferred-versions=v1", "/robots.txt");
+    EXPECT_NE(out.find("type=VN"), std::string::npos) << out;
+    EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+}
+
+TEST_F(EdgeH3, GarbageDatagramsAreDroppedAndCountedAndServingGoesOn) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port_of("https"));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    std::mt19937 rng(5);
+    std::string datagram;
+    for (int i = 0; i < 3000; ++i) {
+        datagram.resize(1 + size_t(i) % 1400);
+        for (char& c : datagram) c = static_cast<char>(rng());
+        // A third look like long headers (Initials of unknown connections), a third like
+        // short headers (stray packets of connections that do not exist).
+        if (i % 3 == 0) datagram[0] = static_cast<char>(datagram[0] | 0xc0);
+        if (i % 3 == 1) datagram[0] = static_cast<char>(0x40 | (datagram[0] & 0x3f));
+        ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                 sizeof to);
+    }
+    ::close(fd);
+    const std::string out = h3("", "/robots.txt");
+    EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    const std::string m = metrics();
+    EXPECT_EQ(m.find("anyedge_quic_dropped_total{reason=\"garbage\"} 0\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("anyedge_protocol_requests_total{version=\"3\"}"), std::string::npos) << m;
+    EXPECT_GE(count_of(m, "anyedge_quic_"), 5u) << m;
+}
+
+TEST(EdgeH3Off, NoHttp3FlagLeavesUdpAndAltSvcOut) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    const fs::path d = fs::temp_directory_path() / ("anyedge-h3off-" + std::to_string(getpid()));
+    fs::create_directories(d);
+    EdgeProcess edge(
+        edge_binary(),
+        {"--site", source_dir() + "/site", "--tls-listen", "127.0.0.1:0", "--no-http3"}, 1);
+    ASSERT_TRUE(edge.started()) << edge.log();
+    EXPECT_EQ(edge.kinds().size(), 1u);
+    const std::string out = run_command("timeout 20 curl -sk -D- -o /dev/null https://127.0.0.1:" +
+                                        std::to_string(edge.port()) + "/");
+    EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+    EXPECT_EQ(out.find("Alt-Svc"), std::string::npos) << out;
+    fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace anyedge::testing
