@@ -26,10 +26,10 @@
 #include "edge/server/config.h"
 #include "edge/server/listener.h"
 #include "edge/server/origin_upload.h"
+#include "edge/server/quic_tls_files.h"
 #include "edge/server/site_reload.h"
 #include "edge/server/worker.h"
 #include "edge/tls/self_signed.h"
-#include "edge/tls/ticket_keys.h"
 #include "edge/tls/tls_context.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/log_line.h"
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
     }
 
     std::unique_ptr<tls::TlsContext> tls_context;
-    std::shared_ptr<quic::QuicTls> quic_tls;
+    std::unique_ptr<quic::QuicTlsStore> quic_tls;
     if (!cfg.tls_listen.empty()) {
         tls::TlsConfig tcfg;
         for (size_t i = 0; i < cfg.cert.size(); ++i) {
@@ -160,28 +160,12 @@ int main(int argc, char** argv) {
             // GnuTLS loads the same files for QUIC (before a self-signed key is removed).
             std::vector<quic::CertificateFiles> files;
             for (const auto& c : tcfg.certificates) files.push_back({c.cert_path, c.key_path});
-            // Tickets from the fleet's ticket key (the one whose window holds now), so a client
-            // resumes on any node.
-            std::vector<uint8_t> ticket_secret;
-            if (!cfg.ticket_keys.empty()) {
-                auto keys = tls::load_ticket_key_file(cfg.ticket_keys);
-                if (!keys) return fail(keys.error());
-                const tls::TicketKeyRing ring(std::move(*keys));
-                if (const tls::TicketKey* k = ring.encryption_key(time(nullptr))) {
-                    for (auto part : {std::span<const unsigned char>(k->name),
-                                      std::span<const unsigned char>(k->hmac_key),
-                                      std::span<const unsigned char>(k->aes_key)}) {
-                        ticket_secret.insert(ticket_secret.end(), part.begin(), part.end());
-                    }
-                }
-            }
-            auto q = quic::QuicTls::load(files, ticket_secret);
-            sodium_memzero(ticket_secret.data(), ticket_secret.size());
+            auto q = server::load_quic_tls(files, cfg.ticket_keys);
             if (!q) {
                 if (!self_signed_dir.empty()) std::filesystem::remove_all(self_signed_dir);
                 return fail(q.error());
             }
-            quic_tls = std::move(*q);
+            quic_tls = std::make_unique<quic::QuicTlsStore>(std::move(*q));
         }
         auto ctx = tls::TlsContext::create(std::move(tcfg));
         // The throwaway key is in the SSL_CTX now: leave no copy on disk.
@@ -208,7 +192,8 @@ int main(int argc, char** argv) {
     server::SharedState shared;
     // Certificates (renewed in place) and ticket keys (rotated on every node together) are
     // re-read on SIGHUP and with every reload. The self-signed certificate has no files.
-    server::SiteReload site(cfg, snap_opts, shared, tls_context.get(), self_signed_dir.empty());
+    server::SiteReload site(cfg, snap_opts, shared, tls_context.get(), self_signed_dir.empty(),
+                            quic_tls.get());
     if (auto st = site.load_initial(); !st) return fail(st.error());
 
     std::vector<std::vector<server::ListenerSocket>> per_worker(cfg.threads);
@@ -229,20 +214,19 @@ int main(int argc, char** argv) {
     for (const auto& text : cfg.tls_listen) {
         auto addr = server::parse_listen_address(text);
         if (!addr) return fail(addr.error());
-        auto fds = server::open_listeners(*addr, cfg.threads, 4096, int(cfg.send_buffer));
+        auto fds =
+            server::open_tls_listeners(*addr, cfg.threads, 4096, int(cfg.send_buffer), cfg.http3);
         if (!fds) return fail(fds.error());
         for (unsigned i = 0; i < cfg.threads; ++i) {
-            per_worker[i].push_back({(*fds)[i], true, nullptr});
+            per_worker[i].push_back({fds->tcp[i], true, nullptr});
         }
-        public_listeners.insert(public_listeners.end(), fds->begin(), fds->end());
+        public_listeners.insert(public_listeners.end(), fds->tcp.begin(), fds->tcp.end());
         if (https_port == 0) https_port = addr->port;
         std::cout << "listening https " << addr->to_string() << std::endl;
         if (!cfg.http3) continue;
         // The UDP side of the same address and port, one SO_REUSEPORT socket per worker.
         for (unsigned i = 0; i < cfg.threads; ++i) {
-            auto fd = quic::open_udp_socket(addr->addr, addr->addr_len);
-            if (!fd) return fail("HTTP/3 on " + addr->to_string() + ": " + fd.error());
-            per_worker[i].push_back({*fd, true, nullptr, true});
+            per_worker[i].push_back({fds->udp[i], true, nullptr, true});
         }
         if (alt_svc_port == 0) alt_svc_port = addr->port;
         if (alt_svc_port != addr->port) alt_svc_port = -1;  // several ports: say nothing
@@ -285,7 +269,7 @@ int main(int argc, char** argv) {
     }
     if (!cfg.hsts.empty())
         wopts.connection.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
-    wopts.quic_tls = quic_tls;
+    wopts.quic_tls = quic_tls.get();
     wopts.quic_ids = quic_ids ? &*quic_ids : nullptr;
     wopts.h3.idle_timeout_ms = cfg.idle_timeout_ms;
     wopts.h3.handshake_timeout_ms = cfg.header_timeout_ms;

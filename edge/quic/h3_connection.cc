@@ -58,6 +58,7 @@ struct H3Connection::Impl {
 
     H3Connection* self = nullptr;
     H3Shared shared;
+    std::shared_ptr<QuicTls> tls;  // what this handshake started with, kept across reloads
     ngtcp2_conn* conn = nullptr;
     gnutls_session_t session = nullptr;
     ngtcp2_crypto_conn_ref conn_ref{};
@@ -353,12 +354,13 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     s.self = c.get();
     s.shared = shared;
     s.tx = std::make_unique<uint8_t[]>(kTxBuffer);
+    s.tls = shared.tls->get();
 
     if (gnutls_init(&s.session,
                     GNUTLS_SERVER | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA) != 0 ||
         gnutls_priority_set_direct(s.session, kPriority, nullptr) != 0 ||
         ngtcp2_crypto_gnutls_configure_server_session(s.session) != 0 ||
-        gnutls_credentials_set(s.session, GNUTLS_CRD_CERTIFICATE, shared.tls->credentials()) != 0) {
+        gnutls_credentials_set(s.session, GNUTLS_CRD_CERTIFICATE, s.tls->credentials()) != 0) {
         return make_error("QUIC: GnuTLS session setup failed");
     }
     s.conn_ref.get_conn = [](ngtcp2_crypto_conn_ref* ref) {
@@ -371,10 +373,9 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     gnutls_alpn_set_protocols(s.session, &alpn, 1, GNUTLS_ALPN_MANDATORY);
     // Resumption and 0-RTT: tickets from the fleet's key, early data of any size (QUIC's flow
     // control bounds it).
-    gnutls_session_ticket_enable_server(
-        s.session, static_cast<const gnutls_datum_t*>(shared.tls->ticket_key()));
-    gnutls_anti_replay_enable(s.session,
-                              static_cast<gnutls_anti_replay_t>(shared.tls->anti_replay()));
+    gnutls_session_ticket_enable_server(s.session,
+                                        static_cast<const gnutls_datum_t*>(s.tls->ticket_key()));
+    gnutls_anti_replay_enable(s.session, static_cast<gnutls_anti_replay_t>(s.tls->anti_replay()));
     gnutls_record_set_max_early_data_size(s.session, 0xffffffffu);
 
     ngtcp2_callbacks cb{};

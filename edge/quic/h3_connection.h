@@ -36,7 +36,7 @@ struct H3Limits {
 };
 
 struct H3Shared {
-    std::shared_ptr<QuicTls> tls;
+    const QuicTlsStore* tls = nullptr;  // certificates for new handshakes
     const ConnectionIds* ids = nullptr;
     H3Handler* handler = nullptr;
     CidRegistry* registry = nullptr;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -45,6 +46,25 @@ class QuicTls {
         unsigned char* data = nullptr;
         unsigned int size = 0;
     } ticket_key_;
+};
+
+// The QuicTls that new handshakes use; a reload replaces it while connections that started
+// with the old one keep it. Shared by every worker.
+class QuicTlsStore {
+  public:
+    explicit QuicTlsStore(std::shared_ptr<QuicTls> tls) : tls_(std::move(tls)) {}
+    std::shared_ptr<QuicTls> get() const {
+        std::lock_guard lock(mu_);
+        return tls_;
+    }
+    void set(std::shared_ptr<QuicTls> tls) {
+        std::lock_guard lock(mu_);
+        tls_ = std::move(tls);
+    }
+
+  private:
+    mutable std::mutex mu_;
+    std::shared_ptr<QuicTls> tls_;
 };
 
 }  // namespace anyedge::quic

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "edge/quic/udp_socket.h"
+
 namespace anyedge::server {
 
 std::string ListenAddress::to_string() const {
@@ -106,6 +108,34 @@ Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, 
 }
 
 // The admin listener: "unix:/path" (mode 0660) or a loopback ADDR:PORT.
+Result<TlsListeners> open_tls_listeners(ListenAddress& address, unsigned count, int backlog,
+                                        int send_buffer, bool http3) {
+    const bool any_port = address.port == 0;
+    std::string last_error;
+    for (int attempt = 0; attempt < (any_port ? 16 : 1); ++attempt) {
+        ListenAddress a = address;
+        auto tcp = open_listeners(a, count, backlog, send_buffer);
+        if (!tcp) return tcp.forward_error();
+        TlsListeners out;
+        out.tcp = std::move(*tcp);
+        for (unsigned i = 0; http3 && i < count; ++i) {
+            auto fd = quic::open_udp_socket(a.addr, a.addr_len);
+            if (!fd) {
+                last_error = "HTTP/3 on " + a.to_string() + ": " + fd.error();
+                break;
+            }
+            out.udp.push_back(*fd);
+        }
+        if (!http3 || out.udp.size() == count) {
+            address = a;
+            return out;
+        }
+        for (int fd : out.tcp) ::close(fd);
+        for (int fd : out.udp) ::close(fd);
+    }
+    return make_error(last_error);
+}
+
 Result<AdminListener> open_admin_listener(const std::string& spec) {
     if (spec.rfind("unix:", 0) == 0) {
         const std::string path = spec.substr(5);

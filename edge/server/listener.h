@@ -29,6 +29,16 @@ Result<ListenAddress> parse_listen_address(const std::string& text);
 Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog,
                                         int send_buffer = 0);
 
+// A TLS address's sockets: `count` TCP listeners and, with HTTP/3, `count` UDP sockets on the
+// same port. Port 0 picks a port free for both: the TCP port's UDP twin may be taken, so a few
+// ports are tried.
+struct TlsListeners {
+    std::vector<int> tcp;
+    std::vector<int> udp;  // empty without HTTP/3
+};
+Result<TlsListeners> open_tls_listeners(ListenAddress& address, unsigned count, int backlog,
+                                        int send_buffer, bool http3);
+
 struct AdminListener {
     int fd = -1;
     bool is_unix = false;

@@ -6,6 +6,7 @@
 
 #include "edge/cache/site_loader.h"
 #include "edge/cache/state_loader.h"
+#include "edge/server/quic_tls_files.h"
 #include "edge/tls/tls_context.h"
 #include "origin-sync/base/log_line.h"
 #include "origin-sync/content/store.h"
@@ -13,11 +14,12 @@
 namespace anyedge::server {
 
 SiteReload::SiteReload(const EdgeConfig& cfg, cache::SnapshotOptions options, SharedState& shared,
-                       tls::TlsContext* tls, bool reload_certificates)
+                       tls::TlsContext* tls, bool reload_certificates, quic::QuicTlsStore* quic)
     : cfg_(cfg),
       options_(std::move(options)),
       shared_(shared),
       tls_(tls),
+      quic_(quic),
       reload_certificates_(reload_certificates) {}
 
 // `previous` is the snapshot being replaced (kept servable for the skew grace).
@@ -90,6 +92,17 @@ void SiteReload::reload_tls_locked(const char* why) {
         auto st = tls_->reload_ticket_keys();
         log_line(std::string(why) + ": ticket keys " +
                  (st ? std::string("reloaded") : "not reloaded: " + st.error()));
+    }
+    // HTTP/3 loads the same files through GnuTLS; new handshakes take the new credentials.
+    if (quic_ != nullptr && (reload_certificates_ || !cfg_.ticket_keys.empty())) {
+        std::vector<quic::CertificateFiles> files;
+        for (size_t i = 0; i < cfg_.cert.size() && i < cfg_.key.size(); ++i) {
+            files.push_back({cfg_.cert[i], cfg_.key[i]});
+        }
+        auto q = load_quic_tls(files, cfg_.ticket_keys);
+        if (q) quic_->set(std::move(*q));
+        log_line(std::string(why) + ": HTTP/3 certificates and tickets " +
+                 (q ? std::string("reloaded") : "not reloaded: " + q.error()));
     }
 }
 

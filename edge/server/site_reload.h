@@ -19,6 +19,9 @@
 namespace anyedge::tls {
 class TlsContext;
 }
+namespace anyedge::quic {
+class QuicTlsStore;
+}
 
 namespace anyedge::server {
 
@@ -26,8 +29,9 @@ class SiteReload {
   public:
     // `tls` may be null (no TLS listener); `reload_certificates` is false for a self-signed
     // certificate made at start (it has no files to re-read). All must outlive this object.
+    // `quic` (HTTP/3's certificates and tickets, may be null) is reloaded with `tls`.
     SiteReload(const EdgeConfig& cfg, cache::SnapshotOptions options, SharedState& shared,
-               tls::TlsContext* tls, bool reload_certificates);
+               tls::TlsContext* tls, bool reload_certificates, quic::QuicTlsStore* quic = nullptr);
 
     // The first load at start. A node whose state directory has no generation yet serves an
     // empty site (404s, /healthz 503) until cdn-sync fetches one and asks for a reload.
@@ -45,6 +49,7 @@ class SiteReload {
     const cache::SnapshotOptions options_;
     SharedState& shared_;
     tls::TlsContext* tls_;
+    quic::QuicTlsStore* quic_;
     const bool reload_certificates_;
     std::mutex mu_;
 };

@@ -421,7 +421,7 @@ void Worker::Impl::start_stop() {
 Status Worker::Impl::start_quic() {
     for (const ListenerSocket& l : listeners) {
         if (!l.udp) continue;
-        if (!options.quic_tls || options.quic_ids == nullptr) {
+        if (options.quic_tls == nullptr || options.quic_ids == nullptr) {
             return make_error("HTTP/3 listener without QUIC TLS or connection IDs");
         }
         QuicListener q;

@@ -32,7 +32,7 @@ struct WorkerOptions {
     int access_log_fd = -1;          // O_APPEND file shared by all workers; -1: no log
     // HTTP/3 on the UDP listeners: the certificates as GnuTLS loads them, the fleet's
     // connection-ID key and this node's ID, and the per-connection limits.
-    std::shared_ptr<quic::QuicTls> quic_tls;
+    const quic::QuicTlsStore* quic_tls = nullptr;
     const quic::ConnectionIds* quic_ids = nullptr;
     quic::H3Limits h3;
     unsigned udp_buffers = 256;  // power of two

@@ -77,12 +77,7 @@ class EdgeH3 : public ::testing::Test {
         }
         ASSERT_TRUE(edge_->started()) << edge_->log();
     }
-    static uint16_t port_of(const std::string& kind) {
-        for (size_t i = 0; i < edge_->kinds().size(); ++i) {
-            if (edge_->kinds()[i] == kind) return edge_->port(i);
-        }
-        return 0;
-    }
+    static uint16_t port_of(const std::string& kind) { return edge_->port_of(kind); }
     static std::string port() { return std::to_string(port_of("https")); }
     // gtlsclient's dump: response fields as "http: stream 0x0 [name: value]" lines; bodies into
     // `download` when given. Bounded by its idle timeout and ours.

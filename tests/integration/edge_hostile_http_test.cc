@@ -51,12 +51,7 @@ class EdgeHostileHttp : public ::testing::Test {
         ANYEDGE_REQUIRE_IO_URING();
         ASSERT_TRUE(edge_ && edge_->started()) << (edge_ ? edge_->log() : "");
     }
-    static uint16_t port_of(const std::string& kind) {
-        for (size_t i = 0; i < edge_->kinds().size(); ++i) {
-            if (edge_->kinds()[i] == kind) return edge_->port(i);
-        }
-        return 0;
-    }
+    static uint16_t port_of(const std::string& kind) { return edge_->port_of(kind); }
     static uint16_t plain_port() { return port_of("http"); }
     static uint16_t tls_port() { return port_of("https"); }
 

@@ -102,6 +102,13 @@ EdgeProcess::~EdgeProcess() {
     if (!stderr_path_.empty()) unlink(stderr_path_.c_str());
 }
 
+uint16_t EdgeProcess::port_of(const std::string& kind) const {
+    for (size_t i = 0; i < kinds_.size(); ++i) {
+        if (kinds_[i] == kind) return port(i);
+    }
+    return 0;
+}
+
 uint16_t EdgeProcess::port(size_t i) const {
     const std::string& a = addresses_.at(i);
     return static_cast<uint16_t>(std::stoi(a.substr(a.rfind(':') + 1)));

@@ -27,6 +27,8 @@ class EdgeProcess {
     const std::vector<std::string>& addresses() const { return addresses_; }
     const std::vector<std::string>& kinds() const { return kinds_; }
     uint16_t port(size_t i = 0) const;
+    // The port of the first listener of `kind` ("http", "https", "h3", "admin"); 0 if none.
+    uint16_t port_of(const std::string& kind) const;
     // Sends SIGTERM and waits (bounded); returns the exit status or -1 on timeout.
     int stop(std::chrono::milliseconds timeout = std::chrono::seconds(15));
     // Everything the process wrote to stderr so far (for failure messages).

@@ -506,11 +506,11 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     fs::copy_file(d / "old.pem", d / "live.pem");
     fs::copy_file(d / "old.key", d / "live.key");
     const auto edge = start_edge(source_dir() + "/site", "renew", R"("admin": "127.0.0.1:0")",
-                                 d / "live.pem", d / "live.key", 2);
+                                 d / "live.pem", d / "live.key", 3);
     ASSERT_TRUE(edge->started()) << edge->log();
-    ASSERT_EQ(edge->kinds().at(1), "admin");
-    auto status = [&] { return admin_request(edge->port(1), "GET", "/status").body; };
-    auto metrics = [&] { return admin_request(edge->port(1), "GET", "/metrics").body; };
+    ASSERT_NE(edge->port_of("admin"), 0);
+    auto status = [&] { return admin_request(edge->port_of("admin"), "GET", "/status").body; };
+    auto metrics = [&] { return admin_request(edge->port_of("admin"), "GET", "/metrics").body; };
     EXPECT_NE(status().find(R"("file":")" + (d / "live.pem").string() +
                             R"(","key_type":"EC","names":["a.example"],"not_after":)"),
               std::string::npos)
@@ -600,7 +600,7 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
 
     // Its key arrives: POST /reload (what cdn-sync sends after a publish) picks it up too.
     fs::copy_file(d / "old.key", d / "live.key", fs::copy_options::overwrite_existing);
-    EXPECT_EQ(admin_request(edge->port(1), "POST", "/reload").status(), 200);
+    EXPECT_EQ(admin_request(edge->port_of("admin"), "POST", "/reload").status(), 200);
     EXPECT_EQ(served(), of_file("old"));
     EXPECT_EQ(status().find("last_certificate_error"), std::string::npos) << status();
     EXPECT_EQ(edge->stop(), 0) << edge->log();
@@ -621,7 +621,7 @@ TEST_F(EdgeTls, WithoutACertificateASelfSignedOneServesLocalhost) {
     EdgeProcess edge(
         edge_binary(),
         {"--site", source_dir() + "/site", "--tls-listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"},
-        2);
+        3);
     ASSERT_TRUE(edge.started()) << edge.log();
     const std::string port = std::to_string(edge.port(0));
     EXPECT_EQ(
@@ -633,7 +633,7 @@ TEST_F(EdgeTls, WithoutACertificateASelfSignedOneServesLocalhost) {
             "subjectAltName");
     EXPECT_NE(subject.find("DNS:localhost"), std::string::npos) << subject;
     EXPECT_NE(subject.find("IP Address:127.0.0.1"), std::string::npos) << subject;
-    const std::string status = admin_request(edge.port(1), "GET", "/status").body;
+    const std::string status = admin_request(edge.port_of("admin"), "GET", "/status").body;
     EXPECT_NE(status.find(R"("file":"self-signed for localhost, made at start","key_type":"EC")"),
               std::string::npos)
         << status;

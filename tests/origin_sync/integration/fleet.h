@@ -145,10 +145,7 @@ inline uint16_t port_of(const std::string& addr) {
 
 // The edge's listener of `kind` ("http", "https", "admin"); 0 when absent.
 inline uint16_t listener_port(const EdgeProcess& e, const std::string& kind) {
-    for (size_t i = 0; i < e.kinds().size(); ++i) {
-        if (e.kinds()[i] == kind) return e.port(i);
-    }
-    return 0;
+    return e.port_of(kind);
 }
 
 inline std::optional<nlohmann::json> admin_status(uint16_t admin_port) {

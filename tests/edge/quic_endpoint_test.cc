@@ -1,0 +1,181 @@
+// The QUIC endpoint's routing rules without sockets: connection IDs that name their node and
+// worker, stateless resets only for this node's own IDs, and drops counted by reason.
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "edge/quic/connection_ids.h"
+#include "edge/quic/endpoint.h"
+
+namespace anyedge::quic {
+namespace {
+
+constexpr std::array<uint8_t, 16> kFleetKey{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+struct CapturedDatagram {
+    std::vector<uint8_t> bytes;
+    size_t segment = 0;
+};
+
+class CaptureSink final : public DatagramSink {
+  public:
+    void send(const PathAddr&, std::span<const uint8_t> data, size_t segment) override {
+        sent.push_back({{data.begin(), data.end()}, segment});
+    }
+    std::vector<CapturedDatagram> sent;
+};
+
+std::array<uint8_t, kCidLength> cid_of(const ConnectionIds& ids, uint8_t worker) {
+    std::array<uint8_t, kCidLength> cid{};
+    ids.issue(worker, cid);
+    return cid;
+}
+
+// A 1-RTT (short header) packet to `cid`: the fixed bit, the ID, then bytes that stand for a
+// protected packet number and payload.
+std::vector<uint8_t> short_packet(std::span<const uint8_t> cid, size_t size) {
+    std::vector<uint8_t> p(size, 0x5a);
+    p[0] = 0x40;
+    std::copy(cid.begin(), cid.end(), p.begin() + 1);
+    return p;
+}
+
+TEST(ConnectionIds, CarryTheirNodeAndWorkerForEveryHolderOfTheFleetKey) {
+    auto here = ConnectionIds::create(kFleetKey, 7);
+    auto there = ConnectionIds::create(kFleetKey, 9);
+    ASSERT_TRUE(here && there);
+    for (uint8_t worker : {0, 3, 255}) {
+        const auto cid = cid_of(*here, worker);
+        for (const ConnectionIds* reader : {&*here, &*there}) {
+            const auto owner = reader->owner(cid);
+            ASSERT_TRUE(owner.has_value());
+            EXPECT_EQ(owner->node, 7);
+            EXPECT_EQ(owner->worker, worker);
+        }
+    }
+    // Two IDs of one connection cannot be linked: they share no bytes by construction.
+    EXPECT_NE(cid_of(*here, 1), cid_of(*here, 1));
+    // Not our length: not ours to judge.
+    const std::array<uint8_t, 8> short_cid{};
+    EXPECT_FALSE(here->owner(short_cid).has_value());
+}
+
+TEST(ConnectionIds, ResetTokensAreTheSameOnEveryNodeOfTheFleetOnly) {
+    auto a = ConnectionIds::create(kFleetKey, 1);
+    auto b = ConnectionIds::create(kFleetKey, 2);
+    auto stranger = ConnectionIds::with_random_key(1);
+    ASSERT_TRUE(a && b && stranger);
+    const auto cid = cid_of(*a, 0);
+    std::array<uint8_t, kResetTokenLength> ta{}, tb{}, ts{};
+    a->reset_token(cid, ta);
+    b->reset_token(cid, tb);
+    stranger->reset_token(cid, ts);
+    EXPECT_EQ(ta, tb);
+    EXPECT_NE(ta, ts);
+}
+
+TEST(ConnectionIds, KeyFileIsThirtyTwoHexDigits) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("anyedge-cidkey-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "good") << "  000102030405060708090a0b0c0d0e0f\n";
+    std::ofstream(dir / "short") << "0001020304\n";
+    std::ofstream(dir / "junk") << "000102030405060708090a0b0c0d0e0f trailing\n";
+    auto good = ConnectionIds::read_key_file((dir / "good").string());
+    ASSERT_TRUE(good) << good.error();
+    EXPECT_EQ((*good)[15], 0x0f);
+    EXPECT_FALSE(ConnectionIds::read_key_file((dir / "short").string()));
+    EXPECT_FALSE(ConnectionIds::read_key_file((dir / "junk").string()));
+    EXPECT_FALSE(ConnectionIds::read_key_file((dir / "missing").string()));
+    std::filesystem::remove_all(dir);
+}
+
+class EndpointRouting : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto mine = ConnectionIds::create(kFleetKey, 1);
+        auto theirs = ConnectionIds::create(kFleetKey, 2);
+        ASSERT_TRUE(mine && theirs);
+        mine_.emplace(std::move(*mine));
+        theirs_.emplace(std::move(*theirs));
+        H3Shared shared;
+        shared.ids = &*mine_;
+        shared.worker = 0;
+        endpoint_ = std::make_unique<Endpoint>(shared, sink_, 100);
+    }
+    CaptureSink sink_;
+    std::optional<ConnectionIds> mine_, theirs_;
+    std::unique_ptr<Endpoint> endpoint_;
+    PathAddr path_;
+};
+
+TEST_F(EndpointRouting, AnotherNodesConnectionIsDroppedNeverReset) {
+    // RFC 9000 §10.3: the connection may be alive on node 2 (the route moved); a reset from
+    // here would kill it.
+    const auto cid = cid_of(*theirs_, 0);
+    endpoint_->on_datagram(path_, short_packet(cid, 200), 1);
+    EXPECT_TRUE(sink_.sent.empty());
+    EXPECT_EQ(endpoint_->counters().dropped_other_node, 1u);
+    EXPECT_EQ(endpoint_->counters().stateless_resets, 0u);
+}
+
+TEST_F(EndpointRouting, AnotherWorkersConnectionIsDroppedNeverReset) {
+    const auto cid = cid_of(*mine_, 5);
+    endpoint_->on_datagram(path_, short_packet(cid, 200), 1);
+    EXPECT_TRUE(sink_.sent.empty());
+    EXPECT_EQ(endpoint_->counters().dropped_unknown, 1u);
+}
+
+TEST_F(EndpointRouting, OurOwnUnknownConnectionGetsAStatelessResetSmallerThanThePacket) {
+    const auto cid = cid_of(*mine_, 0);
+    endpoint_->on_datagram(path_, short_packet(cid, 60), 1);
+    ASSERT_EQ(sink_.sent.size(), 1u);
+    const std::vector<uint8_t>& reset = sink_.sent[0].bytes;
+    EXPECT_LT(reset.size(), 60u);
+    EXPECT_EQ(reset[0] & 0xc0, 0x40);  // looks like a short-header packet
+    // It ends with the token every node of the fleet computes for this ID.
+    std::array<uint8_t, kResetTokenLength> token{};
+    theirs_->reset_token(cid, token);
+    EXPECT_TRUE(std::equal(token.begin(), token.end(), reset.end() - kResetTokenLength));
+    EXPECT_EQ(endpoint_->counters().stateless_resets, 1u);
+
+    // Too small to answer without risking a reset loop: dropped.
+    endpoint_->on_datagram(path_, short_packet(cid, 1 + kCidLength + 4), 2);
+    EXPECT_EQ(sink_.sent.size(), 1u);
+}
+
+TEST_F(EndpointRouting, GarbageAndUnacceptableInitialsAreCountedAndDropped) {
+    const std::vector<uint8_t> one_byte{0x40};
+    endpoint_->on_datagram(path_, one_byte, 1);
+    // A long header of QUIC v1 that is not an Initial of acceptable size.
+    std::vector<uint8_t> long_header(40, 0);
+    long_header[0] = 0xc0 | 0x20;  // Handshake packet type
+    long_header[4] = 1;            // version 1
+    long_header[5] = 8;            // DCID length
+    endpoint_->on_datagram(path_, long_header, 2);
+    EXPECT_TRUE(sink_.sent.empty());
+    EXPECT_EQ(endpoint_->counters().dropped_garbage, 2u);
+    EXPECT_EQ(endpoint_->connections(), 0u);
+}
+
+TEST_F(EndpointRouting, UnknownVersionIsAnsweredWithVersionNegotiation) {
+    std::vector<uint8_t> p(1200, 0);
+    p[0] = 0xc0;
+    p[1] = 0x1a, p[2] = 0x2a, p[3] = 0x3a, p[4] = 0x4a;  // not a version we speak
+    p[5] = 8;                                            // DCID length
+    p[14] = 4;                                           // SCID length
+    endpoint_->on_datagram(path_, p, 1);
+    ASSERT_EQ(sink_.sent.size(), 1u);
+    const std::vector<uint8_t>& vn = sink_.sent[0].bytes;
+    // Version 0 marks Version Negotiation; v1 is among the versions it lists.
+    EXPECT_EQ(vn[1] | vn[2] | vn[3] | vn[4], 0);
+    EXPECT_EQ(endpoint_->counters().version_negotiations, 1u);
+}
+
+}  // namespace
+}  // namespace anyedge::quic
