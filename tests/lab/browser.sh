@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Scenario browser: headless Chromium in client c1 loads https://blog.example/ and a post over
-# the anycast address (IPv4, then IPv6), certificate from a lab CA made here with openssl.
+# the anycast address (IPv4, then IPv6), over HTTP/2 and then over HTTP/3 (QUIC forced on, so a
+# page that loads was carried by QUIC), certificate from a lab CA made here with openssl.
 # Every request of the page must answer 200 or 304; screenshots go to the build directory.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh" browser "$1"
 
@@ -29,3 +30,7 @@ lab_chromium v4-home "$LAB_V4" "https://$LAB_HOST/" "$pin"
 lab_chromium v6-home "[$LAB_V6]" "https://$LAB_HOST/" "$pin"
 post=$(cd "$LAB_DIR/site/post" && ls | head -1)
 lab_chromium v4-post "$LAB_V4" "https://$LAB_HOST/post/$post/" "$pin"
+# HTTP/3: the same pages over QUIC, on both address families.
+LAB_CHROMIUM_PROTO=h3 lab_chromium v4-home-h3 "$LAB_V4" "https://$LAB_HOST/" "$pin"
+LAB_CHROMIUM_PROTO=h3 lab_chromium v6-home-h3 "[$LAB_V6]" "https://$LAB_HOST/" "$pin"
+LAB_CHROMIUM_PROTO=h3 lab_chromium v4-post-h3 "$LAB_V4" "https://$LAB_HOST/post/$post/" "$pin"

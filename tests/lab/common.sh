@@ -113,9 +113,12 @@ lab_probe_stop() {  # lab_probe_stop NAME: ask it to stop, wait (bounded) for it
 # lab_chromium NAME ADDR URL [FLAG...]: headless Chromium in c1 loads URL (LAB_HOST mapped to
 # ADDR), with FLAGs for trust (a pin, or LAB_CHROMIUM_ROOT: a CA file put into the profile's NSS
 # store with certutil, so the certificate is verified as a browser would). Asserts that every
-# request answered 200 or 304 over h2 and that a screenshot was saved.
+# request answered 200 or 304 over h2 (LAB_CHROMIUM_PROTO=h3: over HTTP/3, QUIC forced on for
+# LAB_HOST:443, which has no TCP fallback) and that a screenshot was saved.
 lab_chromium() {
     local name=$1 addr=$2 url=$3 prof="$LAB_DIR/chromium-$1"
+    local want=${LAB_CHROMIUM_PROTO:-h2} quic=(--disable-quic)
+    [[ $want == h3 ]] && quic=(--enable-quic "--origin-to-force-quic-on=$LAB_HOST:443")
     shift 3
     rm -rf "$prof"; mkdir -p "$prof"
     if [[ -n ${LAB_CHROMIUM_ROOT:-} ]]; then
@@ -129,7 +132,7 @@ lab_chromium() {
     local t0; t0=$(lab_now_ms)
     # `timeout` bounds the run and kills chromium by its PID.
     HOME="$prof" timeout -k 5 90 ip netns exec "$(lab_ns c1)" chromium --headless --no-sandbox \
-        --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+        --disable-gpu "${quic[@]}" --no-first-run --disable-background-networking \
         --disable-component-update --disable-sync --disable-extensions --no-default-browser-check \
         --user-data-dir="$prof/data" "$@" \
         --host-resolver-rules="MAP $LAB_HOST $addr" --log-net-log="$prof/netlog.json" \
@@ -148,7 +151,8 @@ lab_chromium() {
     lab_assert "chromium $name: every request 200 or 304 (at least 2)" \
         test "$(lab_json "$r" '["ok"]' 2>/dev/null)" = True
     lab_assert "chromium $name: screenshot saved ($shot)" test -s "$shot"
-    # The lab's edges offer h2 (lab_start_edge), as a browser-facing edge would.
-    lab_assert "chromium $name: every request over HTTP/2" test "$protos" = "['h2']"
+    # The lab's edges offer h2 (lab_start_edge) and h3 (on by default), as a browser-facing
+    # edge would.
+    lab_assert "chromium $name: every request over $want" test "$protos" = "['$want']"
     [[ $rc == 0 ]] || tail -5 "$prof/chromium.log"
 }

@@ -40,7 +40,7 @@ def main():
                 parts = first.split()
                 if first.startswith(":status"):
                     status[src] = int(parts[-1])
-                    proto[src] = "h2"
+                    proto.setdefault(src, "h2")
                 elif len(parts) >= 2 and parts[1].isdigit():
                     status[src] = int(parts[1])
                     proto.setdefault(src, parts[0])
@@ -49,6 +49,10 @@ def main():
             # Chromium logs an h2 response's status line as "HTTP/1.1 200"; the request
             # headers it sent as HTTP/2 say which protocol carried it.
             proto[src] = "h2"
+        elif name in ("HTTP_TRANSACTION_QUIC_SEND_REQUEST_HEADERS",
+                      "HTTP_STREAM_REQUEST_BOUND_TO_QUIC_SESSION"):
+            # Likewise over QUIC: the request went out on a QUIC session, as HTTP/3.
+            proto[src] = "h3"
     reqs = []
     for src, url in urls.items():
         if url.startswith(prefix):
