@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
     if (auto st = site.load_initial(); !st) return fail(st.error());
 
     std::vector<std::vector<server::ListenerSocket>> per_worker(cfg.threads);
-    std::vector<int> public_listeners;  // every HTTP and TLS listener: the admin's SYN hold
+    std::vector<int> public_listeners;  // every HTTP, TLS and QUIC socket: the SYN hold
     for (const auto& text : cfg.listen) {
         auto addr = server::parse_listen_address(text);
         if (!addr) return fail(addr.error());
@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
         for (unsigned i = 0; i < cfg.threads; ++i) {
             per_worker[i].push_back({fds->udp[i], true, nullptr, true});
         }
+        public_listeners.insert(public_listeners.end(), fds->udp.begin(), fds->udp.end());
         if (alt_svc_port == 0) alt_svc_port = addr->port;
         if (alt_svc_port != addr->port) alt_svc_port = -1;  // several ports: say nothing
         std::cout << "listening h3 " << addr->to_string() << std::endl;

@@ -29,10 +29,28 @@ sock_filter kDropBareSyn[] = {
     BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // accept the whole packet
 };
 
+// HTTP/3's new connection attempts: on a UDP socket, offset 0 is the UDP header (skb->data
+// there when udp_queue_rcv_one_skb runs the filter), so the QUIC packet starts at 8. Drop a
+// datagram whose first packet has a long header (0x80) and the type of an Initial (0x00 in bits
+// 0x30, with the fixed bit 0x40): the client's first flight, retransmitted after its PTO (~1 s)
+// like a SYN. Packets of established connections (short headers, Handshake) pass.
+constexpr uint32_t kQuicFirstByte = 8;
+sock_filter kDropQuicInitial[] = {
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kQuicFirstByte),
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0xf0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xc0, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, 0),           // drop
+    BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // accept the whole packet
+};
+
 }  // namespace
 
 Status attach_syn_drop_filter(int fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    const bool udp = ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM;
     sock_fprog prog{static_cast<unsigned short>(std::size(kDropBareSyn)), kDropBareSyn};
+    if (udp) prog = {static_cast<unsigned short>(std::size(kDropQuicInitial)), kDropQuicInitial};
     if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
         return make_error(std::string("SO_ATTACH_FILTER: ") + std::strerror(errno));
     }

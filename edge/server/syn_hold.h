@@ -30,7 +30,8 @@
 
 namespace anyedge::server {
 
-// Attaches or detaches the drop-bare-SYNs filter on one listening socket.
+// Attaches or detaches the drop-bare-SYNs filter on one listening socket; on a UDP (HTTP/3)
+// socket, the filter that drops QUIC Initials, QUIC's new connection attempts.
 Status attach_syn_drop_filter(int fd);
 Status detach_syn_drop_filter(int fd);
 

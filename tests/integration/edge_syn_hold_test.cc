@@ -148,7 +148,8 @@ TEST_F(EdgeSynHold, DropsNewConnectionsOnEveryPublicListenerServesEstablishedOne
 
     AdminReply r = post("/hold-syn?ms=8000");
     ASSERT_EQ(r.status(), 200) << r.raw;
-    EXPECT_TRUE(contains(r.body, "\"listeners\":6")) << r.body;  // 3 addresses x 2 workers
+    // 3 TCP addresses and the TLS address's UDP side (HTTP/3), x 2 workers.
+    EXPECT_TRUE(contains(r.body, "\"listeners\":8")) << r.body;
 
     // Several attempts per address: SO_REUSEPORT spreads them over both workers' listeners.
     std::vector<std::unique_ptr<PendingConnect>> pending;
@@ -166,6 +167,20 @@ TEST_F(EdgeSynHold, DropsNewConnectionsOnEveryPublicListenerServesEstablishedOne
     auto rs = established.read_responses(1);
     ASSERT_EQ(rs.size(), 1u);
     EXPECT_TRUE(rs[0].starts_with("HTTP/1.1 200")) << rs[0];
+
+    // QUIC's new connections are held too: the client's Initials are dropped, so it cannot
+    // finish a handshake while the hold lasts.
+    const std::string h3_command =
+        "timeout 20 gtlsclient --exit-on-all-streams-close "
+        "--no-quic-dump --no-http-dump --handshake-timeout=1s "
+        "127.0.0.1 " +
+        std::to_string(https4()) + " https://127.0.0.1:" + std::to_string(https4()) +
+        "/robots.txt 2>&1";
+    const bool have_gtlsclient = !run_command("command -v gtlsclient").empty();
+    if (have_gtlsclient) {
+        const std::string out = run_command(h3_command);
+        EXPECT_FALSE(contains(out, "[:status: 200]")) << out;
+    }
 
     const std::string held = status();
     EXPECT_TRUE(contains(held, "\"syn_hold\":true")) << held;
@@ -185,6 +200,10 @@ TEST_F(EdgeSynHold, DropsNewConnectionsOnEveryPublicListenerServesEstablishedOne
         ASSERT_TRUE(fresh.connected());
         ASSERT_TRUE(fresh.send_all("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
         EXPECT_TRUE(fresh.read_until_close().starts_with("HTTP/1.1 200"));
+    }
+    if (have_gtlsclient) {
+        const std::string out = run_command(h3_command);
+        EXPECT_TRUE(contains(out, "[:status: 200]")) << out;
     }
     // The held attempts connect on the kernel's SYN retransmission (initial RTO: 1 s) and are
     // served like any other.
