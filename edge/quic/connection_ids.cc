@@ -49,6 +49,10 @@ Result<ConnectionIds> ConnectionIds::create(std::span<const uint8_t> key, uint16
     crypto_generichash(ids.reset_secret_.data(), ids.reset_secret_.size(),
                        reinterpret_cast<const uint8_t*>(kLabel), sizeof kLabel - 1, key.data(),
                        key.size());
+    static constexpr char kTokenLabel[] = "anyedge quic address tokens";
+    crypto_generichash(ids.token_secret_.data(), ids.token_secret_.size(),
+                       reinterpret_cast<const uint8_t*>(kTokenLabel), sizeof kTokenLabel - 1,
+                       key.data(), key.size());
     return ids;
 }
 
@@ -87,6 +91,7 @@ ConnectionIds& ConnectionIds::operator=(ConnectionIds&& o) noexcept {
         std::swap(encrypt_, o.encrypt_);
         std::swap(decrypt_, o.decrypt_);
         std::swap(reset_secret_, o.reset_secret_);
+        std::swap(token_secret_, o.token_secret_);
         node_ = o.node_;
     }
     return *this;
@@ -96,6 +101,7 @@ ConnectionIds::~ConnectionIds() {
     EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(encrypt_));
     EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(decrypt_));
     sodium_memzero(reset_secret_.data(), reset_secret_.size());
+    sodium_memzero(token_secret_.data(), token_secret_.size());
 }
 
 void ConnectionIds::issue(uint8_t worker, std::span<uint8_t, kCidLength> cid) const {

@@ -4,9 +4,9 @@
 // Any node holding the key reads which node and worker a packet belongs to; nobody else can
 // link a connection's IDs to each other or to a node.
 //
-// Stateless reset tokens are derived from the fleet key too (HKDF over the CID), so every node
-// computes the same token for a CID, and a node resets only connections that carry its own ID
-// (RFC 9000 §10.3).
+// Stateless reset tokens and address-validation tokens are derived from the fleet key too (HKDF
+// over the CID), so every node computes the same token for a CID, and a node resets only
+// connections that carry its own ID (RFC 9000 §10.3).
 #pragma once
 
 #include <array>
@@ -46,6 +46,9 @@ class ConnectionIds {
     std::optional<CidOwner> owner(std::span<const uint8_t> cid) const;
     void reset_token(std::span<const uint8_t> cid,
                      std::span<uint8_t, kResetTokenLength> token) const;
+    // The secret of address-validation tokens (Retry and NEW_TOKEN), derived from the fleet
+    // key: a token one node issues is valid on all of them.
+    std::span<const uint8_t> token_secret() const { return token_secret_; }
     uint16_t node() const { return node_; }
 
   private:
@@ -53,6 +56,7 @@ class ConnectionIds {
     void* encrypt_ = nullptr;  // EVP_CIPHER_CTX, AES-128-ECB
     void* decrypt_ = nullptr;
     std::array<uint8_t, 32> reset_secret_{};
+    std::array<uint8_t, 32> token_secret_{};
     uint16_t node_ = 0;
 };
 

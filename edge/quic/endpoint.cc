@@ -1,5 +1,6 @@
 #include "edge/quic/endpoint.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <ngtcp2/ngtcp2.h>
@@ -33,7 +34,22 @@ void Endpoint::add_cid(std::span<const uint8_t> cid, H3Connection& conn) {
 
 void Endpoint::remove_cid(std::span<const uint8_t> cid) { by_cid_.erase(key_of(cid)); }
 
-void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now) {
+bool Endpoint::over_handshake_rate(Timestamp now) {
+    const double rate = shared_.limits.retry_above_per_s;
+    if (rate <= 0) return true;
+    if (bucket_at_ == 0) handshake_tokens_ = rate;  // a full second's worth to start
+    if (now > bucket_at_) {
+        handshake_tokens_ =
+            std::min(rate, handshake_tokens_ + double(now - bucket_at_) * rate / 1e9);
+        bucket_at_ = now;
+    }
+    if (handshake_tokens_ < 1) return true;
+    handshake_tokens_ -= 1;
+    return false;
+}
+
+void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now,
+                           Timestamp wall_now) {
     ++counters_.datagrams_in;
     ngtcp2_version_cid vc{};
     const int rv = ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kCidLength);
@@ -57,14 +73,20 @@ void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, 
             ++counters_.dropped_garbage;
             return;
         }
-        auto conn = H3Connection::accept(shared_, path, data, now);
-        if (!conn) {
-            ++counters_.dropped_garbage;
+        Accepted a =
+            H3Connection::accept(shared_, path, data, now, wall_now, over_handshake_rate(now));
+        if (!a.retry.empty()) {
+            ++counters_.retries;
+            out_.send(path, a.retry, a.retry.size());
+            return;
+        }
+        if (!a.conn) {
+            ++(a.invalid_token ? counters_.invalid_tokens : counters_.dropped_garbage);
             return;
         }
         ++counters_.connections_opened;
-        H3Connection* raw = conn->get();
-        conns_.emplace(raw, std::move(*conn));
+        H3Connection* raw = a.conn.get();
+        conns_.emplace(raw, std::move(a.conn));
         settle(*raw, now);
         return;
     }

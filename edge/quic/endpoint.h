@@ -26,6 +26,8 @@ struct EndpointCounters {
     uint64_t dropped_unknown = 0;     // ours, but no such connection (another worker, or gone)
     uint64_t stateless_resets = 0;
     uint64_t version_negotiations = 0;
+    uint64_t retries = 0;         // Retry sent: handshakes arrived faster than the limit
+    uint64_t invalid_tokens = 0;  // an Initial with a forged or expired Retry token
 };
 
 class Endpoint final : public CidRegistry {
@@ -34,7 +36,9 @@ class Endpoint final : public CidRegistry {
     Endpoint(H3Shared shared, DatagramSink& out, uint32_t max_connections);
     ~Endpoint() override;
 
-    void on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now);
+    // now: monotonic; wall_now: Unix time, for address-validation tokens that every node reads.
+    void on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now,
+                     Timestamp wall_now);
     // Runs the timers that are due and sends what every touched connection has to send.
     void on_timers(Timestamp now);
     Timestamp next_expiry() const;
@@ -56,6 +60,10 @@ class Endpoint final : public CidRegistry {
     DatagramSink& out_;
     uint32_t max_connections_;
     bool refuse_new_ = false;
+    // A token bucket of handshakes admitted without address validation.
+    double handshake_tokens_ = 0;
+    Timestamp bucket_at_ = 0;
+    bool over_handshake_rate(Timestamp now);
     std::unordered_map<std::string, H3Connection*> by_cid_;
     std::unordered_map<H3Connection*, std::unique_ptr<H3Connection>> conns_;
     std::multimap<Timestamp, H3Connection*> timers_;

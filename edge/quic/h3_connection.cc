@@ -1,5 +1,8 @@
 #include "edge/quic/h3_connection.h"
 
+#include <netinet/in.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
@@ -20,6 +23,24 @@ constexpr char kPriority[] =
     "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1";
 constexpr size_t kTxBuffer = 64 * 1024;
 constexpr size_t kMaxSegments = 32;
+// A Retry's token is used at once (one round trip); a NEW_TOKEN serves later visits.
+constexpr ngtcp2_duration kRetryTokenLifetime = 10 * NGTCP2_SECONDS;
+constexpr ngtcp2_duration kNewTokenLifetime = 24 * 3600 * NGTCP2_SECONDS;
+
+// NEW_TOKEN tokens are bound to the client's IP address, not its port: a later connection
+// comes from another port (ngtcp2 0.12 authenticates the whole sockaddr it is given).
+Address without_port(const Address& a) {
+    Address out = a;
+    if (out.addr.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&out.addr)->sin_port = 0;
+    if (out.addr.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6*>(&out.addr)->sin6_port = 0;
+    return out;
+}
+
+Timestamp wall_clock_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return Timestamp(ts.tv_sec) * 1000000000 + Timestamp(ts.tv_nsec);
+}
 
 ngtcp2_path to_ngtcp2(const PathAddr& p) {
     ngtcp2_path path{};
@@ -107,9 +128,18 @@ struct H3Connection::Impl {
     static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) {
         randombytes_buf(dest, len);
     }
-    static int handshake_completed(ngtcp2_conn*, void* user_data) {
-        // One ticket per connection, for resumption and 0-RTT on the next visit.
-        gnutls_session_ticket_send(of(user_data).session, 1, 0);
+    static int handshake_completed(ngtcp2_conn* conn, void* user_data) {
+        Impl& s = of(user_data);
+        // One ticket per connection, for resumption and 0-RTT on the next visit; and a token
+        // that spares the next visit a Retry, on any node of the fleet.
+        gnutls_session_ticket_send(s.session, 1, 0);
+        const PathAddr& p = s.self->path_;
+        const std::span<const uint8_t> secret = s.shared.ids->token_secret();
+        uint8_t token[NGTCP2_CRYPTO_MAX_REGULAR_TOKENLEN];
+        const ngtcp2_ssize n = ngtcp2_crypto_generate_regular_token(
+            token, secret.data(), secret.size(), reinterpret_cast<const sockaddr*>(&p.remote.addr),
+            p.remote.len, wall_clock_ns());
+        if (n > 0) ngtcp2_conn_submit_new_token(conn, token, size_t(n));
         return 0;
     }
     static int get_new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen,
@@ -339,13 +369,67 @@ void H3Connection::Impl::answer(int64_t stream_id, Stream& st) {
     }
 }
 
-Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& shared,
-                                                           const PathAddr& path,
-                                                           std::span<const uint8_t> packet,
-                                                           Timestamp now) {
+Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
+                              std::span<const uint8_t> packet, Timestamp now, Timestamp wall_now,
+                              bool validate_address) {
+    Accepted result;
     ngtcp2_pkt_hd hd;
     if (ngtcp2_accept(&hd, packet.data(), packet.size()) != 0) {
-        return make_error("not a packet that can open a connection");
+        result.error = "not a packet that can open a connection";
+        return result;
+    }
+    const auto* remote = reinterpret_cast<const sockaddr*>(&path.remote.addr);
+    const std::span<const uint8_t> secret = shared.ids->token_secret();
+    ngtcp2_cid original_dcid = hd.dcid;
+    bool after_retry = false;
+    if (hd.token.len > 0) {
+        if (hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+            // Our Retry's token: it must be fresh, for this address and this connection.
+            if (ngtcp2_crypto_verify_retry_token(&original_dcid, hd.token.base, hd.token.len,
+                                                 secret.data(), secret.size(), hd.version, remote,
+                                                 path.remote.len, &hd.dcid, kRetryTokenLifetime,
+                                                 wall_now) != 0) {
+                result.error = "invalid Retry token";
+                result.invalid_token = true;
+                return result;
+            }
+            after_retry = true;
+            result.validated = true;
+        } else if (hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR) {
+            // A NEW_TOKEN from an earlier connection (to any node of the fleet): a bad one is
+            // ignored, the client is then validated as if it had none (RFC 9000 §8.1.3).
+            const Address client = without_port(path.remote);
+            result.validated = ngtcp2_crypto_verify_regular_token(
+                                   hd.token.base, hd.token.len, secret.data(), secret.size(),
+                                   reinterpret_cast<const sockaddr*>(&client.addr), client.len,
+                                   kNewTokenLifetime, wall_now) == 0;
+        }
+    }
+    if (validate_address && !result.validated) {
+        uint8_t retry_scid_bytes[kCidLength];
+        shared.ids->issue(shared.worker,
+                          std::span<uint8_t, kCidLength>(retry_scid_bytes, kCidLength));
+        ngtcp2_cid retry_scid;
+        ngtcp2_cid_init(&retry_scid, retry_scid_bytes, kCidLength);
+        uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+        const ngtcp2_ssize tokenlen = ngtcp2_crypto_generate_retry_token(
+            token, secret.data(), secret.size(), hd.version, remote, path.remote.len, &retry_scid,
+            &hd.dcid, wall_now);
+        if (tokenlen < 0) {
+            result.error = "could not make a Retry token";
+            return result;
+        }
+        result.retry.resize(NGTCP2_MAX_UDP_PAYLOAD_SIZE);
+        const ngtcp2_ssize n =
+            ngtcp2_crypto_write_retry(result.retry.data(), result.retry.size(), hd.version,
+                                      &hd.scid, &retry_scid, &hd.dcid, token, size_t(tokenlen));
+        if (n <= 0) {
+            result.retry.clear();
+            result.error = "could not write a Retry";
+            return result;
+        }
+        result.retry.resize(size_t(n));
+        return result;
     }
     std::unique_ptr<H3Connection> c(new H3Connection());
     c->path_ = path;
@@ -361,7 +445,8 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
         gnutls_priority_set_direct(s.session, kPriority, nullptr) != 0 ||
         ngtcp2_crypto_gnutls_configure_server_session(s.session) != 0 ||
         gnutls_credentials_set(s.session, GNUTLS_CRD_CERTIFICATE, s.tls->credentials()) != 0) {
-        return make_error("QUIC: GnuTLS session setup failed");
+        result.error = "QUIC: GnuTLS session setup failed";
+        return result;
     }
     s.conn_ref.get_conn = [](ngtcp2_crypto_conn_ref* ref) {
         return static_cast<Impl*>(ref->user_data)->conn;
@@ -419,7 +504,12 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     params.initial_max_streams_uni = 3;  // control and the two QPACK streams
     params.max_idle_timeout = uint64_t(shared.limits.idle_timeout_ms) * NGTCP2_MILLISECONDS;
     params.active_connection_id_limit = 7;
-    params.original_dcid = hd.dcid;
+    params.original_dcid = original_dcid;
+    if (after_retry) {
+        // The client's Initial now names the ID our Retry gave it (RFC 9000 §7.3).
+        params.retry_scid = hd.dcid;
+        params.retry_scid_present = 1;
+    }
 
     uint8_t scid_bytes[kCidLength];
     shared.ids->issue(shared.worker, std::span<uint8_t, kCidLength>(scid_bytes, kCidLength));
@@ -434,14 +524,16 @@ Result<std::unique_ptr<H3Connection>> H3Connection::accept(const H3Shared& share
     if (int rv = ngtcp2_conn_server_new(&s.conn, &hd.scid, &scid, &np, hd.version, &cb, &settings,
                                         &params, nullptr, &s);
         rv != 0) {
-        return make_error(std::string("ngtcp2_conn_server_new: ") + ngtcp2_strerror(rv));
+        result.error = std::string("ngtcp2_conn_server_new: ") + ngtcp2_strerror(rv);
+        return result;
     }
     ngtcp2_conn_set_tls_native_handle(s.conn, s.session);
     // The client's chosen DCID finds this connection until it switches to ours.
     s.register_cid(hd.dcid.data, hd.dcid.datalen);
     s.register_cid(scid_bytes, kCidLength);
     c->on_packet(path, packet, now);
-    return c;
+    result.conn = std::move(c);
+    return result;
 }
 
 H3Connection::~H3Connection() = default;

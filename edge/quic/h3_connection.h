@@ -33,6 +33,9 @@ struct H3Limits {
     uint32_t max_field_section = 16 * 1024;
     uint64_t max_stream_window = 256 * 1024;  // request bodies are not wanted
     uint64_t max_window = 1024 * 1024;
+    // New handshakes per second (per worker) past which a client must first prove its address
+    // with a Retry round trip (RFC 9000 §8.1.2); 0: always.
+    uint32_t retry_above_per_s = 1000;
 };
 
 struct H3Shared {
@@ -44,14 +47,18 @@ struct H3Shared {
     uint8_t worker = 0;
 };
 
+// What a client's first Initial leads to: a connection, a Retry to send (address validation
+// first), or nothing (`error` says why: not an Initial, a forged or expired token).
+struct Accepted;
+
 class H3Connection {
   public:
-    // A connection from a client's first Initial packet; an error when the packet cannot
-    // start one (not an Initial, too short, a token we do not accept).
-    static Result<std::unique_ptr<H3Connection>> accept(const H3Shared& shared,
-                                                        const PathAddr& path,
-                                                        std::span<const uint8_t> packet,
-                                                        Timestamp now);
+    // validate_address: answer an Initial without a valid token with a Retry (RFC 9000 §8.1.2).
+    // wall_now: Unix time in ns; tokens carry it, so that every node of the fleet can check
+    // them.
+    static Accepted accept(const H3Shared& shared, const PathAddr& path,
+                           std::span<const uint8_t> packet, Timestamp now, Timestamp wall_now,
+                           bool validate_address);
     ~H3Connection();
     H3Connection(const H3Connection&) = delete;
     H3Connection& operator=(const H3Connection&) = delete;
@@ -84,6 +91,14 @@ class H3Connection {
     Timestamp close_deadline_ = kNever;
     std::string last_error_;
     friend struct Impl;
+};
+
+struct Accepted {
+    std::unique_ptr<H3Connection> conn;
+    std::vector<uint8_t> retry;  // a Retry packet to send instead
+    bool validated = false;      // the client proved its address with a token
+    bool invalid_token = false;  // a Retry token that is forged, expired or not this client's
+    std::string error;
 };
 
 }  // namespace anyedge::quic

@@ -108,6 +108,8 @@ AdminApi::Totals AdminApi::totals() const {
         t.quic_unknown += get(w->quic_dropped_unknown);
         t.quic_resets += get(w->quic_stateless_resets);
         t.quic_vn += get(w->quic_version_negotiations);
+        t.quic_retries += get(w->quic_retries);
+        t.quic_invalid_tokens += get(w->quic_invalid_tokens);
         t.last_accept_ms = std::max(t.last_accept_ms, w->last_accept_ms.load());
     }
     return t;
@@ -268,6 +270,10 @@ std::string AdminApi::metrics_text() const {
            "Stateless resets sent (only for this node's connection IDs).", t.quic_resets);
     metric("anyedge_quic_version_negotiations_total", "counter",
            "Version Negotiation packets sent.", t.quic_vn);
+    metric("anyedge_quic_retries_total", "counter",
+           "Retry sent: new handshakes came faster than quic_retry_above_per_s.", t.quic_retries);
+    metric("anyedge_quic_invalid_tokens_total", "counter",
+           "Initials with a forged, expired or misaddressed Retry token.", t.quic_invalid_tokens);
     metric("anyedge_h3_too_early_total", "counter",
            "425 Too Early: a non-idempotent request in 0-RTT data.", t.h3_too_early);
     metric("anyedge_tls_handshakes_total", "counter", "Completed TLS handshakes.",

@@ -42,6 +42,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
         cfg.http2 = o.boolean("http2", cfg.http2);
         cfg.http3 = o.boolean("http3", cfg.http3);
         u32("alt_svc_max_age_s", cfg.alt_svc_max_age_s);
+        u32("quic_retry_above_per_s", cfg.quic_retry_above_per_s);
         cfg.quic_cid_key = o.str("quic_cid_key", cfg.quic_cid_key);
         u32("node_id", cfg.node_id);
         cfg.hsts = o.str("hsts", cfg.hsts);

@@ -31,6 +31,9 @@ struct EdgeConfig {
     // HTTP/3 on the UDP side of every TLS listener (same port), advertised by Alt-Svc.
     bool http3 = true;
     uint32_t alt_svc_max_age_s = 3600;  // short: a node that drains stops advertising soon
+    // New QUIC handshakes per second per worker past which clients must first prove their
+    // address with a Retry round trip; 0: always.
+    uint32_t quic_retry_above_per_s = 1000;
     // The fleet's QUIC connection-ID key (a file of 32 hex digits) and this node's ID, which
     // every connection ID it issues carries. No key: a random one (IDs readable by this node
     // only; fine for one node).

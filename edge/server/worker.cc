@@ -484,7 +484,8 @@ void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
         ctx.fallback = previous.get();
         ctx.wall_ms = wall_ms;
         q.responder->set_turn(snapshot.get(), ctx, access_log.get(), &counters);
-        q.endpoint->on_datagram(path, std::span<const uint8_t>(payload, len), now_ns());
+        q.endpoint->on_datagram(path, std::span<const uint8_t>(payload, len), now_ns(),
+                                quic::Timestamp(wall_ms) * 1000000);
         last_recv_ms = now;
     }
     udp_buffers->recycle(bid);
@@ -509,6 +510,8 @@ void Worker::Impl::quic_turn() {
         sum.dropped_unknown += e.dropped_unknown;
         sum.stateless_resets += e.stateless_resets;
         sum.version_negotiations += e.version_negotiations;
+        sum.retries += e.retries;
+        sum.invalid_tokens += e.invalid_tokens;
         open_now += q.endpoint->connections();
         out += q.sender->datagrams_out();
     }
@@ -523,6 +526,8 @@ void Worker::Impl::quic_turn() {
     counters.quic_dropped_unknown.store(sum.dropped_unknown, kRelaxed);
     counters.quic_stateless_resets.store(sum.stateless_resets, kRelaxed);
     counters.quic_version_negotiations.store(sum.version_negotiations, kRelaxed);
+    counters.quic_retries.store(sum.retries, kRelaxed);
+    counters.quic_invalid_tokens.store(sum.invalid_tokens, kRelaxed);
 }
 
 size_t Worker::Impl::quic_connections() const {

@@ -118,7 +118,7 @@ TEST_F(EndpointRouting, AnotherNodesConnectionIsDroppedNeverReset) {
     // RFC 9000 §10.3: the connection may be alive on node 2 (the route moved); a reset from
     // here would kill it.
     const auto cid = cid_of(*theirs_, 0);
-    endpoint_->on_datagram(path_, short_packet(cid, 200), 1);
+    endpoint_->on_datagram(path_, short_packet(cid, 200), 1, 1);
     EXPECT_TRUE(sink_.sent.empty());
     EXPECT_EQ(endpoint_->counters().dropped_other_node, 1u);
     EXPECT_EQ(endpoint_->counters().stateless_resets, 0u);
@@ -126,14 +126,14 @@ TEST_F(EndpointRouting, AnotherNodesConnectionIsDroppedNeverReset) {
 
 TEST_F(EndpointRouting, AnotherWorkersConnectionIsDroppedNeverReset) {
     const auto cid = cid_of(*mine_, 5);
-    endpoint_->on_datagram(path_, short_packet(cid, 200), 1);
+    endpoint_->on_datagram(path_, short_packet(cid, 200), 1, 1);
     EXPECT_TRUE(sink_.sent.empty());
     EXPECT_EQ(endpoint_->counters().dropped_unknown, 1u);
 }
 
 TEST_F(EndpointRouting, OurOwnUnknownConnectionGetsAStatelessResetSmallerThanThePacket) {
     const auto cid = cid_of(*mine_, 0);
-    endpoint_->on_datagram(path_, short_packet(cid, 60), 1);
+    endpoint_->on_datagram(path_, short_packet(cid, 60), 1, 1);
     ASSERT_EQ(sink_.sent.size(), 1u);
     const std::vector<uint8_t>& reset = sink_.sent[0].bytes;
     EXPECT_LT(reset.size(), 60u);
@@ -145,19 +145,19 @@ TEST_F(EndpointRouting, OurOwnUnknownConnectionGetsAStatelessResetSmallerThanThe
     EXPECT_EQ(endpoint_->counters().stateless_resets, 1u);
 
     // Too small to answer without risking a reset loop: dropped.
-    endpoint_->on_datagram(path_, short_packet(cid, 1 + kCidLength + 4), 2);
+    endpoint_->on_datagram(path_, short_packet(cid, 1 + kCidLength + 4), 2, 1);
     EXPECT_EQ(sink_.sent.size(), 1u);
 }
 
 TEST_F(EndpointRouting, GarbageAndUnacceptableInitialsAreCountedAndDropped) {
     const std::vector<uint8_t> one_byte{0x40};
-    endpoint_->on_datagram(path_, one_byte, 1);
+    endpoint_->on_datagram(path_, one_byte, 1, 1);
     // A long header of QUIC v1 that is not an Initial of acceptable size.
     std::vector<uint8_t> long_header(40, 0);
     long_header[0] = 0xc0 | 0x20;  // Handshake packet type
     long_header[4] = 1;            // version 1
     long_header[5] = 8;            // DCID length
-    endpoint_->on_datagram(path_, long_header, 2);
+    endpoint_->on_datagram(path_, long_header, 2, 1);
     EXPECT_TRUE(sink_.sent.empty());
     EXPECT_EQ(endpoint_->counters().dropped_garbage, 2u);
     EXPECT_EQ(endpoint_->connections(), 0u);
@@ -169,7 +169,7 @@ TEST_F(EndpointRouting, UnknownVersionIsAnsweredWithVersionNegotiation) {
     p[1] = 0x1a, p[2] = 0x2a, p[3] = 0x3a, p[4] = 0x4a;  // not a version we speak
     p[5] = 8;                                            // DCID length
     p[14] = 4;                                           // SCID length
-    endpoint_->on_datagram(path_, p, 1);
+    endpoint_->on_datagram(path_, p, 1, 1);
     ASSERT_EQ(sink_.sent.size(), 1u);
     const std::vector<uint8_t>& vn = sink_.sent[0].bytes;
     // Version 0 marks Version Negotiation; v1 is among the versions it lists.

@@ -190,6 +190,35 @@ TEST_F(EdgeH3, GarbageDatagramsAreDroppedAndCountedAndServingGoesOn) {
     EXPECT_GE(count_of(m, "anyedge_quic_"), 5u) << m;
 }
 
+// Past quic_retry_above_per_s new handshakes a second (0: always), a client first proves its
+// address with a Retry round trip, then is served as usual.
+TEST(EdgeH3Retry, HandshakesPastTheRateAreValidatedByRetry) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    if (run_command("command -v gtlsclient").empty()) GTEST_SKIP() << "no gtlsclient";
+    const fs::path d = fs::temp_directory_path() / ("anyedge-h3retry-" + std::to_string(getpid()));
+    fs::create_directories(d);
+    std::ofstream(d / "cfg.json") << R"({"site": ")" << source_dir()
+                                  << R"(/site", "tls_listen": "127.0.0.1:0",
+        "quic_retry_above_per_s": 0, "admin": "127.0.0.1:0"})";
+    EdgeProcess edge(edge_binary(), {"--config", (d / "cfg.json").string()}, 3);
+    ASSERT_TRUE(edge.started()) << edge.log();
+    const std::string port = std::to_string(edge.port_of("https"));
+    for (int i = 0; i < 2; ++i) {
+        const std::string out = run_command(
+            "timeout 20 gtlsclient --exit-on-all-streams-close --no-quic-dump --no-http-dump "
+            "--timeout=5s 127.0.0.1 " +
+            port + " https://127.0.0.1:" + port + "/robots.txt 2>&1");
+        EXPECT_NE(out.find("type=Retry"), std::string::npos) << out;
+        EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    }
+    const std::string m =
+        run_command("timeout 10 curl -s http://127.0.0.1:" + std::to_string(edge.port_of("admin")) +
+                    "/metrics");
+    EXPECT_NE(m.find("anyedge_quic_retries_total 2\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("anyedge_quic_invalid_tokens_total 0\n"), std::string::npos) << m;
+    fs::remove_all(d);
+}
+
 TEST(EdgeH3Off, NoHttp3FlagLeavesUdpAndAltSvcOut) {
     if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
     const fs::path d = fs::temp_directory_path() / ("anyedge-h3off-" + std::to_string(getpid()));
