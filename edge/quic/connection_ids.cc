@@ -13,36 +13,13 @@
 #include <sodium.h>
 
 namespace anyedge::quic {
-namespace {
-
-EVP_CIPHER_CTX* ecb(std::span<const uint8_t> key, bool encrypt) {
-    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    if (ctx == nullptr) return nullptr;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_128_ecb(), nullptr, key.data(), nullptr, encrypt ? 1 : 0) !=
-            1 ||
-        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1) {
-        EVP_CIPHER_CTX_free(ctx);
-        return nullptr;
-    }
-    return ctx;
-}
-
-void one_block(void* ctx, const uint8_t* in, uint8_t* out) {
-    int n = 0;
-    EVP_CipherUpdate(static_cast<EVP_CIPHER_CTX*>(ctx), out, &n, in, 16);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<ConnectionIds> ConnectionIds::create(std::span<const uint8_t> key, uint16_t node) {
     if (key.size() != 16) return make_error("QUIC connection-ID key: need 16 bytes");
     ConnectionIds ids;
     ids.node_ = node;
-    ids.encrypt_ = ecb(key, true);
-    ids.decrypt_ = ecb(key, false);
-    if (ids.encrypt_ == nullptr || ids.decrypt_ == nullptr) {
-        return make_error("QUIC connection-ID key: AES-128 unavailable");
-    }
+    std::copy(key.begin(), key.end(), ids.key_.begin());
     // The reset secret is a separate key derived from the fleet key, so the block cipher's key
     // is never used for anything else.
     static constexpr char kLabel[] = "anyedge quic stateless reset";
@@ -88,8 +65,7 @@ ConnectionIds::ConnectionIds(ConnectionIds&& o) noexcept { *this = std::move(o);
 
 ConnectionIds& ConnectionIds::operator=(ConnectionIds&& o) noexcept {
     if (this != &o) {
-        std::swap(encrypt_, o.encrypt_);
-        std::swap(decrypt_, o.decrypt_);
+        std::swap(key_, o.key_);
         std::swap(reset_secret_, o.reset_secret_);
         std::swap(token_secret_, o.token_secret_);
         node_ = o.node_;
@@ -98,10 +74,21 @@ ConnectionIds& ConnectionIds::operator=(ConnectionIds&& o) noexcept {
 }
 
 ConnectionIds::~ConnectionIds() {
-    EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(encrypt_));
-    EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(decrypt_));
+    sodium_memzero(key_.data(), key_.size());
     sodium_memzero(reset_secret_.data(), reset_secret_.size());
     sodium_memzero(token_secret_.data(), token_secret_.size());
+}
+
+void ConnectionIds::block(const uint8_t in[16], uint8_t out[16], bool encrypt) const {
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    int n = 0;
+    if (ctx == nullptr ||
+        EVP_CipherInit_ex(ctx, EVP_aes_128_ecb(), nullptr, key_.data(), nullptr, encrypt) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 || EVP_CipherUpdate(ctx, out, &n, in, 16) != 1) {
+        // Out of memory: an ID nobody can read (it routes nowhere, it is never reset).
+        randombytes_buf(out, 16);
+    }
+    EVP_CIPHER_CTX_free(ctx);
 }
 
 void ConnectionIds::issue(uint8_t worker, std::span<uint8_t, kCidLength> cid) const {
@@ -110,17 +97,17 @@ void ConnectionIds::issue(uint8_t worker, std::span<uint8_t, kCidLength> cid) co
     plain[1] = uint8_t(node_);
     plain[2] = worker;
     randombytes_buf(plain + 3, sizeof plain - 3);
-    // First octet: config rotation 0 in the top three bits, the rest random (QUIC-LB §3).
-    uint8_t first = 0;
-    randombytes_buf(&first, 1);
-    cid[0] = first & 0x1f;
-    one_block(encrypt_, plain, cid.data() + 1);
+    // First octet: config rotation 0 in the top three bits (QUIC-LB §3), then the worker in the
+    // clear (kWorkerUnknown past 30), which the kernel's SO_REUSEPORT program reads to hand a
+    // packet to the worker that owns its connection (steer_to_owning_worker).
+    cid[0] = worker < kWorkerUnknown ? worker : kWorkerUnknown;
+    block(plain, cid.data() + 1, true);
 }
 
 std::optional<CidOwner> ConnectionIds::owner(std::span<const uint8_t> cid) const {
     if (cid.size() != kCidLength || (cid[0] >> 5) != 0) return std::nullopt;
     uint8_t plain[16];
-    one_block(decrypt_, cid.data() + 1, plain);
+    block(cid.data() + 1, plain, false);
     return CidOwner{uint16_t((plain[0] << 8) | plain[1]), plain[2]};
 }
 

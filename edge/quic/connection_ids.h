@@ -1,8 +1,11 @@
 // ConnectionIds: the connection IDs this node issues, in the shape of QUIC-LB's single-pass
-// block cipher (draft-ietf-quic-load-balancers): one octet of config rotation, then one AES-128
-// block encrypting {node id (2 bytes), worker (1 byte), nonce (13 bytes)} with the fleet key.
+// block cipher (draft-ietf-quic-load-balancers): one octet of config rotation (and the worker,
+// for this node's kernel to steer by), then one AES-128 block encrypting {node id (2 bytes),
+// worker (1 byte), nonce (13 bytes)} with the fleet key.
 // Any node holding the key reads which node and worker a packet belongs to; nobody else can
 // link a connection's IDs to each other or to a node.
+//
+// Thread-safe: shared by every worker.
 //
 // Stateless reset tokens and address-validation tokens are derived from the fleet key too (HKDF
 // over the CID), so every node computes the same token for a CID, and a node resets only
@@ -21,6 +24,8 @@ namespace anyedge::quic {
 
 constexpr size_t kCidLength = 17;
 constexpr size_t kResetTokenLength = 16;
+// The first octet's low five bits name the worker (0..30) in the clear; this value: "any".
+constexpr uint8_t kWorkerUnknown = 0x1f;
 
 struct CidOwner {
     uint16_t node = 0;
@@ -53,8 +58,10 @@ class ConnectionIds {
 
   private:
     ConnectionIds() = default;
-    void* encrypt_ = nullptr;  // EVP_CIPHER_CTX, AES-128-ECB
-    void* decrypt_ = nullptr;
+    // One AES-128 block per call, with a cipher context made for the call: every worker thread
+    // uses this object at once, and an EVP context must not be shared between threads.
+    void block(const uint8_t in[16], uint8_t out[16], bool encrypt) const;
+    std::array<uint8_t, 16> key_{};
     std::array<uint8_t, 32> reset_secret_{};
     std::array<uint8_t, 32> token_secret_{};
     uint16_t node_ = 0;

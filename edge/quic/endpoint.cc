@@ -18,6 +18,7 @@ std::string key_of(std::span<const uint8_t> cid) {
 Endpoint::Endpoint(H3Shared shared, DatagramSink& out, uint32_t max_connections)
     : shared_(std::move(shared)), out_(out), max_connections_(max_connections) {
     shared_.registry = this;
+    shared_.anti_replay = &anti_replay_;
 }
 
 Endpoint::~Endpoint() {

@@ -56,6 +56,7 @@ class Endpoint final : public CidRegistry {
     void send_version_negotiation(const PathAddr& path, std::span<const uint8_t> dcid,
                                   std::span<const uint8_t> scid);
 
+    AntiReplay anti_replay_;
     H3Shared shared_;
     DatagramSink& out_;
     uint32_t max_connections_;

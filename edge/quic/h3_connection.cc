@@ -460,8 +460,11 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
     // control bounds it).
     gnutls_session_ticket_enable_server(s.session,
                                         static_cast<const gnutls_datum_t*>(s.tls->ticket_key()));
-    gnutls_anti_replay_enable(s.session, static_cast<gnutls_anti_replay_t>(s.tls->anti_replay()));
-    gnutls_record_set_max_early_data_size(s.session, 0xffffffffu);
+    if (shared.anti_replay != nullptr && shared.anti_replay->get() != nullptr) {
+        gnutls_anti_replay_enable(s.session,
+                                  static_cast<gnutls_anti_replay_t>(shared.anti_replay->get()));
+        gnutls_record_set_max_early_data_size(s.session, 0xffffffffu);
+    }
 
     ngtcp2_callbacks cb{};
     cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;

@@ -39,7 +39,8 @@ struct H3Limits {
 };
 
 struct H3Shared {
-    const QuicTlsStore* tls = nullptr;  // certificates for new handshakes
+    const QuicTlsStore* tls = nullptr;        // certificates for new handshakes
+    const AntiReplay* anti_replay = nullptr;  // this worker's (0-RTT)
     const ConnectionIds* ids = nullptr;
     H3Handler* handler = nullptr;
     CidRegistry* registry = nullptr;

@@ -44,17 +44,24 @@ Result<std::shared_ptr<QuicTls>> QuicTls::load(const std::vector<CertificateFile
         crypto_generichash(tls->ticket_key_.data, 64, ticket_secret.data(), ticket_secret.size(),
                            reinterpret_cast<const unsigned char*>(kLabel), 32);
     }
-    gnutls_anti_replay_t ar = nullptr;
-    if (gnutls_anti_replay_init(&ar) != 0) return make_error("QUIC: gnutls_anti_replay_init");
-    tls->anti_replay_ = ar;
-    gnutls_anti_replay_set_add_function(ar, accept_early_data);
     return tls;
 }
 
-QuicTls::~QuicTls() {
+AntiReplay::AntiReplay() {
+    gnutls_anti_replay_t ar = nullptr;
+    if (gnutls_anti_replay_init(&ar) == 0) {
+        gnutls_anti_replay_set_add_function(ar, accept_early_data);
+        anti_replay_ = ar;
+    }
+}
+
+AntiReplay::~AntiReplay() {
     if (anti_replay_ != nullptr) {
         gnutls_anti_replay_deinit(static_cast<gnutls_anti_replay_t>(anti_replay_));
     }
+}
+
+QuicTls::~QuicTls() {
     if (ticket_key_.data != nullptr) {
         sodium_memzero(ticket_key_.data, ticket_key_.size);
         gnutls_free(ticket_key_.data);

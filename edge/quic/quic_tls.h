@@ -35,17 +35,28 @@ class QuicTls {
     void* credentials() const { return credentials_; }
     // The gnutls_datum_t master key of session tickets (GnuTLS rotates keys derived from it).
     const void* ticket_key() const { return &ticket_key_; }
-    // The gnutls_anti_replay_t that 0-RTT needs.
-    void* anti_replay() const { return anti_replay_; }
 
   private:
     QuicTls() = default;
     void* credentials_ = nullptr;
-    void* anti_replay_ = nullptr;
     struct {
         unsigned char* data = nullptr;
         unsigned int size = 0;
     } ticket_key_;
+};
+
+// The gnutls_anti_replay_t that 0-RTT needs, one per worker (GnuTLS updates its time window
+// without a lock).
+class AntiReplay {
+  public:
+    AntiReplay();
+    ~AntiReplay();
+    AntiReplay(const AntiReplay&) = delete;
+    AntiReplay& operator=(const AntiReplay&) = delete;
+    void* get() const { return anti_replay_; }
+
+  private:
+    void* anti_replay_ = nullptr;
 };
 
 // The QuicTls that new handshakes use; a reload replaces it while connections that started

@@ -1,6 +1,7 @@
 #include "edge/quic/udp_socket.h"
 
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -8,6 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+
+#include "edge/quic/connection_ids.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -44,6 +48,25 @@ Result<int> open_udp_socket(const sockaddr_storage& addr, socklen_t len) {
         return make_error("UDP socket: " + why);
     }
     return fd;
+}
+
+Status steer_to_owning_worker(int fd) {
+    // A reuseport program sees the UDP payload at offset 0. Returning an index past the group's
+    // size makes the kernel pick by hash.
+    sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x80, 4, 0),  // long header: by hash
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 1),             // the DCID's first octet
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, kWorkerUnknown),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kWorkerUnknown, 1, 0),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+    };
+    sock_fprog prog{static_cast<unsigned short>(std::size(program)), program};
+    if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+        return make_error(std::string("SO_ATTACH_REUSEPORT_CBPF: ") + std::strerror(errno));
+    }
+    return ok_status();
 }
 
 Address local_address(const msghdr& received, const Address& bound) {

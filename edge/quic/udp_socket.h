@@ -17,6 +17,13 @@ namespace anyedge::quic {
 
 Result<int> open_udp_socket(const sockaddr_storage& addr, socklen_t len);
 
+// Attaches to a SO_REUSEPORT group (through any of its sockets) a classic BPF program that
+// hands a short-header packet to the socket whose index is the worker named in its connection
+// ID's first octet (sockets join the group in worker order). Long headers (new connections)
+// and IDs naming no worker fall back to the kernel's 4-tuple hash. So a client whose address
+// changed (NAT rebinding, migration) still reaches the worker that holds its connection.
+Status steer_to_owning_worker(int fd);
+
 // The local address to answer from: the datagram's destination (from the control messages),
 // with the socket's port.
 Address local_address(const msghdr& received, const Address& bound);

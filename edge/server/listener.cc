@@ -127,6 +127,15 @@ Result<TlsListeners> open_tls_listeners(ListenAddress& address, unsigned count, 
             out.udp.push_back(*fd);
         }
         if (!http3 || out.udp.size() == count) {
+            if (out.udp.size() > 1) {
+                // Steering only moves packets between our own workers; without it the hash
+                // still serves every client whose address does not change.
+                if (auto st = quic::steer_to_owning_worker(out.udp.front()); !st) {
+                    for (int fd : out.tcp) ::close(fd);
+                    for (int fd : out.udp) ::close(fd);
+                    return make_error("HTTP/3 on " + a.to_string() + ": " + st.error());
+                }
+            }
             address = a;
             return out;
         }

@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -58,11 +60,34 @@ TEST(ConnectionIds, CarryTheirNodeAndWorkerForEveryHolderOfTheFleetKey) {
             EXPECT_EQ(owner->worker, worker);
         }
     }
-    // Two IDs of one connection cannot be linked: they share no bytes by construction.
+    // Two IDs of one connection cannot be linked: apart from the worker octet, they are
+    // unrelated blocks.
     EXPECT_NE(cid_of(*here, 1), cid_of(*here, 1));
+    // The worker is also in the clear, in the first octet, for the kernel to steer by.
+    EXPECT_EQ(cid_of(*here, 3)[0], 3);
+    EXPECT_EQ(cid_of(*here, 200)[0], kWorkerUnknown);
     // Not our length: not ours to judge.
     const std::array<uint8_t, 8> short_cid{};
     EXPECT_FALSE(here->owner(short_cid).has_value());
+}
+
+// Every worker thread issues and reads IDs through the one shared object.
+TEST(ConnectionIds, WorkersShareOneObjectSafely) {
+    auto ids = ConnectionIds::create(kFleetKey, 42);
+    ASSERT_TRUE(ids);
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (uint8_t w = 0; w < 4; ++w) {
+        threads.emplace_back([&, w] {
+            for (int i = 0; i < 5000; ++i) {
+                const auto cid = cid_of(*ids, w);
+                const auto owner = ids->owner(cid);
+                if (!owner || owner->node != 42 || owner->worker != w) ++wrong;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(ConnectionIds, ResetTokensAreTheSameOnEveryNodeOfTheFleetOnly) {

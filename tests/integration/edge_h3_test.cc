@@ -219,6 +219,35 @@ TEST(EdgeH3Retry, HandshakesPastTheRateAreValidatedByRetry) {
     fs::remove_all(d);
 }
 
+// Several workers share the UDP port. A client whose address changes mid-connection (NAT
+// rebinding: a new source port) lands on another socket by the kernel's hash; the reuseport
+// program must still hand its packets to the worker that owns the connection.
+TEST(EdgeH3Workers, AClientWhoseAddressChangesStaysWithItsWorker) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    if (run_command("command -v gtlsclient").empty()) GTEST_SKIP() << "no gtlsclient";
+    EdgeProcess edge(edge_binary(),
+                     {"--site", source_dir() + "/site", "--tls-listen", "127.0.0.1:0", "--threads",
+                      "4", "--admin", "127.0.0.1:0"},
+                     3);
+    ASSERT_TRUE(edge.started()) << edge.log();
+    const std::string port = std::to_string(edge.port_of("https"));
+    // The request waits until after the rebinding, so it travels from the new address.
+    for (int i = 0; i < 8; ++i) {
+        const std::string out = run_command(
+            "timeout 20 gtlsclient --exit-on-all-streams-close --no-quic-dump --no-http-dump "
+            "--timeout=3s --change-local-addr=200ms --nat-rebinding --delay-stream=600ms "
+            "127.0.0.1 " +
+            port + " https://127.0.0.1:" + port + "/robots.txt 2>&1");
+        EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    }
+    const std::string m =
+        run_command("timeout 10 curl -s http://127.0.0.1:" + std::to_string(edge.port_of("admin")) +
+                    "/metrics");
+    EXPECT_NE(m.find("anyedge_quic_dropped_total{reason=\"unknown_connection\"} 0\n"),
+              std::string::npos)
+        << m;
+}
+
 TEST(EdgeH3Off, NoHttp3FlagLeavesUdpAndAltSvcOut) {
     if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
     const fs::path d = fs::temp_directory_path() / ("anyedge-h3off-" + std::to_string(getpid()));
