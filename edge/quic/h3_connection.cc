@@ -683,7 +683,10 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
         if (size_t(n) < segment || count == kMaxSegments || used + max_packet > quantum) flush();
     }
     flush();
-    ngtcp2_conn_update_pkt_tx_time(s.conn, now);
+    // Pacing only once the handshake has measured the path: before that ngtcp2 0.12 paces by
+    // the initial RTT guess (333 ms), which held the first response back ~30 ms on every new
+    // connection.
+    if (ngtcp2_conn_get_handshake_completed(s.conn)) ngtcp2_conn_update_pkt_tx_time(s.conn, now);
 }
 
 Timestamp H3Connection::expiry() const {
