@@ -65,6 +65,18 @@ CASES = {
                   desc="8 KB page over HTTP/2 and TLS 1.3, 16 connections x 16 concurrent "
                        "streams (h2load)",
                   target=dict(rate=1.0), target_h2o=dict(rate=1.0, cpu=0.85)),
+    # HTTP/3 (cdn-edge only: Debian's nginx and h2o speak none), with bench/h3load. `vs` names
+    # the TCP case it is held against, and the goal on cdn-edge's own figures (ratio <=).
+    "h3_8k": dict(tool="h3load", tls=True, path=PAGE_PATH, conns=16, depth=16, unit="req",
+                  edge_only=True, vs=("h2_8k", "server_cpu_us_per_req", 1.5),
+                  desc="8 KB page over HTTP/3, 16 connections x 16 concurrent streams (h3load)"),
+    "h3_new": dict(tool="h3load", tls=True, path=PAGE_PATH, conns=4, depth=1, unit="req",
+                   edge_only=True, fresh=True, vs=("tls_new", "server_cpu_us_per_req", 1.0),
+                   desc="a new HTTP/3 connection (full handshake) per request, 4 at a time "
+                        "(h3load --new)"),
+    "h3_big": dict(tool="h3load", tls=True, path=BIG_PATH, conns=4, depth=1, unit="mib",
+                   edge_only=True, vs=("tls_big", "server_cpu_ms_per_mib", None),
+                   desc="20 MiB file over HTTP/3, 4 connections"),
     "idle": dict(tool="idle", tls=False, path=PAGE_PATH, conns=2000, unit="mem",
                  desc="2000 keep-alive connections, one request each, then idle: server "
                       "memory (RSS) per connection",
@@ -72,7 +84,7 @@ CASES = {
     "tls_idle": dict(tool="idle", tls=True, path=PAGE_PATH, conns=2000, unit="mem",
                      desc="the same over TLS 1.3", target=dict(mem=0.5)),
 }
-DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big,h2_8k,idle,tls_idle"
+DEFAULT_CASES = "ka8k,pipe8k,big20m,tls_ka8k,tls_new,tls_big,h2_8k,h3_8k,h3_new,h3_big,idle,tls_idle"
 IDLE_SETTLE_S = 3  # after the last request: a server may give buffers back once idle
 
 MOZILLA_INTERMEDIATE = (
@@ -645,6 +657,29 @@ def run_h2load(case, port, duration, client_cpu, env, tmp):
                 client_cmd=" ".join(argv))
 
 
+H3LOAD = None  # bench/h3load in the build dir, set by main()
+H3LOAD_REQ_RE = re.compile(r"requests: (\d+) total, (\d+) succeeded, (\d+) failed")
+H3LOAD_TRAFFIC_RE = re.compile(r"traffic: (\d+) bytes body")
+
+
+def run_h3load(case, port, duration, client_cpu, env, tmp):
+    """HTTP/3 with bench/h3load: `conns` connections x `depth` streams, or (fresh) a new
+    connection per request."""
+    if not H3LOAD or not os.access(H3LOAD, os.X_OK):
+        raise Fatal(f"{H3LOAD} not found: build it (cmake --build BUILD --target h3load)")
+    url = f"https://127.0.0.1:{port}{case['path']}"
+    argv = ["taskset", "-c", str(client_cpu), H3LOAD, "-c", str(case["conns"]),
+            "-m", str(case["depth"]), "-D", str(duration)] + (["--new"] if case.get("fresh")
+                                                              else []) + [url]
+    rc, cpu, text = run_client(argv, duration, env, tmp)
+    m, t = H3LOAD_REQ_RE.search(text), H3LOAD_TRAFFIC_RE.search(text)
+    if rc != 0 or not m or not t:
+        raise RunFailed(f"h3load failed (exit {rc}): {' '.join(argv)}\n{text[-1000:]}")
+    _, ok, failed = (int(x) for x in m.groups())
+    return dict(requests=ok, bytes=int(t.group(1)), client_cpu_s=cpu,
+                errors={"failed": failed} if failed else {}, client_cmd=" ".join(argv))
+
+
 STIME_RE = re.compile(r"(\d+) connections in \d+ real seconds, (\d+) bytes read per connection")
 
 
@@ -782,7 +817,8 @@ def measure(srv, case, duration, args, env, tmp):
         return measure_idle(srv, case, args)
     port = srv.tls_port if case["tls"] else srv.port
     quiet = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
-    runner = {"stime": run_stime, "h2load": run_h2load}.get(case["tool"], run_wrk)
+    runner = {"stime": run_stime, "h2load": run_h2load,
+              "h3load": run_h3load}.get(case["tool"], run_wrk)
     if args.warmup > 0:
         runner(case, port, args.warmup, args.client_cpu, env, tmp)
     c0_busy0, c0_total0 = core_times(args.server_cpu)
@@ -876,6 +912,8 @@ def report(results, cases, names, skipped, meta, failed=()):
     lines.append("|---|---|---:|" + "---:|" * len(peers) + "---:|---|" * len(peers))
     for cname in cases:
         c = CASES[cname]
+        if c.get("edge_only") and cname not in skipped:
+            continue  # in the HTTP/3 section below
         if cname in skipped:
             lines.append(f"| {cname} | skipped: {skipped[cname]} | | | | |")
             continue
@@ -924,6 +962,7 @@ def report(results, cases, names, skipped, meta, failed=()):
             lines.append(f"| {cname} | client-reported errors (all runs) | "
                          + " | ".join(str(sum(sum(r["errors"].values()) for r in rows[n]))
                                       for n in rows) + " |" + " | |" * len(peers))
+    lines += h3_section(results, cases, E, [p for p, _ in peers], skipped)
     lines.append("")
     others = [r["other_busy_pct"] for r in results if "other_busy_pct" in r]
     if others and statistics.median(others) > 20:
@@ -937,6 +976,46 @@ def report(results, cases, names, skipped, meta, failed=()):
     lines.append("")
     lines.append("Cases: " + "; ".join(f"{n}: {CASES[n]['desc']}" for n in cases) + ".")
     return "\n".join(lines)
+
+
+def h3_section(results, cases, E, peers, skipped):
+    """HTTP/3 cases against the TCP case each is held to (`vs`): cdn-edge's own figure over
+    TCP, and the peers' for reference; the goal applies to cdn-edge h3 / cdn-edge TCP."""
+    h3 = [c for c in cases if CASES[c].get("edge_only")]
+    if not h3:
+        return []
+    lines = ["", f"HTTP/3 (cdn-edge only; Debian's nginx and h2o have none), against a TCP case:",
+             "", f"| case | metric | {E} h3 | TCP case | {E} TCP | "
+             + " | ".join(f"{p} TCP" for p in peers) + f" | h3 / {E} TCP | goal |",
+             "|---|---|---:|---|---:|" + "---:|" * len(peers) + "---:|---|"]
+    for cname in h3:
+        if cname in skipped:
+            lines.append(f"| {cname} | skipped: {skipped[cname]} |")
+            continue
+        c = CASES[cname]
+        tcp, key, goal = c["vs"]
+        er = [r for r in results if r["case"] == cname and r["server"] == E]
+        if not er:
+            continue
+        rate_key = "mib_per_s" if c["unit"] == "mib" else "req_per_s"
+        for label, k, g in ((("MiB/s" if c["unit"] == "mib" else "req/s"), rate_key, None),
+                            (("server CPU ms/MiB" if c["unit"] == "mib"
+                              else "server CPU µs/req"), key, goal)):
+            a = med(er, k)
+            t = [r for r in results if r["case"] == tcp and r["server"] == E]
+            b = med(t, k) if t else None
+            q = ratio(a, b)
+            verdict = (f"≤ {g:.2f} {'ok' if q <= g else 'MISS'}" if g is not None and q is not None
+                       else "")
+            peer_cells = " | ".join(
+                fmt(med([r for r in results if r["case"] == tcp and r["server"] == p], k))
+                for p in peers)
+            lines.append(f"| {cname} | {label} | {fmt(a)}{spread(er, k)} | {tcp} | {fmt(b)} | "
+                         f"{peer_cells} | {fmt(q, 2) if q is not None else '–'} | {verdict} |")
+        errs = sum(sum(r["errors"].values()) for r in er)
+        if errs:
+            lines.append(f"| {cname} | client-reported errors (all runs) | {errs} |")
+    return lines
 
 
 def versions():
@@ -1019,6 +1098,8 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
+    global H3LOAD
+    H3LOAD = os.path.join(args.build_dir, "bench", "h3load")
     for tool in ("wrk", "nginx", "openssl", "taskset"):
         if not shutil.which(tool):
             raise Fatal(f"{tool} not found (apt-get install -y wrk nginx-light openssl util-linux)")
@@ -1053,6 +1134,10 @@ def main(argv):
             else:
                 log("note: h2o not installed (apt-get install -y h2o): compared with nginx only")
         skipped = {}
+        if args.edge_cmd:
+            for c in args.cases:
+                if CASES[c].get("edge_only"):
+                    skipped[c] = "HTTP/3 needs cdn-edge (bench/h3load)"
         if not edge_tls:
             log("note: " + note)
             for c in args.cases:
@@ -1074,7 +1159,8 @@ def main(argv):
             + (", also over TLS 1.3)" if edge_tls else ")"))
 
         cases = [c for c in args.cases if c not in skipped]
-        runs = args.rounds * len(cases) * len(servers)
+        runs = args.rounds * sum(1 if CASES[c].get("edge_only") else len(servers)
+                                 for c in cases)
         est = runs * (args.duration + args.warmup + 0.5)
         if args.wait_quiet:
             log(f"waiting up to {args.wait_quiet} s for an idle machine before each run")
@@ -1108,6 +1194,8 @@ def main(argv):
                 for cname in cases:
                     case = dict(CASES[cname], name=cname)
                     for srv in order:
+                        if case.get("edge_only") and srv is not edge:
+                            continue
                         n += 1
                         try:
                             r = measure(srv, case, args.duration, args, env, tmp)

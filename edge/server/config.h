@@ -33,7 +33,7 @@ struct EdgeConfig {
     uint32_t alt_svc_max_age_s = 3600;  // short: a node that drains stops advertising soon
     // New QUIC handshakes per second per worker past which clients must first prove their
     // address with a Retry round trip; 0: always.
-    uint32_t quic_retry_above_per_s = 1000;
+    uint32_t quic_retry_above_per_s = 4000;
     // The fleet's QUIC connection-ID key (a file of 32 hex digits) and this node's ID, which
     // every connection ID it issues carries. No key: a random one (IDs readable by this node
     // only; fine for one node).
