@@ -78,7 +78,10 @@ int main(int argc, char** argv) {
     app.add_option("--access-log", flags.access_log, "access log path, '-' for stdout");
     app.add_option("--hsts", flags.hsts, "Strict-Transport-Security value on HTTPS responses");
     app.add_flag("--redirect-http", flags.redirect_http, "answer plain HTTP with 301 to HTTPS");
-    app.add_flag("--http2", flags.http2, "offer HTTP/2 (ALPN h2) on TLS listeners");
+    // HTTP/2 and HTTP/3 are on by default, as Caddy has them; --http2 stays for old scripts.
+    app.add_flag("--http2", flags.http2, "offer HTTP/2 (ALPN h2) on TLS listeners (default)");
+    bool no_http2 = false;
+    app.add_flag("--no-http2", no_http2, "TLS listeners offer only http/1.1");
     bool no_http3 = false;
     app.add_flag("--no-http3", no_http3, "no HTTP/3 (QUIC) on the TLS listeners' UDP ports");
     app.add_option("--quic-cid-key", flags.quic_cid_key,
@@ -115,7 +118,7 @@ int main(int argc, char** argv) {
     if (!flags.hsts.empty()) cfg.hsts = flags.hsts;
     if (grace->count() > 0) cfg.skew_grace_s = flags.skew_grace_s;
     if (flags.redirect_http) cfg.redirect_http = true;
-    if (flags.http2) cfg.http2 = true;
+    if (no_http2) cfg.http2 = false;
     if (no_http3) cfg.http3 = false;
     if (!flags.quic_cid_key.empty()) cfg.quic_cid_key = flags.quic_cid_key;
     if (node_id->count() > 0) cfg.node_id = flags.node_id;

@@ -27,7 +27,7 @@ struct EdgeConfig {
     std::string node_name;
     unsigned threads = 1;
     bool redirect_http = false;  // plain HTTP answers 301 to https
-    bool http2 = false;          // TLS listeners offer "h2" before "http/1.1" in ALPN
+    bool http2 = true;           // TLS listeners offer "h2" before "http/1.1" in ALPN
     // HTTP/3 on the UDP side of every TLS listener (same port), advertised by Alt-Svc.
     bool http3 = true;
     uint32_t alt_svc_max_age_s = 3600;  // short: a node that drains stops advertising soon

@@ -135,7 +135,7 @@ TEST_F(EdgeH3, AnswersLikeTheOtherProtocols) {
 
 TEST_F(EdgeH3, TcpResponsesAdvertiseHttp3OnTheSamePort) {
     const std::string out = run_command(
-        "timeout 20 curl -s -D- -o /dev/null --cacert " + (dir_ / "a.pem").string() +
+        "timeout 20 curl -s --http1.1 -D- -o /dev/null --cacert " + (dir_ / "a.pem").string() +
         " --resolve a.example:" + port() + ":127.0.0.1 https://a.example:" + port() + "/");
     EXPECT_NE(out.find("Alt-Svc: h3=\":" + port() + "\"; ma=3600"), std::string::npos) << out;
 }
@@ -257,8 +257,9 @@ TEST(EdgeH3Off, NoHttp3FlagLeavesUdpAndAltSvcOut) {
         {"--site", source_dir() + "/site", "--tls-listen", "127.0.0.1:0", "--no-http3"}, 1);
     ASSERT_TRUE(edge.started()) << edge.log();
     EXPECT_EQ(edge.kinds().size(), 1u);
-    const std::string out = run_command("timeout 20 curl -sk -D- -o /dev/null https://127.0.0.1:" +
-                                        std::to_string(edge.port()) + "/");
+    const std::string out =
+        run_command("timeout 20 curl -sk --http1.1 -D- -o /dev/null https://127.0.0.1:" +
+                    std::to_string(edge.port()) + "/");
     EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
     EXPECT_EQ(out.find("Alt-Svc"), std::string::npos) << out;
     fs::remove_all(d);

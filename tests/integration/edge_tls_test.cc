@@ -211,13 +211,16 @@ TEST_F(EdgeTls, SniChoosesTheCertificate) {
     EXPECT_NE(out.find("CN = a.example"), std::string::npos) << out;
 }
 
-TEST_F(EdgeTls, AlpnHttp11) {
-    const std::string out = s_client(0, "-servername a.example -alpn h2,http/1.1");
+// HTTP/2 is on by default: a client offering both gets h2, one offering http/1.1 gets that.
+TEST_F(EdgeTls, AlpnPrefersH2AndServesHttp11ToWhoAsks) {
+    std::string out = s_client(0, "-servername a.example -alpn h2,http/1.1");
+    EXPECT_NE(out.find("ALPN protocol: h2"), std::string::npos) << out;
+    out = s_client(0, "-servername a.example -alpn http/1.1");
     EXPECT_NE(out.find("ALPN protocol: http/1.1"), std::string::npos) << out;
 }
 
 TEST_F(EdgeTls, CurlGetsTheSiteWithHstsAndVerifiedCertificate) {
-    const std::string out = curl(0, "-i --tlsv1.3", "/robots.txt");
+    const std::string out = curl(0, "-i --http1.1 --tlsv1.3", "/robots.txt");
     EXPECT_TRUE(out.starts_with("HTTP/1.1 200 OK")) << out;
     EXPECT_NE(out.find("Strict-Transport-Security: max-age=63072000"), std::string::npos);
     EXPECT_NE(out.find("Sitemap:"), std::string::npos);
@@ -231,7 +234,7 @@ TEST_F(EdgeTls, RangesAndConditionalsOverHttps) {
     std::string out = curl(0, "-r 0-9", "/robots.txt");
     EXPECT_EQ(out, full.substr(0, 10));
     const std::string etag = "\"" + sha256_hex_of(full) + "\"";
-    out = curl(0, "-i -H 'If-None-Match: " + etag + "'", "/robots.txt");
+    out = curl(0, "-i --http1.1 -H 'If-None-Match: " + etag + "'", "/robots.txt");
     EXPECT_TRUE(out.starts_with("HTTP/1.1 304")) << out;
 }
 
