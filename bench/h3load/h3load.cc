@@ -1,11 +1,14 @@
 // h3load: a small HTTP/3 load client for bench/ (Debian's h2load has no HTTP/3), on ngtcp2 +
 // nghttp3's client API and GnuTLS, single-threaded, one UDP socket per connection.
 //
-//   h3load -c CONNS -m STREAMS -D SECONDS [--new] [--insecure] https://HOST:PORT/PATH
+//   h3load -c CONNS -m STREAMS -D SECONDS [-n REQUESTS] [--new] [-H 'name: value']...
+//          [--print] [--body FILE] https://HOST:PORT/PATH
 //
-// Keeps CONNS connections with STREAMS requests in flight on each for SECONDS; with --new,
-// every connection makes one request and closes (a new handshake per request). Prints
-// h2load-like lines that bench.py reads:
+// Keeps CONNS connections with STREAMS requests in flight on each for SECONDS (or until
+// REQUESTS answers); with --new, every connection makes one request and closes (a new
+// handshake per request). -H adds a request field. --print writes the first response's fields
+// ("< name: value") and --body its body, for tests. A response counts as succeeded when its
+// status is 2xx or 3xx. Prints h2load-like lines that bench.py reads:
 //   requests: N total, N succeeded, N failed
 //   traffic: BYTES bytes body
 //   finished in S s, R req/s
@@ -46,11 +49,18 @@ struct Options {
     int streams = 1;
     double seconds = 5;
     bool fresh = false;  // --new: one request per connection
+    long max_requests = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    bool print = false;
+    std::string body_file;
     std::string host, port, path, authority;
 };
 
 struct Totals {
     uint64_t ok = 0, failed = 0, bytes = 0, connections = 0, connect_failures = 0;
+    uint64_t started = 0;
+    int64_t printed_stream = -1;  // the stream whose response --print shows
+    std::string body;
 };
 
 gnutls_certificate_credentials_t g_cred = nullptr;
@@ -164,10 +174,13 @@ int get_new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, vo
 
 void rand_cb(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { rand_bytes(dest, len); }
 
-int h3_recv_data(nghttp3_conn*, int64_t stream_id, const uint8_t*, size_t len, void* user_data,
+int h3_recv_data(nghttp3_conn*, int64_t stream_id, const uint8_t* data, size_t len, void* user_data,
                  void*) {
     Conn& c = conn_of(user_data);
     c.client->t_.bytes += len;
+    if (stream_id == c.client->t_.printed_stream && !c.client->o_.body_file.empty()) {
+        c.client->t_.body.append(reinterpret_cast<const char*>(data), len);
+    }
     ngtcp2_conn_extend_max_stream_offset(c.conn, stream_id, len);
     ngtcp2_conn_extend_max_offset(c.conn, len);
     return 0;
@@ -184,6 +197,11 @@ int h3_recv_header(nghttp3_conn*, int64_t stream_id, int32_t, nghttp3_rcbuf* nam
                    nghttp3_rcbuf* value, uint8_t, void* user_data, void*) {
     Conn& c = conn_of(user_data);
     const nghttp3_vec n = nghttp3_rcbuf_get_buf(name), v = nghttp3_rcbuf_get_buf(value);
+    Totals& t = c.client->t_;
+    if (c.client->o_.print && (t.printed_stream < 0 || t.printed_stream == stream_id)) {
+        t.printed_stream = stream_id;
+        printf("< %.*s: %.*s\n", int(n.len), n.base, int(v.len), v.base);
+    }
     if (n.len == 7 && memcmp(n.base, ":status", 7) == 0) {
         if (size_t(stream_id / 4) >= c.statuses.size()) c.statuses.resize(stream_id / 4 + 1);
         c.statuses[stream_id / 4] =
@@ -194,7 +212,8 @@ int h3_recv_header(nghttp3_conn*, int64_t stream_id, int32_t, nghttp3_rcbuf* nam
 
 int h3_end_stream(nghttp3_conn*, int64_t stream_id, void* user_data, void*) {
     Conn& c = conn_of(user_data);
-    const bool ok = size_t(stream_id / 4) < c.statuses.size() && c.statuses[stream_id / 4] == 200;
+    const int status = size_t(stream_id / 4) < c.statuses.size() ? c.statuses[stream_id / 4] : 0;
+    const bool ok = status >= 200 && status < 400;
     c.client->finish_request(c, ok, stream_id);
     return 0;
 }
@@ -317,6 +336,7 @@ bool setup_h3(Conn& c) {
 void Client::submit(Conn& c) {
     if (!c.h3 || c.closing || !running_) return;
     if (o_.fresh && c.started > 0) return;
+    if (o_.max_requests > 0 && t_.started >= uint64_t(o_.max_requests)) return;
     int64_t id;
     if (int rv = ngtcp2_conn_open_bidi_stream(c.conn, &id, nullptr); rv != 0) {
         return;  // wait for credit
@@ -327,11 +347,14 @@ void Client::submit(Conn& c) {
                           v.size(), NGHTTP3_NV_FLAG_NONE};
     };
     static const std::string get = "GET", https = "https";
-    const nghttp3_nv h[] = {nv(":method", get), nv(":scheme", https),
-                            nv(":authority", o_.authority), nv(":path", o_.path)};
-    if (int rv = nghttp3_conn_submit_request(c.h3, id, h, 4, nullptr, nullptr); rv != 0) {
+    std::vector<nghttp3_nv> h = {nv(":method", get), nv(":scheme", https),
+                                 nv(":authority", o_.authority), nv(":path", o_.path)};
+    for (const auto& [name, value] : o_.headers) h.push_back(nv(name.c_str(), value));
+    if (int rv = nghttp3_conn_submit_request(c.h3, id, h.data(), h.size(), nullptr, nullptr);
+        rv != 0) {
         return;
     }
+    ++t_.started;
     ++c.in_flight;
     ++c.started;
 }
@@ -422,6 +445,9 @@ int Client::run() {
     for (;;) {
         const uint64_t now = now_ns();
         if (running_ && now >= end) running_ = false;
+        if (running_ && o_.max_requests > 0 && t_.ok + t_.failed >= uint64_t(o_.max_requests)) {
+            running_ = false;
+        }
         // Start requests, replace finished connections.
         for (auto& c : conns_) {
             if (c->dead || (c->closing && c->in_flight == 0)) {
@@ -481,6 +507,12 @@ int Client::run() {
            (unsigned long long)t_.connect_failures);
     printf("traffic: %llu bytes body\n", (unsigned long long)t_.bytes);
     printf("finished in %.2f s, %.2f req/s\n", secs, double(t_.ok) / secs);
+    if (!o_.body_file.empty()) {
+        if (FILE* f = fopen(o_.body_file.c_str(), "wb")) {
+            fwrite(t_.body.data(), 1, t_.body.size(), f);
+            fclose(f);
+        }
+    }
     return t_.ok > 0 ? 0 : 1;
 }
 
@@ -506,6 +538,22 @@ int main(int argc, char** argv) {
             o.seconds = atof(next());
         } else if (a == "--new") {
             o.fresh = true;
+        } else if (a == "-n") {
+            o.max_requests = atol(next());
+        } else if (a == "--print") {
+            o.print = true;
+        } else if (a == "--body") {
+            o.body_file = next();
+        } else if (a == "-H") {
+            // "name: value"; field names go lower-case on the wire (RFC 9114 §4.2).
+            std::string line = next();
+            const size_t colon = line.find(':');
+            if (colon == std::string::npos) return usage();
+            std::string name = line.substr(0, colon);
+            for (char& ch : name) ch = char(tolower(static_cast<unsigned char>(ch)));
+            std::string value = line.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(' '));
+            o.headers.emplace_back(name, value);
         } else if (a.rfind("https://", 0) == 0) {
             url = a;
         } else {
