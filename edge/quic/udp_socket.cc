@@ -101,32 +101,27 @@ bool UdpSender::send_one(const PathAddr& path, std::span<const uint8_t> data, si
     msg.msg_controllen = sizeof control;
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     size_t used = 0;
+    auto put = [&](int level, int type, const void* value, size_t len) {
+        c->cmsg_level = level;
+        c->cmsg_type = type;
+        c->cmsg_len = CMSG_LEN(len);
+        std::memcpy(CMSG_DATA(c), value, len);
+        used += CMSG_SPACE(len);
+        c = CMSG_NXTHDR(&msg, c);
+    };
     // The source address: the one the client sent to.
     if (path.local.addr.ss_family == AF_INET) {
         in_pktinfo info{};
         info.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(&path.local.addr)->sin_addr;
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof info);
-        std::memcpy(CMSG_DATA(c), &info, sizeof info);
-        used += CMSG_SPACE(sizeof info);
+        put(IPPROTO_IP, IP_PKTINFO, &info, sizeof info);
     } else {
         in6_pktinfo info{};
         info.ipi6_addr = reinterpret_cast<const sockaddr_in6*>(&path.local.addr)->sin6_addr;
-        c->cmsg_level = IPPROTO_IPV6;
-        c->cmsg_type = IPV6_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof info);
-        std::memcpy(CMSG_DATA(c), &info, sizeof info);
-        used += CMSG_SPACE(sizeof info);
+        put(IPPROTO_IPV6, IPV6_PKTINFO, &info, sizeof info);
     }
     if (data.size() > segment) {
-        c = CMSG_NXTHDR(&msg, c);
         const uint16_t seg = uint16_t(segment);
-        c->cmsg_level = SOL_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof seg);
-        std::memcpy(CMSG_DATA(c), &seg, sizeof seg);
-        used += CMSG_SPACE(sizeof seg);
+        put(SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
     }
     msg.msg_controllen = used;
     for (int attempt = 0; attempt < 2; ++attempt) {

@@ -1,8 +1,6 @@
 #include "edge/server/h3_responder.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
+#include "edge/server/listener.h"
 #include "edge/server/output_queue.h"
 #include "edge/server/protocol_session.h"
 #include "edge/server/request_fields.h"
@@ -17,21 +15,6 @@ struct HeldResponse {
     std::string head;
     OutputQueue body;
 };
-
-std::string peer_text(const quic::Address& a) {
-    char host[INET6_ADDRSTRLEN] = "?";
-    uint16_t port = 0;
-    if (a.addr.ss_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.addr);
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
-    } else if (a.addr.ss_family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        port = ntohs(in6->sin6_port);
-    }
-    return std::string(host) + ":" + std::to_string(port);
-}
 
 }  // namespace
 
@@ -57,7 +40,7 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
     held->body.set_copy_threshold(0);
     CaptureSink cap(held->body);
     ResponseInfo info;
-    const std::string peer = log_ ? peer_text(path.remote) : std::string();
+    const std::string peer = log_ ? peer_text(path.remote.addr) : std::string();
     if (f.error_status != 0 || snapshot_ == nullptr) {
         const int status = f.error_status != 0 ? f.error_status : 503;
         info = respond_error(status, f.error_status != 0 ? f.error_reason : "no site", snapshot_,

@@ -22,6 +22,9 @@ struct ListenAddress {
 
 Result<ListenAddress> parse_listen_address(const std::string& text);
 
+// "ADDR:PORT" of a socket address as the access log shows a client ("?:0" if not IP).
+std::string peer_text(const sockaddr_storage& addr);
+
 // Opens `count` listeners on the same address. Port 0 picks an ephemeral port once; every
 // listener shares it (the returned address carries the real port).
 // send_buffer > 0 fixes SO_SNDBUF for the accepted sockets (they inherit it from the listener),

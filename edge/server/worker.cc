@@ -21,6 +21,7 @@
 #include "edge/quic/udp_socket.h"
 #include "edge/server/connection.h"
 #include "edge/server/h3_responder.h"
+#include "edge/server/listener.h"
 
 #include <malloc.h>
 
@@ -349,20 +350,8 @@ void Worker::Impl::on_accept(size_t li, int res, uint32_t flags) {
         // Only with the log on: one getpeername per connection for the client's address.
         sockaddr_storage peer{};
         socklen_t len = sizeof peer;
-        char host[INET6_ADDRSTRLEN] = "?";
-        uint16_t port = 0;
-        if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
-            if (peer.ss_family == AF_INET) {
-                auto* a = reinterpret_cast<sockaddr_in*>(&peer);
-                inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-                port = ntohs(a->sin_port);
-            } else if (peer.ss_family == AF_INET6) {
-                auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
-                inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-                port = ntohs(a->sin6_port);
-            }
-        }
-        peer_text = std::string(host) + ":" + std::to_string(port);
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) peer = {};
+        peer_text = server::peer_text(peer);
     }
     ++open;
     counters.accepted.fetch_add(1, std::memory_order_relaxed);
