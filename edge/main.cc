@@ -277,6 +277,7 @@ int main(int argc, char** argv) {
     wopts.quic_ids = quic_ids ? &*quic_ids : nullptr;
     wopts.h3.idle_timeout_ms = cfg.idle_timeout_ms;
     wopts.h3.handshake_timeout_ms = cfg.header_timeout_ms;
+    wopts.h3.header_timeout_ms = cfg.header_timeout_ms;
     wopts.h3.max_field_section = cfg.max_header_bytes;
     wopts.h3.retry_above_per_s = cfg.quic_retry_above_per_s;
     // HTTP/3's own responses say nothing of Alt-Svc; TCP's advertise it (RFC 7838).

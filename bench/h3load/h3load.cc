@@ -8,7 +8,9 @@
 // REQUESTS answers); with --new, every connection makes one request and closes (a new
 // handshake per request). -H adds a request field. --print writes the first response's fields
 // ("< name: value") and --body its body, for tests. A response counts as succeeded when its
-// status is 2xx or 3xx. Prints h2load-like lines that bench.py reads:
+// status is 2xx or 3xx. --slow-request opens a request and never finishes its header section
+// (slowloris), and reports when the server refuses the stream. Prints h2load-like lines that
+// bench.py reads:
 //   requests: N total, N succeeded, N failed
 //   traffic: BYTES bytes body
 //   finished in S s, R req/s
@@ -53,6 +55,9 @@ struct Options {
     std::vector<std::pair<std::string, std::string>> headers;
     bool print = false;
     std::string body_file;
+    // --slow-request: each connection opens one request stream, sends the first bytes of a
+    // HEADERS frame and nothing more (slowloris); reports when the server resets the stream.
+    bool slow = false;
     std::string host, port, path, authority;
 };
 
@@ -60,6 +65,8 @@ struct Totals {
     uint64_t ok = 0, failed = 0, bytes = 0, connections = 0, connect_failures = 0;
     uint64_t started = 0;
     int64_t printed_stream = -1;  // the stream whose response --print shows
+    uint64_t slow_resets = 0;
+    double first_slow_reset_ms = -1;
     std::string body;
 };
 
@@ -89,6 +96,8 @@ struct Conn {
     bool closing = false;
     bool dead = false;
     uint64_t born = 0;
+    int64_t slow_stream = -1;
+    bool slow_pending = false;
     std::vector<int> statuses;
 
     ~Conn() {
@@ -151,6 +160,24 @@ int stream_close(ngtcp2_conn*, uint32_t flags, int64_t stream_id, uint64_t code,
         if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     return 0;
+}
+
+// The server refusing a stream (RESET_STREAM or STOP_SENDING): for --slow-request, the result.
+int peer_refused(Conn& c, int64_t stream_id) {
+    if (stream_id != c.slow_stream || c.closing) return 0;
+    Totals& t = c.client->t_;
+    ++t.slow_resets;
+    if (t.first_slow_reset_ms < 0) t.first_slow_reset_ms = double(now_ns() - c.born) / 1e6;
+    c.closing = true;
+    return 0;
+}
+
+int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t, void* user_data, void*) {
+    return peer_refused(conn_of(user_data), stream_id);
+}
+
+int stream_stop_sending(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
+    return peer_refused(conn_of(user_data), stream_id);
 }
 
 int extend_max_stream_data(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
@@ -278,6 +305,8 @@ std::unique_ptr<Conn> Client::connect() {
     cb.stream_close = stream_close;
     cb.extend_max_stream_data = extend_max_stream_data;
     cb.handshake_completed = handshake_completed;
+    cb.stream_reset = stream_reset;
+    cb.stream_stop_sending = stream_stop_sending;
 
     ngtcp2_settings settings;
     ngtcp2_settings_default(&settings);
@@ -364,6 +393,18 @@ bool Client::write(Conn& c) {
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     const uint64_t ts = now_ns();
+    if (c.slow_pending) {
+        // A HEADERS frame (type 0x01) announcing 100 bytes (varint 0x40 0x64), then silence.
+        static const uint8_t partial[] = {0x01, 0x40, 0x64};
+        ngtcp2_vec v{const_cast<uint8_t*>(partial), sizeof partial};
+        ngtcp2_ssize wdata = -1;
+        ngtcp2_pkt_info pi{};
+        const ngtcp2_ssize w = ngtcp2_conn_writev_stream(c.conn, &ps.path, &pi, buf, sizeof buf,
+                                                         &wdata, 0, c.slow_stream, &v, 1, ts);
+        if (w < 0) return false;
+        if (wdata == ngtcp2_ssize(sizeof partial)) c.slow_pending = false;
+        if (w > 0) ::send(c.fd, buf, size_t(w), 0);
+    }
     for (int guard = 0; guard < 1024; ++guard) {
         int64_t sid = -1;
         int fin = 0;
@@ -448,6 +489,7 @@ int Client::run() {
         if (running_ && o_.max_requests > 0 && t_.ok + t_.failed >= uint64_t(o_.max_requests)) {
             running_ = false;
         }
+        if (running_ && o_.slow && t_.slow_resets >= uint64_t(o_.conns)) running_ = false;
         // Start requests, replace finished connections.
         for (auto& c : conns_) {
             if (c->dead || (c->closing && c->in_flight == 0)) {
@@ -461,7 +503,12 @@ int Client::run() {
                 if (running_) c = connect();
                 if (!c) continue;
             }
-            if (c->h3) {
+            if (c->h3 && o_.slow) {
+                if (c->slow_stream < 0 &&
+                    ngtcp2_conn_open_bidi_stream(c->conn, &c->slow_stream, nullptr) == 0) {
+                    c->slow_pending = true;
+                }
+            } else if (c->h3) {
                 while (c->in_flight < o_.streams && running_ && !c->closing) {
                     const int before = c->started;
                     submit(*c);
@@ -507,13 +554,17 @@ int Client::run() {
            (unsigned long long)t_.connect_failures);
     printf("traffic: %llu bytes body\n", (unsigned long long)t_.bytes);
     printf("finished in %.2f s, %.2f req/s\n", secs, double(t_.ok) / secs);
+    if (o_.slow) {
+        printf("slow requests: %llu of %d reset by the server, the first after %.0f ms\n",
+               (unsigned long long)t_.slow_resets, o_.conns, t_.first_slow_reset_ms);
+    }
     if (!o_.body_file.empty()) {
         if (FILE* f = fopen(o_.body_file.c_str(), "wb")) {
             fwrite(t_.body.data(), 1, t_.body.size(), f);
             fclose(f);
         }
     }
-    return t_.ok > 0 ? 0 : 1;
+    return t_.ok > 0 || (o_.slow && t_.slow_resets > 0) ? 0 : 1;
 }
 
 int usage() {
@@ -540,6 +591,8 @@ int main(int argc, char** argv) {
             o.fresh = true;
         } else if (a == "-n") {
             o.max_requests = atol(next());
+        } else if (a == "--slow-request") {
+            o.slow = true;
         } else if (a == "--print") {
             o.print = true;
         } else if (a == "--body") {

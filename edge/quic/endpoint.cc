@@ -141,6 +141,7 @@ void Endpoint::send_version_negotiation(const PathAddr& path, std::span<const ui
 
 void Endpoint::settle(H3Connection& conn, Timestamp now) {
     conn.write(now, out_);
+    counters_.header_timeouts += conn.take_header_timeouts();
     if (auto t = timer_of_.find(&conn); t != timer_of_.end()) {
         timers_.erase(t->second);
         timer_of_.erase(t);

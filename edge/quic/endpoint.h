@@ -26,8 +26,9 @@ struct EndpointCounters {
     uint64_t dropped_unknown = 0;     // ours, but no such connection (another worker, or gone)
     uint64_t stateless_resets = 0;
     uint64_t version_negotiations = 0;
-    uint64_t retries = 0;         // Retry sent: handshakes arrived faster than the limit
-    uint64_t invalid_tokens = 0;  // an Initial with a forged or expired Retry token
+    uint64_t retries = 0;          // Retry sent: handshakes arrived faster than the limit
+    uint64_t invalid_tokens = 0;   // an Initial with a forged or expired Retry token
+    uint64_t header_timeouts = 0;  // requests refused: header section incomplete in time
 };
 
 class Endpoint final : public CidRegistry {

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include <gnutls/gnutls.h>
 #include <nghttp3/nghttp3.h>
@@ -86,8 +89,14 @@ struct H3Connection::Impl {
     nghttp3_conn* h3 = nullptr;
     std::unordered_map<int64_t, std::unique_ptr<Stream>> streams;
     std::vector<std::string> cids;  // registered with the endpoint
+    // Request streams whose header section has not arrived whole, by deadline (streams open in
+    // order and share one timeout, so the deque stays sorted).
+    std::deque<std::pair<Timestamp, int64_t>> header_deadlines;
+    std::unordered_set<int64_t> awaiting_headers;
+    Timestamp now = 0;  // of the event being handled
     ngtcp2_connection_close_error ccerr{};
     bool close_pending = false;
+    uint64_t requests_timed_out = 0;
     std::vector<uint8_t> close_packet;
     std::unique_ptr<uint8_t[]> tx;
 
@@ -195,8 +204,17 @@ struct H3Connection::Impl {
                 return NGTCP2_ERR_CALLBACK_FAILURE;
             }
         }
+        s.awaiting_headers.erase(stream_id);
         // A finished request stream makes room for another (client-initiated bidi: id % 4 == 0).
         if ((stream_id & 0x3) == 0) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+        return 0;
+    }
+    static int stream_open(ngtcp2_conn*, int64_t stream_id, void* user_data) {
+        Impl& s = of(user_data);
+        if ((stream_id & 0x3) != 0) return 0;  // only client-initiated bidirectional: requests
+        s.awaiting_headers.insert(stream_id);
+        s.header_deadlines.emplace_back(
+            s.now + Timestamp(s.shared.limits.header_timeout_ms) * NGTCP2_MILLISECONDS, stream_id);
         return 0;
     }
     static int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t, void* user_data,
@@ -277,6 +295,10 @@ struct H3Connection::Impl {
             r.fields.emplace_back(n, v);
         return 0;
     }
+    static int h3_end_headers(nghttp3_conn*, int64_t stream_id, int, void* user_data, void*) {
+        of(user_data).awaiting_headers.erase(stream_id);
+        return 0;
+    }
     static int h3_end_stream(nghttp3_conn*, int64_t stream_id, void* user_data,
                              void* stream_user_data) {
         Impl& s = of(user_data);
@@ -325,6 +347,7 @@ int H3Connection::Impl::setup_h3() {
     cb.deferred_consume = h3_deferred_consume;
     cb.begin_headers = h3_begin_headers;
     cb.recv_header = h3_recv_header;
+    cb.end_headers = h3_end_headers;
     cb.end_stream = h3_end_stream;
     cb.stop_sending = h3_stop_sending;
     cb.reset_stream = h3_reset_stream;
@@ -439,6 +462,7 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
     s.shared = shared;
     s.tx = std::make_unique<uint8_t[]>(kTxBuffer);
     s.tls = shared.tls->get();
+    s.now = now;
 
     if (gnutls_init(&s.session,
                     GNUTLS_SERVER | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA) != 0 ||
@@ -483,6 +507,7 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
     cb.recv_stream_data = Impl::recv_stream_data;
     cb.acked_stream_data_offset = Impl::acked_stream_data;
     cb.stream_close = Impl::stream_close;
+    cb.stream_open = Impl::stream_open;
     cb.stream_reset = Impl::stream_reset;
     cb.stream_stop_sending = Impl::stream_stop_sending;
     cb.extend_max_remote_streams_bidi = Impl::extend_max_remote_streams_bidi;
@@ -541,6 +566,10 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
 
 H3Connection::~H3Connection() = default;
 
+uint64_t H3Connection::take_header_timeouts() {
+    return std::exchange(impl_->requests_timed_out, 0);
+}
+
 bool H3Connection::handshake_done() const {
     return impl_->conn != nullptr && ngtcp2_conn_get_handshake_completed(impl_->conn);
 }
@@ -562,6 +591,7 @@ void H3Connection::on_packet(const PathAddr& path, std::span<const uint8_t> pack
         return;
     }
     path_ = path;
+    impl_->now = now;
     const ngtcp2_path np = to_ngtcp2(path);
     ngtcp2_pkt_info pi{};
     const int rv = ngtcp2_conn_read_pkt(impl_->conn, &np, &pi, packet.data(), packet.size(), now);
@@ -692,7 +722,9 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
 Timestamp H3Connection::expiry() const {
     if (state_ == State::kClosing || state_ == State::kDraining) return close_deadline_;
     if (state_ == State::kDone) return 0;
-    return ngtcp2_conn_get_expiry(impl_->conn);
+    const Timestamp t = ngtcp2_conn_get_expiry(impl_->conn);
+    const auto& d = impl_->header_deadlines;
+    return d.empty() ? t : std::min(t, d.front().first);
 }
 
 void H3Connection::on_timer(Timestamp now) {
@@ -701,6 +733,18 @@ void H3Connection::on_timer(Timestamp now) {
         return;
     }
     if (state_ == State::kDone) return;
+    Impl& s = *impl_;
+    s.now = now;
+    // Slowloris: a request whose header section is still incomplete at its deadline is
+    // refused (RESET_STREAM and STOP_SENDING), and its stream counts no more.
+    while (!s.header_deadlines.empty() && s.header_deadlines.front().first <= now) {
+        const int64_t id = s.header_deadlines.front().second;
+        s.header_deadlines.pop_front();
+        if (s.awaiting_headers.erase(id) > 0) {
+            ngtcp2_conn_shutdown_stream(s.conn, id, NGHTTP3_H3_REQUEST_REJECTED);
+            ++s.requests_timed_out;
+        }
+    }
     const int rv = ngtcp2_conn_handle_expiry(impl_->conn, now);
     if (rv == 0) return;
     last_error_ = ngtcp2_strerror(rv);

@@ -29,6 +29,8 @@ class CidRegistry {
 struct H3Limits {
     uint32_t idle_timeout_ms = 60000;
     uint32_t handshake_timeout_ms = 10000;
+    // A request stream must deliver its whole header section within this (slowloris).
+    uint32_t header_timeout_ms = 10000;
     uint32_t max_streams_bidi = 100;  // concurrent requests
     uint32_t max_field_section = 16 * 1024;
     uint64_t max_stream_window = 256 * 1024;  // request bodies are not wanted
@@ -77,6 +79,8 @@ class H3Connection {
     // Nothing more to do: the endpoint deletes it.
     bool finished() const { return state_ == State::kDone; }
     bool handshake_done() const;
+    // Requests refused for an incomplete header section since the last call.
+    uint64_t take_header_timeouts();
     const PathAddr& path() const { return path_; }
     const std::string& last_error() const { return last_error_; }
 

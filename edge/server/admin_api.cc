@@ -110,6 +110,7 @@ AdminApi::Totals AdminApi::totals() const {
         t.quic_vn += get(w->quic_version_negotiations);
         t.quic_retries += get(w->quic_retries);
         t.quic_invalid_tokens += get(w->quic_invalid_tokens);
+        t.h3_header_timeouts += get(w->h3_header_timeouts);
         t.last_accept_ms = std::max(t.last_accept_ms, w->last_accept_ms.load());
     }
     return t;
@@ -274,6 +275,10 @@ std::string AdminApi::metrics_text() const {
            "Retry sent: new handshakes came faster than quic_retry_above_per_s.", t.quic_retries);
     metric("anyedge_quic_invalid_tokens_total", "counter",
            "Initials with a forged, expired or misaddressed Retry token.", t.quic_invalid_tokens);
+    metric("anyedge_h3_header_timeouts_total", "counter",
+           "HTTP/3 requests refused: the header section was not complete within "
+           "header_timeout_ms.",
+           t.h3_header_timeouts);
     metric("anyedge_h3_too_early_total", "counter",
            "425 Too Early: a non-idempotent request in 0-RTT data.", t.h3_too_early);
     metric("anyedge_tls_handshakes_total", "counter", "Completed TLS handshakes.",

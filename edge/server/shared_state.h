@@ -31,7 +31,8 @@ struct WorkerCounters {
     std::atomic<uint64_t> quic_dropped_garbage{0}, quic_dropped_other_node{0},
         quic_dropped_unknown{0}, quic_stateless_resets{0}, quic_version_negotiations{0};
     std::atomic<uint64_t> quic_retries{0}, quic_invalid_tokens{0};
-    std::atomic<uint64_t> h3_too_early{0};  // 425s: a non-idempotent request in 0-RTT
+    std::atomic<uint64_t> h3_too_early{0};        // 425s: a non-idempotent request in 0-RTT
+    std::atomic<uint64_t> h3_header_timeouts{0};  // requests whose fields never completed
 };
 
 struct PublishedSite {

@@ -501,6 +501,7 @@ void Worker::Impl::quic_turn() {
         sum.version_negotiations += e.version_negotiations;
         sum.retries += e.retries;
         sum.invalid_tokens += e.invalid_tokens;
+        sum.header_timeouts += e.header_timeouts;
         open_now += q.endpoint->connections();
         out += q.sender->datagrams_out();
     }
@@ -517,6 +518,7 @@ void Worker::Impl::quic_turn() {
     counters.quic_version_negotiations.store(sum.version_negotiations, kRelaxed);
     counters.quic_retries.store(sum.retries, kRelaxed);
     counters.quic_invalid_tokens.store(sum.invalid_tokens, kRelaxed);
+    counters.h3_header_timeouts.store(sum.header_timeouts, kRelaxed);
 }
 
 size_t Worker::Impl::quic_connections() const {

@@ -281,6 +281,29 @@ TEST(EdgeH3Workers, AClientWhoseAddressChangesStaysWithItsWorker) {
         << m;
 }
 
+// Slowloris over HTTP/3: a request stream whose header section never completes is refused
+// when header_timeout_ms passes, while the connection itself stays busy enough not to idle out.
+TEST(EdgeH3Slowloris, AnIncompleteHeaderSectionIsRefusedAtTheHeaderTimeout) {
+    if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
+    const fs::path d = fs::temp_directory_path() / ("anyedge-h3slow-" + std::to_string(getpid()));
+    fs::create_directories(d);
+    std::ofstream(d / "cfg.json") << R"({"site": ")" << source_dir()
+                                  << R"(/site", "tls_listen": "127.0.0.1:0",
+        "header_timeout_ms": 500, "admin": "127.0.0.1:0"})";
+    EdgeProcess edge(edge_binary(), {"--config", (d / "cfg.json").string()}, 3);
+    ASSERT_TRUE(edge.started()) << edge.log();
+    const std::string port = std::to_string(edge.port_of("https"));
+    const std::string out =
+        run_command("timeout 30 " + std::string(ANYEDGE_BINARY_DIR) +
+                    "/bench/h3load -c 3 -D 15 --slow-request https://127.0.0.1:" + port + "/ 2>&1");
+    EXPECT_NE(out.find("slow requests: 3 of 3 reset by the server"), std::string::npos) << out;
+    const std::string m =
+        run_command("timeout 10 curl -s http://127.0.0.1:" + std::to_string(edge.port_of("admin")) +
+                    "/metrics");
+    EXPECT_NE(m.find("anyedge_h3_header_timeouts_total 3\n"), std::string::npos) << m;
+    fs::remove_all(d);
+}
+
 TEST(EdgeH3Off, NoHttp3FlagLeavesUdpAndAltSvcOut) {
     if (!io::probe_io_uring_support().empty()) GTEST_SKIP() << "io_uring unavailable";
     const fs::path d = fs::temp_directory_path() / ("anyedge-h3off-" + std::to_string(getpid()));
