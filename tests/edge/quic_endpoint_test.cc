@@ -200,6 +200,12 @@ TEST_F(EndpointRouting, UnknownVersionIsAnsweredWithVersionNegotiation) {
     // Version 0 marks Version Negotiation; v1 is among the versions it lists.
     EXPECT_EQ(vn[1] | vn[2] | vn[3] | vn[4], 0);
     EXPECT_EQ(endpoint_->counters().version_negotiations, 1u);
+
+    // Under 1200 bytes, an unknown version gets nothing (RFC 9000 §5.2.2): no amplification.
+    p.resize(100);
+    endpoint_->on_datagram(path_, p, 2, 1);
+    EXPECT_EQ(sink_.sent.size(), 1u);
+    EXPECT_EQ(endpoint_->counters().version_negotiations, 1u);
 }
 
 }  // namespace
