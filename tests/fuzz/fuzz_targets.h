@@ -15,5 +15,6 @@ void manifest(const uint8_t* data, size_t size);        // origin-sync/content/m
 void bird_reply(const uint8_t* data, size_t size);      // bgp-hooks/bird/reply
 void connection(const uint8_t* data, size_t size);      // edge/server/connection (events)
 void tls_records(const uint8_t* data, size_t size);     // edge/tls own records (events)
+void quic_datagrams(const uint8_t* data, size_t size);  // edge/quic endpoint (datagrams)
 
 }  // namespace anyedge::fuzz
