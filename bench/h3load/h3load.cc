@@ -273,7 +273,10 @@ std::unique_ptr<Conn> Client::connect() {
     gnutls_init(&c->session,
                 GNUTLS_CLIENT | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA);
     gnutls_priority_set_direct(
-        c->session, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM", nullptr);
+        c->session,
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:-GROUP-ALL:"
+        "+GROUP-X25519:+GROUP-SECP256R1",
+        nullptr);
     ngtcp2_crypto_gnutls_configure_client_session(c->session);
     c->ref.get_conn = [](ngtcp2_crypto_conn_ref* r) {
         return static_cast<Conn*>(r->user_data)->conn;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -468,7 +469,7 @@ TEST(EdgeLimits, PipelinerThatDoesNotReadIsHeldAtTheSocket) {
         EdgeProcess p(edge_binary(), {"--config", cfg.string()}, 1);
         ASSERT_TRUE(p.started()) << p.log();
         RawClient c(p.port(), "127.0.0.1", 65536);
-        ASSERT_TRUE(c.connected());
+        ASSERT_TRUE(c.connected()) << "connect: " << std::strerror(errno) << "\n" << p.log();
         size_t sent = pipeline_until_blocked(c, request);
         EXPECT_LT(sent, size_t(32) << 20) << "the server took bytes it could not answer yet";
         // Read the answers while the rest of the last request goes out.
