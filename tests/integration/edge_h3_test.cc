@@ -205,12 +205,14 @@ TEST_F(EdgeH3, GarbageDatagramsAreDroppedAndCountedAndServingGoesOn) {
     std::mt19937 rng(5);
     std::string datagram;
     for (int i = 0; i < 3000; ++i) {
-        datagram.resize(1 + size_t(i) % 1400);
+        datagram.resize(size_t(i) % 1400);  // from empty (legal UDP) up
         for (char& c : datagram) c = static_cast<char>(rng());
         // A third look like long headers (Initials of unknown connections), a third like
         // short headers (stray packets of connections that do not exist).
-        if (i % 3 == 0) datagram[0] = static_cast<char>(datagram[0] | 0xc0);
-        if (i % 3 == 1) datagram[0] = static_cast<char>(0x40 | (datagram[0] & 0x3f));
+        if (i % 3 == 0 && !datagram.empty()) datagram[0] = static_cast<char>(datagram[0] | 0xc0);
+        if (i % 3 == 1 && !datagram.empty()) {
+            datagram[0] = static_cast<char>(0x40 | (datagram[0] & 0x3f));
+        }
         ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to),
                  sizeof to);
     }
