@@ -98,7 +98,6 @@ struct H3Connection::Impl {
     bool close_pending = false;
     uint64_t requests_timed_out = 0;
     std::vector<uint8_t> close_packet;
-    std::unique_ptr<uint8_t[]> tx;
 
     ~Impl() {
         for (const std::string& c : cids) {
@@ -460,7 +459,6 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
     Impl& s = *c->impl_;
     s.self = c.get();
     s.shared = shared;
-    s.tx = std::make_unique<uint8_t[]>(kTxBuffer);
     s.tls = shared.tls->get();
     s.now = now;
 
@@ -645,7 +643,10 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
         std::min<size_t>(ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn), kTxBuffer);
     const size_t quantum =
         std::clamp<size_t>(ngtcp2_conn_get_send_quantum(s.conn), max_packet, kTxBuffer);
-    uint8_t* buf = s.tx.get();
+    // One buffer per thread, not per connection: every datagram written here is sent before
+    // write() returns (the sink sends synchronously), so an idle connection holds none.
+    static thread_local std::unique_ptr<uint8_t[]> tx(new uint8_t[kTxBuffer]);
+    uint8_t* buf = tx.get();
     size_t used = 0, segment = 0, count = 0;
     PathAddr batch_path;
     auto flush = [&] {

@@ -29,7 +29,7 @@ struct PathAddr {
 };
 
 // Where datagrams go: `data` holds packets of `segment` bytes each (the last may be shorter),
-// sent as one GSO batch when there are several.
+// sent as one GSO batch when there are several. send() is done with `data` when it returns.
 class DatagramSink {
   public:
     virtual ~DatagramSink() = default;

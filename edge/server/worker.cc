@@ -162,6 +162,8 @@ struct Worker::Impl {
     bool trim_pending = false;  // buffers were released since the last malloc_trim
     int64_t last_recv_ms = 0;
     bool recv_buffers_touched = false;  // since their pages were last given back
+    int64_t last_udp_ms = 0;
+    bool udp_buffers_touched = false;
 
     std::string run();
     void refresh_turn_state();
@@ -382,6 +384,11 @@ void Worker::Impl::sweep() {
     trim_pending = trim_pending || released > 0;
     // sweep() runs between waits with every buffer back in the ring (they are leased only
     // within on_recv): the one moment release_pages() allows.
+    // The datagram buffers likewise (leased only within on_udp).
+    if (udp_buffers_touched && now - last_udp_ms > kReleaseBuffersAfterMs) {
+        udp_buffers->release_pages();
+        udp_buffers_touched = false;
+    }
     if (recv_buffers_touched && now - last_recv_ms > kReleaseBuffersAfterMs) {
         buffers->release_pages();
         recv_buffers_touched = false;
@@ -452,6 +459,8 @@ void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
     if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);  // ended (e.g. out of buffers): re-arm
     if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
     const uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    last_udp_ms = now;
+    udp_buffers_touched = true;
     auto* out = io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res,
                                           &q.recv_template);
     if (out != nullptr && !(out->flags & MSG_TRUNC) && out->namelen <= sizeof(sockaddr_storage)) {
@@ -475,7 +484,6 @@ void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
         q.responder->set_turn(snapshot.get(), ctx, access_log.get(), &counters);
         q.endpoint->on_datagram(path, std::span<const uint8_t>(payload, len), now_ns(),
                                 quic::Timestamp(wall_ms) * 1000000);
-        last_recv_ms = now;
     }
     udp_buffers->recycle(bid);
 }
