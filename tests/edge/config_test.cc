@@ -76,7 +76,32 @@ TEST(EdgeConfig, DefaultsAreTheDocumentedOnes) {
     EXPECT_EQ(cfg.tls_x25519, "libsodium");
     EXPECT_EQ(cfg.tls13_kdf, "anyedge");
     EXPECT_FALSE(cfg.compress);  // as nginx's gzip
-    EXPECT_FALSE(cfg.http2);     // as nginx's http2
+    // HTTP/2 and HTTP/3 on, as Caddy has them.
+    EXPECT_TRUE(cfg.http2);
+    EXPECT_TRUE(cfg.http3);
+    EXPECT_EQ(cfg.alt_svc_max_age_s, 3600u);
+    EXPECT_EQ(cfg.quic_retry_above_per_s, 4000u);
+    EXPECT_TRUE(cfg.quic_cid_key.empty());  // a random key: one node only
+    EXPECT_EQ(cfg.node_id, 0u);
+}
+
+TEST(EdgeConfig, ReadsTheHttp3Keys) {
+    EdgeConfig cfg;
+    ASSERT_TRUE(apply_config_json(R"({"http2": false, "http3": false, "alt_svc_max_age_s": 60,
+        "quic_retry_above_per_s": 0, "quic_cid_key": "/etc/anyedge/cid.key", "node_id": 7})",
+                                  cfg));
+    EXPECT_FALSE(cfg.http2);
+    EXPECT_FALSE(cfg.http3);
+    EXPECT_EQ(cfg.alt_svc_max_age_s, 60u);
+    EXPECT_EQ(cfg.quic_retry_above_per_s, 0u);
+    EXPECT_EQ(cfg.quic_cid_key, "/etc/anyedge/cid.key");
+    EXPECT_EQ(cfg.node_id, 7u);
+    cfg.site = "/srv";
+    cfg.listen = {"127.0.0.1:80"};
+    cfg.node_id = 70000;
+    const Status st = validate(cfg);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().find("node_id"), std::string::npos) << st.error();
 }
 
 TEST(EdgeConfig, RefusesWhatItCannotUseNamingIt) {
