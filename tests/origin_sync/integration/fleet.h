@@ -169,7 +169,8 @@ class OriginServer {
                                          "--threads",   "1"};
         args.insert(args.end(), extra.begin(), extra.end());
         int listeners = 2;
-        for (const auto& a : extra) listeners += a == "--tls-listen";
+        // A TLS address prints two lines: "https", then "h3" for its UDP side (on by default).
+        for (const auto& a : extra) listeners += a == "--tls-listen" ? 2 : 0;
         edge_ = std::make_unique<EdgeProcess>(anyedge::testing::edge_binary(), args, listeners);
         if (!edge_->started()) return;
         port_ = listener_port(*edge_, "http");
