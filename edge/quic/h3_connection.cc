@@ -20,10 +20,6 @@
 namespace anyedge::quic {
 namespace {
 
-// TLS 1.3 only (QUIC has nothing older); the suites every QUIC stack offers.
-constexpr char kPriority[] =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
-    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1";
 constexpr size_t kTxBuffer = 64 * 1024;
 constexpr size_t kMaxSegments = 32;
 // A Retry's token is used at once (one round trip); a NEW_TOKEN serves later visits.
@@ -464,7 +460,7 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
 
     if (gnutls_init(&s.session,
                     GNUTLS_SERVER | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA) != 0 ||
-        gnutls_priority_set_direct(s.session, kPriority, nullptr) != 0 ||
+        gnutls_priority_set(s.session, static_cast<gnutls_priority_t>(s.tls->priority())) != 0 ||
         ngtcp2_crypto_gnutls_configure_server_session(s.session) != 0 ||
         gnutls_credentials_set(s.session, GNUTLS_CRD_CERTIFICATE, s.tls->credentials()) != 0) {
         result.error = "QUIC: GnuTLS session setup failed";

@@ -12,6 +12,11 @@ namespace {
 // age window; there is no store of seen tickets to add to.
 int accept_early_data(void*, time_t, const gnutls_datum_t*, const gnutls_datum_t*) { return 0; }
 
+// TLS 1.3 only (QUIC has nothing older); the suites and groups every QUIC stack offers.
+constexpr char kPriority[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
+    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1";
+
 }  // namespace
 
 Result<std::shared_ptr<QuicTls>> QuicTls::load(const std::vector<CertificateFiles>& files,
@@ -32,6 +37,11 @@ Result<std::shared_ptr<QuicTls>> QuicTls::load(const std::vector<CertificateFile
                               gnutls_strerror(rv));
         }
     }
+    gnutls_priority_t priority = nullptr;
+    if (int rv = gnutls_priority_init(&priority, kPriority, nullptr); rv != 0) {
+        return make_error(std::string("QUIC: gnutls_priority_init: ") + gnutls_strerror(rv));
+    }
+    tls->priority_ = priority;
     // GnuTLS wants a 64-byte master key for tickets; a fleet secret of any length is hashed to
     // one, so every node derives the same ticket keys.
     tls->ticket_key_.data = static_cast<unsigned char*>(gnutls_malloc(64));
@@ -62,6 +72,7 @@ AntiReplay::~AntiReplay() {
 }
 
 QuicTls::~QuicTls() {
+    if (priority_ != nullptr) gnutls_priority_deinit(static_cast<gnutls_priority_t>(priority_));
     if (ticket_key_.data != nullptr) {
         sodium_memzero(ticket_key_.data, ticket_key_.size);
         gnutls_free(ticket_key_.data);

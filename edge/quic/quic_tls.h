@@ -33,12 +33,15 @@ class QuicTls {
 
     // The gnutls_certificate_credentials_t, opaque here so that callers need no GnuTLS header.
     void* credentials() const { return credentials_; }
+    // The gnutls_priority_t every session uses: parsed once, not per handshake.
+    void* priority() const { return priority_; }
     // The gnutls_datum_t master key of session tickets (GnuTLS rotates keys derived from it).
     const void* ticket_key() const { return &ticket_key_; }
 
   private:
     QuicTls() = default;
     void* credentials_ = nullptr;
+    void* priority_ = nullptr;
     struct {
         unsigned char* data = nullptr;
         unsigned int size = 0;
