@@ -31,10 +31,7 @@ class EdgeH2 : public ::testing::Test {
         fs::remove_all(dir_);
         fs::create_directories(dir_ / "site");
         const std::string d = dir_.string();
-        run_command(
-            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-            "-subj /CN=a.example -addext subjectAltName=DNS:a.example -keyout " +
-            d + "/a.key -out " + d + "/a.pem 2>&1");
+        make_test_certificate(dir_, "a", "a.example");
         fs::copy(source_dir() + "/site", dir_ / "site", fs::copy_options::recursive);
         std::mt19937_64 rng(7);
         std::string big(3 * 1024 * 1024 + 11, '\0');

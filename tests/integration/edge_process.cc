@@ -240,6 +240,15 @@ bool RawClient::closed_by_peer(milliseconds timeout) {
     return false;
 }
 
+std::string make_test_certificate(const std::filesystem::path& dir, const std::string& stem,
+                                  const std::string& name) {
+    const std::string base = (dir / stem).string();
+    return run_command(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" +
+        name + " -addext subjectAltName=DNS:" + name + " -keyout " + base + ".key -out " + base +
+        ".pem 2>&1");
+}
+
 std::filesystem::path fresh_test_dir(const std::string& prefix) {
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
     const std::filesystem::path dir =

@@ -92,6 +92,11 @@ std::string sha256_hex_of(const std::string& bytes);
 std::string body_of(const std::string& response);
 std::string header_of(const std::string& response, const std::string& name);
 
+// A self-signed ECDSA P-256 certificate for `name` (subjectAltName DNS:name), written as
+// DIR/STEM.pem and DIR/STEM.key; returns openssl's output (empty on success, usually).
+std::string make_test_certificate(const std::filesystem::path& dir, const std::string& stem,
+                                  const std::string& name);
+
 // A fresh directory for the running test: <tmp>/anyedge-<prefix>-<pid>-<test name>, emptied.
 std::filesystem::path fresh_test_dir(const std::string& prefix);
 
