@@ -4,7 +4,7 @@
 set -euo pipefail
 set_name=${1:-build}
 
-pkgs=(build-essential cmake pkg-config libboost1.81-dev libssl-dev liburing-dev
+pkgs=(build-essential cmake pkg-config clang libbpf-dev libboost1.81-dev libssl-dev liburing-dev
       nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libzstd-dev libsodium-dev
       libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
       openssl curl)
@@ -14,7 +14,7 @@ if [[ $set_name == test || $set_name == bench ]]; then
     # ngtcp2-client: gtlsclient, the HTTP/3 client of the integration tests.
     pkgs+=(bird2 iproute2 procps python3 chromium nginx-light wrk testssl.sh nghttp2-client
            clang-format git pebble libnss3-tools
-           ngtcp2-client)
+           ngtcp2-client wireguard-go wireguard-tools)
 fi
 if [[ $set_name == bench ]]; then
     # h2o: the HTTP/2 peer in bench/. Debian's package also installs (and on a systemd machine

@@ -127,6 +127,38 @@ NodeConfig parse(const json& root) {
         b.finish();
     }
 
+    if (top.has("forwarding")) {
+        JsonObject f(top.at("forwarding"), "forwarding");
+        auto& s = c.forwarding;
+        s.enabled = f.boolean("enabled", true);
+        s.interfaces = f.strings("interfaces");
+        if (s.enabled && s.interfaces.empty())
+            f.fail("interfaces", "needs the anycast-facing interfaces");
+        auto valid_interface = [](const std::string& n) {
+            return !n.empty() && n.size() < 16 && n.find_first_of("/ \n\"") == std::string::npos;
+        };
+        for (size_t i = 0; i < s.interfaces.size(); ++i) {
+            if (!valid_interface(s.interfaces[i])) {
+                f.fail("interfaces[" + std::to_string(i) + "]", "not an interface name");
+            }
+        }
+        if (f.has("peers")) {
+            const json& peers = f.at("peers");
+            if (!peers.is_array()) f.fail("peers", "expected an array of objects");
+            if (peers.size() > 64) f.fail("peers", "at most 64");
+            for (size_t i = 0; i < peers.size(); ++i) {
+                JsonObject p(peers[i], "forwarding.peers[" + std::to_string(i) + "]");
+                ForwardPeer peer;
+                peer.name = p.str("name");
+                peer.interface = p.str("interface");
+                if (!valid_interface(peer.interface)) p.fail("interface", "not an interface name");
+                p.finish();
+                s.peers.push_back(std::move(peer));
+            }
+        }
+        f.finish();
+    }
+
     if (top.has("deprefer")) {
         JsonObject d(top.at("deprefer"), "deprefer");
         c.deprefer.prepend = static_cast<int>(d.integer("prepend", 2, 0, 10));

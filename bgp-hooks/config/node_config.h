@@ -69,6 +69,19 @@ struct FreshnessSettings {
     int origin_poll_ms = 5000;
 };
 
+// Stray-packet forwarding (bgp-hooks/forward/): on when the block is present, unless
+// "enabled": false.
+struct ForwardPeer {
+    std::string name;       // the peer node's name, for status and metrics
+    std::string interface;  // the tunnel interface that reaches it (one per peer)
+};
+
+struct ForwardSettings {
+    bool enabled = false;
+    std::vector<std::string> interfaces;  // anycast-facing: where strays arrive
+    std::vector<ForwardPeer> peers;
+};
+
 struct NodeConfig {
     std::string node;
     std::string backend = "bird";  // "bird" or "exabgp"
@@ -85,6 +98,7 @@ struct NodeConfig {
     std::string drain_file;        // exists = drain this node (also works while the edge is down)
     bool withdraw_on_exit = true;  // SIGTERM/SIGINT: withdraw before exiting
     std::string status_file;       // optional JSON status written every state change
+    ForwardSettings forwarding;
 };
 
 Result<NodeConfig> parse_node_config(const std::string& json_text);

@@ -9,6 +9,7 @@
 
 #include "bgp-hooks/daemon/sd_notify.h"
 #include "bgp-hooks/daemon/status_file.h"
+#include "bgp-hooks/forward/stray_forwarder.h"
 #include "bgp-hooks/health/checker.h"
 #include "bgp-hooks/health/edge_watch.h"
 #include "bgp-hooks/policy/state_machine.h"
@@ -47,6 +48,7 @@ class Loop {
                  std::to_string(c_.policy.success_threshold) + " healthy rounds");
         reason_ = "cdn-hooks starting: withdrawn until the edge is healthy";
         push(policy::RouteState::withdraw);
+        start_forwarding();
         sd_notify("READY=1\nSTATUS=starting withdrawn");
 
         auto interval = std::chrono::milliseconds(c_.interval_ms);
@@ -63,6 +65,9 @@ class Loop {
                 if (watch_.check_dead()) o = death(Clock::now());
                 last_ = o;
             }
+            refresh_forwarding();
+            o.forwarding_ok = fwd_status_.state == ForwardStatus::State::active ||
+                              fwd_status_.state == ForwardStatus::State::degraded;
             const policy::Decision d = sm_.step(o);
             handle(d);
             sd_notify("WATCHDOG=1");
@@ -94,10 +99,45 @@ class Loop {
             log_line("stopping: leaving the route as it is (withdraw_on_exit=false)");
         }
         write_status(true);
+        fwd_.reset();  // removes the filters: nothing forwards for a node without its hooks
         return 0;
     }
 
   private:
+    // Where eBPF cannot run (old kernel, no privileges) the node serves as before: one clear
+    // message, and the status says forwarding is off and why.
+    void start_forwarding() {
+        if (!c_.forwarding.enabled) {
+            fwd_status_.detail = "not configured";
+            return;
+        }
+        std::vector<std::string> anycast = c_.anycast_v4;
+        anycast.insert(anycast.end(), c_.anycast_v6.begin(), c_.anycast_v6.end());
+        auto f = StrayForwarder::load(c_.forwarding, anycast);
+        if (!f) {
+            fwd_status_.state = ForwardStatus::State::failed;
+            fwd_status_.detail = f.error();
+            log_line("stray forwarding is OFF: " + f.error() +
+                     ". The node serves as before; connections open when the route moves are "
+                     "reset.");
+            return;
+        }
+        fwd_ = std::move(*f);
+        log_line("stray forwarding loaded on " + std::to_string(c_.forwarding.interfaces.size()) +
+                 " interface(s) for " + std::to_string(c_.forwarding.peers.size()) + " peer(s)");
+    }
+
+    void refresh_forwarding() {
+        if (!fwd_) return;
+        auto before = fwd_status_.state;
+        std::string before_detail = fwd_status_.detail;
+        fwd_status_ = fwd_->refresh();
+        if (fwd_status_.state != before || fwd_status_.detail != before_detail) {
+            log_line("stray forwarding " + std::string(to_string(fwd_status_.state)) +
+                     (fwd_status_.detail.empty() ? "" : ": " + fwd_status_.detail));
+        }
+    }
+
     policy::Observation death(Clock::time_point now) {
         policy::Observation o = last_;
         o.now = now;
@@ -210,6 +250,7 @@ class Loop {
         r.last_error = last_error_;
         r.last_check = last_;
         r.origin_generation = checker_.origin_generation();
+        r.forwarding = fwd_status_;
         if (auto st = write_status_file(c_.status_file, r); !st) {
             report_error("status file: " + st.error());
         }
@@ -229,6 +270,8 @@ class Loop {
     std::time_t since_ = std::time(nullptr);
     uint64_t syn_holds_ok_ = 0, syn_hold_failures_ = 0;  // POST /hold-syn outcomes
     Clock::time_point last_status_write_{};
+    std::unique_ptr<StrayForwarder> fwd_;
+    ForwardStatus fwd_status_;
 };
 
 }  // namespace

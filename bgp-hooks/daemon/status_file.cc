@@ -23,6 +23,26 @@ nlohmann::json counters_json(const policy::Counters& k) {
             {"edge_deaths", k.edge_deaths}};
 }
 
+nlohmann::json forwarding_json(const ForwardStatus& f) {
+    nlohmann::json peers = nlohmann::json::array();
+    for (const ForwardPeerStatus& p : f.peers) {
+        peers.push_back({{"name", p.name},
+                         {"interface", p.interface},
+                         {"up", p.up},
+                         {"forwarded_packets", p.packets},
+                         {"forwarded_bytes", p.bytes}});
+    }
+    return {{"state", to_string(f.state)},
+            {"detail", f.detail},
+            {"peers", peers},
+            {"local_segments", f.local},
+            {"strays_forwarded", f.strays},
+            {"strays_without_peer", f.strays_no_peer},
+            {"tunnel_delivered", f.tunnel_local},
+            {"tunnel_dropped", f.tunnel_dropped},
+            {"forward_errors", f.forward_errors}};
+}
+
 }  // namespace
 
 std::string render_status(const StatusReport& r) {
@@ -50,6 +70,7 @@ std::string render_status(const StatusReport& r) {
           {"drain_requested", r.last_check.drain_requested}}},
     };
     if (r.origin_generation) j["origin_generation"] = *r.origin_generation;
+    j["forwarding"] = forwarding_json(r.forwarding);
     return j.dump(2) + "\n";
 }
 

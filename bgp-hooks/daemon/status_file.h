@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "bgp-hooks/forward/stray_forwarder.h"
 #include "bgp-hooks/health/checker.h"
 #include "bgp-hooks/policy/state_machine.h"
 #include "origin-sync/base/result.h"
@@ -29,6 +30,7 @@ struct StatusReport {
     std::string last_error;
     policy::Observation last_check;
     std::optional<uint64_t> origin_generation;
+    ForwardStatus forwarding;
 };
 
 std::string render_status(const StatusReport& report);

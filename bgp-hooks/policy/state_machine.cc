@@ -160,6 +160,11 @@ Decision StateMachine::step(const Observation& o) {
             return move(State::draining, RouteState::withdraw,
                         "drain requested: not announced, staying withdrawn");
         }
+        if (o.forwarding_ok) {
+            return hold_or_tag(o,
+                               "drain requested; open connections survive the route change "
+                               "(stray forwarding is active)");
+        }
         if (config_.drain_close_time > Millis(0)) {
             phase_ = DrainPhase::close;
             return move(State::draining, route_,

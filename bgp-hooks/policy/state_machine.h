@@ -77,6 +77,9 @@ struct Observation {
     bool drain_requested = false;  // level: operator wants this node drained
     EdgeDrain edge_drain = EdgeDrain::unknown;
     std::string edge_drain_detail;  // e.g. "in_flight=3 last_accept_age_ms=120"
+    // Stray packets reach this node's connections through the peers after the route moves
+    // (bgp-hooks/forward/): a drain then need not close keep-alive connections first.
+    bool forwarding_ok = false;
 };
 
 struct Transition {

@@ -245,6 +245,10 @@ cfg = {
   "status_file": d + "/cdn-hooks.json",
   "withdraw_on_exit": True,
 }
+if "${LAB_FORWARD:-}":
+    cfg["forwarding"] = {"interfaces": ["uplink"],
+                         "peers": [{"name": p, "interface": n}
+                                   for p, n in json.loads('$(lab_tunnel_map "$e")').items()]}
 if "$canary_etag":
     cfg["checks"]["canary"] = {"address": "$LAB_V4:80", "host": "$LAB_HOST", "path": "/index.html",
                                "expected_etag": "$canary_etag"}
@@ -347,6 +351,67 @@ lab_start_bird() {  # lab_start_bird NS
     bird -p -c "$LAB_DIR/$ns/bird.conf" || lab_die "bird -p rejected $LAB_DIR/$ns/bird.conf"
     lab_spawn "bird-$ns" "$ns" "$LAB_DIR/$ns/bird.out" \
         bird -f -c "$LAB_DIR/$ns/bird.conf" -s "$LAB_DIR/$ns/bird.ctl" -P "$LAB_DIR/$ns/bird.pid"
+}
+
+# ---------------------------------------------------------------- tunnels between edges
+
+# Stray forwarding (LAB_FORWARD=1) sends packets between edges through WireGuard, one interface
+# per peer, endpoints on the edges' unicast addresses. This kernel has no WireGuard module:
+# Debian's wireguard-go (userspace, on TUN) takes the same `wg` configuration. Its control
+# sockets (/var/run/wireguard/NAME.sock) are not per namespace, so interface names carry the
+# lab's prefix: w<lab hex><node><peer>.
+lab_tunnel_name() {  # lab_tunnel_name NODE PEER
+    local hex=${LAB_PREFIX#ae}; hex=${hex%-}
+    echo "w${hex}$1$2"
+}
+lab_tunnel_port() {  # lab_tunnel_port NODE PEER: NODE's listening port for PEER's tunnel
+    echo $((51800 + 10 * ${1#e} + ${2#e}))
+}
+lab_tunnel_map() {  # lab_tunnel_map NODE: JSON {peer: interface}
+    local e=$1 p sep="" out="{"
+    for p in "${LAB_EDGES[@]}"; do
+        [[ $p == "$e" ]] && continue
+        out+="$sep\"$p\": \"$(lab_tunnel_name "$e" "$p")\""; sep=", "
+    done
+    echo "$out}"
+}
+
+lab_tunnels() {
+    command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
+        lab_die "LAB_FORWARD needs wireguard-go and wg (apt-get install wireguard-go wireguard-tools)"
+    local e p
+    for e in "${LAB_EDGES[@]}"; do
+        [[ -f $LAB_DIR/$e/wg.key ]] || (umask 077; wg genkey >"$LAB_DIR/$e/wg.key")
+        wg pubkey <"$LAB_DIR/$e/wg.key" >"$LAB_DIR/$e/wg.pub"
+        # Forwarded packets come in from the tunnel with the client's source address.
+        lab_exec "$e" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    done
+    for e in "${LAB_EDGES[@]}"; do
+        for p in "${LAB_EDGES[@]}"; do
+            [[ $p == "$e" ]] && continue
+            local name; name=$(lab_tunnel_name "$e" "$p")
+            lab_spawn "wg-$name" "$e" "$LAB_DIR/$e/wg-$p.log" \
+                env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$name"
+        done
+    done
+    for e in "${LAB_EDGES[@]}"; do
+        for p in "${LAB_EDGES[@]}"; do
+            [[ $p == "$e" ]] && continue
+            local name i; name=$(lab_tunnel_name "$e" "$p")
+            for ((i = 0; i < 100; i++)); do  # bounded: 5 s
+                [[ -S /var/run/wireguard/$name.sock ]] && break
+                sleep 0.05
+            done
+            lab_exec "$e" wg set "$name" listen-port "$(lab_tunnel_port "$e" "$p")" \
+                private-key "$LAB_DIR/$e/wg.key" peer "$(cat "$LAB_DIR/$p/wg.pub")" \
+                endpoint "${LAB_EDGE_V4[$p]}:$(lab_tunnel_port "$p" "$e")" \
+                allowed-ips 0.0.0.0/0,::/0 || lab_die "wg set $name failed"
+            # A forwarded segment is as large as the client's: the tunnel fragments the outer
+            # UDP datagram rather than drop it.
+            ip -n "$(lab_ns "$e")" link set "$name" mtu 1500 up
+            lab_exec "$e" sysctl -qw "net.ipv4.conf.$name.rp_filter=0"
+        done
+    done
 }
 
 # ---------------------------------------------------------------- edge processes
@@ -554,6 +619,7 @@ LAB_TLS=${LAB_TLS:-}
 LAB_ADMIN_TOKEN=${LAB_ADMIN_TOKEN:-}
 LAB_ACME=${LAB_ACME:-}
 LAB_ACME_THUMBPRINT=${LAB_ACME_THUMBPRINT:-}
+LAB_FORWARD=${LAB_FORWARD:-}
 EOF
 }
 
@@ -623,6 +689,7 @@ lab_up() {
     lab_init
     lab_topology
     local e
+    [[ -n ${LAB_FORWARD:-} ]] && lab_tunnels
     for e in "${LAB_EDGES[@]}"; do
         lab_hooks_config "$e" >"$LAB_DIR/$e/hooks.json"
         "$LAB_BUILD/bgp-hooks/cdn-hooks" --config "$LAB_DIR/$e/hooks.json" render-bird \

@@ -1,0 +1,212 @@
+// Stray-packet forwarding (tc clsact ingress; DESIGN.md "Continuity across route changes").
+//
+// After a route change, segments of TCP connections opened on another node reach this one.
+// The kernel would answer them with RST and break the connection. Instead:
+//   forward_strays (on the anycast-facing interfaces): a non-SYN segment for an anycast address
+//     that matches no local socket goes to every forwarding peer's tunnel (one copy each) and
+//     is not delivered here. Exactly one node owns the connection; the others drop their copy.
+//   drop_strays (on the tunnel interfaces): a forwarded segment that matches no socket here
+//     is dropped, never answered and never forwarded again: the hop budget is one tunnel hop,
+//     so forwarding cannot loop.
+// SYNs are never forwarded: a new connection belongs to the node the route chose.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define MAX_PEERS 64
+
+// Keep in sync with bgp-hooks/forward/forward_maps.h.
+enum counter {
+    COUNTER_LOCAL = 0,       // segment of a local connection (or a SYN): delivered here
+    COUNTER_STRAY_NO_PEER,   // stray with no peer configured: left to the kernel (RST)
+    COUNTER_TUNNEL_LOCAL,    // forwarded to us and ours: delivered
+    COUNTER_TUNNEL_DROPPED,  // forwarded to us and not ours: dropped (hop budget spent)
+    COUNTER_FORWARD_ERRORS,  // a copy the kernel refused to send to a peer's tunnel
+    COUNTER_STRAYS,          // strays sent to the peers (each counted once, not per copy)
+    COUNTER_MAX,
+};
+
+struct traffic {
+    __u64 packets;
+    __u64 bytes;
+};
+
+struct settings {
+    __u32 peer_count;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct settings);
+} settings SEC(".maps");
+
+// The peers whose tunnels are up, slots 0..peer_count-1: the tunnel's ifindex and the peer's
+// place in the node config (which `forwarded` counts by).
+struct peer {
+    __u32 ifindex;
+    __u32 id;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MAX_PEERS);
+    __type(key, __u32);
+    __type(value, struct peer);
+} peers SEC(".maps");
+
+// Anycast prefixes (longest-prefix match), IPv4 as ::ffff:a.b.c.d/96+len.
+struct address {
+    __u32 prefixlen;
+    __u8 bytes[16];
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, 64);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct address);
+    __type(value, __u8);
+} anycast SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MAX_PEERS);
+    __type(key, __u32);
+    __type(value, struct traffic);
+} forwarded SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, COUNTER_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which) {
+    __u64* v = bpf_map_lookup_elem(&counters, &which);
+    if (v) *v += 1;
+}
+
+enum verdict { NOT_OURS, LOCAL, STRAY };
+
+// Is this a non-SYN TCP segment for an anycast address, and does a local socket own it?
+static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3) {
+    void* data = (void*)(long)skb->data;
+    void* end = (void*)(long)skb->data_end;
+    struct bpf_sock_tuple tuple = {};
+    struct address dst = {.prefixlen = 128};
+    __u32 tuple_size;
+    struct tcphdr* th;
+    void* iph;
+    __u32 iph_len;
+
+    if (skb->protocol == bpf_htons(ETH_P_IP)) {
+        struct iphdr* ip4 = data + l3;
+        if ((void*)(ip4 + 1) > end) return NOT_OURS;
+        if (ip4->protocol != IPPROTO_TCP || (ip4->frag_off & bpf_htons(0x1fff))) return NOT_OURS;
+        iph_len = ip4->ihl * 4;
+        if (iph_len < sizeof(*ip4)) return NOT_OURS;
+        th = data + l3 + iph_len;
+        if ((void*)(th + 1) > end) return NOT_OURS;
+        dst.bytes[10] = 0xff;
+        dst.bytes[11] = 0xff;
+        __builtin_memcpy(&dst.bytes[12], &ip4->daddr, 4);
+        if (!bpf_map_lookup_elem(&anycast, &dst)) return NOT_OURS;
+        tuple.ipv4.saddr = ip4->saddr;
+        tuple.ipv4.daddr = ip4->daddr;
+        tuple.ipv4.sport = th->source;
+        tuple.ipv4.dport = th->dest;
+        tuple_size = sizeof(tuple.ipv4);
+        iph = ip4;
+        iph_len = sizeof(*ip4);  // the syncookie check reads the fixed header only
+    } else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr* ip6 = data + l3;
+        if ((void*)(ip6 + 1) > end) return NOT_OURS;
+        if (ip6->nexthdr != IPPROTO_TCP) return NOT_OURS;
+        iph_len = sizeof(*ip6);
+        th = (void*)(ip6 + 1);
+        if ((void*)(th + 1) > end) return NOT_OURS;
+        __builtin_memcpy(dst.bytes, &ip6->daddr, 16);
+        if (!bpf_map_lookup_elem(&anycast, &dst)) return NOT_OURS;
+        __builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
+        __builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
+        tuple.ipv6.sport = th->source;
+        tuple.ipv6.dport = th->dest;
+        tuple_size = sizeof(tuple.ipv6);
+        iph = ip6;
+    } else {
+        return NOT_OURS;
+    }
+    if (th->syn) return LOCAL;
+
+    struct bpf_sock* sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
+    if (!sk) return STRAY;
+    enum verdict v = LOCAL;
+    if (sk->state == BPF_TCP_LISTEN) {
+        // Only the listener matched: the segment is ours only if it completes a handshake
+        // this node answered with a SYN cookie.
+        if (bpf_tcp_check_syncookie(sk, iph, iph_len, th, sizeof(*th)) != 0) v = STRAY;
+    }
+    bpf_sk_release(sk);
+    return v;
+}
+
+SEC("tc")
+int forward_strays(struct __sk_buff* skb) {
+    enum verdict v = classify(skb, sizeof(struct ethhdr));
+    if (v == NOT_OURS) return TC_ACT_OK;
+    if (v == LOCAL) {
+        count(COUNTER_LOCAL);
+        return TC_ACT_OK;
+    }
+    __u32 zero = 0;
+    struct settings* s = bpf_map_lookup_elem(&settings, &zero);
+    __u32 n = s ? s->peer_count : 0;
+    if (n == 0) {
+        count(COUNTER_STRAY_NO_PEER);
+        return TC_ACT_OK;
+    }
+    count(COUNTER_STRAYS);
+    __u32 len = skb->len;
+    for (__u32 i = 0; i < MAX_PEERS; i++) {
+        if (i >= n) break;
+        // The loop counter stays in a register: a key whose address a helper takes lives on
+        // the stack, where the verifier loses its value and cannot see the loop end.
+        __u32 slot = i;
+        struct peer* p = bpf_map_lookup_elem(&peers, &slot);
+        if (!p || p->ifindex == 0) continue;
+        __u32 id = p->id;
+        if (bpf_clone_redirect(skb, p->ifindex, 0) != 0) {
+            count(COUNTER_FORWARD_ERRORS);
+            continue;
+        }
+        struct traffic* t = bpf_map_lookup_elem(&forwarded, &id);
+        if (t) {
+            t->packets += 1;
+            t->bytes += len;
+        }
+    }
+    return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int drop_strays(struct __sk_buff* skb) {
+    // A tunnel interface carries bare IP packets: no link-layer header.
+    enum verdict v = classify(skb, 0);
+    if (v == NOT_OURS) return TC_ACT_OK;
+    if (v == LOCAL) {
+        count(COUNTER_TUNNEL_LOCAL);
+        return TC_ACT_OK;
+    }
+    count(COUNTER_TUNNEL_DROPPED);
+    return TC_ACT_SHOT;
+}
+
+char LICENSE[] SEC("license") = "GPL";
