@@ -24,6 +24,7 @@
 #include "edge/server/admin_api.h"
 #include "edge/server/certificate_placeholder.h"
 #include "edge/server/config.h"
+#include "edge/server/forward_peers.h"
 #include "edge/server/listener.h"
 #include "edge/server/origin_upload.h"
 #include "edge/server/quic_tls_files.h"
@@ -88,6 +89,10 @@ int main(int argc, char** argv) {
                    "fleet key file (32 hex digits) for QUIC connection IDs and resets");
     auto* node_id = app.add_option("--node-id", flags.node_id,
                                    "this node's ID (0..65535), carried in QUIC connection IDs");
+    app.add_option("--quic-forward-listen", flags.quic_forward_listen,
+                   "ADDR:PORT on the tunnel between nodes: take QUIC packets peers forward");
+    app.add_option("--quic-forward-peer", flags.quic_forward_peers,
+                   "NODE_ID=ADDR:PORT: send packets of that node's QUIC connections there");
     app.add_option("--acme-thumbprint", flags.acme_thumbprint,
                    "fleet ACME account's JWK thumbprint: answer HTTP-01 challenges");
     app.add_flag("--compress", flags.compress,
@@ -122,6 +127,8 @@ int main(int argc, char** argv) {
     if (no_http3) cfg.http3 = false;
     if (!flags.quic_cid_key.empty()) cfg.quic_cid_key = flags.quic_cid_key;
     if (node_id->count() > 0) cfg.node_id = flags.node_id;
+    if (!flags.quic_forward_listen.empty()) cfg.quic_forward_listen = flags.quic_forward_listen;
+    if (!flags.quic_forward_peers.empty()) cfg.quic_forward_peers = flags.quic_forward_peers;
     if (flags.compress) cfg.compress = true;
     if (!flags.acme_thumbprint.empty()) cfg.acme_thumbprint = flags.acme_thumbprint;
     std::string self_signed_dir;  // removed once the certificate is loaded
@@ -250,6 +257,31 @@ int main(int argc, char** argv) {
         if (!ids) return fail(ids.error());
         quic_ids.emplace(std::move(*ids));
     }
+    // Packets of other nodes' QUIC connections (the route moved) go to their owners; this
+    // node takes its own on the forward address, one SO_REUSEPORT socket per worker, steered
+    // to the worker its connection ID names as on the public port.
+    quic::PeerAddresses forward_peers;
+    if (quic_ids && !cfg.quic_forward_listen.empty()) {
+        auto peers = server::parse_forward_peers(cfg.quic_forward_peers, uint16_t(cfg.node_id));
+        if (!peers) return fail(peers.error());
+        forward_peers = std::move(*peers);
+        auto addr = server::parse_listen_address(cfg.quic_forward_listen);
+        if (!addr || addr->port == 0) {
+            return fail("quic_forward_listen: " +
+                        (addr ? std::string("needs a port") : addr.error()));
+        }
+        for (unsigned i = 0; i < cfg.threads; ++i) {
+            auto fd = quic::open_udp_socket(addr->addr, addr->addr_len);
+            if (!fd) return fail("quic_forward_listen " + addr->to_string() + ": " + fd.error());
+            if (i == 0) {
+                if (auto st = quic::steer_to_owning_worker(*fd); !st) return fail(st.error());
+            }
+            server::ListenerSocket l{*fd, false, nullptr, true};
+            l.forward = true;
+            per_worker[i].push_back(l);
+        }
+        std::cout << "listening quic-forward " << addr->to_string() << std::endl;
+    }
 
     server::WorkerOptions wopts;
     wopts.connection.session.parser.max_header_bytes = cfg.max_header_bytes;
@@ -275,6 +307,7 @@ int main(int argc, char** argv) {
         wopts.connection.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
     wopts.quic_tls = quic_tls.get();
     wopts.quic_ids = quic_ids ? &*quic_ids : nullptr;
+    wopts.quic_peers = &forward_peers;
     wopts.h3.idle_timeout_ms = cfg.idle_timeout_ms;
     wopts.h3.handshake_timeout_ms = cfg.header_timeout_ms;
     wopts.h3.header_timeout_ms = cfg.header_timeout_ms;
@@ -331,6 +364,7 @@ int main(int argc, char** argv) {
         aopts.reload = reload;
         aopts.tls = tls_context.get();
         aopts.public_listeners = public_listeners;
+        for (const auto& [node, addr] : forward_peers) aopts.quic_peers.push_back(node);
         std::vector<const server::WorkerCounters*> counters;
         for (auto& w : workers) counters.push_back(&w->counters());
         admin_api = std::make_unique<server::AdminApi>(std::move(aopts), shared, counters);

@@ -50,8 +50,9 @@ bool Endpoint::over_handshake_rate(Timestamp now) {
 }
 
 void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now,
-                           Timestamp wall_now) {
+                           Timestamp wall_now, bool from_peer) {
     ++counters_.datagrams_in;
+    if (from_peer) ++counters_.from_peers;
     // An empty datagram is legal UDP, and ngtcp2 0.12 asserts on it (as Debian builds it: a
     // remote crash otherwise; found by the quic_datagrams fuzzer).
     if (data.empty()) {
@@ -76,7 +77,8 @@ void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, 
         return;
     }
     if (data[0] & 0x80) {  // a long header: perhaps a new connection's Initial
-        if (refuse_new_ || conns_.size() >= max_connections_) {
+        // New connections belong to the node the route chose, never to a forwarded packet.
+        if (refuse_new_ || from_peer || conns_.size() >= max_connections_) {
             ++counters_.dropped_garbage;
             return;
         }
@@ -98,8 +100,16 @@ void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, 
         return;
     }
     const auto owner = shared_.ids->owner(dcid);
-    if (!owner || owner->node != shared_.ids->node()) {
+    if (!owner) {
         ++counters_.dropped_other_node;
+        return;
+    }
+    if (owner->node != shared_.ids->node()) {
+        if (!from_peer && forwarder_ && forwarder_->forward(owner->node, path, data)) {
+            ++counters_.forwarded_other_node;
+        } else {
+            ++counters_.dropped_other_node;
+        }
         return;
     }
     if (owner->worker != shared_.worker) {
@@ -176,6 +186,12 @@ void Endpoint::on_timers(Timestamp now) {
 
 Timestamp Endpoint::next_expiry() const {
     return timers_.empty() ? kNever : timers_.begin()->first;
+}
+
+size_t Endpoint::open_streams() const {
+    size_t n = 0;
+    for (const auto& [raw, owned] : conns_) n += raw->open_streams();
+    return n;
 }
 
 void Endpoint::shutdown(Timestamp now, bool refuse_new) {

@@ -4,7 +4,8 @@
 //
 // A short-header packet for an ID it does not know is dropped and counted. It gets a stateless
 // reset only when the ID names this node and this worker: an ID of another node (the route
-// moved) or another worker may belong to a connection alive there (RFC 9000 §10.3).
+// moved) or another worker may belong to a connection alive there (RFC 9000 §10.3). With a
+// PeerForwarder, a packet for another node's ID goes to that node (peer_forwarding.h).
 #pragma once
 
 #include <cstdint>
@@ -15,15 +16,18 @@
 #include <unordered_map>
 
 #include "edge/quic/h3_connection.h"
+#include "edge/quic/peer_forwarding.h"
 
 namespace anyedge::quic {
 
 struct EndpointCounters {
     uint64_t datagrams_in = 0;
     uint64_t connections_opened = 0;
-    uint64_t dropped_garbage = 0;     // not a QUIC packet we can parse, or refused Initial
-    uint64_t dropped_other_node = 0;  // a connection ID of another node
-    uint64_t dropped_unknown = 0;     // ours, but no such connection (another worker, or gone)
+    uint64_t dropped_garbage = 0;       // not a QUIC packet we can parse, or refused Initial
+    uint64_t dropped_other_node = 0;    // a connection ID of another node, not forwarded
+    uint64_t forwarded_other_node = 0;  // a connection ID of another node, sent to it
+    uint64_t from_peers = 0;            // datagrams another node forwarded here
+    uint64_t dropped_unknown = 0;       // ours, but no such connection (another worker, or gone)
     uint64_t stateless_resets = 0;
     uint64_t version_negotiations = 0;
     uint64_t retries = 0;          // Retry sent: handshakes arrived faster than the limit
@@ -38,14 +42,19 @@ class Endpoint final : public CidRegistry {
     ~Endpoint() override;
 
     // now: monotonic; wall_now: Unix time, for address-validation tokens that every node reads.
+    // from_peer: another node forwarded it here; it is never forwarded again.
     void on_datagram(const PathAddr& path, std::span<const uint8_t> data, Timestamp now,
-                     Timestamp wall_now);
+                     Timestamp wall_now, bool from_peer = false);
+    // Where packets of other nodes' connections go; none: they are dropped.
+    void set_peer_forwarder(PeerForwarder* forwarder) { forwarder_ = forwarder; }
     // Runs the timers that are due and sends what every touched connection has to send.
     void on_timers(Timestamp now);
     Timestamp next_expiry() const;
     // GOAWAY on every connection; new Initials are refused from now on when `refuse_new`.
     void shutdown(Timestamp now, bool refuse_new);
     size_t connections() const { return conns_.size(); }
+    // Requests open on all connections (walks them: for the drain, not every turn).
+    size_t open_streams() const;
     const EndpointCounters& counters() const { return counters_; }
 
     void add_cid(std::span<const uint8_t> cid, H3Connection& conn) override;
@@ -62,6 +71,7 @@ class Endpoint final : public CidRegistry {
     DatagramSink& out_;
     uint32_t max_connections_;
     bool refuse_new_ = false;
+    PeerForwarder* forwarder_ = nullptr;
     // A token bucket of handshakes admitted without address validation.
     double handshake_tokens_ = 0;
     Timestamp bucket_at_ = 0;

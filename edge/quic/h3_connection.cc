@@ -564,6 +564,8 @@ uint64_t H3Connection::take_header_timeouts() {
     return std::exchange(impl_->requests_timed_out, 0);
 }
 
+size_t H3Connection::open_streams() const { return impl_->streams.size(); }
+
 bool H3Connection::handshake_done() const {
     return impl_->conn != nullptr && ngtcp2_conn_get_handshake_completed(impl_->conn);
 }

@@ -79,6 +79,8 @@ class H3Connection {
     // Nothing more to do: the endpoint deletes it.
     bool finished() const { return state_ == State::kDone; }
     bool handshake_done() const;
+    // Requests open (received, not yet fully answered).
+    size_t open_streams() const;
     // Requests refused for an incomplete header section since the last call.
     uint64_t take_header_timeouts();
     const PathAddr& path() const { return path_; }

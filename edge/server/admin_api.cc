@@ -94,6 +94,7 @@ AdminApi::Totals AdminApi::totals() const {
         t.s5xx += get(w->status_5xx);
         t.bytes += get(w->body_bytes);
         t.in_flight += get(w->in_flight);
+        t.quic_streams_open += get(w->quic_streams_open);
         t.tls_handshakes += get(w->tls_handshakes);
         t.tls_resumed += get(w->tls_resumed);
         t.requests_h2 += get(w->requests_h2);
@@ -105,6 +106,12 @@ AdminApi::Totals AdminApi::totals() const {
         t.quic_out += get(w->quic_datagrams_out);
         t.quic_garbage += get(w->quic_dropped_garbage);
         t.quic_other_node += get(w->quic_dropped_other_node);
+        t.quic_forwarded += get(w->quic_forwarded);
+        t.quic_from_peers += get(w->quic_from_peers);
+        t.quic_forward_refused += get(w->quic_forward_refused);
+        for (size_t k = 0; k < t.quic_forwarded_to.size(); ++k) {
+            t.quic_forwarded_to[k] += get(w->quic_forwarded_to[k]);
+        }
         t.quic_unknown += get(w->quic_dropped_unknown);
         t.quic_resets += get(w->quic_stateless_resets);
         t.quic_vn += get(w->quic_version_negotiations);
@@ -121,7 +128,12 @@ std::string AdminApi::drain_state() const {
     const Totals t = totals();
     const int64_t now = monotonic_ms();
     const int64_t since = std::max(t.last_accept_ms, drain_started_ms_.load());
-    if (t.in_flight == 0 && now - since >= int64_t(options_.drain_quiet_ms)) return "drained";
+    // HTTP/3 requests count as in flight too: a download over QUIC keeps the node draining
+    // (forwarded to it from the node the route moved to) until it ends.
+    if (t.in_flight == 0 && t.quic_streams_open == 0 &&
+        now - since >= int64_t(options_.drain_quiet_ms)) {
+        return "drained";
+    }
     return "draining";
 }
 
@@ -142,6 +154,7 @@ std::string AdminApi::status_json() const {
     j["drain"] = {
         {"state", drain_state()},
         {"in_flight", t.in_flight},
+        {"quic_requests_open", t.quic_streams_open},
         {"open_connections", t.open},
         {"last_accept_age_ms", t.last_accept_ms ? now_ms - t.last_accept_ms : -1},
         {"syn_hold", hold.held},
@@ -267,6 +280,25 @@ std::string AdminApi::metrics_text() const {
         out.append("anyedge_quic_dropped_total{reason=\"").append(reason).append("\"} ");
         out.append(std::to_string(v)).append("\n");
     }
+    metric("anyedge_quic_forwarded_total", "counter",
+           "Packets of other nodes' connections sent to their node (the route moved).",
+           t.quic_forwarded);
+    if (!options_.quic_peers.empty()) {
+        out.append("# HELP anyedge_quic_forwarded_to_total Packets forwarded, by peer node ID.\n");
+        out.append("# TYPE anyedge_quic_forwarded_to_total counter\n");
+        for (size_t k = 0; k < options_.quic_peers.size() && k < t.quic_forwarded_to.size(); ++k) {
+            out.append("anyedge_quic_forwarded_to_total{peer=\"")
+                .append(std::to_string(options_.quic_peers[k]))
+                .append("\"} ")
+                .append(std::to_string(t.quic_forwarded_to[k]))
+                .append("\n");
+        }
+    }
+    metric("anyedge_quic_forward_received_total", "counter",
+           "Packets of this node's connections that peers forwarded here.", t.quic_from_peers);
+    metric("anyedge_quic_forward_refused_total", "counter",
+           "Forwarded packets refused: not from a peer's address, malformed, or for no listener.",
+           t.quic_forward_refused);
     metric("anyedge_quic_stateless_resets_total", "counter",
            "Stateless resets sent (only for this node's connection IDs).", t.quic_resets);
     metric("anyedge_quic_version_negotiations_total", "counter",

@@ -13,6 +13,7 @@
 // POSTs need "Authorization: Bearer <token>" when a token is configured (TCP listeners).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,8 @@ struct AdminOptions {
     // When TLS is on: its certificates (names, expiry) and reload outcomes in /status and
     // /metrics. Outlives the API.
     const tls::TlsContext* tls = nullptr;
+    // The QUIC forwarding peers' node IDs, in the workers' per-peer counter order.
+    std::vector<uint16_t> quic_peers;
 };
 
 // The value of ms= in a /hold-syn target: 1..kMaxSynHoldMs, else an error saying what is wanted.
@@ -72,6 +75,9 @@ class AdminApi final : public RequestHandler {
         uint64_t quic_open = 0, quic_opened = 0, quic_in = 0, quic_out = 0;
         uint64_t quic_garbage = 0, quic_other_node = 0, quic_unknown = 0, quic_resets = 0;
         uint64_t quic_vn = 0, quic_retries = 0, quic_invalid_tokens = 0, h3_header_timeouts = 0;
+        uint64_t quic_streams_open = 0;
+        uint64_t quic_forwarded = 0, quic_from_peers = 0, quic_forward_refused = 0;
+        std::array<uint64_t, 16> quic_forwarded_to{};
         int64_t last_accept_ms = 0;
     };
     Totals totals() const;

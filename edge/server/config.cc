@@ -45,6 +45,8 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
         u32("quic_retry_above_per_s", cfg.quic_retry_above_per_s);
         cfg.quic_cid_key = o.str("quic_cid_key", cfg.quic_cid_key);
         u32("node_id", cfg.node_id);
+        cfg.quic_forward_listen = o.str("quic_forward_listen", cfg.quic_forward_listen);
+        list("quic_forward_peers", cfg.quic_forward_peers);
         cfg.hsts = o.str("hsts", cfg.hsts);
         cfg.access_log = o.str("access_log", cfg.access_log);
         u32("max_connections", cfg.max_connections);
@@ -121,6 +123,9 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (cfg.threads == 0 || cfg.threads > 256) return make_error("threads must be 1..256");
     if (cfg.node_id > 0xffff) return make_error("node_id must be 0..65535");
+    if (!cfg.quic_forward_peers.empty() && cfg.quic_forward_listen.empty()) {
+        return make_error("quic_forward_peers needs quic_forward_listen (peers send from it)");
+    }
     if (!cfg.upload_token_file.empty() && cfg.site.empty()) {
         return make_error("upload_token_file (the origin role) needs --site: the origin tree");
     }

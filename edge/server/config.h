@@ -38,7 +38,12 @@ struct EdgeConfig {
     // every connection ID it issues carries. No key: a random one (IDs readable by this node
     // only; fine for one node).
     std::string quic_cid_key;
-    uint32_t node_id = 0;    // 0..65535
+    uint32_t node_id = 0;  // 0..65535
+    // Continuity across route changes: QUIC packets of another node's connections go to that
+    // node's forward address (on the tunnel between nodes), and this node takes its own on
+    // quic_forward_listen. Peers are "NODE_ID=ADDR:PORT". Empty: dropped and counted.
+    std::string quic_forward_listen;
+    std::vector<std::string> quic_forward_peers;
     std::string hsts;        // Strict-Transport-Security value on TLS responses
     std::string access_log;  // path, "-" for stdout, empty for off
     uint32_t max_connections = 10000;

@@ -5,6 +5,7 @@
 
 #include <time.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,10 +28,17 @@ struct WorkerCounters {
     // Requests by protocol (HTTP/1.x is requests minus these).
     std::atomic<uint64_t> requests_h2{0}, requests_h3{0};
     // HTTP/3: written each loop turn from the worker's QUIC endpoints.
+    // HTTP/3 requests open: counted only while draining ("nothing in flight").
+    std::atomic<uint64_t> quic_streams_open{0};
     std::atomic<uint64_t> quic_open{0}, quic_opened{0}, quic_datagrams_in{0}, quic_datagrams_out{0};
     std::atomic<uint64_t> quic_dropped_garbage{0}, quic_dropped_other_node{0},
         quic_dropped_unknown{0}, quic_stateless_resets{0}, quic_version_negotiations{0};
     std::atomic<uint64_t> quic_retries{0}, quic_invalid_tokens{0};
+    // Forwarding: packets of other nodes' connections sent to them (in all, and per peer in
+    // the order of the peer table), packets peers forwarded here, and forwarded packets
+    // refused (not from a peer's address, or no listener for them).
+    std::atomic<uint64_t> quic_forwarded{0}, quic_from_peers{0}, quic_forward_refused{0};
+    std::array<std::atomic<uint64_t>, 16> quic_forwarded_to{};
     std::atomic<uint64_t> h3_too_early{0};        // 425s: a non-idempotent request in 0-RTT
     std::atomic<uint64_t> h3_header_timeouts{0};  // requests whose fields never completed
 };

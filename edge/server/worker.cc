@@ -81,6 +81,13 @@ struct QuicListener {
     std::unique_ptr<quic::Endpoint> endpoint;
 };
 
+// The socket that takes QUIC packets peers forward here and sends this node's strays to them.
+struct QuicForwardSocket {
+    int fd = -1;
+    msghdr recv_template{};
+    std::unique_ptr<quic::SocketPeerForwarder> forwarder;
+};
+
 int64_t now_ms() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -139,6 +146,7 @@ struct Worker::Impl {
     std::unique_ptr<io::Ring> ring;
     std::unique_ptr<io::BufferRing> buffers;
     std::unique_ptr<io::BufferRing> udp_buffers;
+    QuicForwardSocket quic_forward;  // fd -1: no forwarding
     std::vector<QuicListener> quic;
     bool quic_draining = false;  // the endpoints were told to GOAWAY for this drain
     SlotSlab slots;
@@ -163,6 +171,7 @@ struct Worker::Impl {
     int64_t last_recv_ms = 0;
     bool recv_buffers_touched = false;  // since their pages were last given back
     int64_t last_udp_ms = 0;
+    int64_t last_stream_count_ms = 0;
     bool udp_buffers_touched = false;
 
     std::string run();
@@ -171,6 +180,8 @@ struct Worker::Impl {
     Status start_quic();
     void arm_udp(size_t quic_index);
     void on_udp(size_t quic_index, const io_uring_cqe& cqe);
+    void on_forwarded(std::span<const uint8_t> data, const sockaddr_storage& from);
+    void set_turn(QuicListener& q);
     void quic_turn();
     size_t quic_connections() const;
     void on_accept(size_t listener_index, int res, uint32_t flags);
@@ -417,6 +428,15 @@ void Worker::Impl::start_stop() {
 Status Worker::Impl::start_quic() {
     for (const ListenerSocket& l : listeners) {
         if (!l.udp) continue;
+        if (l.forward) {
+            if (options.quic_peers == nullptr)
+                return make_error("QUIC forward socket without peers");
+            quic_forward.fd = l.fd;
+            quic_forward.recv_template.msg_namelen = sizeof(sockaddr_storage);
+            quic_forward.forwarder =
+                std::make_unique<quic::SocketPeerForwarder>(l.fd, *options.quic_peers);
+            continue;
+        }
         if (options.quic_tls == nullptr || options.quic_ids == nullptr) {
             return make_error("HTTP/3 listener without QUIC TLS or connection IDs");
         }
@@ -442,18 +462,96 @@ Status Worker::Impl::start_quic() {
     if (!b) return make_error(b.error());
     udp_buffers = std::move(*b);
     for (size_t i = 0; i < quic.size(); ++i) arm_udp(i);
+    if (quic_forward.fd >= 0) {
+        for (QuicListener& q : quic) q.endpoint->set_peer_forwarder(quic_forward.forwarder.get());
+        arm_udp(quic.size());
+    }
     return ok_status();
 }
 
+// Index quic.size() is the forward socket.
 void Worker::Impl::arm_udp(size_t i) {
     io_uring_sqe* sqe = ring->get_sqe();
-    io_uring_prep_recvmsg_multishot(sqe, quic[i].fd, &quic[i].recv_template, 0);
+    if (i == quic.size()) {
+        io_uring_prep_recvmsg_multishot(sqe, quic_forward.fd, &quic_forward.recv_template, 0);
+    } else {
+        io_uring_prep_recvmsg_multishot(sqe, quic[i].fd, &quic[i].recv_template, 0);
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kUdpBufferGroup;
     io_uring_sqe_set_data64(sqe, pack(Op::kUdpRecv, uint32_t(i), 0));
 }
 
+void Worker::Impl::set_turn(QuicListener& q) {
+    ResponseContext ctx;
+    ctx.date_line = std::string_view(date_line, date_len);
+    ctx.extra_headers = options.connection.tls_extra_headers;
+    ctx.acme_thumbprint = options.connection.acme_thumbprint;
+    ctx.fallback = previous.get();
+    ctx.wall_ms = wall_ms;
+    q.responder->set_turn(snapshot.get(), ctx, access_log.get(), &counters);
+}
+
+// A packet another node forwarded: to the listener the client sent it to, as if it had come
+// from the client. Only from a configured peer's forward address.
+void Worker::Impl::on_forwarded(std::span<const uint8_t> data, const sockaddr_storage& from) {
+    bool known = false;
+    for (const auto& [node, addr] : *options.quic_peers) {
+        if (addr.len > 0 && std::memcmp(&addr.addr, &from, addr.len) == 0) known = true;
+    }
+    auto f = quic::decode_forwarded(data);
+    if (!known || !f) {
+        counters.quic_forward_refused.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    for (QuicListener& q : quic) {
+        const sockaddr_storage& b = q.bound.addr;
+        const sockaddr_storage& l = f->path.local.addr;
+        if (b.ss_family != l.ss_family) continue;
+        bool match;
+        if (b.ss_family == AF_INET) {
+            const auto* bv = reinterpret_cast<const sockaddr_in*>(&b);
+            const auto* lv = reinterpret_cast<const sockaddr_in*>(&l);
+            match = bv->sin_port == lv->sin_port && (bv->sin_addr.s_addr == INADDR_ANY ||
+                                                     bv->sin_addr.s_addr == lv->sin_addr.s_addr);
+        } else {
+            const auto* bv = reinterpret_cast<const sockaddr_in6*>(&b);
+            const auto* lv = reinterpret_cast<const sockaddr_in6*>(&l);
+            match = bv->sin6_port == lv->sin6_port &&
+                    (IN6_IS_ADDR_UNSPECIFIED(&bv->sin6_addr) ||
+                     std::memcmp(&bv->sin6_addr, &lv->sin6_addr, 16) == 0);
+        }
+        if (!match) continue;
+        set_turn(q);
+        q.endpoint->on_datagram(f->path, f->datagram, now_ns(), quic::Timestamp(wall_ms) * 1000000,
+                                /*from_peer=*/true);
+        return;
+    }
+    counters.quic_forward_refused.fetch_add(1, std::memory_order_relaxed);
+}
+
 void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
+    if (i == quic.size() && quic_forward.fd >= 0) {
+        if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);
+        if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
+        const uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+        last_udp_ms = now;
+        udp_buffers_touched = true;
+        auto* out = io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res,
+                                              &quic_forward.recv_template);
+        if (out != nullptr && !(out->flags & MSG_TRUNC) &&
+            out->namelen <= sizeof(sockaddr_storage)) {
+            sockaddr_storage from{};
+            std::memcpy(&from, io_uring_recvmsg_name(out), out->namelen);
+            auto* payload = static_cast<const uint8_t*>(
+                io_uring_recvmsg_payload(out, &quic_forward.recv_template));
+            const size_t len =
+                io_uring_recvmsg_payload_length(out, cqe.res, &quic_forward.recv_template);
+            on_forwarded(std::span<const uint8_t>(payload, len), from);
+        }
+        udp_buffers->recycle(bid);
+        return;
+    }
     if (i >= quic.size()) return;
     QuicListener& q = quic[i];
     if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);  // ended (e.g. out of buffers): re-arm
@@ -475,13 +573,7 @@ void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
         auto* payload =
             static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &q.recv_template));
         const size_t len = io_uring_recvmsg_payload_length(out, cqe.res, &q.recv_template);
-        ResponseContext ctx;
-        ctx.date_line = std::string_view(date_line, date_len);
-        ctx.extra_headers = options.connection.tls_extra_headers;
-        ctx.acme_thumbprint = options.connection.acme_thumbprint;
-        ctx.fallback = previous.get();
-        ctx.wall_ms = wall_ms;
-        q.responder->set_turn(snapshot.get(), ctx, access_log.get(), &counters);
+        set_turn(q);
         q.endpoint->on_datagram(path, std::span<const uint8_t>(payload, len), now_ns(),
                                 quic::Timestamp(wall_ms) * 1000000);
     }
@@ -493,7 +585,11 @@ void Worker::Impl::quic_turn() {
     const bool draining = shared.draining.load(std::memory_order_relaxed);
     const quic::Timestamp t = now_ns();
     quic::EndpointCounters sum;
-    uint64_t open_now = 0, out = 0;
+    uint64_t open_now = 0, out = 0, streams_open = 0;
+    // Open requests, for the drain's "nothing in flight": a walk of every connection, so at
+    // most every 50 ms and only while draining.
+    const bool count_streams = draining && now - last_stream_count_ms >= 50;
+    if (count_streams) last_stream_count_ms = now;
     for (QuicListener& q : quic) {
         // A drain: GOAWAY to every open connection (open streams finish); new ones still come
         // in while the route is being withdrawn.
@@ -504,6 +600,8 @@ void Worker::Impl::quic_turn() {
         sum.connections_opened += e.connections_opened;
         sum.dropped_garbage += e.dropped_garbage;
         sum.dropped_other_node += e.dropped_other_node;
+        sum.forwarded_other_node += e.forwarded_other_node;
+        sum.from_peers += e.from_peers;
         sum.dropped_unknown += e.dropped_unknown;
         sum.stateless_resets += e.stateless_resets;
         sum.version_negotiations += e.version_negotiations;
@@ -511,16 +609,29 @@ void Worker::Impl::quic_turn() {
         sum.invalid_tokens += e.invalid_tokens;
         sum.header_timeouts += e.header_timeouts;
         open_now += q.endpoint->connections();
+        if (count_streams) streams_open += q.endpoint->open_streams();
         out += q.sender->datagrams_out();
     }
     quic_draining = draining;
     constexpr auto kRelaxed = std::memory_order_relaxed;
     counters.quic_open.store(open_now, kRelaxed);
+    if (count_streams || !draining) counters.quic_streams_open.store(streams_open, kRelaxed);
     counters.quic_opened.store(sum.connections_opened, kRelaxed);
     counters.quic_datagrams_in.store(sum.datagrams_in, kRelaxed);
     counters.quic_datagrams_out.store(out, kRelaxed);
     counters.quic_dropped_garbage.store(sum.dropped_garbage, kRelaxed);
     counters.quic_dropped_other_node.store(sum.dropped_other_node, kRelaxed);
+    counters.quic_forwarded.store(sum.forwarded_other_node, kRelaxed);
+    counters.quic_from_peers.store(sum.from_peers, kRelaxed);
+    if (quic_forward.forwarder) {
+        size_t k = 0;
+        for (const auto& [node, addr] : *options.quic_peers) {
+            if (k == counters.quic_forwarded_to.size()) break;
+            auto it = quic_forward.forwarder->sent().find(node);
+            counters.quic_forwarded_to[k++].store(
+                it == quic_forward.forwarder->sent().end() ? 0 : it->second, kRelaxed);
+        }
+    }
     counters.quic_dropped_unknown.store(sum.dropped_unknown, kRelaxed);
     counters.quic_stateless_resets.store(sum.stateless_resets, kRelaxed);
     counters.quic_version_negotiations.store(sum.version_negotiations, kRelaxed);

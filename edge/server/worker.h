@@ -13,6 +13,7 @@
 
 #include "edge/quic/connection_ids.h"
 #include "edge/quic/h3_connection.h"
+#include "edge/quic/peer_forwarding.h"
 #include "edge/quic/quic_tls.h"
 #include "edge/server/connection.h"
 #include "edge/server/http_session.h"
@@ -36,6 +37,8 @@ struct WorkerOptions {
     const quic::ConnectionIds* quic_ids = nullptr;
     quic::H3Limits h3;
     unsigned udp_buffers = 256;  // power of two
+    // Other nodes' forward addresses by node ID (with a forward socket among the listeners).
+    const quic::PeerAddresses* quic_peers = nullptr;
 };
 
 struct ListenerSocket {
@@ -43,6 +46,7 @@ struct ListenerSocket {
     bool tls = false;
     RequestHandler* handler = nullptr;  // null: the site; the admin listener sets its own
     bool udp = false;                   // a UDP socket for HTTP/3 (QUIC), not a TCP listener
+    bool forward = false;  // UDP: QUIC packets other nodes forward here (peer_forwarding.h)
 };
 
 class Worker {

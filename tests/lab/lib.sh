@@ -376,6 +376,11 @@ lab_tunnel_map() {  # lab_tunnel_map NODE: JSON {peer: interface}
     echo "$out}"
 }
 
+# Each edge's address on its tunnels (203.0.113.10N): QUIC packets of another node's
+# connections go to that node's cdn-edge there (--quic-forward-listen).
+lab_tunnel_v4() { echo "203.0.113.10${1#e}"; }
+LAB_QUIC_FORWARD_PORT=4434
+
 lab_tunnels() {
     command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
         lab_die "LAB_FORWARD needs wireguard-go and wg (apt-get install wireguard-go wireguard-tools)"
@@ -409,6 +414,7 @@ lab_tunnels() {
             # A forwarded segment is as large as the client's: the tunnel fragments the outer
             # UDP datagram rather than drop it.
             ip -n "$(lab_ns "$e")" link set "$name" mtu 1500 up
+            ip -n "$(lab_ns "$e")" addr add "$(lab_tunnel_v4 "$e")/32" peer "$(lab_tunnel_v4 "$p")/32" dev "$name"
             lab_exec "$e" sysctl -qw "net.ipv4.conf.$name.rp_filter=0"
         done
     done
@@ -443,6 +449,17 @@ lab_start_edge() {  # lab_start_edge EDGE
         # HTTP/2 as a production edge would offer it: the browser scenario then loads over h2.
         args+=(--tls-listen "$LAB_V4:443" --tls-listen "[$LAB_V6]:443"
             --cert "$cert" --key "$key" --http2)
+        # The fleet's QUIC connection-ID key and node IDs: a node reads every node's IDs, and
+        # with forwarding sends another node's QUIC packets to it through the tunnel.
+        [[ -f $LAB_DIR/quic-cid.key ]] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$LAB_DIR/quic-cid.key"
+        args+=(--quic-cid-key "$LAB_DIR/quic-cid.key" --node-id "${e#e}")
+        if [[ -n ${LAB_FORWARD:-} ]]; then
+            args+=(--quic-forward-listen "$(lab_tunnel_v4 "$e"):$LAB_QUIC_FORWARD_PORT")
+            local p
+            for p in "${LAB_EDGES[@]}"; do
+                [[ $p == "$e" ]] || args+=(--quic-forward-peer "${p#e}=$(lab_tunnel_v4 "$p"):$LAB_QUIC_FORWARD_PORT")
+            done
+        fi
     fi
     lab_spawn "edge-$e" "$e" "$d/cdn-edge.log" "$LAB_BUILD/edge/cdn-edge" "${args[@]}"
     echo "$LAB_LAST_PID" >"$d/cdn-edge.pid.tmp" && mv "$d/cdn-edge.pid.tmp" "$d/cdn-edge.pid"
