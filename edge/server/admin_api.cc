@@ -129,8 +129,10 @@ std::string AdminApi::drain_state() const {
     const int64_t now = monotonic_ms();
     const int64_t since = std::max(t.last_accept_ms, drain_started_ms_.load());
     // HTTP/3 requests count as in flight too: a download over QUIC keeps the node draining
-    // (forwarded to it from the node the route moved to) until it ends.
-    if (t.in_flight == 0 && t.quic_streams_open == 0 &&
+    // (forwarded to it from the node the route moved to) until it ends. A TCP response the
+    // edge has handed to the kernel is still on its way: its connection stays open until then.
+    const bool lingered = now - drain_started_ms_.load() >= int64_t(options_.drain_linger_ms);
+    if (t.in_flight == 0 && t.quic_streams_open == 0 && (t.open == 0 || lingered) &&
         now - since >= int64_t(options_.drain_quiet_ms)) {
         return "drained";
     }

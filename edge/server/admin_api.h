@@ -35,6 +35,10 @@ struct AdminOptions {
     std::string token;               // empty: POSTs need no token
     std::string state_dir;           // when set, /status includes STATE/sync-status.json
     uint32_t drain_quiet_ms = 2000;  // drained: no new connection for this long, none in flight
+    // ... and no connection open, or this long since the drain began. With stray forwarding
+    // a connection open on a node whose route has gone still works (its packets come back
+    // through a peer), so the node keeps it until it ends, within this bound.
+    uint32_t drain_linger_ms = 30000;
     std::function<Result<uint64_t>()> reload;  // loads and publishes; returns the generation
     // Every public (HTTP and TLS) listening socket of every worker, for POST /hold-syn; never
     // the admin listener. Duplicated: the caller keeps its fds.

@@ -165,6 +165,28 @@ TEST_F(EdgeAdmin, CorruptGenerationNeverGoesLive) {
               std::string::npos);
 }
 
+// A connection still open is still being served (with stray forwarding, even after the route
+// has gone): the drain reports drained only once it ends (or drain_linger_ms passes).
+TEST_F(EdgeAdmin, DrainWaitsForOpenConnectionsToEnd) {
+    start();
+    auto status = [&] { return admin_request(admin_port(), "GET", "/status").body; };
+    {
+        RawClient c(edge_->port(0));
+        c.send_all("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        ASSERT_EQ(c.read_responses(1).size(), 1u);
+        ASSERT_TRUE(admin_request(admin_port(), "POST", "/drain", "s3cret").ok());
+        // Past the quiet period (2 s), nothing in flight, one connection open: draining.
+        std::this_thread::sleep_for(2500ms);
+        EXPECT_NE(status().find("\"state\":\"draining\""), std::string::npos) << status();
+    }
+    bool drained = false;
+    for (int i = 0; i < 60 && !drained; ++i) {  // bounded: 6 s
+        std::this_thread::sleep_for(100ms);
+        drained = status().find("\"state\":\"drained\"") != std::string::npos;
+    }
+    EXPECT_TRUE(drained) << status();
+}
+
 TEST_F(EdgeAdmin, DrainSaysCloseThenReportsDrained) {
     start();
     RawClient c(edge_->port(0));

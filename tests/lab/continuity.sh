@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Scenario continuity: open connections survive route changes (DESIGN.md "Continuity across
+# route changes"). Every edge forwards stray packets to its peers through WireGuard tunnels
+# (cdn-hooks' tc program for TCP, cdn-edge's forward address for QUIC).
+#   A. drain e1 (the node c1 reaches) under 20 keep-alive clients, two 20 MiB downloads (IPv4,
+#      IPv6) at 2 MB/s and an HTTP/3 download: the route moves to e2 while they run on e1.
+#   B. undrain: two downloads started on e2 while e1 was drained; the route comes back to e1.
+#   C. a route flap (r1 drops and restores its BGP sessions with e1): downloads on e1 move to
+#      e2 and back, and an HTTP/3 download with them.
+#   D. e1 loses its link outright: its connections are lost (nothing can keep them); the
+#      others forward its strays once each, and nothing loops.
+# Asserts: 0 keep-alive connections reset, every download complete and byte-identical. The
+# forwarding node's CPU per forwarded packet is a figure.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" continuity "$1"
+
+command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
+    lab_skip "wireguard-go and wg missing (apt-get install wireguard-go wireguard-tools)"
+LAB_TLS=1
+LAB_FORWARD=1
+lab_init
+head -c $((20 << 20)) /dev/urandom >"$LAB_DIR/site/big.bin"
+lab_up || exit 1
+[[ $LAB_HOOKS_MODE == loop ]] || lab_skip "cdn-edge has no admin API: cdn-hooks cannot run"
+for e in "${LAB_EDGES[@]}"; do
+    st=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["forwarding"]["state"])' \
+        "$LAB_DIR/$e/cdn-hooks.json" 2>/dev/null)
+    lab_assert "$e: stray forwarding active (cdn-hooks status)" test "$st" = active
+done
+admin=$(lab_admin_url e1)
+
+# HTTP/3 has no client-side rate limit: r1 shapes UDP toward c1 to 16 Mbit/s (~10 s for
+# 20 MiB), so that the download spans the route change.
+lab_exec r1 tc qdisc add dev to-c1 root handle 1: prio
+lab_exec r1 tc qdisc add dev to-c1 parent 1:3 handle 30: tbf rate 16mbit burst 32kb latency 400ms
+lab_exec r1 tc filter add dev to-c1 parent 1: protocol ip u32 match ip protocol 17 0xff flowid 1:3
+lab_exec r1 tc filter add dev to-c1 parent 1: protocol ipv6 u32 match ip6 protocol 17 0xff flowid 1:3
+
+# download NAME FAMILY: 20 MiB at 2 MB/s from c1, in the background; NAME.rc, NAME.bin.
+download() {
+    local name=$1 url="http://$LAB_V4/big.bin"
+    [[ $2 == 6 ]] && url="http://[$LAB_V6]/big.bin"
+    lab_spawn "dl-$name" c1 "$LAB_DIR/$name.log" bash -c \
+        'curl -sS --limit-rate 2M --max-time 60 -H "Host: $1" -D "$2.head" -o "$2.bin" "$3"; echo $? >"$2.rc"' \
+        _ "$LAB_HOST" "$LAB_DIR/$name" "$url"
+}
+download_h3() {
+    local name=$1
+    mkdir -p "$LAB_DIR/$name"
+    lab_spawn "dl-$name" c1 "$LAB_DIR/$name.log" bash -c \
+        'cd "$1" && timeout 60 gtlsclient --exit-on-all-streams-close --no-quic-dump --no-http-dump \
+            --download="$1" --timeout=10s "$2" 443 "https://$2:443/big.bin"; echo $? >"$1.rc"' \
+        _ "$LAB_DIR/$name" "$LAB_V4"
+}
+wait_downloads() {  # bounded: 90 s for all
+    local name pid i
+    for name in "$@"; do
+        pid=$(lab_pid_of "dl-$name")
+        for ((i = 0; i < 900; i++)); do lab_alive "$pid" || break; sleep 0.1; done
+        lab_stop_pids TERM "$pid"
+    done
+}
+served_by() {  # the node that began serving a TCP download (X-Served-By)
+    tr -d '\r' <"$LAB_DIR/$1.head" 2>/dev/null | awk -F': ' 'tolower($1) == "x-served-by" { print $2 }'
+}
+check_download() {  # check_download NAME WHAT
+    local name=$1 what=$2 file="$LAB_DIR/$1.bin"
+    [[ -d $LAB_DIR/$name ]] && file="$LAB_DIR/$name/big.bin"
+    local rc; rc=$(cat "$LAB_DIR/$name.rc" 2>/dev/null || echo none)
+    local got; got=$(stat -c %s "$file" 2>/dev/null || echo 0)
+    lab_figure "$what: exit status, bytes" "$rc, $got of $((20 << 20))" "0, all"
+    lab_assert "$what completes byte-identical" cmp -s "$file" "$LAB_DIR/site/big.bin"
+}
+hooks_field() {  # hooks_field EDGE PY_EXPR (on cdn-hooks' status)
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d" + sys.argv[2]))' \
+        "$LAB_DIR/$1/cdn-hooks.json" "$2" 2>/dev/null || echo "?"
+}
+wg_cpu_ticks() {  # CPU ticks (user + system) of EDGE's wireguard-go processes
+    local e=$1 total=0 p pid
+    for p in "${LAB_EDGES[@]}"; do
+        [[ $p == "$e" ]] && continue
+        pid=$(lab_pid_of "wg-$(lab_tunnel_name "$e" "$p")")
+        [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+lab_probe_start ka c1 "$LAB_V4" --duration-s 80 --keepalive 20 --ka-interval-ms 100 --timeout-ms 5000
+
+# ---- A. drain
+download a4 4; download a6 6; download_h3 a3
+sleep 2
+lab_assert "A: downloads began on e1" test "$(served_by a4)" = e1
+strays0=$(hooks_field e2 '["forwarding"]["strays_forwarded"]')
+cpu0=$(wg_cpu_ticks e2)
+t_drain=$(lab_now_ms)
+lab_log "A: drain e1"
+lab_exec origin "$LAB_BUILD/origin-sync/cdnctl" drain --node "$admin" \
+    --token-file "$LAB_ADMIN_TOKEN" --timeout 60 >"$LAB_DIR/cdnctl-drain.log" 2>&1 &
+lab_wait_served_by c1 4 e2 20 || lab_assert "A: route moved to e2" false
+moved=$(( $(lab_now_ms) - t_drain ))
+lab_timed "A: route moved to e2 after the drain began (no close phase with forwarding)" "$moved" 3000
+wait_downloads a4 a6 a3
+strays1=$(hooks_field e2 '["forwarding"]["strays_forwarded"]')
+cpu1=$(wg_cpu_ticks e2)
+drained=""
+for ((i = 0; i < 400; i++)); do  # bounded: 20 s
+    [[ $(hooks_field e1 '["state"]') == drained ]] && { drained=$(( $(lab_now_ms) - t_drain )); break; }
+    sleep 0.05
+done
+lab_figure "A: e1 reported drained after (its forwarded downloads done)" "${drained:-never} ms"
+lab_assert "A: e1 reported drained" test -n "$drained"
+check_download a4 "A: IPv4 download across the drain"
+check_download a6 "A: IPv6 download across the drain"
+check_download a3 "A: HTTP/3 download across the drain (gtlsclient)"
+n=$((strays1 - strays0)); ticks=$((cpu1 - cpu0))
+lab_figure "A: packets e2 forwarded to e1 while the downloads ran" "$n"
+if ((n > 0)); then
+    lab_figure "A: e2's tunnel CPU (wireguard-go, both peers) per forwarded packet" \
+        "$(python3 -c "print(f'{$ticks * 1e4 / $n:.1f}')") µs (${ticks} ticks / $n)"
+fi
+
+# ---- B. undrain
+download b4 4; download b6 6
+sleep 2
+lab_assert "B: downloads began on e2 (e1 drained)" test "$(served_by b4)" = e2
+t_undrain=$(lab_now_ms)
+lab_log "B: undrain e1"
+lab_exec origin "$LAB_BUILD/origin-sync/cdnctl" undrain --node "$admin" --token-file "$LAB_ADMIN_TOKEN"
+lab_wait_served_by c1 4 e1 30 || lab_assert "B: route back on e1" false
+lab_figure "B: route back on e1 after the undrain" "$(( $(lab_now_ms) - t_undrain )) ms"
+wait_downloads b4 b6
+check_download b4 "B: IPv4 download across the undrain"
+check_download b6 "B: IPv6 download across the undrain"
+
+# ---- C. a route flap: r1 drops its sessions with e1 and brings them back
+download c4 4; download c6 6; download_h3 c3
+sleep 2
+lab_assert "C: downloads began on e1" test "$(served_by c4)" = e1
+lab_log "C: flap (r1 disables its BGP sessions with e1, then enables them)"
+lab_birdc r1 disable e1_v4 >/dev/null; lab_birdc r1 disable e1_v6 >/dev/null
+lab_wait_served_by c1 4 e2 10 || lab_assert "C: route moved to e2" false
+sleep 1
+lab_birdc r1 enable e1_v4 >/dev/null; lab_birdc r1 enable e1_v6 >/dev/null
+lab_wait_served_by c1 4 e1 30 || lab_assert "C: route back on e1" false
+wait_downloads c4 c6 c3
+check_download c4 "C: IPv4 download across a flap (e1 -> e2 -> e1)"
+check_download c6 "C: IPv6 download across a flap"
+check_download c3 "C: HTTP/3 download across a flap"
+
+lab_probe_stop ka
+read -r ka_total ka_resets < <(awk -v d="$t_drain" '$1 >= d { n++ } $3 == 0 && $6 ~ /^reset/ && $1 >= d { r++ }
+    END { print n + 0, r + 0 }' "$LAB_DIR/ka.tsv")
+s=$(python3 "$LAB_HERE/probe.py" summary "$LAB_DIR/ka.tsv")
+echo "keep-alive: $s"
+lab_figure "keep-alive clients (20) across drain, undrain and flap: connections reset" "$ka_resets" "0"
+lab_figure "keep-alive clients: requests, failed" "$ka_total, $(lab_json "$s" '["failed"]')"
+lab_assert "keep-alive: 0 connections reset across drain, undrain and flap" test "$ka_resets" -eq 0
+lab_assert "keep-alive: 0 failed requests" test "$(lab_json "$s" '["failed"]')" -eq 0
+
+# ---- D. e1 loses its link outright (power-off): a download on it is lost; e2 forwards each
+# stray once to each peer, e3 drops what it receives and forwards nothing on.
+download d4 4
+sleep 2
+# Counters come from cdn-hooks' status file (written every second): each set is read at once.
+forward_counters() {  # e2's strays and its copies to e3; e3's forwarded-on strays and drops
+    python3 -c 'import json, sys
+f2 = json.load(open(sys.argv[1] + "/e2/cdn-hooks.json"))["forwarding"]
+f3 = json.load(open(sys.argv[1] + "/e3/cdn-hooks.json"))["forwarding"]
+to_e3 = [p for p in f2["peers"] if p["name"] == "e3"][0]["forwarded_packets"]
+print(f2["strays_forwarded"], to_e3, f3["strays_forwarded"], f3["tunnel_dropped"])' "$LAB_DIR"
+}
+sleep 1.2
+read -r e2s0 e2c0 e3f0 e3d0 < <(forward_counters)
+lab_log "D: power-off: deleting e1's switch port in sw1"
+ip -n "$(lab_ns sw1)" link del p-e1
+lab_wait_served_by c1 4 e2 10 || lab_assert "D: route moved to e2" false
+sleep 4
+lab_stop_pids TERM "$(lab_pid_of dl-d4)"
+sleep 1.5
+read -r e2s1 e2c1 e3f1 e3d1 < <(forward_counters)
+lab_figure "D: download on e1 when it lost its link (lost: nothing can keep it)" \
+    "exit $(cat "$LAB_DIR/d4.rc" 2>/dev/null || echo killed)"
+lab_figure "D: strays e2 forwarded after e1 died; copies to e3" "$((e2s1 - e2s0)); $((e2c1 - e2c0))"
+lab_figure "D: e3: forwarded copies dropped; strays it forwarded on" "$((e3d1 - e3d0)); $((e3f1 - e3f0))" "; 0"
+lab_assert "D: e2 forwarded e1's strays" test $((e2s1 - e2s0)) -gt 0
+lab_assert "D: one copy per stray per peer (no storm)" test $((e2c1 - e2c0)) -eq $((e2s1 - e2s0))
+lab_assert "D: e3 forwarded nothing on (no loop)" test $((e3f1 - e3f0)) -eq 0
+lab_assert "D: e2 still serves" test "$(lab_served_by c1 4)" = e2
