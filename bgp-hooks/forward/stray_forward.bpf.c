@@ -149,7 +149,12 @@ static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3) {
     struct bpf_sock* sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
     if (!sk) return STRAY;
     enum verdict v = LOCAL;
-    if (sk->state == BPF_TCP_LISTEN) {
+    if (sk->state == BPF_TCP_TIME_WAIT) {
+        // A connection closed here. The client may have opened a new one from the same port
+        // on another node (the server closed first, so the client's port is free again): this
+        // node's stack would answer it with the old connection's ACK and stall it.
+        v = STRAY;
+    } else if (sk->state == BPF_TCP_LISTEN) {
         // Only the listener matched: the segment is ours only if it completes a handshake
         // this node answered with a SYN cookie.
         if (bpf_tcp_check_syncookie(sk, iph, iph_len, th, sizeof(*th)) != 0) v = STRAY;

@@ -86,6 +86,33 @@ TEST(NodeConfig, HttpsCanary) {
     EXPECT_EQ(error_of(j), "");
 }
 
+TEST(NodeConfig, Forwarding) {
+    auto j = minimal();
+    EXPECT_FALSE(parse_node_config(j.dump())->forwarding.enabled);
+    j["forwarding"] = {
+        {"interfaces", {"eth0"}},
+        {"peers",
+         {{{"name", "e2"}, {"interface", "wg-e2"}}, {{"name", "e3"}, {"interface", "wg-e3"}}}}};
+    auto r = parse_node_config(j.dump());
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_TRUE(r->forwarding.enabled);  // on where configured
+    EXPECT_EQ(r->forwarding.interfaces, std::vector<std::string>{"eth0"});
+    ASSERT_EQ(r->forwarding.peers.size(), 2u);
+    EXPECT_EQ(r->forwarding.peers[1].name, "e3");
+    EXPECT_EQ(r->forwarding.peers[1].interface, "wg-e3");
+    j["forwarding"]["enabled"] = false;
+    EXPECT_FALSE(parse_node_config(j.dump())->forwarding.enabled);
+
+    j["forwarding"] = {{"interfaces", json::array()}};
+    EXPECT_NE(error_of(j).find("forwarding.interfaces"), std::string::npos) << error_of(j);
+    j["forwarding"] = {{"interfaces", {"eth0"}}, {"peers", {{{"name", "e2"}}}}};
+    EXPECT_NE(error_of(j).find("forwarding.peers[0].interface"), std::string::npos) << error_of(j);
+    j["forwarding"] = {{"interfaces", {"an-interface-name-too-long"}}};
+    EXPECT_NE(error_of(j).find("forwarding.interfaces[0]"), std::string::npos) << error_of(j);
+    j["forwarding"] = {{"interfaces", {"eth0"}}, {"peer", json::array()}};
+    EXPECT_NE(error_of(j).find("forwarding.peer"), std::string::npos) << error_of(j);
+}
+
 TEST(NodeConfig, ErrorsNameTheKey) {
     struct Case {
         std::function<void(json&)> edit;

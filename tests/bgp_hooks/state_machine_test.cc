@@ -25,6 +25,7 @@ class Driver {
     Decision after(Millis dt, bool hard_ok, bool soft_ok, bool drain, EdgeDrain edge, bool dead) {
         t_ += dt;
         Observation o;
+        o.forwarding_ok = forwarding_ok;
         o.now = t_;
         o.hard_ok = hard_ok;
         o.hard_reason = hard_ok ? "" : "healthz: connection refused";
@@ -51,6 +52,7 @@ class Driver {
     StateMachine sm_;
     std::vector<Transition> log;
     int holds_asked = 0;  // decisions that asked the edge for a SYN hold
+    bool forwarding_ok = false;
 };
 
 PolicyConfig cfg() {
@@ -276,6 +278,23 @@ TEST(StateMachine, DrainHoldsNewConnectionsThenTagsAfterTheLead) {
     EXPECT_EQ(d.sm_.state(), State::drained);
     // The hold was asked for once in the whole drain.
     EXPECT_EQ(d.holds_asked, 1);
+}
+
+// With stray forwarding, open connections survive the route change: the drain skips the close
+// phase and asks for the SYN hold at once.
+TEST(StateMachine, DrainWithForwardingSkipsTheClosePhase) {
+    Driver d(cfg());
+    d.forwarding_ok = true;
+    ASSERT_GT(d.until(RouteState::announce, true), 0);
+    auto r = d.drain_round(200ms);
+    EXPECT_EQ(r.route, RouteState::announce);
+    ASSERT_TRUE(r.hold_syns);
+    EXPECT_EQ(d.sm_.drain_phase(), DrainPhase::hold);
+    ASSERT_TRUE(r.transition);
+    EXPECT_NE(r.transition->reason.find("stray forwarding"), std::string::npos)
+        << r.transition->reason;
+    r = d.drain_round(150ms);
+    EXPECT_EQ(r.route, RouteState::graceful_shutdown);
 }
 
 TEST(StateMachine, UndrainDuringTheHoldNeverTags) {

@@ -1,9 +1,14 @@
 // The QUIC endpoint's routing rules without sockets: connection IDs that name their node and
 // worker, stateless resets only for this node's own IDs, and drops counted by reason.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -147,6 +152,128 @@ TEST_F(EndpointRouting, AnotherNodesConnectionIsDroppedNeverReset) {
     EXPECT_TRUE(sink_.sent.empty());
     EXPECT_EQ(endpoint_->counters().dropped_other_node, 1u);
     EXPECT_EQ(endpoint_->counters().stateless_resets, 0u);
+}
+
+// A UDP socket on loopback that stands for a peer node's forward address.
+struct PeerSocket {
+    PeerSocket() {
+        fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        auto* a = reinterpret_cast<sockaddr_in*>(&address.addr);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.len = sizeof(sockaddr_in);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&address.addr), address.len);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address.addr), &address.len);
+        timeval tv{2, 0};  // a lost datagram fails the test instead of hanging it
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    ~PeerSocket() { ::close(fd); }
+    std::vector<uint8_t> receive() {
+        std::vector<uint8_t> buf(4096);
+        const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+        buf.resize(n > 0 ? size_t(n) : 0);
+        return buf;
+    }
+    int fd = -1;
+    Address address;
+};
+
+PathAddr client_path() {
+    PathAddr p;
+    auto* local = reinterpret_cast<sockaddr_in*>(&p.local.addr);
+    local->sin_family = AF_INET;
+    local->sin_port = htons(443);
+    inet_pton(AF_INET, "203.0.113.10", &local->sin_addr);
+    p.local.len = sizeof(sockaddr_in);
+    auto* remote = reinterpret_cast<sockaddr_in*>(&p.remote.addr);
+    remote->sin_family = AF_INET;
+    remote->sin_port = htons(50123);
+    inet_pton(AF_INET, "198.51.100.2", &remote->sin_addr);
+    p.remote.len = sizeof(sockaddr_in);
+    return p;
+}
+
+// Continuity across route changes: a packet of node 2's connection that reaches node 1 goes
+// to node 2's forward address with the client's path, and node 2 reads the same packet and
+// path back. Nothing is sent to the client from here.
+TEST_F(EndpointRouting, AnotherNodesPacketIsForwardedToItWithTheClientsPath) {
+    PeerSocket node2;
+    PeerSocket own;  // this node's forward socket, which sends
+    PeerAddresses peers{{2, node2.address}};
+    SocketPeerForwarder forwarder(own.fd, peers);
+    endpoint_->set_peer_forwarder(&forwarder);
+    const auto packet = short_packet(cid_of(*theirs_, 0), 300);
+    const PathAddr path = client_path();
+    endpoint_->on_datagram(path, packet, 1, 1);
+    EXPECT_TRUE(sink_.sent.empty());
+    EXPECT_EQ(endpoint_->counters().forwarded_other_node, 1u);
+    EXPECT_EQ(endpoint_->counters().dropped_other_node, 0u);
+    EXPECT_EQ(forwarder.sent().at(2), 1u);
+
+    const auto got = node2.receive();
+    ASSERT_EQ(got.size(), packet.size() + kForwardTrailerSize);
+    const auto f = decode_forwarded(got);
+    ASSERT_TRUE(f.has_value());
+    EXPECT_TRUE(std::equal(f->datagram.begin(), f->datagram.end(), packet.begin(), packet.end()));
+    EXPECT_EQ(std::memcmp(&f->path.local.addr, &path.local.addr, sizeof(sockaddr_in)), 0);
+    EXPECT_EQ(std::memcmp(&f->path.remote.addr, &path.remote.addr, sizeof(sockaddr_in)), 0);
+}
+
+// The hop budget is one: what a peer forwarded here is never forwarded again, and a node with
+// no address for the ID's node drops the packet.
+TEST_F(EndpointRouting, ForwardedPacketsAreNeverForwardedAgain) {
+    PeerSocket own;
+    PeerSocket node2;
+    PeerAddresses peers{{2, node2.address}};
+    SocketPeerForwarder forwarder(own.fd, peers);
+    endpoint_->set_peer_forwarder(&forwarder);
+    endpoint_->on_datagram(client_path(), short_packet(cid_of(*theirs_, 0), 300), 1, 1,
+                           /*from_peer=*/true);
+    EXPECT_EQ(endpoint_->counters().forwarded_other_node, 0u);
+    EXPECT_EQ(endpoint_->counters().dropped_other_node, 1u);
+    EXPECT_EQ(endpoint_->counters().from_peers, 1u);
+    auto node3 = ConnectionIds::create(kFleetKey, 3);
+    ASSERT_TRUE(node3);
+    endpoint_->on_datagram(client_path(), short_packet(cid_of(*node3, 0), 300), 1, 1);
+    EXPECT_EQ(endpoint_->counters().dropped_other_node, 2u);
+    EXPECT_EQ(forwarder.failed(), 1u);
+    // A forwarded Initial never opens a connection: new connections belong to the node the
+    // route chose.
+    std::vector<uint8_t> initial(1200, 0);
+    initial[0] = 0xc0;
+    initial[4] = 1;  // version 1
+    endpoint_->on_datagram(client_path(), initial, 1, 1, /*from_peer=*/true);
+    EXPECT_EQ(endpoint_->connections(), 0u);
+}
+
+TEST(PeerForwarding, TrailerRoundTripsAndRejectsWhatIsNotOne) {
+    PathAddr v6;
+    auto* l = reinterpret_cast<sockaddr_in6*>(&v6.local.addr);
+    l->sin6_family = AF_INET6;
+    l->sin6_port = htons(443);
+    inet_pton(AF_INET6, "2001:db8:a::10", &l->sin6_addr);
+    v6.local.len = sizeof(sockaddr_in6);
+    auto* r = reinterpret_cast<sockaddr_in6*>(&v6.remote.addr);
+    r->sin6_family = AF_INET6;
+    r->sin6_port = htons(40000);
+    inet_pton(AF_INET6, "2001:db8:0:31::2", &r->sin6_addr);
+    v6.remote.len = sizeof(sockaddr_in6);
+    const std::vector<uint8_t> packet(100, 0x42);
+    std::vector<uint8_t> wire;
+    ASSERT_TRUE(encode_forwarded(packet, v6, wire));
+    auto f = decode_forwarded(wire);
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->datagram.size(), packet.size());
+    EXPECT_EQ(std::memcmp(&f->path.remote.addr, &v6.remote.addr, sizeof(sockaddr_in6)), 0);
+    // Not a trailer: too short, a wrong magic, a family mix.
+    EXPECT_FALSE(decode_forwarded(std::span<const uint8_t>(wire).first(kForwardTrailerSize)));
+    auto bad = wire;
+    bad.back() ^= 1;
+    EXPECT_FALSE(decode_forwarded(bad));
+    auto mixed = wire;
+    mixed[packet.size()] = 4;  // local address says IPv4, remote IPv6
+    EXPECT_FALSE(decode_forwarded(mixed));
+    EXPECT_FALSE(decode_forwarded(packet));
 }
 
 TEST_F(EndpointRouting, AnotherWorkersConnectionIsDroppedNeverReset) {

@@ -697,6 +697,17 @@ lab_init() {
     chmod 0600 "$LAB_ADMIN_TOKEN"
     [[ -d $LAB_DIR/site ]] || cp -r "${LAB_SITE:-$(dirname "${BASH_SOURCE[0]}")/../../site}" "$LAB_DIR/site"
     LAB_HOOKS_MODE=${LAB_HOOKS_MODE:-auto}
+    # Stray forwarding is on by default where it can run, as on a real node: LAB_FORWARD=0
+    # turns it off (a lab as the fleet was before it).
+    if [[ ${LAB_FORWARD-auto} == auto ]]; then
+        if command -v wireguard-go >/dev/null && command -v wg >/dev/null; then
+            LAB_FORWARD=1
+        else
+            LAB_FORWARD=""
+            lab_log "WARNING: wireguard-go or wg missing: no tunnels between edges, no stray forwarding"
+        fi
+    fi
+    [[ ${LAB_FORWARD:-} == 0 ]] && LAB_FORWARD=""
     lab_write_env
     LAB_INITIALIZED=1
 }

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:?usage: report.sh BUILD_DIR [SCENARIO...]}" && pwd)
 shift
 scenarios=("$@")
-((${#scenarios[@]})) || scenarios=(routing crash poweroff drain publish stale browser acme)
+((${#scenarios[@]})) || scenarios=(routing crash poweroff drain continuity publish stale browser acme)
 mkdir -p "$build/lab-logs" "$build/lab-figures"
 declare -A result secs
 failed=0
