@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
                    "ADDR:PORT on the tunnel between nodes: take QUIC packets peers forward");
     app.add_option("--quic-forward-peer", flags.quic_forward_peers,
                    "NODE_ID=ADDR:PORT: send packets of that node's QUIC connections there");
+    app.add_option("--hooks-status", flags.hooks_status,
+                   "cdn-hooks' status file: report stray forwarding in /status and /metrics");
     app.add_option("--acme-thumbprint", flags.acme_thumbprint,
                    "fleet ACME account's JWK thumbprint: answer HTTP-01 challenges");
     app.add_flag("--compress", flags.compress,
@@ -129,6 +131,7 @@ int main(int argc, char** argv) {
     if (node_id->count() > 0) cfg.node_id = flags.node_id;
     if (!flags.quic_forward_listen.empty()) cfg.quic_forward_listen = flags.quic_forward_listen;
     if (!flags.quic_forward_peers.empty()) cfg.quic_forward_peers = flags.quic_forward_peers;
+    if (!flags.hooks_status.empty()) cfg.hooks_status = flags.hooks_status;
     if (flags.compress) cfg.compress = true;
     if (!flags.acme_thumbprint.empty()) cfg.acme_thumbprint = flags.acme_thumbprint;
     std::string self_signed_dir;  // removed once the certificate is loaded
@@ -354,6 +357,7 @@ int main(int argc, char** argv) {
         server::AdminOptions aopts;
         aopts.node_name = cfg.node_name;
         aopts.state_dir = cfg.state;
+        aopts.hooks_status = cfg.hooks_status;
         if (!cfg.admin_token_file.empty()) {
             auto token = read_token_file(cfg.admin_token_file);
             if (!token) return fail("admin_token_file: " + token.error());

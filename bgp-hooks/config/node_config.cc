@@ -132,6 +132,7 @@ NodeConfig parse(const json& root) {
         auto& s = c.forwarding;
         s.enabled = f.boolean("enabled", true);
         s.interfaces = f.strings("interfaces");
+        s.measure_cost = f.boolean("measure_cost", false);
         if (s.enabled && s.interfaces.empty())
             f.fail("interfaces", "needs the anycast-facing interfaces");
         auto valid_interface = [](const std::string& n) {

@@ -80,6 +80,10 @@ struct ForwardSettings {
     bool enabled = false;
     std::vector<std::string> interfaces;  // anycast-facing: where strays arrive
     std::vector<ForwardPeer> peers;
+    // Ask the kernel to time every BPF program while cdn-hooks runs (BPF_ENABLE_STATS, which
+    // is kernel-wide and costs two clock reads per run): the status then says what the filter
+    // costs per packet. For measurements, off in production.
+    bool measure_cost = false;
 };
 
 struct NodeConfig {

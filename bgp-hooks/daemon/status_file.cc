@@ -40,7 +40,9 @@ nlohmann::json forwarding_json(const ForwardStatus& f) {
             {"strays_without_peer", f.strays_no_peer},
             {"tunnel_delivered", f.tunnel_local},
             {"tunnel_dropped", f.tunnel_dropped},
-            {"forward_errors", f.forward_errors}};
+            {"forward_errors", f.forward_errors},
+            {"filter_runs", f.filter_runs},
+            {"filter_run_ns", f.filter_run_ns}};
 }
 
 }  // namespace

@@ -116,6 +116,7 @@ struct StrayForwarder::Impl {
     int settings_map = -1, peers_map = -1, forwarded_map = -1, counters_map = -1;
     uint32_t forward_id = 0, drop_id = 0;
     int cpus = 1;
+    int stats_fd = -1;  // held while the kernel times BPF programs (measure_cost)
     // Interface name -> the ifindex our filter is attached to (0: not attached).
     std::map<std::string, unsigned> attached;
 
@@ -124,6 +125,7 @@ struct StrayForwarder::Impl {
             if (ifindex != 0 && if_nametoindex(name.c_str()) == ifindex) detach(ifindex);
         }
         if (object) bpf_object__close(object);
+        if (stats_fd >= 0) ::close(stats_fd);
     }
 
     static int attach(unsigned ifindex, int prog_fd) {
@@ -261,6 +263,7 @@ Result<std::unique_ptr<StrayForwarder>> StrayForwarder::load(
     impl->forward_id = prog_id(impl->forward_fd);
     impl->drop_id = prog_id(impl->drop_fd);
     impl->cpus = std::max(1, libbpf_num_possible_cpus());
+    if (settings.measure_cost) impl->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 
     for (const std::string& p : anycast) {
         auto key = prefix_key(p);
@@ -336,6 +339,12 @@ ForwardStatus StrayForwarder::refresh() {
     st.tunnel_local = m.sum_counter(kTunnelLocal);
     st.tunnel_dropped = m.sum_counter(kTunnelDropped);
     st.forward_errors = m.sum_counter(kForwardErrors);
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(m.forward_fd, &info, &len) == 0) {
+        st.filter_runs = info.run_cnt;
+        st.filter_run_ns = info.run_time_ns;
+    }
     return st;
 }
 

@@ -35,6 +35,8 @@ struct ForwardStatus {
     uint64_t tunnel_local = 0;    // forwarded to this node and delivered here
     uint64_t tunnel_dropped = 0;  // forwarded to this node and not ours: dropped
     uint64_t forward_errors = 0;  // copies the kernel would not send
+    // With measure_cost: runs of the uplink filter and the time they took in all.
+    uint64_t filter_runs = 0, filter_run_ns = 0;
 };
 const char* to_string(ForwardStatus::State s);
 

@@ -206,7 +206,65 @@ std::string AdminApi::status_json() const {
             if (!sync.is_discarded()) j["sync"] = std::move(sync);
         }
     }
+    if (!options_.hooks_status.empty()) {
+        // Stray forwarding as cdn-hooks runs it: `cdnctl status` shows a node whose forwarder
+        // is down (it still serves).
+        std::ifstream in(options_.hooks_status);
+        json hooks = in ? json::parse(in, nullptr, false) : json();
+        j["forwarding"] = hooks.is_object() && hooks.contains("forwarding")
+                              ? hooks["forwarding"]
+                              : json{{"state", "unknown"},
+                                     {"detail", "no cdn-hooks status in " + options_.hooks_status}};
+    }
     return j.dump();
+}
+
+void AdminApi::append_forwarding_metrics(std::string& out) const {
+    if (options_.hooks_status.empty()) return;
+    std::ifstream in(options_.hooks_status);
+    const json hooks = in ? json::parse(in, nullptr, false) : json();
+    if (!hooks.is_object() || !hooks.contains("forwarding") || !hooks["forwarding"].is_object()) {
+        return;
+    }
+    const json& f = hooks["forwarding"];
+    auto number = [](const json& o, const char* key) {
+        return o.contains(key) && o[key].is_number_unsigned() ? o[key].get<uint64_t>() : 0;
+    };
+    out.append(
+        "# HELP anyedge_forward_active 1 while stray forwarding runs (cdn-hooks' tc "
+        "program; degraded counts), 0 when it is off or failed.\n");
+    out.append("# TYPE anyedge_forward_active gauge\n");
+    const std::string state = f.value("state", "");
+    out.append("anyedge_forward_active ")
+        .append(state == "active" || state == "degraded" ? "1" : "0")
+        .append("\n");
+    if (!f.contains("peers") || !f["peers"].is_array()) return;
+    out.append(
+        "# HELP anyedge_forward_packets_total TCP segments of other nodes' connections "
+        "sent to each peer's tunnel.\n");
+    out.append("# TYPE anyedge_forward_packets_total counter\n");
+    for (const json& p : f["peers"]) {
+        if (!p.is_object() || !p.contains("name") || !p["name"].is_string()) continue;
+        out.append("anyedge_forward_packets_total{peer=\"")
+            .append(p["name"].get<std::string>())
+            .append("\"} ")
+            .append(std::to_string(number(p, "forwarded_packets")))
+            .append("\n");
+    }
+    out.append(
+        "# HELP anyedge_forward_tunnel_dropped_total Segments peers forwarded here that "
+        "no connection here owns (dropped: the hop budget is one).\n");
+    out.append("# TYPE anyedge_forward_tunnel_dropped_total counter\n");
+    out.append("anyedge_forward_tunnel_dropped_total ")
+        .append(std::to_string(number(f, "tunnel_dropped")))
+        .append("\n");
+    out.append(
+        "# HELP anyedge_forward_tunnel_delivered_total Segments peers forwarded here and "
+        "delivered to a connection here.\n");
+    out.append("# TYPE anyedge_forward_tunnel_delivered_total counter\n");
+    out.append("anyedge_forward_tunnel_delivered_total ")
+        .append(std::to_string(number(f, "tunnel_delivered")))
+        .append("\n");
 }
 
 void AdminApi::append_certificate_sync_metrics(std::string& out) const {
@@ -366,6 +424,7 @@ std::string AdminApi::metrics_text() const {
         }
     }
     append_certificate_sync_metrics(out);
+    append_forwarding_metrics(out);
     return out;
 }
 

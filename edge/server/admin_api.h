@@ -32,8 +32,11 @@ namespace anyedge::server {
 
 struct AdminOptions {
     std::string node_name;
-    std::string token;               // empty: POSTs need no token
-    std::string state_dir;           // when set, /status includes STATE/sync-status.json
+    std::string token;      // empty: POSTs need no token
+    std::string state_dir;  // when set, /status includes STATE/sync-status.json
+    // cdn-hooks' status file: its "forwarding" object (stray forwarding's state and per-peer
+    // counters) is passed through in /status and /metrics. Empty: not reported.
+    std::string hooks_status;
     uint32_t drain_quiet_ms = 2000;  // drained: no new connection for this long, none in flight
     // ... and no connection open, or this long since the drain began. With stray forwarding
     // a connection open on a node whose route has gone still works (its packets come back
@@ -66,6 +69,7 @@ class AdminApi final : public RequestHandler {
     std::string metrics_text() const;
     // Gauges from cdn-sync's certificate report (install state, the issuer's last attempt).
     void append_certificate_sync_metrics(std::string& out) const;
+    void append_forwarding_metrics(std::string& out) const;
     std::string drain_state() const;  // "serving", "draining", "drained"
 
   private:

@@ -47,6 +47,7 @@ Status apply_config_json(const std::string& text, EdgeConfig& cfg) {
         u32("node_id", cfg.node_id);
         cfg.quic_forward_listen = o.str("quic_forward_listen", cfg.quic_forward_listen);
         list("quic_forward_peers", cfg.quic_forward_peers);
+        cfg.hooks_status = o.str("hooks_status", cfg.hooks_status);
         cfg.hsts = o.str("hsts", cfg.hsts);
         cfg.access_log = o.str("access_log", cfg.access_log);
         u32("max_connections", cfg.max_connections);

@@ -44,6 +44,8 @@ struct EdgeConfig {
     // quic_forward_listen. Peers are "NODE_ID=ADDR:PORT". Empty: dropped and counted.
     std::string quic_forward_listen;
     std::vector<std::string> quic_forward_peers;
+    // cdn-hooks' status file: /status and /metrics report stray forwarding from it.
+    std::string hooks_status;
     std::string hsts;        // Strict-Transport-Security value on TLS responses
     std::string access_log;  // path, "-" for stdout, empty for off
     uint32_t max_connections = 10000;

@@ -258,12 +258,14 @@ int main(int argc, char** argv) {
     if (st->parsed()) {
         auto fleet = replicate::fetch_fleet_status(split_nodes(nodes_csv), std::chrono::seconds(3));
         std::cout << replicate::format_status_table(fleet);
-        // 2: a node is down or unhealthy; 3: a node's cdn-sync reports an error or staleness.
+        // 2: a node is down or unhealthy; 3: a node's cdn-sync reports an error or staleness,
+        // a certificate error, or its stray forwarding is down (the node serves regardless).
         int code = 0;
         for (const auto& n : fleet) {
             if (!n.reachable || !n.healthy) code = 2;
             if (code == 0 && n.has_sync && (n.sync_state != "ok" || n.stale)) code = 3;
             if (code == 0 && (!n.cert_error.empty() || !n.issuer_error.empty())) code = 3;
+            if (code == 0 && replicate::forwarding_failing(n)) code = 3;
         }
         return code;
     }

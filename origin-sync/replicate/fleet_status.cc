@@ -1,5 +1,6 @@
 #include "origin-sync/replicate/fleet_status.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -66,6 +67,10 @@ NodeStatus parse_node_status(const std::string& admin_url, const Result<net::Htt
             }
         }
     }
+    if (j.contains("forwarding") && j["forwarding"].is_object()) {
+        s.forwarding_state = json_string_or(j["forwarding"], "state");
+        s.forwarding_detail = json_string_or(j["forwarding"], "detail");
+    }
     if (j.contains("tls") && j["tls"].is_object() && j["tls"].contains("certificates") &&
         j["tls"]["certificates"].is_array()) {
         for (const auto& c : j["tls"]["certificates"]) {
@@ -96,11 +101,17 @@ std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin
     return out;
 }
 
+bool forwarding_failing(const NodeStatus& n) {
+    return n.forwarding_state == "failed" || n.forwarding_state == "degraded" ||
+           n.forwarding_state == "unknown";
+}
+
 std::string format_status_table(const std::vector<NodeStatus>& nodes) {
     std::string out;
     char line[512];
-    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %-10s %s\n", "NODE",
-                  "ADMIN", "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "CERT", "ERROR");
+    std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %-10s %-9s %s\n", "NODE",
+                  "ADMIN", "GENERATION", "AGE", "HEALTH", "DRAIN", "SYNC", "CERT", "FORWARD",
+                  "ERROR");
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
@@ -121,6 +132,15 @@ std::string format_status_table(const std::vector<NodeStatus>& nodes) {
             err += std::string(err.empty() ? "" : "; ") + "certificate: " + n.cert_error;
         if (!n.issuer_error.empty())
             err += std::string(err.empty() ? "" : "; ") + "issuer: " + n.issuer_error;
+        // A forwarder that is down is worth saying: the node serves, but connections open
+        // when its route moves will be reset.
+        if (forwarding_failing(n) && !n.forwarding_detail.empty()) {
+            err += std::string(err.empty() ? "" : "; ") + "forwarding: " + n.forwarding_detail;
+        }
+        std::string forward = n.forwarding_state.empty() ? "-" : n.forwarding_state;
+        if (forwarding_failing(n)) {
+            for (char& ch : forward) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+        }
         std::string sync = !n.has_sync ? "-" : n.stale ? "STALE" : n.sync_state;
         std::string drain = n.drain_state.empty() ? "-" : n.drain_state;
         // Time left on the certificate: "89d", "5h", "40s", "EXPIRED".
@@ -137,9 +157,9 @@ std::string format_status_table(const std::vector<NodeStatus>& nodes) {
                 std::snprintf(cert, sizeof cert, "%llds", static_cast<long long>(left));
             }
         }
-        std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %-10s ",
+        std::snprintf(line, sizeof line, "%-16s %-28s %10s %8s %-9s %-8s %-6s %-10s %-9s ",
                       n.node.empty() ? "?" : n.node.c_str(), n.admin_url.c_str(), gen.c_str(), age,
-                      health, drain.c_str(), sync.c_str(), cert);
+                      health, drain.c_str(), sync.c_str(), cert, forward.c_str());
         out += line;
         out += err + "\n";  // unbounded: an error message is never cut
     }

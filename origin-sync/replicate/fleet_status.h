@@ -37,6 +37,10 @@ struct NodeStatus {
     int64_t cert_not_after = 0;
     std::string cert_error;
     std::string issuer_error;
+    // Stray forwarding as cdn-hooks reports it (through the edge): "active", "degraded",
+    // "failed", "off"; empty when the edge does not report it.
+    std::string forwarding_state;
+    std::string forwarding_detail;
 };
 
 // Interprets one node's answer (pure; exposed for tests).
@@ -46,8 +50,11 @@ NodeStatus fetch_node_status(const std::string& admin_url, std::chrono::millisec
 std::vector<NodeStatus> fetch_fleet_status(const std::vector<std::string>& admin_urls,
                                            std::chrono::milliseconds timeout);
 
+// Stray forwarding configured but not working fully (failed, degraded, or unreadable).
+bool forwarding_failing(const NodeStatus& n);
+
 // A fixed-width table: node, admin URL, generation, age, health, drain, sync, certificate
-// expiry, errors.
+// expiry, forwarding, errors.
 std::string format_status_table(const std::vector<NodeStatus>& nodes);
 
 struct WaitOutcome {

@@ -2,10 +2,14 @@
 // message naming it, and validate() refuses values the edge cannot run with.
 #include "edge/server/config.h"
 
+#include <sys/socket.h>
+
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "edge/server/forward_peers.h"
 
 namespace anyedge::server {
 namespace {
@@ -102,6 +106,32 @@ TEST(EdgeConfig, ReadsTheHttp3Keys) {
     const Status st = validate(cfg);
     ASSERT_FALSE(st);
     EXPECT_NE(st.error().find("node_id"), std::string::npos) << st.error();
+}
+
+TEST(EdgeConfig, ReadsTheForwardingKeys) {
+    EdgeConfig cfg;
+    ASSERT_TRUE(apply_config_json(R"({"quic_forward_listen": "203.0.113.101:4434",
+        "quic_forward_peers": ["2=203.0.113.102:4434", "3=[2001:db8::3]:4434"],
+        "hooks_status": "/run/anyedge/cdn-hooks.json"})",
+                                  cfg));
+    EXPECT_EQ(cfg.quic_forward_listen, "203.0.113.101:4434");
+    ASSERT_EQ(cfg.quic_forward_peers.size(), 2u);
+    EXPECT_EQ(cfg.hooks_status, "/run/anyedge/cdn-hooks.json");
+    auto peers = parse_forward_peers(cfg.quic_forward_peers, 1);
+    ASSERT_TRUE(peers) << peers.error();
+    EXPECT_EQ(peers->size(), 2u);
+    EXPECT_EQ(peers->at(3).addr.ss_family, AF_INET6);
+    for (const char* bad : {"2", "=1.2.3.4:5", "x=1.2.3.4:5", "70000=1.2.3.4:5", "1=1.2.3.4:5",
+                            "2=1.2.3.4", "2=host:5"}) {
+        EXPECT_FALSE(parse_forward_peers({bad}, 1)) << bad;
+    }
+    EXPECT_FALSE(parse_forward_peers({"2=1.2.3.4:5", "2=1.2.3.5:5"}, 1));
+    cfg.site = "/srv";
+    cfg.listen = {"127.0.0.1:80"};
+    cfg.quic_forward_listen.clear();
+    const Status st = validate(cfg);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().find("quic_forward_listen"), std::string::npos) << st.error();
 }
 
 TEST(EdgeConfig, RefusesWhatItCannotUseNamingIt) {

@@ -7,6 +7,7 @@
 #   B. undrain: two downloads started on e2 while e1 was drained; the route comes back to e1.
 #   C. a route flap (r1 drops and restores its BGP sessions with e1): downloads on e1 move to
 #      e2 and back, and an HTTP/3 download with them.
+#   S. wrk keep-alive on e1 with nothing to forward: what the filter costs the serving path.
 #   E. wrk keep-alive on e1 while the route sits on e2 for 3 s: every request is forwarded;
 #      the tunnel's CPU per forwarded segment is a figure.
 #   D. e1 loses its link outright: its connections are lost (nothing can keep them); the
@@ -32,10 +33,16 @@ admin=$(lab_admin_url e1)
 
 # HTTP/3 has no client-side rate limit: r1 shapes UDP toward c1 to 16 Mbit/s (~10 s for
 # 20 MiB), so that the download spans the route change.
-lab_exec r1 tc qdisc add dev to-c1 root handle 1: prio
-lab_exec r1 tc qdisc add dev to-c1 parent 1:3 handle 30: tbf rate 16mbit burst 32kb latency 400ms
-lab_exec r1 tc filter add dev to-c1 parent 1: protocol ip u32 match ip protocol 17 0xff flowid 1:3
-lab_exec r1 tc filter add dev to-c1 parent 1: protocol ipv6 u32 match ip6 protocol 17 0xff flowid 1:3
+lab_exec r1 tc qdisc add dev to-c1 root handle 1: htb default 10
+lab_exec r1 tc class add dev to-c1 parent 1: classid 1:10 htb rate 10gbit 2>/dev/null
+lab_exec r1 tc class add dev to-c1 parent 1: classid 1:30 htb rate 16mbit ceil 16mbit
+lab_exec r1 tc filter add dev to-c1 parent 1: protocol ip u32 match ip protocol 17 0xff flowid 1:30
+lab_exec r1 tc filter add dev to-c1 parent 1: protocol ipv6 u32 match ip6 protocol 17 0xff flowid 1:30
+# QUIC packets e2 forwarded to e1: proof that an HTTP/3 download crossed a route change.
+quic_forwarded() {
+    lab_exec e2 curl -s --max-time 2 "$(lab_admin_url e2)/metrics" |
+        awk '/^anyedge_quic_forwarded_total / { print $2 }'
+}
 
 # download NAME FAMILY: 20 MiB at 2 MB/s from c1, in the background; NAME.rc, NAME.bin.
 download() {
@@ -93,6 +100,7 @@ download a4 4; download a6 6; download_h3 a3
 sleep 2
 lab_assert "A: downloads began on e1" test "$(served_by a4)" = e1
 strays0=$(hooks_field e2 '["forwarding"]["strays_forwarded"]')
+quic0=$(quic_forwarded)
 t_drain=$(lab_now_ms)
 lab_log "A: drain e1"
 lab_exec origin "$LAB_BUILD/origin-sync/cdnctl" drain --node "$admin" \
@@ -112,6 +120,9 @@ lab_assert "A: e1 reported drained" test -n "$drained"
 check_download a4 "A: IPv4 download across the drain"
 check_download a6 "A: IPv6 download across the drain"
 check_download a3 "A: HTTP/3 download across the drain (gtlsclient)"
+quic1=$(quic_forwarded)
+lab_figure "A: QUIC packets e2 forwarded to e1 (the HTTP/3 download)" "$((quic1 - quic0))"
+lab_assert "A: the HTTP/3 download crossed the route change (forwarded)" test $((quic1 - quic0)) -gt 0
 lab_figure "A: segments e2 forwarded to e1 while the downloads ran" "$((strays1 - strays0))"
 
 # ---- B. undrain
@@ -128,6 +139,7 @@ check_download b4 "B: IPv4 download across the undrain"
 check_download b6 "B: IPv6 download across the undrain"
 
 # ---- C. a route flap: r1 drops its sessions with e1 and brings them back
+quic0=$(quic_forwarded)
 download c4 4; download c6 6; download_h3 c3
 sleep 2
 lab_assert "C: downloads began on e1" test "$(served_by c4)" = e1
@@ -141,6 +153,9 @@ wait_downloads c4 c6 c3
 check_download c4 "C: IPv4 download across a flap (e1 -> e2 -> e1)"
 check_download c6 "C: IPv6 download across a flap"
 check_download c3 "C: HTTP/3 download across a flap"
+quic1=$(quic_forwarded)
+lab_figure "C: QUIC packets e2 forwarded to e1 during the flap" "$((quic1 - quic0))"
+lab_assert "C: the HTTP/3 download crossed the flap (forwarded)" test $((quic1 - quic0)) -gt 0
 
 lab_probe_stop ka
 read -r ka_total ka_resets < <(awk -v d="$t_drain" '$1 >= d { n++ } $3 == 0 && $6 ~ /^reset/ && $1 >= d { r++ }
@@ -151,6 +166,32 @@ lab_figure "keep-alive clients (20) across drain, undrain and flap: connections 
 lab_figure "keep-alive clients: requests, failed" "$ka_total, $(lab_json "$s" '["failed"]')"
 lab_assert "keep-alive: 0 connections reset across drain, undrain and flap" test "$ka_resets" -eq 0
 lab_assert "keep-alive: 0 failed requests" test "$(lab_json "$s" '["failed"]')" -eq 0
+
+# ---- S. what the filter costs a node that is not forwarding: wrk keep-alive on e1 for 3 s with
+# nothing to forward. cdn-hooks runs with measure_cost (the kernel times BPF programs), so the
+# filter's time per packet on the uplink is measured, against the edge's own CPU per request.
+filter_stats() {  # e1's uplink filter: runs, total ns
+    python3 -c 'import json, sys
+f = json.load(open(sys.argv[1] + "/e1/cdn-hooks.json"))["forwarding"]
+print(f.get("filter_runs", 0), f.get("filter_run_ns", 0))' "$LAB_DIR"
+}
+edge_ticks() { awk '{print $14 + $15}' "/proc/$(lab_pid_of edge-e1)/stat"; }
+sleep 1.2
+read -r runs0 ns0 < <(filter_stats)
+ticks0=$(edge_ticks)
+lab_exec c1 wrk -t1 -c4 -d3s --timeout 2s -H "Host: $LAB_HOST" "http://$LAB_V4/" >"$LAB_DIR/wrk-serving.out" 2>&1
+ticks1=$(edge_ticks)
+sleep 1.2
+read -r runs1 ns1 < <(filter_stats)
+s_req=$(awk '/requests in/ { print $1 }' "$LAB_DIR/wrk-serving.out")
+if (( runs1 > runs0 && ${s_req:-0} > 0 )); then
+    lab_figure "S: tc filter on a node that is not forwarding: time per packet (uplink, wrk keep-alive)" \
+        "$(python3 -c "print(f'{($ns1 - $ns0) / ($runs1 - $runs0):.0f} ns over $((runs1 - runs0)) packets')")"
+    lab_figure "S: the filter's time per request / cdn-edge's CPU per request" \
+        "$(python3 -c "r=$s_req; f=($ns1-$ns0)/r/1000; e=($ticks1-$ticks0)*1e4/r; print(f'{f:.2f} µs / {e:.1f} µs ({100*f/e:.1f}%)')")"
+else
+    lab_figure "S: tc filter cost" "not measured (no BPF run-time statistics)"
+fi
 
 # ---- E. what forwarding costs: wrk keeps 4 keep-alive connections busy on e1, and r1 moves
 # the route to e2 for 3 s, so that e2 forwards every request segment to e1 (and a copy to e3).
@@ -210,3 +251,25 @@ lab_assert "D: e2 forwarded e1's strays" test $((e2s1 - e2s0)) -gt 0
 lab_assert "D: one copy per stray per peer (no storm)" test $((e2c1 - e2c0)) -eq $((e2s1 - e2s0))
 lab_assert "D: e3 forwarded nothing on (no loop)" test $((e3f1 - e3f0)) -eq 0
 lab_assert "D: e2 still serves" test "$(lab_served_by c1 4)" = e2
+
+# ---- F. a forwarder that is down: e3's tunnel to e2 goes down. e3 still serves; its status,
+# /metrics and `cdnctl status` say so.
+ip -n "$(lab_ns e3)" link set "$(lab_tunnel_name e3 e2)" down
+for ((i = 0; i < 100; i++)); do  # bounded: 5 s
+    [[ $(hooks_field e3 '["forwarding"]["state"]') == degraded ]] && break
+    sleep 0.05
+done
+lab_figure "F: e3 forwarding with its tunnel to e2 down" \
+    "$(hooks_field e3 '["forwarding"]["state"]'): $(hooks_field e3 '["forwarding"]["detail"]')"
+lab_assert "F: e3 reports forwarding degraded" test "$(hooks_field e3 '["forwarding"]["state"]')" = degraded
+status_out=$(lab_exec origin "$LAB_BUILD/origin-sync/cdnctl" status --nodes "$(lab_admin_url e3)")
+status_rc=$?
+echo "$status_out"
+lab_assert "F: cdnctl status says DEGRADED and exits 3" \
+    test "$status_rc" -eq 3 -a -n "$(grep -w DEGRADED <<<"$status_out")"
+lab_assert "F: e3 still serves c2" test "$(lab_served_by c2 4)" = e3
+metrics=$(lab_exec e2 curl -s --max-time 2 "$(lab_admin_url e2)/metrics")
+lab_figure "e2 /metrics: TCP segments forwarded to e1, QUIC packets forwarded to node 1" \
+    "$(awk '/^anyedge_forward_packets_total\{peer="e1"\}/ { print $2 }' <<<"$metrics"), $(awk '/^anyedge_quic_forwarded_to_total\{peer="1"\}/ { print $2 }' <<<"$metrics")"
+lab_assert "e2 /metrics counts what it forwarded to e1 (TCP and QUIC)" test \
+    "$(awk '/^anyedge_forward_packets_total\{peer="e1"\}/ { print ($2 > 0) }' <<<"$metrics")$(awk '/^anyedge_quic_forwarded_to_total\{peer="1"\}/ { print ($2 > 0) }' <<<"$metrics")" = 11

@@ -246,7 +246,7 @@ cfg = {
   "withdraw_on_exit": True,
 }
 if "${LAB_FORWARD:-}":
-    cfg["forwarding"] = {"interfaces": ["uplink"],
+    cfg["forwarding"] = {"interfaces": ["uplink"], "measure_cost": True,
                          "peers": [{"name": p, "interface": n}
                                    for p, n in json.loads('$(lab_tunnel_map "$e")').items()]}
 if "$canary_etag":
@@ -428,7 +428,7 @@ lab_start_edge() {  # lab_start_edge EDGE
     local e=$1 d="$LAB_DIR/$1"
     local args=(--listen "$LAB_V4:80" --listen "[$LAB_V6]:80" --node-name "$e"
         --admin "${LAB_EDGE_V4[$e]}:$LAB_ADMIN_PORT" --admin-token-file "$LAB_ADMIN_TOKEN"
-        --threads 1)
+        --threads 1 --hooks-status "$d/cdn-hooks.json")
     if [[ -n ${LAB_STATE_MODE:-} ]]; then
         args+=(--state "$d/state")
     else

@@ -126,6 +126,34 @@ TEST(NodeStatus, SyncObjectPresentOrAbsent) {
     EXPECT_EQ(s.drain_state, "");
 }
 
+// Stray forwarding as the edge relays it from cdn-hooks: shown in its column, and a forwarder
+// that is down is named with its reason (the node still serves).
+TEST(NodeStatus, Forwarding) {
+    net::HttpResponse r;
+    r.status = 200;
+    r.body = R"({"node":"n1","generation":4,"healthy":true,
+                 "forwarding":{"state":"active","detail":"","peers":[]}})";
+    NodeStatus s = parse_node_status("u", r);
+    EXPECT_EQ(s.forwarding_state, "active");
+    EXPECT_FALSE(forwarding_failing(s));
+    std::string table = format_status_table({s});
+    EXPECT_NE(table.find("FORWARD"), std::string::npos) << table;
+    EXPECT_NE(table.find(" active "), std::string::npos) << table;
+
+    r.body = R"({"node":"n1","generation":4,"healthy":true,
+                 "forwarding":{"state":"degraded","detail":"peer e2: wg-e2: down"}})";
+    s = parse_node_status("u", r);
+    EXPECT_TRUE(forwarding_failing(s));
+    table = format_status_table({s});
+    EXPECT_NE(table.find("DEGRADED"), std::string::npos) << table;
+    EXPECT_NE(table.find("forwarding: peer e2: wg-e2: down"), std::string::npos) << table;
+
+    r.body = R"({"node":"n1","generation":4,"healthy":true})";  // not configured
+    s = parse_node_status("u", r);
+    EXPECT_EQ(s.forwarding_state, "");
+    EXPECT_FALSE(forwarding_failing(s));
+}
+
 TEST(Drain, ParsesStatusAndNamesTheBlocker) {
     net::HttpResponse r;
     r.status = 200;
