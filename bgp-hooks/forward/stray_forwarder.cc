@@ -223,8 +223,11 @@ Result<std::unique_ptr<StrayForwarder>> StrayForwarder::load(
     auto failed = [&](const std::string& what, int err) {
         g_libbpf_log = nullptr;
         std::string m = what + ": " + errno_text(err);
-        if (err == -EPERM || err == EPERM) m += " (needs CAP_BPF and CAP_NET_ADMIN)";
-        if (!log.empty()) m += "\n" + log;
+        if (err == -EPERM || err == EPERM) {
+            m += " (needs CAP_BPF and CAP_NET_ADMIN)";
+        } else if (!log.empty()) {
+            m += "\n" + log;  // the verifier's reasons, for a kernel that refuses the program
+        }
         return make_error(m);
     };
 

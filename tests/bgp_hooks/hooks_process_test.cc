@@ -57,7 +57,10 @@ class HooksProcess : public ::testing::Test {
     }
 
     // cdn-hooks with stdout (the ExaBGP API) and stderr (the log) in separate files.
-    void start_hooks(const std::string& notify_path) {
+    // `extra`: keys merged into the config; `no_capabilities`: run it with an empty capability
+    // bounding set (as an unprivileged service would be), through util-linux's setpriv.
+    void start_hooks(const std::string& notify_path, const nlohmann::json& extra = {},
+                     bool no_capabilities = false) {
         nlohmann::json j = {
             {"node", "exa1"},
             {"backend", "exabgp"},
@@ -75,6 +78,7 @@ class HooksProcess : public ::testing::Test {
                 {"expected_etag", anyedge::sha256_hex("x")}}}}},
             {"policy", {{"success_threshold", 2}, {"hold_down_ms", 500}}},
         };
+        if (extra.is_object()) j.update(extra);
         write_file(dir_ / "hooks.json", j.dump());
         hooks_ = fork();
         if (hooks_ == 0) {
@@ -83,6 +87,12 @@ class HooksProcess : public ::testing::Test {
             dup2(out, 1);
             dup2(err, 2);
             setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+            if (no_capabilities) {
+                execlp("setpriv", "setpriv", "--bounding-set=-all", "--inh-caps=-all",
+                       CDN_HOOKS_BIN, "--config", (dir_ / "hooks.json").c_str(),
+                       static_cast<char*>(nullptr));
+                _exit(127);
+            }
             execl(CDN_HOOKS_BIN, CDN_HOOKS_BIN, "--config", (dir_ / "hooks.json").c_str(),
                   static_cast<char*>(nullptr));
             _exit(127);
@@ -184,6 +194,55 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
         EXPECT_TRUE(ok) << l;
     }
     EXPECT_EQ(count, 6);  // withdraw x2, announce x2, withdraw x2
+}
+
+// Where stray forwarding cannot run (its interface is missing, or the process may not load
+// eBPF), the node announces and serves as before; the log says so once, the status says why.
+TEST_F(HooksProcess, ForwardingThatCannotRunLeavesTheNodeAsBefore) {
+    for (bool no_capabilities : {false, true}) {
+        SCOPED_TRACE(no_capabilities ? "without capabilities" : "missing interface");
+        const std::string status = (dir_ / "status.json").string();
+        nlohmann::json extra = {
+            {"status_file", status},
+            {"forwarding",
+             // No such interface: nothing is ever attached to this machine's own interfaces.
+             // Without capabilities the load fails first, at the bpf() call.
+             {{"interfaces", {"anyedge-none0"}},
+              {"peers", {{{"name", "e2"}, {"interface", "anyedge-none1"}}}}}}};
+        fs::remove(dir_ / "exabgp.out");  // the previous run's lines must not count
+        fs::remove(dir_ / "hooks.log");
+        start_hooks("", extra, no_capabilities);
+        if (edge_ < 0) start_edge();
+        ASSERT_TRUE(wait_for(
+            [&] {
+                return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
+                       std::string::npos;
+            },
+            20s))
+            << read_file(dir_ / "hooks.log");
+        const std::string log = read_file(dir_ / "hooks.log");
+        const auto first = log.find("stray forwarding is OFF: ");
+        ASSERT_NE(first, std::string::npos) << log;
+        EXPECT_EQ(log.find("stray forwarding is OFF", first + 1), std::string::npos) << log;
+        EXPECT_NE(log.find("The node serves as before"), std::string::npos) << log;
+        if (no_capabilities) {
+            EXPECT_NE(log.find("needs CAP_BPF and CAP_NET_ADMIN"), std::string::npos) << log;
+        } else {
+            EXPECT_NE(log.find("anyedge-none0: no such interface"), std::string::npos) << log;
+        }
+        ASSERT_TRUE(wait_for([&] { return fs::exists(status); }, 10s));
+        ASSERT_TRUE(wait_for(
+            [&] {
+                auto j = nlohmann::json::parse(read_file(status), nullptr, false);
+                return j.is_object() && j["forwarding"]["state"] == "failed" &&
+                       j["state"] == "announced";
+            },
+            10s))
+            << read_file(status);
+        stop(hooks_);
+        hooks_ = -1;
+        fs::remove(status);
+    }
 }
 
 TEST_F(HooksProcess, BadConfigFailsFastNamingTheKey) {

@@ -104,7 +104,7 @@ fi
 # SYN retransmission (one that did was sent before the move, while e1 held SYNs).
 moved=$(awk -v d="$t_drain" '$3 == 1 && $4 == "e2" && $1 >= d && $2 - $1 < 500 { if (m == "" || $1 < m) m = $1 }
     END { if (m != "") printf "%.0f", m - d }' "$LAB_DIR/nc4.tsv")
-lab_timed "c1 traffic (nc4) moved to e2 after the drain began (close phase 1.5 s + hold lead 0.15 s + BGP)" "$moved" 3000
+lab_timed "c1 traffic (nc4) moved to e2 after the drain began (close phase 1.5 s without forwarding + hold lead 0.15 s + BGP)" "$moved" 3000
 
 # The SYN hold, as e1 counted it (cdn-hooks asked for it between the close phase and the tag).
 holds=$(edge_status_field '["syn_holds"]')
