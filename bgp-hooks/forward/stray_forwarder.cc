@@ -128,44 +128,41 @@ struct StrayForwarder::Impl {
         if (stats_fd >= 0) ::close(stats_fd);
     }
 
-    static int attach(unsigned ifindex, int prog_fd) {
+    static bpf_tc_hook ingress(unsigned ifindex) {
         bpf_tc_hook hook{};
         hook.sz = sizeof hook;
         hook.ifindex = static_cast<int>(ifindex);
         hook.attach_point = BPF_TC_INGRESS;
-        int err = bpf_tc_hook_create(&hook);
-        if (err && err != -EEXIST) return err;
+        return hook;
+    }
+    static bpf_tc_opts our_place() {
         bpf_tc_opts opts{};
         opts.sz = sizeof opts;
         opts.handle = kHandle;
         opts.priority = kPriority;
+        return opts;
+    }
+
+    static int attach(unsigned ifindex, int prog_fd) {
+        bpf_tc_hook hook = ingress(ifindex);
+        int err = bpf_tc_hook_create(&hook);
+        if (err && err != -EEXIST) return err;
+        bpf_tc_opts opts = our_place();
         opts.prog_fd = prog_fd;
         opts.flags = BPF_TC_F_REPLACE;
         return bpf_tc_attach(&hook, &opts);
     }
 
     static void detach(unsigned ifindex) {
-        bpf_tc_hook hook{};
-        hook.sz = sizeof hook;
-        hook.ifindex = static_cast<int>(ifindex);
-        hook.attach_point = BPF_TC_INGRESS;
-        bpf_tc_opts opts{};
-        opts.sz = sizeof opts;
-        opts.handle = kHandle;
-        opts.priority = kPriority;
+        bpf_tc_hook hook = ingress(ifindex);
+        bpf_tc_opts opts = our_place();
         bpf_tc_detach(&hook, &opts);
     }
 
     // Is our program (prog_id) the filter at our place on this interface?
     static bool attached_here(unsigned ifindex, uint32_t prog_id) {
-        bpf_tc_hook hook{};
-        hook.sz = sizeof hook;
-        hook.ifindex = static_cast<int>(ifindex);
-        hook.attach_point = BPF_TC_INGRESS;
-        bpf_tc_opts opts{};
-        opts.sz = sizeof opts;
-        opts.handle = kHandle;
-        opts.priority = kPriority;
+        bpf_tc_hook hook = ingress(ifindex);
+        bpf_tc_opts opts = our_place();
         return bpf_tc_query(&hook, &opts) == 0 && opts.prog_id == prog_id;
     }
 

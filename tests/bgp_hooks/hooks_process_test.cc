@@ -131,6 +131,15 @@ class HooksProcess : public ::testing::Test {
         return notified_;
     }
     std::string exabgp() { return read_file(dir_ / "exabgp.out"); }
+    bool wait_for_announce() {
+        return wait_for(
+                   [&] {
+                       return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
+                              std::string::npos;
+                   },
+                   20s)
+            .has_value();
+    }
 
     fs::path dir_;
     int port_ = 0, admin_port_ = 0;
@@ -155,13 +164,7 @@ TEST_F(HooksProcess, ExabgpLinesFollowTheEdgeAndSystemdIsNotified) {
     EXPECT_EQ(exabgp().find("announce"), std::string::npos) << exabgp();
 
     start_edge();
-    ASSERT_TRUE(wait_for(
-        [&] {
-            return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
-                   std::string::npos;
-        },
-        20s))
-        << read_file(dir_ / "hooks.log");
+    ASSERT_TRUE(wait_for_announce()) << read_file(dir_ / "hooks.log");
     EXPECT_NE(exabgp().find("announce route 2001:db8:a::10/128 next-hop self\n"),
               std::string::npos);
 
@@ -213,13 +216,7 @@ TEST_F(HooksProcess, ForwardingThatCannotRunLeavesTheNodeAsBefore) {
         fs::remove(dir_ / "hooks.log");
         start_hooks("", extra, no_capabilities);
         if (edge_ < 0) start_edge();
-        ASSERT_TRUE(wait_for(
-            [&] {
-                return exabgp().find("announce route 203.0.113.10/32 next-hop self\n") !=
-                       std::string::npos;
-            },
-            20s))
-            << read_file(dir_ / "hooks.log");
+        ASSERT_TRUE(wait_for_announce()) << read_file(dir_ / "hooks.log");
         const std::string log = read_file(dir_ / "hooks.log");
         const auto first = log.find("stray forwarding is OFF: ");
         ASSERT_NE(first, std::string::npos) << log;

@@ -178,20 +178,24 @@ struct PeerSocket {
     Address address;
 };
 
-PathAddr client_path() {
-    PathAddr p;
-    auto* local = reinterpret_cast<sockaddr_in*>(&p.local.addr);
-    local->sin_family = AF_INET;
-    local->sin_port = htons(443);
-    inet_pton(AF_INET, "203.0.113.10", &local->sin_addr);
-    p.local.len = sizeof(sockaddr_in);
-    auto* remote = reinterpret_cast<sockaddr_in*>(&p.remote.addr);
-    remote->sin_family = AF_INET;
-    remote->sin_port = htons(50123);
-    inet_pton(AF_INET, "198.51.100.2", &remote->sin_addr);
-    p.remote.len = sizeof(sockaddr_in);
-    return p;
+// An IPv4 or IPv6 socket address.
+Address ip(const char* text, uint16_t port) {
+    Address a;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.addr);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.addr);
+    if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        a.len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        a.len = sizeof(sockaddr_in6);
+    }
+    return a;
 }
+
+PathAddr client_path() { return PathAddr{ip("203.0.113.10", 443), ip("198.51.100.2", 50123)}; }
 
 // Continuity across route changes: a packet of node 2's connection that reaches node 1 goes
 // to node 2's forward address with the client's path, and node 2 reads the same packet and
@@ -247,17 +251,7 @@ TEST_F(EndpointRouting, ForwardedPacketsAreNeverForwardedAgain) {
 }
 
 TEST(PeerForwarding, TrailerRoundTripsAndRejectsWhatIsNotOne) {
-    PathAddr v6;
-    auto* l = reinterpret_cast<sockaddr_in6*>(&v6.local.addr);
-    l->sin6_family = AF_INET6;
-    l->sin6_port = htons(443);
-    inet_pton(AF_INET6, "2001:db8:a::10", &l->sin6_addr);
-    v6.local.len = sizeof(sockaddr_in6);
-    auto* r = reinterpret_cast<sockaddr_in6*>(&v6.remote.addr);
-    r->sin6_family = AF_INET6;
-    r->sin6_port = htons(40000);
-    inet_pton(AF_INET6, "2001:db8:0:31::2", &r->sin6_addr);
-    v6.remote.len = sizeof(sockaddr_in6);
+    const PathAddr v6{ip("2001:db8:a::10", 443), ip("2001:db8:0:31::2", 40000)};
     const std::vector<uint8_t> packet(100, 0x42);
     std::vector<uint8_t> wire;
     ASSERT_TRUE(encode_forwarded(packet, v6, wire));
