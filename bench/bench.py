@@ -978,6 +978,50 @@ def report(results, cases, names, skipped, meta, failed=()):
     return "\n".join(lines)
 
 
+def forward_cost(build_dir):
+    """The stray-forwarding filter's time per packet here (`cdn-hooks forward-cost`: the kernel
+    runs it in a private network namespace), or (None, why)."""
+    hooks = os.path.join(build_dir, "bgp-hooks", "cdn-hooks")
+    if not os.access(hooks, os.X_OK):
+        return None, f"{hooks} not built"
+    try:
+        p = subprocess.run([hooks, "forward-cost", "--runs", "1000000"], capture_output=True,
+                           text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "cdn-hooks forward-cost timed out"
+    if p.returncode != 0:
+        return None, (p.stderr.strip() or f"exit {p.returncode}") + " (needs root)"
+    return json.loads(p.stdout), ""
+
+
+def forward_section(results, cases, E, build_dir):
+    """What stray forwarding costs a node that is not forwarding: its tc filter runs on every
+    inbound packet. Against cdn-edge's own server CPU per request on the keep-alive cases
+    (a keep-alive request brings in about two segments: the request and an ACK)."""
+    cost, why = forward_cost(build_dir)
+    lines = ["", "Stray forwarding on the serving path (a node that is not forwarding; the "
+             "tc filter cdn-hooks loads runs on every inbound packet):", ""]
+    if cost is None:
+        lines.append(f"not measured: {why}")
+        return "\n".join(lines)
+    ns = cost["local_segment_ns"]
+    lines.append(f"filter time per packet: {ns} ns (a segment of a local connection), "
+                 f"{cost['other_address_ns']} ns (another address); the kernel's own timing "
+                 f"over {cost['runs']:,} runs.")
+    rows = []
+    for cname in ("ka8k", "tls_ka8k"):
+        er = [r for r in results if r["case"] == cname and r["server"] == E]
+        if cname not in cases or not er:
+            continue
+        per_req = med(er, "server_cpu_us_per_req")
+        filt = 2 * ns / 1000
+        rows.append(f"| {cname} | {fmt(per_req)} | {filt:.2f} | {100 * filt / per_req:.1f}% |")
+    if rows:
+        lines += ["", f"| case | {E} server CPU µs/req | filter µs/req (2 packets) | filter / "
+                  f"{E} |", "|---|---:|---:|---:|"] + rows
+    return "\n".join(lines)
+
+
 def h3_section(results, cases, E, peers, skipped):
     """HTTP/3 cases against the TCP case each is held to (`vs`): cdn-edge's own figure over
     TCP, and the peers' for reference; the goal applies to cdn-edge h3 / cdn-edge TCP."""
@@ -1235,6 +1279,7 @@ def main(argv):
                     versions=versions(),
                     suites={s.name: s.suite for s in servers if s.suite})
         table = report(results, args.cases, [s.name for s in servers], skipped, meta, failed)
+        table += forward_section(results, args.cases, servers[0].name, args.build_dir)
         if args.edge_cmd:
             table += f"\n\n(cdn-edge column produced by --edge-cmd {args.edge_cmd!r})"
         for note in note_for_table:

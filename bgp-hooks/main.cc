@@ -5,6 +5,7 @@
 //                                            upstream snippet; --out FILE --check: write, bird -p)
 //   cdn-hooks set-route STATE --config FILE  write one route state and configure BIRD (used by
 //                                            the systemd unit's ExecStopPost to withdraw)
+//   cdn-hooks forward-cost [--runs N]        time the stray-forwarding filter here (JSON)
 // Single-threaded: one loop runs the checks, the state machine and the backend.
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 
 #include "bgp-hooks/config/node_config.h"
 #include "bgp-hooks/daemon/daemon.h"
+#include "bgp-hooks/forward/filter_probe.h"
 #include "bgp-hooks/templates/bird_config.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/log_line.h"
@@ -94,6 +96,20 @@ int render_bird(const hooks::NodeConfig& c, bool upstream, const std::string& ou
     return 0;
 }
 
+// What the tc filter costs per packet here, as JSON: on the serving path (a segment of a
+// connection open here) and for a packet to another address. Runs in a private namespace.
+int forward_cost(int runs) {
+    auto cost = hooks::measure_filter_cost(runs);
+    if (!cost) {
+        std::cerr << "cdn-hooks: forward-cost: " << cost.error() << "\n";
+        return 1;
+    }
+    std::cout << "{\"local_segment_ns\": " << cost->local_segment_ns
+              << ", \"other_address_ns\": " << cost->other_address_ns << ", \"runs\": " << runs
+              << "}\n";
+    return 0;
+}
+
 int set_route(const hooks::NodeConfig& c, const std::string& state) {
     auto r = policy::route_state_from_string(state);
     if (!r) {
@@ -114,7 +130,7 @@ int set_route(const hooks::NodeConfig& c, const std::string& state) {
 int main(int argc, char** argv) {
     CLI::App app{"cdn-hooks: announce the anycast route only while this node is healthy"};
     std::string config_path;
-    app.add_option("-c,--config", config_path, "node JSON config")->required();
+    app.add_option("-c,--config", config_path, "node JSON config (required but for forward-cost)");
     app.fallthrough();
     auto* render = app.add_subcommand("render-bird", "print or write the BIRD config");
     bool upstream = false, check = false;
@@ -122,11 +138,20 @@ int main(int argc, char** argv) {
     render->add_flag("--upstream", upstream, "the upstream router's snippet instead");
     render->add_option("--out", out, "write to this file (atomically) instead of stdout");
     render->add_flag("--check", check, "with --out: `bird -p` the result before replacing FILE");
+    auto* cost = app.add_subcommand(
+        "forward-cost", "time the stray-forwarding filter on this machine (needs root)");
+    int runs = 1000000;
+    cost->add_option("--runs", runs, "runs to average over")->check(CLI::Range(1, 100000000));
     auto* set = app.add_subcommand("set-route", "apply one route state and exit");
     std::string state;
     set->add_option("state", state, "announce | deprefer | graceful-shutdown | withdraw")
         ->required();
     CLI11_PARSE(app, argc, argv);
+    if (*cost) return forward_cost(runs);  // needs no node config
+    if (config_path.empty()) {
+        std::cerr << "cdn-hooks: --config is required\n";
+        return 2;
+    }
 
     auto cfg = hooks::load_node_config(config_path);
     if (!cfg) {

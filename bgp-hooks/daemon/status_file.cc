@@ -30,7 +30,9 @@ nlohmann::json forwarding_json(const ForwardStatus& f) {
                          {"interface", p.interface},
                          {"up", p.up},
                          {"forwarded_packets", p.packets},
-                         {"forwarded_bytes", p.bytes}});
+                         {"forwarded_bytes", p.bytes},
+                         {"received_delivered", p.received_delivered},
+                         {"received_dropped", p.received_dropped}});
     }
     return {{"state", to_string(f.state)},
             {"detail", f.detail},

@@ -82,6 +82,26 @@ struct {
     __type(value, struct traffic);
 } forwarded SEC(".maps");
 
+// What arrives from each peer's tunnel: ifindex -> the peer's place in the node config, and
+// per peer the segments delivered here and those dropped (not ours).
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, MAX_PEERS);
+    __type(key, __u32);
+    __type(value, __u32);
+} tunnel_peer SEC(".maps");
+
+struct received {
+    __u64 delivered;
+    __u64 dropped;
+};
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, MAX_PEERS);
+    __type(key, __u32);
+    __type(value, struct received);
+} received SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, COUNTER_MAX);
@@ -206,11 +226,20 @@ int drop_strays(struct __sk_buff* skb) {
     // A tunnel interface carries bare IP packets: no link-layer header.
     enum verdict v = classify(skb, 0);
     if (v == NOT_OURS) return TC_ACT_OK;
+    __u32 ifindex = skb->ingress_ifindex;
+    __u32* peer = bpf_map_lookup_elem(&tunnel_peer, &ifindex);
+    struct received* r = 0;
+    if (peer) {
+        __u32 id = *peer;
+        r = bpf_map_lookup_elem(&received, &id);
+    }
     if (v == LOCAL) {
         count(COUNTER_TUNNEL_LOCAL);
+        if (r) r->delivered += 1;
         return TC_ACT_OK;
     }
     count(COUNTER_TUNNEL_DROPPED);
+    if (r) r->dropped += 1;
     return TC_ACT_SHOT;
 }
 

@@ -114,6 +114,7 @@ struct StrayForwarder::Impl {
     bpf_object* object = nullptr;
     int forward_fd = -1, drop_fd = -1;
     int settings_map = -1, peers_map = -1, forwarded_map = -1, counters_map = -1;
+    int tunnel_peer_map = -1, received_map = -1;
     uint32_t forward_id = 0, drop_id = 0;
     int cpus = 1;
     int stats_fd = -1;  // held while the kernel times BPF programs (measure_cost)
@@ -192,10 +193,12 @@ struct StrayForwarder::Impl {
         return total;
     }
 
-    Traffic sum_forwarded(uint32_t slot) {
+    Traffic sum_forwarded(uint32_t slot) { return sum_pairs(forwarded_map, slot); }
+    Traffic sum_received(uint32_t slot) { return sum_pairs(received_map, slot); }
+    Traffic sum_pairs(int map, uint32_t slot) {
         std::vector<Traffic> v(cpus);
         Traffic total{};
-        if (bpf_map_lookup_elem(forwarded_map, &slot, v.data()) != 0) return total;
+        if (bpf_map_lookup_elem(map, &slot, v.data()) != 0) return total;
         for (const Traffic& t : v) {
             total.packets += t.packets;
             total.bytes += t.bytes;
@@ -249,10 +252,12 @@ Result<std::unique_ptr<StrayForwarder>> StrayForwarder::load(
     impl->peers_map = map("peers");
     impl->forwarded_map = map("forwarded");
     impl->counters_map = map("counters");
+    impl->tunnel_peer_map = map("tunnel_peer");
+    impl->received_map = map("received");
     int anycast_map = map("anycast");
     if (impl->forward_fd < 0 || impl->drop_fd < 0 || impl->settings_map < 0 ||
         impl->peers_map < 0 || impl->forwarded_map < 0 || impl->counters_map < 0 ||
-        anycast_map < 0) {
+        impl->tunnel_peer_map < 0 || impl->received_map < 0 || anycast_map < 0) {
         return make_error("the eBPF object lacks a program or map (a build mismatch)");
     }
     auto prog_id = [](int fd) {
@@ -304,6 +309,7 @@ ForwardStatus StrayForwarder::refresh() {
         ForwardPeerStatus ps{peer.name, peer.interface};
         std::string peer_why;
         unsigned ifindex = m.ensure(peer.interface, m.drop_fd, m.drop_id, peer_why);
+        if (ifindex != 0) bpf_map_update_elem(m.tunnel_peer_map, &ifindex, &id, BPF_ANY);
         ps.up = ifindex != 0 && interface_up(ifindex);
         if (!ps.up && peer_why.empty()) peer_why = peer.interface + ": down";
         if (ps.up) {
@@ -332,6 +338,9 @@ ForwardStatus StrayForwarder::refresh() {
         Traffic t = m.sum_forwarded(id);
         st.peers[id].packets = t.packets;
         st.peers[id].bytes = t.bytes;
+        Traffic r = m.sum_received(id);  // same shape: {delivered, dropped}
+        st.peers[id].received_delivered = r.packets;
+        st.peers[id].received_dropped = r.bytes;
     }
     st.local = m.sum_counter(kLocal);
     st.strays = m.sum_counter(kStrays);

@@ -20,8 +20,10 @@ namespace anyedge::hooks {
 struct ForwardPeerStatus {
     std::string name;
     std::string interface;
-    bool up = false;  // the tunnel interface exists, is up and has its filter
-    uint64_t packets = 0, bytes = 0;
+    bool up = false;                  // the tunnel interface exists, is up and has its filter
+    uint64_t packets = 0, bytes = 0;  // sent to it
+    uint64_t received_delivered = 0;  // it forwarded here, and a connection here owned them
+    uint64_t received_dropped = 0;    // it forwarded here, and none did (not ours)
 };
 
 struct ForwardStatus {

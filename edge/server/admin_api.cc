@@ -252,6 +252,23 @@ void AdminApi::append_forwarding_metrics(std::string& out) const {
             .append("\n");
     }
     out.append(
+        "# HELP anyedge_forward_received_total Segments each peer forwarded here, by "
+        "verdict: delivered (a connection here owned them) or dropped (not ours).\n");
+    out.append("# TYPE anyedge_forward_received_total counter\n");
+    for (const json& p : f["peers"]) {
+        if (!p.is_object() || !p.contains("name") || !p["name"].is_string()) continue;
+        for (auto [verdict, key] : {std::pair{"delivered", "received_delivered"},
+                                    std::pair{"dropped", "received_dropped"}}) {
+            out.append("anyedge_forward_received_total{peer=\"")
+                .append(p["name"].get<std::string>())
+                .append("\",verdict=\"")
+                .append(verdict)
+                .append("\"} ")
+                .append(std::to_string(number(p, key)))
+                .append("\n");
+        }
+    }
+    out.append(
         "# HELP anyedge_forward_tunnel_dropped_total Segments peers forwarded here that "
         "no connection here owns (dropped: the hop budget is one).\n");
     out.append("# TYPE anyedge_forward_tunnel_dropped_total counter\n");

@@ -232,17 +232,18 @@ forward_counters() {  # e2's strays and its copies to e3; e3's forwarded-on stra
 f2 = json.load(open(sys.argv[1] + "/e2/cdn-hooks.json"))["forwarding"]
 f3 = json.load(open(sys.argv[1] + "/e3/cdn-hooks.json"))["forwarding"]
 to_e3 = [p for p in f2["peers"] if p["name"] == "e3"][0]["forwarded_packets"]
-print(f2["strays_forwarded"], to_e3, f3["strays_forwarded"], f3["tunnel_dropped"])' "$LAB_DIR"
+from_e2 = [p for p in f3["peers"] if p["name"] == "e2"][0]["received_dropped"]
+print(f2["strays_forwarded"], to_e3, f3["strays_forwarded"], f3["tunnel_dropped"], from_e2)' "$LAB_DIR"
 }
 sleep 1.2
-read -r e2s0 e2c0 e3f0 e3d0 < <(forward_counters)
+read -r e2s0 e2c0 e3f0 e3d0 e3p0 < <(forward_counters)
 lab_log "D: power-off: deleting e1's switch port in sw1"
 ip -n "$(lab_ns sw1)" link del p-e1
 lab_wait_served_by c1 4 e2 10 || lab_assert "D: route moved to e2" false
 sleep 4
 lab_stop_pids TERM "$(lab_pid_of dl-d4)"
 sleep 1.5
-read -r e2s1 e2c1 e3f1 e3d1 < <(forward_counters)
+read -r e2s1 e2c1 e3f1 e3d1 e3p1 < <(forward_counters)
 lab_figure "D: download on e1 when it lost its link (lost: nothing can keep it)" \
     "exit $(cat "$LAB_DIR/d4.rc" 2>/dev/null || echo killed)"
 lab_figure "D: strays e2 forwarded after e1 died; copies to e3" "$((e2s1 - e2s0)); $((e2c1 - e2c0))"
@@ -250,6 +251,7 @@ lab_figure "D: e3: forwarded copies dropped; strays it forwarded on" "$((e3d1 - 
 lab_assert "D: e2 forwarded e1's strays" test $((e2s1 - e2s0)) -gt 0
 lab_assert "D: one copy per stray per peer (no storm)" test $((e2c1 - e2c0)) -eq $((e2s1 - e2s0))
 lab_assert "D: e3 forwarded nothing on (no loop)" test $((e3f1 - e3f0)) -eq 0
+lab_assert "D: e3 counts the copies it dropped as e2's" test $((e3p1 - e3p0)) -eq $((e3d1 - e3d0))
 lab_assert "D: e2 still serves" test "$(lab_served_by c1 4)" = e2
 
 # ---- F. a forwarder that is down: e3's tunnel to e2 goes down. e3 still serves; its status,
