@@ -999,7 +999,7 @@ def forward_section(results, cases, E, build_dir):
     inbound packet. Against cdn-edge's own server CPU per request on the keep-alive cases
     (a keep-alive request brings in about two segments: the request and an ACK)."""
     cost, why = forward_cost(build_dir)
-    lines = ["", "Stray forwarding on the serving path (a node that is not forwarding; the "
+    lines = ["", "", "Stray forwarding on the serving path (a node that is not forwarding; the "
              "tc filter cdn-hooks loads runs on every inbound packet):", ""]
     if cost is None:
         lines.append(f"not measured: {why}")

@@ -2,14 +2,16 @@
 // nghttp3's client API and GnuTLS, single-threaded, one UDP socket per connection.
 //
 //   h3load -c CONNS -m STREAMS -D SECONDS [-n REQUESTS] [--new] [-H 'name: value']...
-//          [--print] [--body FILE] https://HOST:PORT/PATH
+//          [--print] [--body FILE] [--ack-every N] https://HOST:PORT/PATH
 //
 // Keeps CONNS connections with STREAMS requests in flight on each for SECONDS (or until
 // REQUESTS answers); with --new, every connection makes one request and closes (a new
 // handshake per request). -H adds a request field. --print writes the first response's fields
 // ("< name: value") and --body its body, for tests. A response counts as succeeded when its
 // status is 2xx or 3xx. --slow-request opens a request and never finishes its header section
-// (slowloris), and reports when the server refuses the stream. Prints h2load-like lines that
+// (slowloris), and reports when the server refuses the stream. --ack-every N (default 10, as
+// Chrome acknowledges on a busy connection) sets how many packets each acknowledgement waits
+// for. Prints h2load-like lines that
 // bench.py reads:
 //   requests: N total, N succeeded, N failed
 //   traffic: BYTES bytes body
@@ -51,6 +53,10 @@ struct Options {
     int streams = 1;
     double seconds = 5;
     bool fresh = false;  // --new: one request per connection
+    // --ack-every N: acknowledge every N ack-eliciting packets (ngtcp2's ack_thresh). 10, as
+    // Chrome does on a connection past its first 100 packets (QUIC ACK decimation); ngtcp2's
+    // own default is 2.
+    size_t ack_every = 10;
     long max_requests = 0;
     std::vector<std::pair<std::string, std::string>> headers;
     bool print = false;
@@ -317,6 +323,7 @@ std::unique_ptr<Conn> Client::connect() {
     settings.max_window = 64 << 20;
     settings.initial_rtt = 10 * NGTCP2_MILLISECONDS;
     settings.max_stream_window = 32 << 20;
+    settings.ack_thresh = o_.ack_every;
     ngtcp2_transport_params params;
     ngtcp2_transport_params_default(&params);
     params.initial_max_stream_data_bidi_local = 8 << 20;
@@ -592,6 +599,8 @@ int main(int argc, char** argv) {
             o.seconds = atof(next());
         } else if (a == "--new") {
             o.fresh = true;
+        } else if (a == "--ack-every") {
+            o.ack_every = size_t(std::max(1, atoi(next())));
         } else if (a == "-n") {
             o.max_requests = atol(next());
         } else if (a == "--slow-request") {

@@ -37,7 +37,6 @@ nlohmann::json forwarding_json(const ForwardStatus& f) {
     return {{"state", to_string(f.state)},
             {"detail", f.detail},
             {"peers", peers},
-            {"local_segments", f.local},
             {"strays_forwarded", f.strays},
             {"strays_without_peer", f.strays_no_peer},
             {"tunnel_delivered", f.tunnel_local},

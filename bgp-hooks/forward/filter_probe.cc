@@ -49,6 +49,7 @@ struct FilterProbe::Impl {
     bool entered = false;
     bpf_object* object = nullptr;
     int forward = -1, settings = -1, counters = -1, forwarded = -1;
+    filter::Settings filter_settings;
 
     ~Impl() {
         if (object) bpf_object__close(object);
@@ -94,16 +95,11 @@ Result<std::unique_ptr<FilterProbe>> FilterProbe::create() {
     m->settings = map("settings");
     m->counters = map("counters");
     m->forwarded = map("forwarded");
-    const int anycast = map("anycast"), peers = map("peers");
-    struct {
-        uint32_t prefixlen;
-        uint8_t bytes[16];
-    } key{128, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1}};
-    uint8_t one = 1;
+    const int peers = map("peers");
     uint32_t zero = 0;
-    uint32_t peer[2] = {if_nametoindex("t0"), 0};  // struct peer {ifindex, id}
-    if (bpf_map_update_elem(anycast, &key, &one, BPF_ANY) != 0 ||
-        bpf_map_update_elem(peers, &zero, peer, BPF_ANY) != 0) {
+    filter::Peer peer{if_nametoindex("t0"), 0};
+    if (!filter::add_prefix(m->filter_settings, "127.0.0.1/32") ||
+        bpf_map_update_elem(peers, &zero, &peer, BPF_ANY) != 0) {
         return make_error("filling the filter's maps");
     }
     auto probe = std::unique_ptr<FilterProbe>(new FilterProbe(std::move(m)));
@@ -113,7 +109,8 @@ Result<std::unique_ptr<FilterProbe>> FilterProbe::create() {
 
 Status FilterProbe::set_peer_count(uint32_t n) {
     uint32_t zero = 0;
-    if (bpf_map_update_elem(impl_->settings, &zero, &n, BPF_ANY) != 0) {
+    impl_->filter_settings.peer_count = n;
+    if (bpf_map_update_elem(impl_->settings, &zero, &impl_->filter_settings, BPF_ANY) != 0) {
         return make_error("setting the peer count");
     }
     return ok_status();
@@ -154,7 +151,7 @@ uint32_t FilterProbe::time(const std::vector<uint8_t>& packet, int repeat) {
     return o.duration;
 }
 
-uint64_t FilterProbe::counter(FilterCounter c) const {
+uint64_t FilterProbe::counter(filter::Counter c) const {
     return impl_->percpu_sum(impl_->counters, c, 1, 0);
 }
 

@@ -9,19 +9,10 @@
 #include <memory>
 #include <vector>
 
+#include "bgp-hooks/forward/filter_maps.h"
 #include "origin-sync/base/result.h"
 
 namespace anyedge::hooks {
-
-// The counters' slots of stray_forward.bpf.c (enum counter).
-enum FilterCounter : uint32_t {
-    kFilterLocal = 0,
-    kFilterStrayNoPeer,
-    kFilterTunnelLocal,
-    kFilterTunnelDropped,
-    kFilterForwardErrors,
-    kFilterStrays,
-};
 
 constexpr int kFilterDeliver = 0;  // TC_ACT_OK
 constexpr int kFilterDrop = 2;     // TC_ACT_SHOT
@@ -42,7 +33,7 @@ class FilterProbe {
     int run(const std::vector<uint8_t>& packet);
     // Mean ns of one run over `repeat` runs (0: the kernel would not run it).
     uint32_t time(const std::vector<uint8_t>& packet, int repeat);
-    uint64_t counter(FilterCounter c) const;
+    uint64_t counter(filter::Counter c) const;
     uint64_t forwarded_to_peer() const;  // packets copied to the one peer
     Status set_peer_count(uint32_t n);
 

@@ -21,10 +21,11 @@
 #include <bpf/bpf_helpers.h>
 
 #define MAX_PEERS 64
+#define MAX_PREFIXES 8  // anycast prefixes per address family
 
 // Keep in sync with bgp-hooks/forward/forward_maps.h.
 enum counter {
-    COUNTER_LOCAL = 0,       // segment of a local connection (or a SYN): delivered here
+    COUNTER_UNUSED = 0,      // (local segments are not counted: that is the hot path)
     COUNTER_STRAY_NO_PEER,   // stray with no peer configured: left to the kernel (RST)
     COUNTER_TUNNEL_LOCAL,    // forwarded to us and ours: delivered
     COUNTER_TUNNEL_DROPPED,  // forwarded to us and not ours: dropped (hop budget spent)
@@ -38,8 +39,23 @@ struct traffic {
     __u64 bytes;
 };
 
+// The anycast prefixes are compared inline, in network byte order: on the serving path every
+// packet is checked, and a compare costs less than a trie lookup.
+struct prefix4 {
+    __u32 addr;
+    __u32 mask;
+};
+struct prefix6 {
+    __u32 addr[4];
+    __u32 mask[4];
+};
 struct settings {
     __u32 peer_count;
+    __u32 n4;
+    __u32 n6;
+    __u32 unused;
+    struct prefix4 v4[MAX_PREFIXES];
+    struct prefix6 v6[MAX_PREFIXES];
 };
 
 struct {
@@ -61,19 +77,6 @@ struct {
     __type(key, __u32);
     __type(value, struct peer);
 } peers SEC(".maps");
-
-// Anycast prefixes (longest-prefix match), IPv4 as ::ffff:a.b.c.d/96+len.
-struct address {
-    __u32 prefixlen;
-    __u8 bytes[16];
-};
-struct {
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-    __uint(max_entries, 64);
-    __uint(map_flags, BPF_F_NO_PREALLOC);
-    __type(key, struct address);
-    __type(value, __u8);
-} anycast SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -116,12 +119,32 @@ static __always_inline void count(__u32 which) {
 
 enum verdict { NOT_OURS, LOCAL, STRAY };
 
+static __always_inline int anycast4(const struct settings* s, __u32 daddr) {
+    for (__u32 i = 0; i < MAX_PREFIXES; i++) {
+        if (i >= s->n4) break;
+        if ((daddr & s->v4[i].mask) == s->v4[i].addr) return 1;
+    }
+    return 0;
+}
+
+static __always_inline int anycast6(const struct settings* s, const __u32* daddr) {
+    for (__u32 i = 0; i < MAX_PREFIXES; i++) {
+        if (i >= s->n6) break;
+        const struct prefix6* p = &s->v6[i];
+        if ((daddr[0] & p->mask[0]) == p->addr[0] && (daddr[1] & p->mask[1]) == p->addr[1] &&
+            (daddr[2] & p->mask[2]) == p->addr[2] && (daddr[3] & p->mask[3]) == p->addr[3]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 // Is this a non-SYN TCP segment for an anycast address, and does a local socket own it?
-static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3) {
+static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3,
+                                             const struct settings* s) {
     void* data = (void*)(long)skb->data;
     void* end = (void*)(long)skb->data_end;
     struct bpf_sock_tuple tuple = {};
-    struct address dst = {.prefixlen = 128};
     __u32 tuple_size;
     struct tcphdr* th;
     void* iph;
@@ -135,10 +158,7 @@ static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3) {
         if (iph_len < sizeof(*ip4)) return NOT_OURS;
         th = data + l3 + iph_len;
         if ((void*)(th + 1) > end) return NOT_OURS;
-        dst.bytes[10] = 0xff;
-        dst.bytes[11] = 0xff;
-        __builtin_memcpy(&dst.bytes[12], &ip4->daddr, 4);
-        if (!bpf_map_lookup_elem(&anycast, &dst)) return NOT_OURS;
+        if (!anycast4(s, ip4->daddr)) return NOT_OURS;
         tuple.ipv4.saddr = ip4->saddr;
         tuple.ipv4.daddr = ip4->daddr;
         tuple.ipv4.sport = th->source;
@@ -153,8 +173,9 @@ static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3) {
         iph_len = sizeof(*ip6);
         th = (void*)(ip6 + 1);
         if ((void*)(th + 1) > end) return NOT_OURS;
-        __builtin_memcpy(dst.bytes, &ip6->daddr, 16);
-        if (!bpf_map_lookup_elem(&anycast, &dst)) return NOT_OURS;
+        __u32 daddr[4];
+        __builtin_memcpy(daddr, &ip6->daddr, 16);
+        if (!anycast6(s, daddr)) return NOT_OURS;
         __builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
         __builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
         tuple.ipv6.sport = th->source;
@@ -185,15 +206,12 @@ static __always_inline enum verdict classify(struct __sk_buff* skb, __u32 l3) {
 
 SEC("tc")
 int forward_strays(struct __sk_buff* skb) {
-    enum verdict v = classify(skb, sizeof(struct ethhdr));
-    if (v == NOT_OURS) return TC_ACT_OK;
-    if (v == LOCAL) {
-        count(COUNTER_LOCAL);
-        return TC_ACT_OK;
-    }
     __u32 zero = 0;
-    struct settings* s = bpf_map_lookup_elem(&settings, &zero);
-    __u32 n = s ? s->peer_count : 0;
+    const struct settings* s = bpf_map_lookup_elem(&settings, &zero);
+    if (!s) return TC_ACT_OK;
+    enum verdict v = classify(skb, sizeof(struct ethhdr), s);
+    if (v != STRAY) return TC_ACT_OK;
+    __u32 n = s->peer_count;
     if (n == 0) {
         count(COUNTER_STRAY_NO_PEER);
         return TC_ACT_OK;
@@ -224,7 +242,10 @@ int forward_strays(struct __sk_buff* skb) {
 SEC("tc")
 int drop_strays(struct __sk_buff* skb) {
     // A tunnel interface carries bare IP packets: no link-layer header.
-    enum verdict v = classify(skb, 0);
+    __u32 zero = 0;
+    const struct settings* s = bpf_map_lookup_elem(&settings, &zero);
+    if (!s) return TC_ACT_OK;
+    enum verdict v = classify(skb, 0, s);
     if (v == NOT_OURS) return TC_ACT_OK;
     __u32 ifindex = skb->ingress_ifindex;
     __u32* peer = bpf_map_lookup_elem(&tunnel_peer, &ifindex);

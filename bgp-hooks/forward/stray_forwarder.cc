@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 
+#include "bgp-hooks/forward/filter_maps.h"
 #include "bgp-hooks/forward/stray_forward_object.h"
 
 #include <bpf/bpf.h>
@@ -37,33 +38,9 @@ namespace {
 // replaces them and leaves other filters alone.
 constexpr uint32_t kHandle = 0xae17;
 constexpr uint32_t kPriority = 0xae;
-constexpr uint32_t kMaxPeers = 64;  // MAX_PEERS in stray_forward.bpf.c
-
-// The counters' slots (enum counter in stray_forward.bpf.c).
-enum Counter : uint32_t {
-    kLocal = 0,
-    kStrayNoPeer,
-    kTunnelLocal,
-    kTunnelDropped,
-    kForwardErrors,
-    kStrays,
-    kCounterCount,
-};
-
-struct LpmKey {
-    uint32_t prefixlen;
-    uint8_t bytes[16];
-};
-
-struct Peer {  // struct peer in stray_forward.bpf.c
-    uint32_t ifindex;
-    uint32_t id;
-};
-
-struct Traffic {
-    uint64_t packets;
-    uint64_t bytes;
-};
+using filter::kMaxPeers;
+using filter::Peer;
+using filter::Traffic;
 
 // libbpf's messages (the verifier's log among them) go into the load error, not to stderr.
 thread_local std::string* g_libbpf_log = nullptr;
@@ -76,23 +53,6 @@ int collect_libbpf_log(enum libbpf_print_level level, const char* fmt, va_list a
 }
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
-
-Result<LpmKey> prefix_key(const std::string& prefix) {
-    auto slash = prefix.find('/');
-    std::string addr = prefix.substr(0, slash);
-    int len = slash == std::string::npos ? -1 : std::atoi(prefix.c_str() + slash + 1);
-    LpmKey k{};
-    if (inet_pton(AF_INET6, addr.c_str(), k.bytes) == 1) {
-        k.prefixlen = len < 0 ? 128 : static_cast<uint32_t>(len);
-        return k;
-    }
-    if (inet_pton(AF_INET, addr.c_str(), k.bytes + 12) == 1) {
-        k.bytes[10] = k.bytes[11] = 0xff;
-        k.prefixlen = 96 + (len < 0 ? 32 : static_cast<uint32_t>(len));
-        return k;
-    }
-    return make_error("not an address prefix: " + prefix);
-}
 
 bool interface_up(unsigned ifindex) {
     char name[IF_NAMESIZE] = {};
@@ -114,6 +74,7 @@ struct StrayForwarder::Impl {
     bpf_object* object = nullptr;
     int forward_fd = -1, drop_fd = -1;
     int settings_map = -1, peers_map = -1, forwarded_map = -1, counters_map = -1;
+    filter::Settings filter_settings;  // the prefixes, set at load; the peer count, each refresh
     int tunnel_peer_map = -1, received_map = -1;
     uint32_t forward_id = 0, drop_id = 0;
     int cpus = 1;
@@ -254,10 +215,9 @@ Result<std::unique_ptr<StrayForwarder>> StrayForwarder::load(
     impl->counters_map = map("counters");
     impl->tunnel_peer_map = map("tunnel_peer");
     impl->received_map = map("received");
-    int anycast_map = map("anycast");
     if (impl->forward_fd < 0 || impl->drop_fd < 0 || impl->settings_map < 0 ||
         impl->peers_map < 0 || impl->forwarded_map < 0 || impl->counters_map < 0 ||
-        impl->tunnel_peer_map < 0 || impl->received_map < 0 || anycast_map < 0) {
+        impl->tunnel_peer_map < 0 || impl->received_map < 0) {
         return make_error("the eBPF object lacks a program or map (a build mismatch)");
     }
     auto prog_id = [](int fd) {
@@ -271,11 +231,8 @@ Result<std::unique_ptr<StrayForwarder>> StrayForwarder::load(
     if (settings.measure_cost) impl->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 
     for (const std::string& p : anycast) {
-        auto key = prefix_key(p);
-        if (!key) return key.forward_error("forwarding: ");
-        uint8_t one = 1;
-        if (int err = bpf_map_update_elem(anycast_map, &*key, &one, BPF_ANY); err != 0) {
-            return failed("filling the anycast map", err);
+        if (auto st = filter::add_prefix(impl->filter_settings, p); !st) {
+            return st.forward_error("forwarding: ");
         }
     }
     auto forwarder = std::unique_ptr<StrayForwarder>(new StrayForwarder(std::move(impl)));
@@ -327,8 +284,8 @@ ForwardStatus StrayForwarder::refresh() {
         bpf_map_update_elem(m.peers_map, &i, &none, BPF_ANY);
     }
     uint32_t zero = 0;
-    uint32_t count = n;
-    bpf_map_update_elem(m.settings_map, &zero, &count, BPF_ANY);
+    m.filter_settings.peer_count = n;
+    bpf_map_update_elem(m.settings_map, &zero, &m.filter_settings, BPF_ANY);
     if (n == 0 && st.state != ForwardStatus::State::failed) {
         st.state = ForwardStatus::State::failed;
         st.detail = "no peer tunnel is up";
@@ -342,12 +299,11 @@ ForwardStatus StrayForwarder::refresh() {
         st.peers[id].received_delivered = r.packets;
         st.peers[id].received_dropped = r.bytes;
     }
-    st.local = m.sum_counter(kLocal);
-    st.strays = m.sum_counter(kStrays);
-    st.strays_no_peer = m.sum_counter(kStrayNoPeer);
-    st.tunnel_local = m.sum_counter(kTunnelLocal);
-    st.tunnel_dropped = m.sum_counter(kTunnelDropped);
-    st.forward_errors = m.sum_counter(kForwardErrors);
+    st.strays = m.sum_counter(filter::kStrays);
+    st.strays_no_peer = m.sum_counter(filter::kStrayNoPeer);
+    st.tunnel_local = m.sum_counter(filter::kTunnelLocal);
+    st.tunnel_dropped = m.sum_counter(filter::kTunnelDropped);
+    st.forward_errors = m.sum_counter(filter::kForwardErrors);
     bpf_prog_info info{};
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(m.forward_fd, &info, &len) == 0) {

@@ -31,7 +31,6 @@ struct ForwardStatus {
     State state = State::off;
     std::string detail;  // why off, degraded or failed
     std::vector<ForwardPeerStatus> peers;
-    uint64_t local = 0;           // segments of local connections seen on the uplinks
     uint64_t strays = 0;          // segments sent to the peers (once each, not per copy)
     uint64_t strays_no_peer = 0;  // strays left to the kernel: no peer tunnel was up
     uint64_t tunnel_local = 0;    // forwarded to this node and delivered here
