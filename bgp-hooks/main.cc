@@ -6,6 +6,8 @@
 //   cdn-hooks set-route STATE --config FILE  write one route state and configure BIRD (used by
 //                                            the systemd unit's ExecStopPost to withdraw)
 //   cdn-hooks forward-cost [--runs N]        time the stray-forwarding filter here (JSON)
+//   cdn-hooks render-wireguard --config FILE print the stray-forwarding tunnels as wg-quick
+//                                            files (--out-dir DIR: write DIR/IFACE.conf)
 // Single-threaded: one loop runs the checks, the state machine and the backend.
 #include <fcntl.h>
 #include <signal.h>
@@ -31,6 +33,7 @@
 #include "bgp-hooks/daemon/daemon.h"
 #include "bgp-hooks/forward/filter_probe.h"
 #include "bgp-hooks/templates/bird_config.h"
+#include "bgp-hooks/templates/wireguard_config.h"
 #include "origin-sync/base/file_io.h"
 #include "origin-sync/base/log_line.h"
 
@@ -96,6 +99,25 @@ int render_bird(const hooks::NodeConfig& c, bool upstream, const std::string& ou
     return 0;
 }
 
+int render_wireguard(const hooks::NodeConfig& c, const std::string& dir) {
+    auto files = hooks::render_wireguard_configs(c);
+    if (!files) {
+        std::cerr << "cdn-hooks: " << files.error() << "\n";
+        return 2;
+    }
+    for (const hooks::WireguardFile& f : *files) {
+        if (dir.empty()) {
+            std::cout << "# " << f.interface << ".conf\n" << f.text << "\n";
+            continue;
+        }
+        if (auto st = atomic_write_file(dir + "/" + f.interface + ".conf", f.text, 0600); !st) {
+            std::cerr << "cdn-hooks: " << st.error() << "\n";
+            return 1;
+        }
+    }
+    return 0;
+}
+
 // What the tc filter costs per packet here, as JSON: on the serving path (a segment of a
 // connection open here) and for a packet to another address. Runs in a private namespace.
 int forward_cost(int runs) {
@@ -138,6 +160,10 @@ int main(int argc, char** argv) {
     render->add_flag("--upstream", upstream, "the upstream router's snippet instead");
     render->add_option("--out", out, "write to this file (atomically) instead of stdout");
     render->add_flag("--check", check, "with --out: `bird -p` the result before replacing FILE");
+    auto* wg = app.add_subcommand("render-wireguard",
+                                  "print or write the stray-forwarding tunnels (wg-quick files)");
+    std::string wg_dir;
+    wg->add_option("--out-dir", wg_dir, "write DIR/INTERFACE.conf (atomically, mode 0600)");
     auto* cost = app.add_subcommand(
         "forward-cost", "time the stray-forwarding filter on this machine (needs root)");
     int runs = 1000000;
@@ -160,6 +186,7 @@ int main(int argc, char** argv) {
     }
     set_log_name("cdn-hooks[" + cfg->node + "]");
     if (*render) return render_bird(*cfg, upstream, out, check);
+    if (*wg) return render_wireguard(*cfg, wg_dir);
     if (*set) return set_route(*cfg, state);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa {};

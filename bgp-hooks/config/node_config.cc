@@ -43,6 +43,32 @@ bool valid_bird_name(const std::string& n) {
     return true;
 }
 
+// "192.0.2.19:51821" or "[2001:db8::19]:51821".
+bool valid_endpoint(const std::string& e) {
+    const auto colon = e.rfind(':');
+    if (colon == std::string::npos || colon + 1 == e.size()) return false;
+    std::string host = e.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+        if (address_family(host) != 6) return false;
+    } else if (address_family(host) != 4) {
+        return false;
+    }
+    const std::string port = e.substr(colon + 1);
+    return port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+           std::stoi(port) > 0 && std::stoi(port) <= 65535;
+}
+
+// A WireGuard key: 32 bytes in base64, 44 characters ending in '='.
+bool valid_wg_key(const std::string& k) {
+    if (k.size() != 44 || k.back() != '=') return false;
+    for (size_t i = 0; i + 1 < k.size(); ++i) {
+        const char c = k[i];
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') return false;
+    }
+    return true;
+}
+
 // Paths end up inside BIRD config strings; forbid what would break out of the quotes.
 void check_path(JsonObject& o, const std::string& key, const std::string& v) {
     if (v.find_first_of("\"\n\\") != std::string::npos) o.fail(key, "contains a quote or newline");
@@ -153,9 +179,32 @@ NodeConfig parse(const json& root) {
                 peer.name = p.str("name");
                 peer.interface = p.str("interface");
                 if (!valid_interface(peer.interface)) p.fail("interface", "not an interface name");
+                peer.endpoint = p.str("endpoint", "");
+                if (!peer.endpoint.empty() && !valid_endpoint(peer.endpoint)) {
+                    p.fail("endpoint", "expected ADDR:PORT or [ADDR]:PORT");
+                }
+                peer.public_key = p.str("public_key", "");
+                if (!peer.public_key.empty() && !valid_wg_key(peer.public_key)) {
+                    p.fail("public_key", "expected a WireGuard key (44 base64 characters)");
+                }
+                peer.listen_port = static_cast<uint16_t>(p.integer("listen_port", 0, 0, 65535));
+                peer.address = p.str("address", "");
+                if (!peer.address.empty() && address_family(peer.address) == 0) {
+                    p.fail("address", "not an IP address");
+                }
                 p.finish();
                 s.peers.push_back(std::move(peer));
             }
+        }
+        if (f.has("tunnel")) {
+            JsonObject t(f.at("tunnel"), "forwarding.tunnel");
+            s.tunnel.private_key_file = t.str("private_key_file");
+            check_path(t, "private_key_file", s.tunnel.private_key_file);
+            s.tunnel.address = t.str("address", "");
+            if (!s.tunnel.address.empty() && address_family(s.tunnel.address) == 0) {
+                t.fail("address", "not an IP address");
+            }
+            t.finish();
         }
         f.finish();
     }

@@ -74,12 +74,25 @@ struct FreshnessSettings {
 struct ForwardPeer {
     std::string name;       // the peer node's name, for status and metrics
     std::string interface;  // the tunnel interface that reaches it (one per peer)
+    // The WireGuard tunnel to it (`cdn-hooks render-wireguard`); optional when the tunnels
+    // are set up some other way.
+    std::string endpoint;      // the peer's unicast ADDR:PORT for this tunnel
+    std::string public_key;    // its WireGuard public key (base64)
+    uint16_t listen_port = 0;  // this node's port for this tunnel
+    std::string address;       // the peer's tunnel address (its QUIC forward address lives there)
+};
+
+// This node's side of the tunnels.
+struct TunnelSettings {
+    std::string private_key_file;  // WireGuard private key (wg genkey), read by `wg` only
+    std::string address;           // this node's tunnel address, on every tunnel interface
 };
 
 struct ForwardSettings {
     bool enabled = false;
     std::vector<std::string> interfaces;  // anycast-facing: where strays arrive
     std::vector<ForwardPeer> peers;
+    TunnelSettings tunnel;
     // Ask the kernel to time every BPF program while cdn-hooks runs (BPF_ENABLE_STATS, which
     // is kernel-wide and costs two clock reads per run): the status then says what the filter
     // costs per packet. For measurements, off in production.

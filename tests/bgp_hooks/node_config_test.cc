@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bgp-hooks/templates/bird_config.h"
+#include "bgp-hooks/templates/wireguard_config.h"
 
 namespace anyedge::hooks {
 namespace {
@@ -111,6 +112,55 @@ TEST(NodeConfig, Forwarding) {
     EXPECT_NE(error_of(j).find("forwarding.interfaces[0]"), std::string::npos) << error_of(j);
     j["forwarding"] = {{"interfaces", {"eth0"}}, {"peer", json::array()}};
     EXPECT_NE(error_of(j).find("forwarding.peer"), std::string::npos) << error_of(j);
+}
+
+// The tunnels come from the same file as the forwarding that uses them.
+TEST(WireguardTemplate, OneTunnelPerPeerFromTheNodeConfig) {
+    auto j = minimal();
+    const std::string key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+    j["forwarding"] = {
+        {"interfaces", {"eth0"}},
+        {"tunnel", {{"private_key_file", "/etc/anyedge/wg.key"}, {"address", "203.0.113.101"}}},
+        {"peers",
+         {{{"name", "e2"},
+           {"interface", "wg-e2"},
+           {"endpoint", "192.0.2.19:51821"},
+           {"public_key", key},
+           {"listen_port", 51812},
+           {"address", "203.0.113.102"}},
+          {{"name", "e3"},
+           {"interface", "wg-e3"},
+           {"endpoint", "[2001:db8::34]:51831"},
+           {"public_key", key},
+           {"listen_port", 51813}}}}};
+    auto c = parse_node_config(j.dump());
+    ASSERT_TRUE(c) << c.error();
+    auto files = render_wireguard_configs(*c);
+    ASSERT_TRUE(files) << files.error();
+    ASSERT_EQ(files->size(), 2u);
+    const std::string& t = (*files)[0].text;
+    EXPECT_EQ((*files)[0].interface, "wg-e2");
+    for (const char* line :
+         {"ListenPort = 51812\n", "Table = off\n",
+          "PostUp = wg set %i private-key /etc/anyedge/wg.key\n",
+          "PostUp = ip address add 203.0.113.101/32 peer 203.0.113.102/32 dev %i\n",
+          "PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n",
+          "Endpoint = 192.0.2.19:51821\n", "AllowedIPs = 0.0.0.0/0, ::/0\n"}) {
+        EXPECT_NE(t.find(line), std::string::npos) << line << "\n" << t;
+    }
+    EXPECT_EQ(t.find("PrivateKey"), std::string::npos) << "the key stays in its file";
+    EXPECT_NE((*files)[1].text.find("Endpoint = [2001:db8::34]:51831"), std::string::npos);
+    EXPECT_EQ((*files)[1].text.find("ip address add"), std::string::npos);  // no address given
+
+    j["forwarding"]["peers"][1].erase("public_key");
+    files = render_wireguard_configs(*parse_node_config(j.dump()));
+    ASSERT_FALSE(files);
+    EXPECT_NE(files.error().find("forwarding.peers[1].public_key"), std::string::npos);
+    j["forwarding"]["peers"][1]["public_key"] = "not a key";
+    EXPECT_NE(error_of(j).find("forwarding.peers[1].public_key"), std::string::npos);
+    j["forwarding"]["peers"][1]["public_key"] = key;
+    j["forwarding"]["peers"][1]["endpoint"] = "blog.example:51831";
+    EXPECT_NE(error_of(j).find("forwarding.peers[1].endpoint"), std::string::npos);
 }
 
 TEST(NodeConfig, ErrorsNameTheKey) {

@@ -247,8 +247,9 @@ cfg = {
 }
 if "${LAB_FORWARD:-}":
     cfg["forwarding"] = {"interfaces": ["uplink"], "measure_cost": True,
-                         "peers": [{"name": p, "interface": n}
-                                   for p, n in json.loads('$(lab_tunnel_map "$e")').items()]}
+                         "tunnel": {"private_key_file": d + "/wg.key",
+                                    "address": "$(lab_tunnel_v4 "$e")"},
+                         "peers": json.loads('$(lab_tunnel_peers "$e")')}
 if "$canary_etag":
     cfg["checks"]["canary"] = {"address": "$LAB_V4:80", "host": "$LAB_HOST", "path": "/index.html",
                                "expected_etag": "$canary_etag"}
@@ -367,13 +368,17 @@ lab_tunnel_name() {  # lab_tunnel_name NODE PEER
 lab_tunnel_port() {  # lab_tunnel_port NODE PEER: NODE's listening port for PEER's tunnel
     echo $((51800 + 10 * ${1#e} + ${2#e}))
 }
-lab_tunnel_map() {  # lab_tunnel_map NODE: JSON {peer: interface}
-    local e=$1 p sep="" out="{"
+lab_tunnel_peers() {  # lab_tunnel_peers NODE: the node config's forwarding peers (JSON)
+    local e=$1 p sep="" out="["
     for p in "${LAB_EDGES[@]}"; do
         [[ $p == "$e" ]] && continue
-        out+="$sep\"$p\": \"$(lab_tunnel_name "$e" "$p")\""; sep=", "
+        out+="$sep{\"name\": \"$p\", \"interface\": \"$(lab_tunnel_name "$e" "$p")\","
+        out+=" \"endpoint\": \"${LAB_EDGE_V4[$p]}:$(lab_tunnel_port "$p" "$e")\","
+        out+=" \"public_key\": \"$(cat "$LAB_DIR/$p/wg.pub")\","
+        out+=" \"listen_port\": $(lab_tunnel_port "$e" "$p"), \"address\": \"$(lab_tunnel_v4 "$p")\"}"
+        sep=", "
     done
-    echo "$out}"
+    echo "$out]"
 }
 
 # Each edge's address on its tunnels (203.0.113.10N): QUIC packets of another node's
@@ -381,41 +386,49 @@ lab_tunnel_map() {  # lab_tunnel_map NODE: JSON {peer: interface}
 lab_tunnel_v4() { echo "203.0.113.10${1#e}"; }
 LAB_QUIC_FORWARD_PORT=4434
 
-lab_tunnels() {
-    command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
-        lab_die "LAB_FORWARD needs wireguard-go and wg (apt-get install wireguard-go wireguard-tools)"
-    local e p
+# Keys first: every node's config names its peers' public keys.
+lab_tunnel_keys() {
+    command -v wireguard-go >/dev/null && command -v wg >/dev/null && command -v wg-quick >/dev/null ||
+        lab_die "LAB_FORWARD needs wireguard-go, wg and wg-quick (apt-get install wireguard-go wireguard-tools)"
+    local e
     for e in "${LAB_EDGES[@]}"; do
         [[ -f $LAB_DIR/$e/wg.key ]] || (umask 077; wg genkey >"$LAB_DIR/$e/wg.key")
         wg pubkey <"$LAB_DIR/$e/wg.key" >"$LAB_DIR/$e/wg.pub"
+    done
+}
+
+# The tunnels as each node's config describes them: `cdn-hooks render-wireguard` writes one
+# wg-quick file per peer; here wireguard-go makes the interface, `wg setconf` takes the file
+# (`wg-quick strip`: what wg reads) and its PostUp lines run as wg-quick would run them.
+lab_tunnels_up() {
+    local e p name f
+    for e in "${LAB_EDGES[@]}"; do
         # Forwarded packets come in from the tunnel with the client's source address.
         lab_exec "$e" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-    done
-    for e in "${LAB_EDGES[@]}"; do
         for p in "${LAB_EDGES[@]}"; do
             [[ $p == "$e" ]] && continue
-            local name; name=$(lab_tunnel_name "$e" "$p")
+            name=$(lab_tunnel_name "$e" "$p")
             lab_spawn "wg-$name" "$e" "$LAB_DIR/$e/wg-$p.log" \
                 env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$name"
         done
+        mkdir -p "$LAB_DIR/$e/wg"
+        "$LAB_BUILD/bgp-hooks/cdn-hooks" --config "$LAB_DIR/$e/hooks.json" render-wireguard \
+            --out-dir "$LAB_DIR/$e/wg" || lab_die "cdn-hooks render-wireguard failed for $e"
     done
     for e in "${LAB_EDGES[@]}"; do
         for p in "${LAB_EDGES[@]}"; do
             [[ $p == "$e" ]] && continue
-            local name i; name=$(lab_tunnel_name "$e" "$p")
+            local i; name=$(lab_tunnel_name "$e" "$p") f="$LAB_DIR/$e/wg/$name.conf"
             for ((i = 0; i < 100; i++)); do  # bounded: 5 s
                 [[ -S /var/run/wireguard/$name.sock ]] && break
                 sleep 0.05
             done
-            lab_exec "$e" wg set "$name" listen-port "$(lab_tunnel_port "$e" "$p")" \
-                private-key "$LAB_DIR/$e/wg.key" peer "$(cat "$LAB_DIR/$p/wg.pub")" \
-                endpoint "${LAB_EDGE_V4[$p]}:$(lab_tunnel_port "$p" "$e")" \
-                allowed-ips 0.0.0.0/0,::/0 || lab_die "wg set $name failed"
-            # A forwarded segment is as large as the client's: the tunnel fragments the outer
-            # UDP datagram rather than drop it.
-            ip -n "$(lab_ns "$e")" link set "$name" mtu 1500 up
-            ip -n "$(lab_ns "$e")" addr add "$(lab_tunnel_v4 "$e")/32" peer "$(lab_tunnel_v4 "$p")/32" dev "$name"
-            lab_exec "$e" sysctl -qw "net.ipv4.conf.$name.rp_filter=0"
+            lab_exec "$e" wg setconf "$name" <(wg-quick strip "$f") || lab_die "wg setconf $name failed"
+            ip -n "$(lab_ns "$e")" link set "$name" mtu "$(awk '$1 == "MTU" { print $3 }' "$f")" up
+            local cmd
+            while read -r cmd; do
+                lab_exec "$e" bash -c "${cmd//%i/$name}" || lab_die "$name: PostUp failed: $cmd"
+            done < <(sed -n 's/^PostUp = //p' "$f")
         done
     done
 }
@@ -717,12 +730,13 @@ lab_up() {
     lab_init
     lab_topology
     local e
-    [[ -n ${LAB_FORWARD:-} ]] && lab_tunnels
+    [[ -n ${LAB_FORWARD:-} ]] && lab_tunnel_keys
     for e in "${LAB_EDGES[@]}"; do
         lab_hooks_config "$e" >"$LAB_DIR/$e/hooks.json"
         "$LAB_BUILD/bgp-hooks/cdn-hooks" --config "$LAB_DIR/$e/hooks.json" render-bird \
             --out "$LAB_DIR/$e/bird.conf" --check || lab_die "cdn-hooks render-bird failed for $e"
     done
+    [[ -n ${LAB_FORWARD:-} ]] && lab_tunnels_up
     for n in r1 r2; do lab_router_bird_config "$n" >"$LAB_DIR/$n/bird.conf"; done
     for n in r1 r2 "${LAB_EDGES[@]}"; do lab_start_bird "$n"; done
     if [[ -n ${LAB_STATE_MODE:-} ]]; then
