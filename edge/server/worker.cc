@@ -86,6 +86,7 @@ struct QuicForwardSocket {
     int fd = -1;
     msghdr recv_template{};
     std::unique_ptr<quic::SocketPeerForwarder> forwarder;
+    uint64_t published = 0;  // forwarded packets when the per-peer counters were last copied
 };
 
 int64_t now_ms() {
@@ -623,7 +624,9 @@ void Worker::Impl::quic_turn() {
     counters.quic_dropped_other_node.store(sum.dropped_other_node, kRelaxed);
     counters.quic_forwarded.store(sum.forwarded_other_node, kRelaxed);
     counters.quic_from_peers.store(sum.from_peers, kRelaxed);
-    if (quic_forward.forwarder) {
+    // Per-peer counts change only while packets are forwarded: copied out only then.
+    if (quic_forward.forwarder && sum.forwarded_other_node != quic_forward.published) {
+        quic_forward.published = sum.forwarded_other_node;
         size_t k = 0;
         for (const auto& [node, addr] : *options.quic_peers) {
             if (k == counters.quic_forwarded_to.size()) break;
