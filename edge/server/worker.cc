@@ -532,51 +532,36 @@ void Worker::Impl::on_forwarded(std::span<const uint8_t> data, const sockaddr_st
 }
 
 void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
-    if (i == quic.size() && quic_forward.fd >= 0) {
-        if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);
-        if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
-        const uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-        last_udp_ms = now;
-        udp_buffers_touched = true;
-        auto* out = io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res,
-                                              &quic_forward.recv_template);
-        if (out != nullptr && !(out->flags & MSG_TRUNC) &&
-            out->namelen <= sizeof(sockaddr_storage)) {
-            sockaddr_storage from{};
-            std::memcpy(&from, io_uring_recvmsg_name(out), out->namelen);
-            auto* payload = static_cast<const uint8_t*>(
-                io_uring_recvmsg_payload(out, &quic_forward.recv_template));
-            const size_t len =
-                io_uring_recvmsg_payload_length(out, cqe.res, &quic_forward.recv_template);
-            on_forwarded(std::span<const uint8_t>(payload, len), from);
-        }
-        udp_buffers->recycle(bid);
-        return;
-    }
-    if (i >= quic.size()) return;
-    QuicListener& q = quic[i];
+    const bool forward = i == quic.size() && quic_forward.fd >= 0;
+    if (!forward && i >= quic.size()) return;
     if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);  // ended (e.g. out of buffers): re-arm
     if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
     const uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     last_udp_ms = now;
     udp_buffers_touched = true;
-    auto* out = io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res,
-                                          &q.recv_template);
+    msghdr& tmpl = forward ? quic_forward.recv_template : quic[i].recv_template;
+    auto* out =
+        io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res, &tmpl);
     if (out != nullptr && !(out->flags & MSG_TRUNC) && out->namelen <= sizeof(sockaddr_storage)) {
-        quic::PathAddr path;
-        path.remote.len = out->namelen;
-        std::memcpy(&path.remote.addr, io_uring_recvmsg_name(out), out->namelen);
-        msghdr control{};
-        control.msg_control =
-            static_cast<char*>(io_uring_recvmsg_name(out)) + q.recv_template.msg_namelen;
-        control.msg_controllen = out->controllen;
-        path.local = quic::local_address(control, q.bound);
-        auto* payload =
-            static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &q.recv_template));
-        const size_t len = io_uring_recvmsg_payload_length(out, cqe.res, &q.recv_template);
-        set_turn(q);
-        q.endpoint->on_datagram(path, std::span<const uint8_t>(payload, len), now_ns(),
-                                quic::Timestamp(wall_ms) * 1000000);
+        quic::Address from;
+        from.len = out->namelen;
+        std::memcpy(&from.addr, io_uring_recvmsg_name(out), out->namelen);
+        auto* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &tmpl));
+        const std::span<const uint8_t> data(payload,
+                                            io_uring_recvmsg_payload_length(out, cqe.res, &tmpl));
+        if (forward) {
+            on_forwarded(data, from.addr);
+        } else {
+            QuicListener& q = quic[i];
+            quic::PathAddr path;
+            path.remote = from;
+            msghdr control{};
+            control.msg_control = static_cast<char*>(io_uring_recvmsg_name(out)) + tmpl.msg_namelen;
+            control.msg_controllen = out->controllen;
+            path.local = quic::local_address(control, q.bound);
+            set_turn(q);
+            q.endpoint->on_datagram(path, data, now_ns(), quic::Timestamp(wall_ms) * 1000000);
+        }
     }
     udp_buffers->recycle(bid);
 }

@@ -43,6 +43,11 @@ quic_forwarded() {
     lab_exec e2 curl -s --max-time 2 "$(lab_admin_url e2)/metrics" |
         awk '/^anyedge_quic_forwarded_total / { print $2 }'
 }
+h3_crossed() {  # h3_crossed PHASE WHAT FORWARDED_BEFORE: the figure and the check
+    local n=$(( $(quic_forwarded) - $3 ))
+    lab_figure "$1: QUIC packets e2 forwarded to e1 ($2)" "$n"
+    lab_assert "$1: the HTTP/3 download crossed $2 (forwarded)" test "$n" -gt 0
+}
 
 # download NAME FAMILY: 20 MiB at 2 MB/s from c1, in the background; NAME.rc, NAME.bin.
 download() {
@@ -120,9 +125,7 @@ lab_assert "A: e1 reported drained" test -n "$drained"
 check_download a4 "A: IPv4 download across the drain"
 check_download a6 "A: IPv6 download across the drain"
 check_download a3 "A: HTTP/3 download across the drain (gtlsclient)"
-quic1=$(quic_forwarded)
-lab_figure "A: QUIC packets e2 forwarded to e1 (the HTTP/3 download)" "$((quic1 - quic0))"
-lab_assert "A: the HTTP/3 download crossed the route change (forwarded)" test $((quic1 - quic0)) -gt 0
+h3_crossed A "the drain" "$quic0"
 lab_figure "A: segments e2 forwarded to e1 while the downloads ran" "$((strays1 - strays0))"
 
 # ---- B. undrain
@@ -153,9 +156,7 @@ wait_downloads c4 c6 c3
 check_download c4 "C: IPv4 download across a flap (e1 -> e2 -> e1)"
 check_download c6 "C: IPv6 download across a flap"
 check_download c3 "C: HTTP/3 download across a flap"
-quic1=$(quic_forwarded)
-lab_figure "C: QUIC packets e2 forwarded to e1 during the flap" "$((quic1 - quic0))"
-lab_assert "C: the HTTP/3 download crossed the flap (forwarded)" test $((quic1 - quic0)) -gt 0
+h3_crossed C "the flap" "$quic0"
 
 lab_probe_stop ka
 read -r ka_total ka_resets < <(awk -v d="$t_drain" '$1 >= d { n++ } $3 == 0 && $6 ~ /^reset/ && $1 >= d { r++ }
