@@ -23,12 +23,15 @@ constexpr uint32_t kMaxConcurrentStreams = 128;
 
 struct H2Session::Stream : RequestFields {
     int32_t id = 0;
+    size_t slot = 0;  // its place in H2Session::streams_
     bool headers_done = false;
     bool request_ended = false;  // END_STREAM received
     bool answered = false;
     bool collecting = false;  // reading the body for a handler that wants it
     bool wants_body = false;  // ... and it is answered with handle_with_body
     std::string body;
+    // The response head, its fields referenced by nghttp2 until the HEADERS frame is sent.
+    std::string head;
     uint64_t dropped = 0;  // body bytes received and dropped
     // The response body, sent as DATA frames.
     OutputQueue body_out;
@@ -39,6 +42,7 @@ struct H2Session::Stream : RequestFields {
         id = 0;
         clear();
         body.clear();
+        head.clear();
         headers_done = request_ended = answered = collecting = wants_body = false;
         dropped = 0;
         body_out.clear();
@@ -108,8 +112,9 @@ struct H2Session::Callbacks {
             s.spare_streams_.pop_back();
         }
         st->id = frame->hd.stream_id;
+        st->slot = s.streams_.size();
         nghttp2_session_set_stream_user_data(session, st->id, st.get());
-        s.streams_[st->id] = std::move(st);
+        s.streams_.push_back(std::move(st));
         ++s.header_blocks_open_;
         return 0;
     }
@@ -189,18 +194,25 @@ struct H2Session::Callbacks {
         return 0;
     }
 
-    static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
+    static int on_stream_close(nghttp2_session* session, int32_t stream_id, uint32_t,
+                               void* user_data) {
         H2Session& s = self(user_data);
-        auto it = s.streams_.find(stream_id);
-        if (it == s.streams_.end()) return 0;
-        Stream& st = *it->second;
-        if (!st.headers_done) --s.header_blocks_open_;
-        if (st.collecting) --s.bodies_open_;
-        if (s.spare_streams_.size() < kSpareStreams) {
-            st.recycle();
-            s.spare_streams_.push_back(std::move(it->second));
+        auto* found =
+            static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
+        if (found == nullptr) return 0;
+        // Out of streams_ by swapping the last one into its slot.
+        std::unique_ptr<Stream> st = std::move(s.streams_[found->slot]);
+        if (found->slot + 1 != s.streams_.size()) {
+            s.streams_[found->slot] = std::move(s.streams_.back());
+            s.streams_[found->slot]->slot = found->slot;
         }
-        s.streams_.erase(it);
+        s.streams_.pop_back();
+        if (!st->headers_done) --s.header_blocks_open_;
+        if (st->collecting) --s.bodies_open_;
+        if (s.spare_streams_.size() < kSpareStreams) {
+            st->recycle();
+            s.spare_streams_.push_back(std::move(st));
+        }
         return 0;
     }
 };
@@ -223,6 +235,9 @@ H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_max_continuations(opt, 8);
+    // No closed streams kept for the priority tree (RFC 9113 deprecates it, and we ignore
+    // it): they made every stream lookup and close walk a map of dead streams.
+    nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_session_server_new2(&session_, cb, this, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -371,15 +386,16 @@ void H2Session::answer(Stream& st) {
     st.body.clear();
     st.body.shrink_to_fit();
 
-    // The HTTP/1.1 head becomes :status and lower-case fields, lowered in place (the head is
-    // this function's own copy; nghttp2 copies the fields when the response is submitted).
-    std::string& head_text = cap.head_;
+    // The HTTP/1.1 head becomes :status and lower-case fields, lowered in place. The stream
+    // keeps the head until the HEADERS frame is sent: nghttp2 references the fields rather
+    // than copying and lowering them again (NO_COPY), and the stream outlives its frames.
+    st.head.swap(cap.head_);
     static thread_local std::vector<nghttp2_nv> nv;  // reused: no allocation per response
     nv.clear();
-    for_each_response_field(head_text, [](std::string_view n, std::string_view v) {
+    for_each_response_field(st.head, [](std::string_view n, std::string_view v) {
         nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                       reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                      NGHTTP2_NV_FLAG_NONE});
+                      NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});
     });
 
     int rv;

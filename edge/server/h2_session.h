@@ -16,7 +16,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "edge/server/http_session.h"
@@ -75,7 +74,8 @@ class H2Session final : public ProtocolSession {
     SessionLimits limits_;
     RequestHandler* handler_;
     nghttp2_session* session_ = nullptr;
-    std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+    // The open streams, in no order: nghttp2's stream user data finds each one.
+    std::vector<std::unique_ptr<Stream>> streams_;
     // Closed streams kept for the next ones (a few): their strings and queues keep their
     // capacity, so a request costs no allocations for them. Given back when idle.
     std::vector<std::unique_ptr<Stream>> spare_streams_;
