@@ -10,6 +10,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "edge/quic/client_hello_psk.h"
+
 #include <gnutls/gnutls.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
@@ -40,6 +42,9 @@ Timestamp wall_clock_ns() {
     clock_gettime(CLOCK_REALTIME, &ts);
     return Timestamp(ts.tv_sec) * 1000000000 + Timestamp(ts.tv_nsec);
 }
+
+// Ticket-key windows are in Unix seconds, as GnuTLS's own ticket periods.
+std::int64_t wall_seconds() { return std::int64_t(time(nullptr)); }
 
 ngtcp2_path to_ngtcp2(const PathAddr& p) {
     ngtcp2_path path{};
@@ -144,6 +149,24 @@ struct H3Connection::Impl {
             token, secret.data(), secret.size(), reinterpret_cast<const sockaddr*>(&p.remote.addr),
             p.remote.len, wall_clock_ns());
         if (n > 0) ngtcp2_conn_submit_new_token(conn, token, size_t(n));
+        return 0;
+    }
+    // Before GnuTLS reads the ClientHello: the master key of the first offered ticket that one
+    // of the fleet's keys made. GnuTLS takes a new master only until it has used one, that is
+    // before it reads a ticket; so a resumed session's own new ticket uses that key too.
+    static int on_client_hello(gnutls_session_t session, unsigned int, unsigned int,
+                               unsigned int incoming, const gnutls_datum_t* msg) {
+        if (!incoming || msg == nullptr) return 0;
+        auto* ref = static_cast<ngtcp2_crypto_conn_ref*>(gnutls_session_get_ptr(session));
+        const Impl& s = *static_cast<const Impl*>(ref->user_data);
+        const std::int64_t now = wall_seconds();
+        for (std::span<const uint8_t> ticket : psk_identities({msg->data, msg->size})) {
+            if (const void* master = s.tls->ticket_master_of(ticket, now)) {
+                gnutls_session_ticket_enable_server(session,
+                                                    static_cast<const gnutls_datum_t*>(master));
+                break;
+            }
+        }
         return 0;
     }
     static int get_new_cid(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen,
@@ -474,10 +497,14 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
     gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("h3")),
                         2};
     gnutls_alpn_set_protocols(s.session, &alpn, 1, GNUTLS_ALPN_MANDATORY);
-    // Resumption and 0-RTT: tickets from the fleet's key, early data of any size (QUIC's flow
-    // control bounds it).
-    gnutls_session_ticket_enable_server(s.session,
-                                        static_cast<const gnutls_datum_t*>(s.tls->ticket_key()));
+    // Resumption and 0-RTT: tickets from the fleet's current key, early data of any size
+    // (QUIC's flow control bounds it). A ticket made with an older key still in its window gets
+    // that key's master when the ClientHello arrives (on_client_hello).
+    if (const void* master = s.tls->ticket_master_for_new(wall_seconds())) {
+        gnutls_session_ticket_enable_server(s.session, static_cast<const gnutls_datum_t*>(master));
+    }
+    gnutls_handshake_set_hook_function(s.session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE,
+                                       &Impl::on_client_hello);
     if (shared.anti_replay != nullptr && shared.anti_replay->get() != nullptr) {
         gnutls_anti_replay_enable(s.session,
                                   static_cast<gnutls_anti_replay_t>(shared.anti_replay->get()));

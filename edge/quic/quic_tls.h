@@ -3,6 +3,7 @@
 // certificate and key files; a reload swaps the credentials for new handshakes only.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "edge/tls/ticket_keys.h"
 #include "origin-sync/base/result.h"
 
 namespace anyedge::quic {
@@ -22,11 +24,11 @@ struct CertificateFiles {
 class QuicTls {
   public:
     // Loads every pair (the first is the default; others are chosen by SNI, as GnuTLS does
-    // among several credentials' names). ticket_secret: the fleet's session-ticket secret, so
-    // that a client resumes (and sends 0-RTT) on any node; empty: a random one, this process
-    // only.
-    static Result<std::shared_ptr<QuicTls>> load(const std::vector<CertificateFiles>& files,
-                                                 std::span<const uint8_t> ticket_secret = {});
+    // among several credentials' names). ticket_keys: the fleet's ticket-key file, so that a
+    // client resumes (and sends 0-RTT) on any node; null: a random key, this process only.
+    static Result<std::shared_ptr<QuicTls>> load(
+        const std::vector<CertificateFiles>& files,
+        std::shared_ptr<const tls::TicketKeyRing> ticket_keys = nullptr);
     ~QuicTls();
     QuicTls(const QuicTls&) = delete;
     QuicTls& operator=(const QuicTls&) = delete;
@@ -35,17 +37,25 @@ class QuicTls {
     void* credentials() const { return credentials_; }
     // The gnutls_priority_t every session uses: parsed once, not per handshake.
     void* priority() const { return priority_; }
-    // The gnutls_datum_t master key of session tickets (GnuTLS rotates keys derived from it).
-    const void* ticket_key() const { return &ticket_key_; }
+
+    // Session tickets follow the key file's windows as TCP's do. A GnuTLS session takes one
+    // 64-byte master key and derives its ticket keys from it; each file key gives one master.
+    // Both return a gnutls_datum_t (opaque here), or nullptr.
+    //
+    // The master for new tickets at now (Unix seconds): that of the key whose window holds
+    // now, by TCP's rule; nullptr when no window does (no tickets, as over TCP).
+    const void* ticket_master_for_new(std::int64_t now) const;
+    // The master that made `ticket` (a PSK identity from a ClientHello), among the keys whose
+    // tickets are still accepted at now; nullptr if none did.
+    const void* ticket_master_of(std::span<const uint8_t> ticket, std::int64_t now) const;
 
   private:
-    QuicTls() = default;
+    struct Master;
+    QuicTls();
     void* credentials_ = nullptr;
     void* priority_ = nullptr;
-    struct {
-        unsigned char* data = nullptr;
-        unsigned int size = 0;
-    } ticket_key_;
+    std::shared_ptr<const tls::TicketKeyRing> ticket_keys_;
+    std::vector<Master> masters_;  // one per ring key, in its order; or the random one
 };
 
 // The gnutls_anti_replay_t that 0-RTT needs, one per worker (GnuTLS updates its time window

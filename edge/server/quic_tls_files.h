@@ -1,6 +1,6 @@
 // QUIC's TLS from the node's files: the same certificate pairs as TCP's, and session tickets
-// keyed from the fleet's ticket-key file (the key whose window holds now), so that a client
-// resumes, and sends 0-RTT, on any node. Used at start and by every TLS reload.
+// keyed from the fleet's ticket-key file and following its windows as TCP's do, so that a
+// client resumes, and sends 0-RTT, on any node. Used at start and by every TLS reload.
 #pragma once
 
 #include <memory>

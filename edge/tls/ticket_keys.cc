@@ -244,7 +244,7 @@ const TicketKey* TicketKeyRing::encryption_key(std::int64_t now) const {
 const TicketKey* TicketKeyRing::decryption_key(std::span<const unsigned char, 16> name,
                                                std::int64_t now) const {
     for (const TicketKey& key : keys_) {
-        if (now < key.not_after && std::equal(name.begin(), name.end(), key.name.begin())) {
+        if (key.decrypts_at(now) && std::equal(name.begin(), name.end(), key.name.begin())) {
             return &key;
         }
     }

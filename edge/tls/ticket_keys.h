@@ -34,6 +34,9 @@ struct TicketKey {
     std::array<unsigned char, 16> name{};
     std::array<unsigned char, 32> hmac_key{};
     std::array<unsigned char, 32> aes_key{};
+
+    // Tickets it made are still accepted at now (until not_after, also before not_before).
+    bool decrypts_at(std::int64_t now) const { return now < not_after; }
 };
 
 inline constexpr std::size_t kTicketKeyBytes = 80;
@@ -66,6 +69,7 @@ class TicketKeyRing {
                                     std::int64_t now) const;
 
     std::size_t size() const { return keys_.size(); }
+    std::span<const TicketKey> keys() const { return keys_; }
 
   private:
     std::vector<TicketKey> keys_;

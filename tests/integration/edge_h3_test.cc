@@ -5,10 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -315,6 +317,102 @@ TEST(EdgeH3Slowloris, AnIncompleteHeaderSectionIsRefusedAtTheHeaderTimeout) {
         run_command("timeout 10 curl -s http://127.0.0.1:" + std::to_string(edge.port_of("admin")) +
                     "/metrics");
     EXPECT_NE(m.find("anyedge_h3_header_timeouts_total 3\n"), std::string::npos) << m;
+    fs::remove_all(d);
+}
+
+// Session tickets over QUIC follow the fleet's ticket-key file as TCP's do: made with the key
+// whose window holds now (switching when the next window opens, without a reload), accepted
+// on every node while their key is in its window, and refused once it is gone. "Accepted"
+// means resumed with its 0-RTT request answered; refused, a full handshake that still serves.
+TEST(EdgeH3TicketKeys, TicketsFollowTheKeyFilesWindowsOnEveryNode) {
+    ANYEDGE_REQUIRE_IO_URING();
+    REQUIRE_GTLSCLIENT();
+    const fs::path d = fresh_test_dir("h3tickets");
+    std::mt19937_64 rng(std::random_device{}());
+    auto key_line = [&](long not_before, long not_after) {
+        std::string line = std::to_string(not_before) + " " + std::to_string(not_after) + " ";
+        for (int i = 0; i < 80; ++i) {
+            char b[3];
+            snprintf(b, sizeof b, "%02x", unsigned(rng() & 0xff));
+            line += b;
+        }
+        return line + "\n";
+    };
+    const long now = time(nullptr);
+    // A now; B from two seconds on (its later start makes it the key for new tickets).
+    const std::string a = key_line(now - 3600, now + 7200), b = key_line(now + 2, now + 86400);
+    std::ofstream(d / "tickets") << a << b;
+    make_test_certificate(d, "a", "a.example");
+    const std::string files = "\"cert\": [\"" + (d / "a.pem").string() + "\"], \"key\": [\"" +
+                              (d / "a.key").string() + "\"], \"ticket_keys\": \"" +
+                              (d / "tickets").string() + "\"";
+    fs::create_directories(d / "n1");
+    fs::create_directories(d / "n2");
+    const auto n1 = edge_with(d / "n1", files);
+    const auto n2 = edge_with(d / "n2", files);
+    ASSERT_TRUE(n1->started()) << n1->log();
+    ASSERT_TRUE(n2->started()) << n2->log();
+
+    // A connection with the session file `session` (written with the ticket it gets).
+    auto get = [&](EdgeProcess& edge, const fs::path& session) {
+        const std::string port = std::to_string(edge.port_of("https"));
+        return run_command(
+            "timeout 20 gtlsclient --exit-on-all-streams-close --no-quic-dump "
+            "--no-http-dump --timeout=5s --session-file=" +
+            session.string() + " --tp-file=" + session.string() + ".tp 127.0.0.1 " + port +
+            " https://a.example:" + port + "/robots.txt 2>&1");
+    };
+    auto resumed = [](const std::string& out) {
+        return out.find("[:status: 200]") != std::string::npos &&
+               out.find("type=0RTT") != std::string::npos &&
+               out.find("Early data was rejected") == std::string::npos;
+    };
+    auto copy = [&](const std::string& from, const std::string& to) {
+        for (const std::string ext : {"", ".tp"}) {
+            fs::copy_file(d / (from + ext), d / (to + ext), fs::copy_options::overwrite_existing);
+        }
+    };
+
+    // A ticket from node 1 (key A) resumes on node 2.
+    std::string out = get(*n1, d / "sa");
+    ASSERT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    copy("sa", "sa-kept");
+    out = get(*n2, d / "sa");
+    EXPECT_TRUE(resumed(out)) << out;
+
+    // B's window opens: new tickets are made with it, with no reload; A's still resume.
+    for (int i = 0; i < 50 && time(nullptr) < now + 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    out = get(*n1, d / "sb");
+    ASSERT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    copy("sb", "sb-kept");
+    copy("sa-kept", "sa");
+    EXPECT_TRUE(resumed(get(*n2, d / "sa")));
+    out = get(*n2, d / "sb");
+    EXPECT_TRUE(resumed(out)) << out;
+
+    // A leaves the file: its tickets are refused (a full handshake), B's still resume.
+    std::ofstream(d / "tickets", std::ios::trunc) << b;
+    for (EdgeProcess* edge : {n1.get(), n2.get()}) {
+        const size_t before = edge->log().size();
+        kill(edge->pid(), SIGHUP);
+        for (int i = 0; i < 100 && edge->log().find("HTTP/3 certificates and tickets reloaded",
+                                                    before) == std::string::npos;
+             ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        ASSERT_NE(edge->log().find("HTTP/3 certificates and tickets reloaded", before),
+                  std::string::npos)
+            << edge->log();
+    }
+    copy("sa-kept", "sa");
+    out = get(*n2, d / "sa");
+    EXPECT_NE(out.find("Early data was rejected"), std::string::npos) << out;
+    EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
+    copy("sb-kept", "sb");
+    out = get(*n1, d / "sb");
+    EXPECT_TRUE(resumed(out)) << out;
     fs::remove_all(d);
 }
 
