@@ -395,12 +395,14 @@ void H3Connection::Impl::answer(int64_t stream_id, Stream& st) {
     } else {
         st.response = shared.handler->on_request(st.request, self->path_);
     }
-    std::vector<nghttp3_nv> nv;
-    nv.reserve(st.response.fields.size());
+    // The fields stay valid until the stream closes (response.hold), so nghttp3 references
+    // them rather than copying and lowering them again (they are lower-case already).
+    static thread_local std::vector<nghttp3_nv> nv;  // reused: no allocation per response
+    nv.clear();
     for (const auto& [name, value] : st.response.fields) {
         nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                       reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                      value.size(), NGHTTP3_NV_FLAG_NONE});
+                      value.size(), NGHTTP3_NV_FLAG_NO_COPY_NAME | NGHTTP3_NV_FLAG_NO_COPY_VALUE});
     }
     nghttp3_data_reader reader{read_body};
     const int rv = nghttp3_conn_submit_response(h3, stream_id, nv.data(), nv.size(),
