@@ -158,6 +158,7 @@ void Endpoint::send_version_negotiation(const PathAddr& path, std::span<const ui
 void Endpoint::settle(H3Connection& conn, Timestamp now) {
     conn.write(now, out_);
     counters_.header_timeouts += conn.take_header_timeouts();
+    counters_.resumed += conn.take_resumed();
     if (auto t = timer_of_.find(&conn); t != timer_of_.end()) {
         timers_.erase(t->second);
         timer_of_.erase(t);

@@ -33,6 +33,7 @@ struct EndpointCounters {
     uint64_t retries = 0;          // Retry sent: handshakes arrived faster than the limit
     uint64_t invalid_tokens = 0;   // an Initial with a forged or expired Retry token
     uint64_t header_timeouts = 0;  // requests refused: header section incomplete in time
+    uint64_t resumed = 0;          // handshakes resumed from a session ticket
 };
 
 class Endpoint final : public CidRegistry {

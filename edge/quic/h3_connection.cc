@@ -98,6 +98,7 @@ struct H3Connection::Impl {
     ngtcp2_connection_close_error ccerr{};
     bool close_pending = false;
     uint64_t requests_timed_out = 0;
+    uint64_t resumed = 0;  // 1 once a handshake resumed from a ticket, until taken
     std::vector<uint8_t> close_packet;
 
     ~Impl() {
@@ -142,6 +143,7 @@ struct H3Connection::Impl {
         // One ticket per connection, for resumption and 0-RTT on the next visit; and a token
         // that spares the next visit a Retry, on any node of the fleet.
         gnutls_session_ticket_send(s.session, 1, 0);
+        if (gnutls_session_is_resumed(s.session)) s.resumed = 1;
         const PathAddr& p = s.self->path_;
         const std::span<const uint8_t> secret = s.shared.ids->token_secret();
         uint8_t token[NGTCP2_CRYPTO_MAX_REGULAR_TOKENLEN];
@@ -592,6 +594,8 @@ H3Connection::~H3Connection() = default;
 uint64_t H3Connection::take_header_timeouts() {
     return std::exchange(impl_->requests_timed_out, 0);
 }
+
+uint64_t H3Connection::take_resumed() { return std::exchange(impl_->resumed, 0); }
 
 size_t H3Connection::open_streams() const { return impl_->streams.size(); }
 

@@ -83,6 +83,8 @@ class H3Connection {
     size_t open_streams() const;
     // Requests refused for an incomplete header section since the last call.
     uint64_t take_header_timeouts();
+    // 1 when the handshake, now complete, resumed from a session ticket; once.
+    uint64_t take_resumed();
     const PathAddr& path() const { return path_; }
     const std::string& last_error() const { return last_error_; }
 

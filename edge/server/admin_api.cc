@@ -118,6 +118,7 @@ AdminApi::Totals AdminApi::totals() const {
         t.quic_retries += get(w->quic_retries);
         t.quic_invalid_tokens += get(w->quic_invalid_tokens);
         t.h3_header_timeouts += get(w->h3_header_timeouts);
+        t.quic_resumed += get(w->quic_resumed);
         t.last_accept_ms = std::max(t.last_accept_ms, w->last_accept_ms.load());
     }
     return t;
@@ -382,6 +383,9 @@ std::string AdminApi::metrics_text() const {
            "Version Negotiation packets sent.", t.quic_vn);
     metric("anyedge_quic_retries_total", "counter",
            "Retry sent: new handshakes came faster than quic_retry_above_per_s.", t.quic_retries);
+    metric("anyedge_quic_resumed_total", "counter",
+           "HTTP/3 handshakes resumed from a session ticket (any node's, by the fleet's keys).",
+           t.quic_resumed);
     metric("anyedge_quic_invalid_tokens_total", "counter",
            "Initials with a forged, expired or misaddressed Retry token.", t.quic_invalid_tokens);
     metric("anyedge_h3_header_timeouts_total", "counter",

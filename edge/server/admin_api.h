@@ -82,7 +82,8 @@ class AdminApi final : public RequestHandler {
         uint64_t requests_h2 = 0, requests_h3 = 0, h3_too_early = 0;
         uint64_t quic_open = 0, quic_opened = 0, quic_in = 0, quic_out = 0;
         uint64_t quic_garbage = 0, quic_other_node = 0, quic_unknown = 0, quic_resets = 0;
-        uint64_t quic_vn = 0, quic_retries = 0, quic_invalid_tokens = 0, h3_header_timeouts = 0;
+        uint64_t quic_vn = 0, quic_retries = 0, quic_invalid_tokens = 0, h3_header_timeouts = 0,
+                 quic_resumed = 0;
         uint64_t quic_streams_open = 0;
         uint64_t quic_forwarded = 0, quic_from_peers = 0, quic_forward_refused = 0;
         std::array<uint64_t, 16> quic_forwarded_to{};

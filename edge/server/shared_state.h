@@ -41,6 +41,7 @@ struct WorkerCounters {
     std::array<std::atomic<uint64_t>, 16> quic_forwarded_to{};
     std::atomic<uint64_t> h3_too_early{0};        // 425s: a non-idempotent request in 0-RTT
     std::atomic<uint64_t> h3_header_timeouts{0};  // requests whose fields never completed
+    std::atomic<uint64_t> quic_resumed{0};        // handshakes resumed from a session ticket
 };
 
 struct PublishedSite {

@@ -594,6 +594,7 @@ void Worker::Impl::quic_turn() {
         sum.retries += e.retries;
         sum.invalid_tokens += e.invalid_tokens;
         sum.header_timeouts += e.header_timeouts;
+        sum.resumed += e.resumed;
         open_now += q.endpoint->connections();
         if (count_streams) streams_open += q.endpoint->open_streams();
         out += q.sender->datagrams_out();
@@ -626,6 +627,7 @@ void Worker::Impl::quic_turn() {
     counters.quic_retries.store(sum.retries, kRelaxed);
     counters.quic_invalid_tokens.store(sum.invalid_tokens, kRelaxed);
     counters.h3_header_timeouts.store(sum.header_timeouts, kRelaxed);
+    counters.quic_resumed.store(sum.resumed, kRelaxed);
 }
 
 size_t Worker::Impl::quic_connections() const {

@@ -413,6 +413,15 @@ TEST(EdgeH3TicketKeys, TicketsFollowTheKeyFilesWindowsOnEveryNode) {
     copy("sb-kept", "sb");
     out = get(*n1, d / "sb");
     EXPECT_TRUE(resumed(out)) << out;
+    // The resumptions each node counted: three on node 2, the last one on node 1.
+    auto metrics_of = [](EdgeProcess& edge) {
+        return run_command("timeout 10 curl -s http://127.0.0.1:" +
+                           std::to_string(edge.port_of("admin")) + "/metrics");
+    };
+    EXPECT_NE(metrics_of(*n2).find("anyedge_quic_resumed_total 3\n"), std::string::npos)
+        << metrics_of(*n2);
+    EXPECT_NE(metrics_of(*n1).find("anyedge_quic_resumed_total 1\n"), std::string::npos)
+        << metrics_of(*n1);
     fs::remove_all(d);
 }
 
