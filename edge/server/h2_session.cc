@@ -368,7 +368,7 @@ void H2Session::answer(Stream& st) {
     // A file's bytes are referenced here, never copied (the queue holds their snapshot):
     // send_data() copies each DATA payload once, into the connection's output.
     st.body_out.set_copy_threshold(0);
-    CaptureSink cap(st.body_out);
+    CaptureSink cap(st.body_out, st.head);
     ResponseInfo info;
     if (st.error_status != 0) {
         info = respond_error(st.error_status, st.error_reason, snapshot_, ctx, cap);
@@ -386,10 +386,10 @@ void H2Session::answer(Stream& st) {
     st.body.clear();
     st.body.shrink_to_fit();
 
-    // The HTTP/1.1 head becomes :status and lower-case fields, lowered in place. The stream
-    // keeps the head until the HEADERS frame is sent: nghttp2 references the fields rather
-    // than copying and lowering them again (NO_COPY), and the stream outlives its frames.
-    st.head.swap(cap.head_);
+    // The HTTP/1.1 head (in the stream's reused string) becomes :status and lower-case fields,
+    // lowered in place. The stream keeps the head until the HEADERS frame is sent: nghttp2
+    // references the fields rather than copying and lowering them again (NO_COPY), and the
+    // stream outlives its frames.
     static thread_local std::vector<nghttp2_nv> nv;  // reused: no allocation per response
     nv.clear();
     for_each_response_field(st.head, [](std::string_view n, std::string_view v) {

@@ -38,7 +38,7 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
     }
 
     held->body.set_copy_threshold(0);
-    CaptureSink cap(held->body);
+    CaptureSink cap(held->body, held->head);
     ResponseInfo info;
     const std::string peer = log_ ? peer_text(path.remote.addr) : std::string();
     if (f.error_status != 0 || snapshot_ == nullptr) {
@@ -57,7 +57,6 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
         publish_counters(before, session_counters_, *counters_, &counters_->requests_h3);
     }
 
-    held->head = std::move(cap.head_);
     quic::H3Response response;
     for_each_response_field(held->head, [&](std::string_view n, std::string_view v) {
         response.fields.emplace_back(n, v);

@@ -44,7 +44,7 @@ bool next_response_field(std::string& head, size_t& pos, std::string_view& name,
         const char* colon = static_cast<const char*>(std::memchr(line, ':', line_len));
         if (colon == nullptr) continue;
         const size_t name_len = static_cast<size_t>(colon - line);
-        std::transform(line, line + name_len, line, http::ascii_lower);
+        http::ascii_lower_in_place(line, name_len);
         name = std::string_view(line, name_len);
         if (connection_specific(name)) continue;
         value = http::trim_ows(std::string_view(colon + 1, line_len - name_len - 1));

@@ -14,7 +14,8 @@ namespace anyedge::server {
 
 class CaptureSink final : public ResponseSink {
   public:
-    explicit CaptureSink(OutputQueue& body) : body_(body) {}
+    // head: where the head goes, emptied first (a caller's reused string keeps its capacity).
+    CaptureSink(OutputQueue& body, std::string& head) : head_(head), body_(body) { head_.clear(); }
 
     void copy(std::string_view bytes) override;
     void reference(std::string_view bytes, const cache::Snapshot& owner) override {
@@ -22,7 +23,7 @@ class CaptureSink final : public ResponseSink {
     }
     size_t queued_bytes() const override { return 0; }
 
-    std::string head_;  // status line and header lines, each ending "\r\n"
+    std::string& head_;  // status line and header lines, each ending "\r\n"
 
   private:
     OutputQueue& body_;
