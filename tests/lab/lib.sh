@@ -405,6 +405,10 @@ lab_tunnels_up() {
     for e in "${LAB_EDGES[@]}"; do
         # Forwarded packets come in from the tunnel with the client's source address.
         lab_exec "$e" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+        # The tunnel ports lie in the ephemeral range, and wireguard-go binds a random port for
+        # each interface until `wg setconf` gives it its own: one of them could take a port a
+        # sibling tunnel is about to set ("address already in use"). Keep them out of it.
+        lab_exec "$e" sysctl -qw "net.ipv4.ip_local_reserved_ports=$(lab_tunnel_port e0 e0)-$(lab_tunnel_port e9 e9)"
         for p in "${LAB_EDGES[@]}"; do
             [[ $p == "$e" ]] && continue
             name=$(lab_tunnel_name "$e" "$p")
