@@ -1,6 +1,5 @@
 #include "edge/server/response_fields.h"
 
-#include <algorithm>
 #include <cstring>
 
 #include "edge/http/tokens.h"

@@ -73,9 +73,10 @@ TEST(ClientHelloPsk, EveryTruncationIsRefusedWithoutReadingPastTheEnd) {
     const Bytes hello = client_hello({{41, pre_shared_key({"ticket-one", "ticket-two"})}});
     ASSERT_EQ(identities_of(hello).size(), 2u);
     for (size_t n = 0; n < hello.size(); ++n) {
-        // A shorter message is malformed at some length field: nothing, never a partial list
-        // that runs past the bytes given.
+        // A shorter message is malformed at some length field: nothing, and never a partial
+        // list that runs past the bytes given.
         const Bytes cut(hello.begin(), hello.begin() + long(n));
+        EXPECT_TRUE(psk_identities(cut).empty()) << "cut at " << n << " of " << hello.size();
         for (auto id : psk_identities(cut)) {
             EXPECT_GE(id.data(), cut.data());
             EXPECT_LE(id.data() + id.size(), cut.data() + cut.size());
