@@ -1,5 +1,6 @@
 #include "edge/quic/connection_ids.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -108,6 +109,9 @@ std::optional<CidOwner> ConnectionIds::owner(std::span<const uint8_t> cid) const
     if (cid.size() != kCidLength || (cid[0] >> 5) != 0) return std::nullopt;
     uint8_t plain[16];
     block(cid.data() + 1, plain, false);
+    // The worker is written twice, in the clear and encrypted: an ID that a client made up
+    // (its first Initial's) agrees with itself only by chance, so it is seldom taken for ours.
+    if ((cid[0] & kWorkerUnknown) != std::min(plain[2], kWorkerUnknown)) return std::nullopt;
     return CidOwner{uint16_t((plain[0] << 8) | plain[1]), plain[2]};
 }
 

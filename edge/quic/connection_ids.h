@@ -47,7 +47,8 @@ class ConnectionIds {
 
     // Writes a new ID of kCidLength bytes naming this node and `worker`.
     void issue(uint8_t worker, std::span<uint8_t, kCidLength> cid) const;
-    // Whose ID this is; nullopt when it is not of our shape (wrong length).
+    // Whose ID this is; nullopt when it is not of our shape (wrong length, a config rotation
+    // other than 0, or clear and encrypted worker that disagree).
     std::optional<CidOwner> owner(std::span<const uint8_t> cid) const;
     void reset_token(std::span<const uint8_t> cid,
                      std::span<uint8_t, kResetTokenLength> token) const;

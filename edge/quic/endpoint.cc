@@ -76,9 +76,22 @@ void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, 
         settle(conn, now);
         return;
     }
-    if (data[0] & 0x80) {  // a long header: perhaps a new connection's Initial
-        // New connections belong to the node the route chose, never to a forwarded packet.
-        if (refuse_new_ || from_peer || conns_.size() >= max_connections_) {
+    const auto owner = shared_.ids->owner(dcid);
+    const bool elsewhere = owner && owner->node != shared_.ids->node();
+    if (data[0] & 0x80) {  // a long header: a new connection's Initial, or a handshake's
+        // A handshake that another node began before the route moved here: the client's later
+        // Initial and Handshake packets carry the ID that node chose. A client's first Initial
+        // carries an ID of its own, which names a peer only by a rare chance; the peer then
+        // opens that connection itself (below), as it does for the Initial after its Retry.
+        if (elsewhere && !from_peer && forwarder_ && forwarder_->knows(owner->node)) {
+            forward(owner->node, path, data);
+            return;
+        }
+        if (from_peer && (!owner || elsewhere)) {  // a peer forwards only what names this node
+            ++counters_.dropped_other_node;
+            return;
+        }
+        if (refuse_new_ || conns_.size() >= max_connections_) {
             ++counters_.dropped_garbage;
             return;
         }
@@ -99,17 +112,12 @@ void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, 
         settle(*raw, now);
         return;
     }
-    const auto owner = shared_.ids->owner(dcid);
-    if (!owner) {
+    if (!owner || (elsewhere && (from_peer || !forwarder_))) {
         ++counters_.dropped_other_node;
         return;
     }
-    if (owner->node != shared_.ids->node()) {
-        if (!from_peer && forwarder_ && forwarder_->forward(owner->node, path, data)) {
-            ++counters_.forwarded_other_node;
-        } else {
-            ++counters_.dropped_other_node;
-        }
+    if (elsewhere) {
+        forward(owner->node, path, data);
         return;
     }
     if (owner->worker != shared_.worker) {
@@ -117,6 +125,14 @@ void Endpoint::on_datagram(const PathAddr& path, std::span<const uint8_t> data, 
         return;
     }
     send_stateless_reset(path, dcid, data.size());
+}
+
+void Endpoint::forward(uint16_t node, const PathAddr& path, std::span<const uint8_t> data) {
+    if (forwarder_->forward(node, path, data)) {
+        ++counters_.forwarded_other_node;
+    } else {
+        ++counters_.dropped_other_node;
+    }
 }
 
 void Endpoint::send_stateless_reset(const PathAddr& path, std::span<const uint8_t> cid,

@@ -63,6 +63,7 @@ class Endpoint final : public CidRegistry {
 
   private:
     void settle(H3Connection& conn, Timestamp now);  // write, reschedule or delete
+    void forward(uint16_t node, const PathAddr& path, std::span<const uint8_t> data);
     void send_stateless_reset(const PathAddr& path, std::span<const uint8_t> cid, size_t got);
     void send_version_negotiation(const PathAddr& path, std::span<const uint8_t> dcid,
                                   std::span<const uint8_t> scid);

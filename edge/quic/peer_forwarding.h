@@ -41,6 +41,8 @@ class PeerForwarder {
     virtual ~PeerForwarder() = default;
     // True when the datagram was sent toward `node`.
     virtual bool forward(uint16_t node, const PathAddr& path, std::span<const uint8_t> data) = 0;
+    // True when `node` is a peer this node forwards to.
+    virtual bool knows(uint16_t node) const = 0;
 };
 
 // node id -> its forward address.
@@ -51,6 +53,7 @@ class SocketPeerForwarder final : public PeerForwarder {
   public:
     SocketPeerForwarder(int fd, const PeerAddresses& peers) : fd_(fd), peers_(peers) {}
     bool forward(uint16_t node, const PathAddr& path, std::span<const uint8_t> data) override;
+    bool knows(uint16_t node) const override { return peers_.count(node) != 0; }
     // Datagrams sent to each peer, and those that could not be (no address, send failed).
     const std::map<uint16_t, uint64_t>& sent() const { return sent_; }
     uint64_t failed() const { return failed_; }

@@ -52,6 +52,18 @@ std::vector<uint8_t> short_packet(std::span<const uint8_t> cid, size_t size) {
     return p;
 }
 
+// A QUIC v1 long-header packet of `type` (0 Initial, 2 Handshake) to `dcid`, from an 8-byte
+// client ID, padded with bytes that stand for the rest.
+std::vector<uint8_t> long_packet(uint8_t type, std::span<const uint8_t> dcid, size_t size) {
+    std::vector<uint8_t> p(size, 0x5a);
+    p[0] = uint8_t(0xc0 | (type << 4));
+    p[1] = 0, p[2] = 0, p[3] = 0, p[4] = 1;  // version 1
+    p[5] = uint8_t(dcid.size());
+    std::copy(dcid.begin(), dcid.end(), p.begin() + 6);
+    p[6 + dcid.size()] = 8;  // SCID length
+    return p;
+}
+
 TEST(ConnectionIds, CarryTheirNodeAndWorkerForEveryHolderOfTheFleetKey) {
     auto here = ConnectionIds::create(kFleetKey, 7);
     auto there = ConnectionIds::create(kFleetKey, 9);
@@ -74,6 +86,22 @@ TEST(ConnectionIds, CarryTheirNodeAndWorkerForEveryHolderOfTheFleetKey) {
     // Not our length: not ours to judge.
     const std::array<uint8_t, 8> short_cid{};
     EXPECT_FALSE(here->owner(short_cid).has_value());
+    // The clear worker must agree with the encrypted one: an ID a client made up for its first
+    // Initial is seldom taken for a node's.
+    auto forged = cid_of(*here, 3);
+    forged[0] = 4;
+    EXPECT_FALSE(there->owner(forged).has_value());
+    auto many = cid_of(*here, 200);
+    many[0] = 30;
+    EXPECT_FALSE(there->owner(many).has_value());
+    int taken = 0;
+    for (int i = 0; i < 4096; ++i) {
+        std::array<uint8_t, kCidLength> made_up{};
+        for (auto& b : made_up) b = uint8_t((i * 131 + (&b - made_up.data()) * 29) ^ (i >> 3));
+        made_up[0] &= 0x1f;  // config rotation 0, the only check before this one
+        if (there->owner(made_up)) ++taken;
+    }
+    EXPECT_LT(taken, 4096 / 8);
 }
 
 // Every worker thread issues and reads IDs through the one shared object.
@@ -241,13 +269,47 @@ TEST_F(EndpointRouting, ForwardedPacketsAreNeverForwardedAgain) {
     endpoint_->on_datagram(client_path(), short_packet(cid_of(*node3, 0), 300), 1, 1);
     EXPECT_EQ(endpoint_->counters().dropped_other_node, 2u);
     EXPECT_EQ(forwarder.failed(), 1u);
-    // A forwarded Initial never opens a connection: new connections belong to the node the
-    // route chose.
-    std::vector<uint8_t> initial(1200, 0);
-    initial[0] = 0xc0;
-    initial[4] = 1;  // version 1
-    endpoint_->on_datagram(client_path(), initial, 1, 1, /*from_peer=*/true);
+    // Nor is a forwarded long-header packet, and it opens nothing here: peers forward only what
+    // names this node.
+    endpoint_->on_datagram(client_path(), long_packet(0, cid_of(*theirs_, 0), 1200), 1, 1,
+                           /*from_peer=*/true);
+    EXPECT_EQ(endpoint_->counters().dropped_other_node, 3u);
+    EXPECT_EQ(endpoint_->counters().forwarded_other_node, 0u);
     EXPECT_EQ(endpoint_->connections(), 0u);
+}
+
+// A handshake node 2 began before the route moved here: the client's later Initial and
+// Handshake packets carry the ID node 2 chose, and go to node 2 like its 1-RTT packets. (Before,
+// they were taken for new connections and dropped, and the handshake hung.)
+TEST_F(EndpointRouting, AHandshakeAnotherNodeBeganIsForwardedThere) {
+    PeerSocket own;
+    PeerSocket node2;
+    PeerAddresses peers{{2, node2.address}};
+    SocketPeerForwarder forwarder(own.fd, peers);
+    endpoint_->set_peer_forwarder(&forwarder);
+    const auto cid = cid_of(*theirs_, 0);
+    const auto handshake = long_packet(2, cid, 300);
+    const auto initial = long_packet(0, cid, 1200);
+    endpoint_->on_datagram(client_path(), handshake, 1, 1);
+    endpoint_->on_datagram(client_path(), initial, 1, 1);
+    EXPECT_TRUE(sink_.sent.empty());
+    EXPECT_EQ(endpoint_->connections(), 0u);
+    EXPECT_EQ(endpoint_->counters().forwarded_other_node, 2u);
+    EXPECT_EQ(forwarder.sent().at(2), 2u);
+    for (const auto* sent : {&handshake, &initial}) {
+        const auto got = node2.receive();
+        const auto f = decode_forwarded(got);
+        ASSERT_TRUE(f.has_value());
+        EXPECT_TRUE(std::equal(f->datagram.begin(), f->datagram.end(), sent->begin(), sent->end()));
+    }
+    // An ID that names no peer of this node is a client's own: a candidate new connection
+    // (this one is not a valid Initial, so it is dropped as garbage, not forwarded).
+    auto node3 = ConnectionIds::create(kFleetKey, 3);
+    ASSERT_TRUE(node3);
+    endpoint_->on_datagram(client_path(), long_packet(0, cid_of(*node3, 0), 1200), 1, 1);
+    EXPECT_EQ(endpoint_->counters().forwarded_other_node, 2u);
+    EXPECT_EQ(endpoint_->counters().dropped_garbage, 1u);
+    EXPECT_EQ(forwarder.failed(), 0u);
 }
 
 TEST(PeerForwarding, TrailerRoundTripsAndRejectsWhatIsNotOne) {

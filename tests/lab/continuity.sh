@@ -10,6 +10,8 @@
 #   S. wrk keep-alive on e1 with nothing to forward: what the filter costs the serving path.
 #   E. wrk keep-alive on e1 while the route sits on e2 for 3 s: every request is forwarded;
 #      the tunnel's CPU per forwarded segment is a figure.
+#   H. a new HTTP/3 connection's handshake straddles a route change (e1 answered its first
+#      Initial, the rest reaches e2): e2 sends the handshake's packets on to e1.
 #   D. e1 loses its link outright: its connections are lost (nothing can keep them); the
 #      others forward its strays once each, and nothing loops.
 # Asserts: 0 keep-alive connections reset, every download complete and byte-identical, 0 wrk
@@ -22,6 +24,7 @@ LAB_TLS=1
 LAB_FORWARD=1
 lab_init
 head -c $((20 << 20)) /dev/urandom >"$LAB_DIR/site/big.bin"
+head -c 4096 /dev/urandom >"$LAB_DIR/site/small.bin"
 lab_up || exit 1
 [[ $LAB_HOOKS_MODE == loop ]] || lab_skip "cdn-edge has no admin API: cdn-hooks cannot run"
 for e in "${LAB_EDGES[@]}"; do
@@ -222,6 +225,51 @@ if ((n > 0)); then
     lab_figure "E: tunnel CPU per forwarded segment: sender e2 (2 copies), receiver e1 (wireguard-go, user+system)" \
         "$(python3 -c "print(f'{($e_cpu1 - $e_cpu0) * 1e4 / $n:.1f} µs, {($e_cpu1_1 - $e_cpu1_0) * 1e4 / $n:.1f} µs')")"
 fi
+
+# ---- H. a handshake that straddles a route change: e1 answers a new HTTP/3 connection's first
+# Initial, and the route moves to e2 before the answer reaches the client. The client's next
+# Initial and Handshake packets carry e1's connection ID and reach e2, which must send them on
+# to e1. The lab kernel has no netem, so the race is made certain with SIGSTOP: e1's edge is
+# paused while the client's first Initial waits in its socket; the client is paused while the
+# route moves and e1 answers.
+udp_queued() {  # udp_queued NODE [PORT_HEX]: NODE's UDP sockets with datagrams waiting
+    lab_exec "$1" cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk -v port="${2:-}" '
+        $2 ~ /:/ { split($2, l, ":"); split($5, q, ":")
+                   if ((port == "" || l[2] == port) && q[2] !~ /^0+$/) n++ }
+        END { print n + 0 }'
+}
+wait_queued() {  # wait_queued NODE [PORT_HEX]: bounded, 5 s
+    local i
+    for ((i = 0; i < 250; i++)); do (( $(udp_queued "$@") > 0 )) && return 0; sleep 0.02; done
+    return 1
+}
+quic0=$(quic_forwarded)
+mkdir -p "$LAB_DIR/h"
+edge1=$(lab_pid_of edge-e1)
+kill -STOP "$edge1"
+lab_spawn h3-straddle c1 "$LAB_DIR/h.log" timeout 60 gtlsclient --exit-on-all-streams-close \
+    --no-quic-dump --no-http-dump --download="$LAB_DIR/h" --handshake-timeout=30s --timeout=30s \
+    "$LAB_V4" 443 "https://$LAB_V4:443/small.bin"
+h_pid=$LAB_LAST_PID
+wait_queued e1 01BB
+lab_assert "H: the client's first Initial waits at e1" test "$(udp_queued e1 01BB)" -gt 0
+client_pid=$(awk '{ print $1 }' "/proc/$h_pid/task/$h_pid/children" 2>/dev/null)
+kill -STOP "${client_pid:-$h_pid}"
+lab_birdc r1 disable e1_v4 >/dev/null
+lab_wait_served_by c1 4 e2 10 || lab_assert "H: route moved to e2" false
+kill -CONT "$edge1"
+wait_queued c1
+lab_assert "H: e1's answer waits at the client" test "$(udp_queued c1)" -gt 0
+kill -CONT "${client_pid:-$h_pid}"
+for ((i = 0; i < 600; i++)); do lab_alive "$h_pid" || break; sleep 0.1; done  # bounded: 60 s
+lab_stop_pids TERM "$h_pid"
+wait "$h_pid" 2>/dev/null
+h_rc=$?
+lab_birdc r1 enable e1_v4 >/dev/null
+lab_wait_served_by c1 4 e1 30 || lab_assert "H: route back on e1" false
+lab_figure "H: HTTP/3 fetch whose handshake straddled the route change: exit status" "$h_rc" "0"
+lab_assert "H: the fetch completes byte-identical" cmp -s "$LAB_DIR/h/small.bin" "$LAB_DIR/site/small.bin"
+h3_crossed H "the route change mid-handshake" "$quic0"
 
 # ---- D. e1 loses its link outright (power-off): a download on it is lost; e2 forwards each
 # stray once to each peer, e3 drops what it receives and forwards nothing on.
