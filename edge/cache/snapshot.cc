@@ -70,6 +70,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(std::vector<FileSpec> files,
             add_line(head, "Accept-Ranges", "bytes");
             head += r.validators;
             r.head_200 = std::move(head);
+            r.fields_200 = http::HeadFields::of(r.head_200);
             return r;
         };
         e.identity = make_rep("", std::move(spec.bytes), spec.sha256_hex);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "edge/cache/mapped_file.h"
+#include "edge/http/response_head.h"
 #include "origin-sync/base/result.h"
 
 namespace anyedge::cache {
@@ -43,6 +44,8 @@ struct Representation {
     // "HTTP/1.1 200 OK\r\n" + every static header line (ends with "\r\n", no blank line);
     // Date and Connection are added per response.
     std::string head_200;
+    // head_200 as HTTP/2 and HTTP/3 fields, translated once here rather than per response.
+    http::HeadFields fields_200;
     // Header lines a 304 repeats (RFC 9110 §15.4.5): ETag, Cache-Control, Vary, ...
     std::string validators;
 };

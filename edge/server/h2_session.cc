@@ -386,13 +386,14 @@ void H2Session::answer(Stream& st) {
     st.body.clear();
     st.body.shrink_to_fit();
 
-    // The HTTP/1.1 head (in the stream's reused string) becomes :status and lower-case fields,
-    // lowered in place. The stream keeps the head until the HEADERS frame is sent: nghttp2
+    // The head (in the stream's reused string: a file's prebuilt fields, or HTTP/1.1 lines
+    // lowered in place) becomes :status and lower-case fields. The stream keeps the head until
+    // the HEADERS frame is sent: nghttp2
     // references the fields rather than copying and lowering them again (NO_COPY), and the
     // stream outlives its frames.
     static thread_local std::vector<nghttp2_nv> nv;  // reused: no allocation per response
     nv.clear();
-    for_each_response_field(st.head, [](std::string_view n, std::string_view v) {
+    cap.for_each_field([](std::string_view n, std::string_view v) {
         nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                       reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                       NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE});

@@ -58,9 +58,8 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
     }
 
     quic::H3Response response;
-    for_each_response_field(held->head, [&](std::string_view n, std::string_view v) {
-        response.fields.emplace_back(n, v);
-    });
+    cap.for_each_field(
+        [&](std::string_view n, std::string_view v) { response.fields.emplace_back(n, v); });
     response.body = held->body.gather_all();
     response.hold = std::move(held);
     return response;

@@ -1,6 +1,6 @@
 // H3Responder: HTTP/3 requests answered by the same Responder (or listener handler) as
 // HTTP/1.1 and HTTP/2, with the same field rules (RequestFields) and the same response fields
-// (for_each_response_field). Bodies are referenced, never copied: the stream holds the queue,
+// (CaptureSink::for_each_field). Bodies are referenced, never copied: the stream holds the queue,
 // and the queue holds the snapshots, until nghttp3 is done with them.
 #pragma once
 

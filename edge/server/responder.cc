@@ -200,7 +200,7 @@ ResponseInfo send_entry(const cache::Entry& e, const http::Request& req, const R
     }
 
     // The hot path: the prebuilt head, then the per-response lines, straight into the sink.
-    out.copy(rep.head_200);
+    out.copy_head(rep.head_200, rep.fields_200);
     info.status = 200;
     info.keep_alive = finish_to_sink(out, req, ctx);
     if (req.method != http::Method::kHead && !rep.body.empty()) {

@@ -1,12 +1,14 @@
 // The Responder writes HTTP/1.1; HTTP/2 and HTTP/3 send the same response as fields. This is
-// that translation, written once: CaptureSink keeps the head and hands the body to an
-// OutputQueue, and for_each_response_field() turns the head into ":status" and lower-case
-// fields (RFC 9113 §8.2.2 / RFC 9114 §4.2: no connection-specific fields).
+// that translation: CaptureSink keeps the head and hands the body to an OutputQueue, and
+// CaptureSink::for_each_field() gives ":status" and lower-case fields (the rule is
+// http/response_head.h). A file's prebuilt head arrives already translated (HeadFields), so
+// the hot path copies it instead of parsing it.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "edge/http/response_head.h"
 #include "edge/server/output_queue.h"
 #include "edge/server/response_sink.h"
 
@@ -18,38 +20,42 @@ class CaptureSink final : public ResponseSink {
     CaptureSink(OutputQueue& body, std::string& head) : head_(head), body_(body) { head_.clear(); }
 
     void copy(std::string_view bytes) override;
+    void copy_head(std::string_view http1, const http::HeadFields& fields) override;
     void reference(std::string_view bytes, const cache::Snapshot& owner) override {
         body_.reference(bytes, owner);
     }
     size_t queued_bytes() const override { return 0; }
 
-    std::string& head_;  // status line and header lines, each ending "\r\n"
+    // Calls add(name, value) for ":status" and then each field, in order. The views point into
+    // the head string given to the constructor, and stay valid as long as it is not changed.
+    template <typename Add>
+    void for_each_field(Add&& add);
 
   private:
+    // A prebuilt head's bytes, or a status line; then header lines ("\r\n" each).
+    std::string& head_;
     OutputQueue& body_;
+    const http::HeadFields* prebuilt_ = nullptr;  // valid while the response is being written
+    size_t lines_at_ = 0;                         // where the header lines start in head_
     bool head_done_ = false;
 };
 
-bool connection_specific(std::string_view lower_name);
-
-// Calls add(name, value) for ":status" and then each field of `head` (CaptureSink::head_), in
-// order. Names are lowered in place, so the views stay valid as long as `head` does.
 template <typename Add>
-void for_each_response_field(std::string& head, Add&& add);
-
-// The status code's three digits ("500" when the head is not a status line).
-std::string_view status_digits(const std::string& head);
-// One field of the head starting at `pos`, lowered; advances pos. False at the end.
-bool next_response_field(std::string& head, size_t& pos, std::string_view& name,
-                         std::string_view& value);
-
-template <typename Add>
-void for_each_response_field(std::string& head, Add&& add) {
-    add(std::string_view(":status"), status_digits(head));
-    size_t pos = head.find("\r\n");
-    pos = pos == std::string::npos ? head.size() : pos + 2;
+void CaptureSink::for_each_field(Add&& add) {
+    size_t pos = lines_at_;
+    if (prebuilt_ != nullptr) {
+        add(std::string_view(":status"), std::string_view(head_.data(), 3));
+        for (const auto& s : prebuilt_->spans) {
+            add(std::string_view(head_.data() + s.name_at, s.name_len),
+                std::string_view(head_.data() + s.value_at, s.value_len));
+        }
+    } else {
+        add(std::string_view(":status"), http::status_digits(head_));
+        pos = head_.find("\r\n");
+        pos = pos == std::string::npos ? head_.size() : pos + 2;
+    }
     std::string_view name, value;
-    while (next_response_field(head, pos, name, value)) add(name, value);
+    while (http::next_head_field(head_, pos, name, value)) add(name, value);
 }
 
 }  // namespace anyedge::server
