@@ -225,24 +225,29 @@ Address ip(const char* text, uint16_t port) {
 
 PathAddr client_path() { return PathAddr{ip("203.0.113.10", 443), ip("198.51.100.2", 50123)}; }
 
+// This node's forward socket and node 2's forward address, wired to an endpoint.
+struct ForwardingToNode2 {
+    explicit ForwardingToNode2(Endpoint& endpoint) { endpoint.set_peer_forwarder(&forwarder); }
+    PeerSocket own;  // this node's forward socket, which sends
+    PeerSocket node2;
+    PeerAddresses peers{{2, node2.address}};
+    SocketPeerForwarder forwarder{own.fd, peers};
+};
+
 // Continuity across route changes: a packet of node 2's connection that reaches node 1 goes
 // to node 2's forward address with the client's path, and node 2 reads the same packet and
 // path back. Nothing is sent to the client from here.
 TEST_F(EndpointRouting, AnotherNodesPacketIsForwardedToItWithTheClientsPath) {
-    PeerSocket node2;
-    PeerSocket own;  // this node's forward socket, which sends
-    PeerAddresses peers{{2, node2.address}};
-    SocketPeerForwarder forwarder(own.fd, peers);
-    endpoint_->set_peer_forwarder(&forwarder);
+    ForwardingToNode2 fw(*endpoint_);
     const auto packet = short_packet(cid_of(*theirs_, 0), 300);
     const PathAddr path = client_path();
     endpoint_->on_datagram(path, packet, 1, 1);
     EXPECT_TRUE(sink_.sent.empty());
     EXPECT_EQ(endpoint_->counters().forwarded_other_node, 1u);
     EXPECT_EQ(endpoint_->counters().dropped_other_node, 0u);
-    EXPECT_EQ(forwarder.sent().at(2), 1u);
+    EXPECT_EQ(fw.forwarder.sent().at(2), 1u);
 
-    const auto got = node2.receive();
+    const auto got = fw.node2.receive();
     ASSERT_EQ(got.size(), packet.size() + kForwardTrailerSize);
     const auto f = decode_forwarded(got);
     ASSERT_TRUE(f.has_value());
@@ -254,11 +259,7 @@ TEST_F(EndpointRouting, AnotherNodesPacketIsForwardedToItWithTheClientsPath) {
 // The hop budget is one: what a peer forwarded here is never forwarded again, and a node with
 // no address for the ID's node drops the packet.
 TEST_F(EndpointRouting, ForwardedPacketsAreNeverForwardedAgain) {
-    PeerSocket own;
-    PeerSocket node2;
-    PeerAddresses peers{{2, node2.address}};
-    SocketPeerForwarder forwarder(own.fd, peers);
-    endpoint_->set_peer_forwarder(&forwarder);
+    ForwardingToNode2 fw(*endpoint_);
     endpoint_->on_datagram(client_path(), short_packet(cid_of(*theirs_, 0), 300), 1, 1,
                            /*from_peer=*/true);
     EXPECT_EQ(endpoint_->counters().forwarded_other_node, 0u);
@@ -268,7 +269,7 @@ TEST_F(EndpointRouting, ForwardedPacketsAreNeverForwardedAgain) {
     ASSERT_TRUE(node3);
     endpoint_->on_datagram(client_path(), short_packet(cid_of(*node3, 0), 300), 1, 1);
     EXPECT_EQ(endpoint_->counters().dropped_other_node, 2u);
-    EXPECT_EQ(forwarder.failed(), 1u);
+    EXPECT_EQ(fw.forwarder.failed(), 1u);
     // Nor is a forwarded long-header packet, and it opens nothing here: peers forward only what
     // names this node.
     endpoint_->on_datagram(client_path(), long_packet(0, cid_of(*theirs_, 0), 1200), 1, 1,
@@ -282,11 +283,7 @@ TEST_F(EndpointRouting, ForwardedPacketsAreNeverForwardedAgain) {
 // Handshake packets carry the ID node 2 chose, and go to node 2 like its 1-RTT packets. (Before,
 // they were taken for new connections and dropped, and the handshake hung.)
 TEST_F(EndpointRouting, AHandshakeAnotherNodeBeganIsForwardedThere) {
-    PeerSocket own;
-    PeerSocket node2;
-    PeerAddresses peers{{2, node2.address}};
-    SocketPeerForwarder forwarder(own.fd, peers);
-    endpoint_->set_peer_forwarder(&forwarder);
+    ForwardingToNode2 fw(*endpoint_);
     const auto cid = cid_of(*theirs_, 0);
     const auto handshake = long_packet(2, cid, 300);
     const auto initial = long_packet(0, cid, 1200);
@@ -295,9 +292,9 @@ TEST_F(EndpointRouting, AHandshakeAnotherNodeBeganIsForwardedThere) {
     EXPECT_TRUE(sink_.sent.empty());
     EXPECT_EQ(endpoint_->connections(), 0u);
     EXPECT_EQ(endpoint_->counters().forwarded_other_node, 2u);
-    EXPECT_EQ(forwarder.sent().at(2), 2u);
+    EXPECT_EQ(fw.forwarder.sent().at(2), 2u);
     for (const auto* sent : {&handshake, &initial}) {
-        const auto got = node2.receive();
+        const auto got = fw.node2.receive();
         const auto f = decode_forwarded(got);
         ASSERT_TRUE(f.has_value());
         EXPECT_TRUE(std::equal(f->datagram.begin(), f->datagram.end(), sent->begin(), sent->end()));
@@ -309,7 +306,7 @@ TEST_F(EndpointRouting, AHandshakeAnotherNodeBeganIsForwardedThere) {
     endpoint_->on_datagram(client_path(), long_packet(0, cid_of(*node3, 0), 1200), 1, 1);
     EXPECT_EQ(endpoint_->counters().forwarded_other_node, 2u);
     EXPECT_EQ(endpoint_->counters().dropped_garbage, 1u);
-    EXPECT_EQ(forwarder.failed(), 0u);
+    EXPECT_EQ(fw.forwarder.failed(), 0u);
 }
 
 TEST(PeerForwarding, TrailerRoundTripsAndRejectsWhatIsNotOne) {
