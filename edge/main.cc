@@ -307,7 +307,8 @@ int main(int argc, char** argv) {
         }
     }
     if (!cfg.hsts.empty())
-        wopts.connection.tls_extra_headers = "Strict-Transport-Security: " + cfg.hsts + "\r\n";
+        wopts.connection.tls_extra_headers =
+            http::HeaderLines("Strict-Transport-Security: " + cfg.hsts + "\r\n");
     wopts.quic_tls = quic_tls.get();
     wopts.quic_ids = quic_ids ? &*quic_ids : nullptr;
     wopts.quic_peers = &forward_peers;
@@ -321,7 +322,8 @@ int main(int argc, char** argv) {
     if (quic_ids && alt_svc_port > 0) {
         alt_svc = "Alt-Svc: h3=\":" + std::to_string(alt_svc_port) +
                   "\"; ma=" + std::to_string(cfg.alt_svc_max_age_s) + "\r\n";
-        wopts.connection.tls_extra_headers_alt_svc = wopts.connection.tls_extra_headers + alt_svc;
+        wopts.connection.tls_extra_headers_alt_svc =
+            http::HeaderLines(wopts.connection.tls_extra_headers.text + alt_svc);
     }
     if (cfg.redirect_http) wopts.connection.redirect_https_port = https_port;
     wopts.connection.acme_thumbprint = cfg.acme_thumbprint;

@@ -186,10 +186,8 @@ class BeastRequestParser final : public beast_http::basic_parser<true> {
 // IPv4 or a bracketed IP literal, then an optional ":" port. Anything else (spaces, "/", "@")
 // gets 400; such a value would otherwise flow into redirects and logs.
 bool valid_host(std::string_view host) {
-    auto is_name_char = [](char c) {  // unreserved / sub-delims
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos;
-    };
+    static constexpr auto kNameChar = alnum_or("-._~!$&'()*+,;=");  // unreserved / sub-delims
+    auto is_name_char = [](char c) { return kNameChar[static_cast<unsigned char>(c)]; };
     size_t i = 0;
     if (!host.empty() && host.front() == '[') {
         const size_t close = host.find(']');

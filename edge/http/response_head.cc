@@ -1,5 +1,6 @@
 #include "edge/http/response_head.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -13,11 +14,12 @@ bool connection_specific(std::string_view lower_name) {
            lower_name == "proxy-connection";
 }
 
-bool next_head_field(std::string& head, size_t& pos, std::string_view& name,
+bool next_head_field(std::string& head, size_t& pos, size_t end, std::string_view& name,
                      std::string_view& value) {
-    while (pos < head.size()) {
-        size_t eol = head.find("\r\n", pos);
-        if (eol == std::string::npos) eol = head.size();
+    end = std::min(end, head.size());
+    while (pos < end) {
+        size_t eol = std::string_view(head).substr(0, end).find("\r\n", pos);
+        if (eol == std::string::npos) eol = end;
         char* line = head.data() + pos;
         const size_t line_len = eol - pos;
         pos = eol + 2;
@@ -37,15 +39,21 @@ std::string_view status_digits(std::string_view head) {
     return head.size() >= 12 ? head.substr(9, 3) : std::string_view("500");
 }
 
-HeadFields HeadFields::of(std::string_view head) {
+namespace {
+
+HeadFields translate(std::string_view head, bool with_status) {
     HeadFields f;
     std::string text(head);
     if (text.size() > std::numeric_limits<uint16_t>::max()) return f;  // never for a real head
-    f.bytes = status_digits(text);
-    size_t pos = text.find("\r\n");
-    pos = pos == std::string::npos ? text.size() : pos + 2;
+    size_t pos = 0;
+    if (with_status) {
+        f.bytes = status_digits(text);
+        f.has_status = true;
+        pos = text.find("\r\n");
+        pos = pos == std::string::npos ? text.size() : pos + 2;
+    }
     std::string_view name, value;
-    while (next_head_field(text, pos, name, value)) {
+    while (next_head_field(text, pos, text.size(), name, value)) {
         HeadFields::Span s{uint16_t(f.bytes.size()), uint16_t(name.size()), 0,
                            uint16_t(value.size())};
         f.bytes.append(name);
@@ -55,5 +63,11 @@ HeadFields HeadFields::of(std::string_view head) {
     }
     return f;
 }
+
+}  // namespace
+
+HeadFields HeadFields::of(std::string_view head) { return translate(head, true); }
+
+HeadFields HeadFields::of_lines(std::string_view lines) { return translate(lines, false); }
 
 }  // namespace anyedge::http

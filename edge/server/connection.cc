@@ -51,14 +51,16 @@ void Connection::on_closed() {
 ResponseContext Connection::context(const Turn& t) const {
     ResponseContext ctx;
     ctx.date_line = t.date_line;
+    ctx.date_fields = t.date_fields;
     ctx.force_close = t.force_close;
-    if (!tls_) {
-        ctx.extra_headers = options_->extra_headers;
-    } else if (t.force_close || options_->tls_extra_headers_alt_svc.empty()) {
-        ctx.extra_headers = options_->tls_extra_headers;
-    } else {
-        ctx.extra_headers = options_->tls_extra_headers_alt_svc;
+    const http::HeaderLines* extra = &options_->extra_headers;
+    if (tls_) {
+        extra = t.force_close || options_->tls_extra_headers_alt_svc.text.empty()
+                    ? &options_->tls_extra_headers
+                    : &options_->tls_extra_headers_alt_svc;
     }
+    ctx.extra_headers = extra->text;
+    ctx.extra_fields = &extra->fields;
     ctx.redirect_https_port = tls_ ? 0 : options_->redirect_https_port;
     ctx.acme_thumbprint = options_->acme_thumbprint;
     ctx.fallback = t.previous ? t.previous->get() : nullptr;

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "edge/http/response_head.h"
 #include "edge/server/access_log.h"
 #include "edge/server/h2_session.h"
 #include "edge/server/http_session.h"
@@ -57,12 +58,12 @@ struct ConnectionOptions {
     uint32_t idle_timeout_ms = 60000;
     uint32_t send_timeout_ms = 30000;
     uint32_t linger_ms = 2000;
-    std::string extra_headers;      // serialized lines added to every response
-    std::string tls_extra_headers;  // added to HTTPS responses
+    http::HeaderLines extra_headers;      // lines added to every response
+    http::HeaderLines tls_extra_headers;  // added to HTTPS responses
     // tls_extra_headers and an Alt-Svc line (HTTP/3 on the same port), for HTTPS responses
     // over TCP unless draining: a draining node stops sending clients to itself first. Empty:
     // no HTTP/3.
-    std::string tls_extra_headers_alt_svc;
+    http::HeaderLines tls_extra_headers_alt_svc;
     uint16_t redirect_https_port = 0;  // plain HTTP answers 301 to https on this port; 0: off
     std::string acme_thumbprint;       // answer HTTP-01 challenges (ResponseContext)
 };
@@ -73,6 +74,7 @@ struct Turn {
     int64_t now_ms = 0;   // monotonic
     int64_t wall_ms = 0;  // unix time, for the access log
     std::string_view date_line;
+    const http::HeadFields* date_fields = nullptr;  // date_line as HTTP/2 and HTTP/3 fields
     // The live snapshot and the previous one (skew grace); the pointers stay valid (they are
     // the worker's), the snapshots they name change between turns.
     const std::shared_ptr<const cache::Snapshot>* live = nullptr;

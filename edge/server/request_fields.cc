@@ -67,13 +67,14 @@ void RequestFields::add(std::string_view name, std::string_view value,
 
 void RequestFields::check() {
     if (error_status != 0) return;
-    const http::Request req = request(20);
-    if (!req.host.empty() && !http::valid_host(req.host)) {
+    const std::string_view host_field = authority.empty() ? host : authority;
+    const http::Method m = http::method_from_name(method);
+    if (!host_field.empty() && !http::valid_host(host_field)) {
         error_status = 400;
         error_reason = "invalid :authority";
-    } else if (req.method != http::Method::kOther &&
+    } else if (m != http::Method::kOther &&
                (path.empty() ||
-                (path.front() != '/' && !(path == "*" && req.method == http::Method::kOptions)))) {
+                (path.front() != '/' && !(path == "*" && m == http::Method::kOptions)))) {
         error_status = 400;
         error_reason = "invalid :path";
     }

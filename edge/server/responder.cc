@@ -81,8 +81,16 @@ ResponseInfo small_response(int status, const http::Request& req, std::string_vi
 // Per-response lines after the static ones: Date, listener extras, Connection, blank line.
 bool finish_to_sink(ResponseSink& out, const http::Request& req, const ResponseContext& ctx) {
     const bool keep = req.keep_alive && !ctx.force_close;
-    out.copy(ctx.date_line);
-    out.copy(ctx.extra_headers);
+    if (ctx.date_fields != nullptr) {
+        out.copy_prebuilt(ctx.date_line, *ctx.date_fields);
+    } else {
+        out.copy(ctx.date_line);
+    }
+    if (ctx.extra_fields != nullptr) {
+        out.copy_prebuilt(ctx.extra_headers, *ctx.extra_fields);
+    } else {
+        out.copy(ctx.extra_headers);
+    }
     if (!keep) {
         out.copy("Connection: close\r\n\r\n");
     } else if (req.version < 11) {
@@ -200,7 +208,7 @@ ResponseInfo send_entry(const cache::Entry& e, const http::Request& req, const R
     }
 
     // The hot path: the prebuilt head, then the per-response lines, straight into the sink.
-    out.copy_head(rep.head_200, rep.fields_200);
+    out.copy_prebuilt(rep.head_200, rep.fields_200);
     info.status = 200;
     info.keep_alive = finish_to_sink(out, req, ctx);
     if (req.method != http::Method::kHead && !rep.body.empty()) {

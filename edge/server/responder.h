@@ -8,14 +8,19 @@
 
 #include "edge/cache/snapshot.h"
 #include "edge/http/request.h"
+#include "edge/http/response_head.h"
 #include "edge/server/response_sink.h"
 
 namespace anyedge::server {
 
 struct ResponseContext {
-    std::string_view date_line;        // "Date: <IMF-fixdate>\r\n"
-    bool force_close = false;          // draining, stopping, or the connection's request cap hit
-    std::string_view extra_headers;    // per-listener lines, e.g. Strict-Transport-Security
+    std::string_view date_line;      // "Date: <IMF-fixdate>\r\n"
+    bool force_close = false;        // draining, stopping, or the connection's request cap hit
+    std::string_view extra_headers;  // per-listener lines, e.g. Strict-Transport-Security
+    // The same two as HTTP/2 and HTTP/3 fields, when the caller has them translated (null: the
+    // sink translates the text).
+    const http::HeadFields* date_fields = nullptr;
+    const http::HeadFields* extra_fields = nullptr;
     uint16_t redirect_https_port = 0;  // non-zero: answer GET/HEAD with 301 to https
     // The fleet ACME account's key thumbprint (RFC 8555 §8.1): when set, HTTP-01 challenges
     // are answered from it, statelessly, on every node.

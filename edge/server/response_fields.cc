@@ -7,26 +7,50 @@ void CaptureSink::copy(std::string_view bytes) {
         body_.copy(bytes);
         return;
     }
-    // Only the new bytes (and the three before them) can complete the blank line.
-    const size_t from = head_.size() < lines_at_ + 3 ? lines_at_ : head_.size() - 3;
+    const size_t begin = head_.size();
     head_.append(bytes);
-    const size_t end = head_.find("\r\n\r\n", from);
-    if (end == std::string::npos) return;
+    text_appended(begin);
+}
+
+void CaptureSink::text_appended(size_t begin) {
+    if (segment_count_ == 0 || segments_[segment_count_ - 1].fields != nullptr) {
+        segments_[segment_count_++] = Segment{nullptr, begin, begin};
+    }
+    Segment& text = segments_[segment_count_ - 1];
+    // The blank line ends the head: "\r\n" where a line starts. Text after prebuilt fields
+    // starts a line; elsewhere only the new bytes (and the three before them) can complete
+    // "\r\n\r\n".
+    size_t body_at = std::string::npos;
+    if (segment_count_ > 1 && head_.size() >= text.begin + 2 &&
+        head_.compare(text.begin, 2, "\r\n") == 0) {
+        body_at = text.begin + 2;
+    } else {
+        const size_t from = begin - text.begin < 3 ? text.begin : begin - 3;
+        const size_t end = head_.find("\r\n\r\n", from);
+        if (end != std::string::npos) body_at = end + 4;
+    }
+    if (body_at == std::string::npos) {
+        text.end = head_.size();
+        return;
+    }
     // Anything after the blank line is the body's start.
-    body_.copy(std::string_view(head_).substr(end + 4));
-    head_.resize(end + 2);
+    body_.copy(std::string_view(head_).substr(body_at));
+    head_.resize(body_at - 2);
+    text.end = head_.size();
     head_done_ = true;
 }
 
-void CaptureSink::copy_head(std::string_view http1, const http::HeadFields& fields) {
-    if (!head_.empty() || head_done_ || fields.empty()) {
+void CaptureSink::copy_prebuilt(std::string_view http1, const http::HeadFields& fields) {
+    // A status belongs at the start only; and a table with room for one more run keeps the
+    // rest as text (so that text can always follow).
+    if (head_done_ || (fields.has_status && !head_.empty()) ||
+        segment_count_ + 1 >= segments_.size()) {
         copy(http1);
         return;
     }
-    // The prebuilt fields' bytes first; the lines that follow (Date, ...) come after them.
-    head_.assign(fields.bytes);
-    prebuilt_ = &fields;
-    lines_at_ = head_.size();
+    const size_t begin = head_.size();
+    head_.append(fields.bytes);
+    segments_[segment_count_++] = Segment{&fields, begin, head_.size()};
 }
 
 }  // namespace anyedge::server

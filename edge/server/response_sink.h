@@ -18,9 +18,9 @@ class ResponseSink {
     virtual ~ResponseSink() = default;
     // Bytes that are copied now (headers built for this response).
     virtual void copy(std::string_view bytes) = 0;
-    // A head built ahead of time: `http1` (a status line and header lines) and the same head
-    // as HTTP/2 and HTTP/3 fields. A sink that sends HTTP/1.1 copies `http1`.
-    virtual void copy_head(std::string_view http1, const http::HeadFields&) { copy(http1); }
+    // Lines built ahead of time: `http1` (header lines, or a head from its status line) and
+    // the same as HTTP/2 and HTTP/3 fields. A sink that sends HTTP/1.1 copies `http1`.
+    virtual void copy_prebuilt(std::string_view http1, const http::HeadFields&) { copy(http1); }
     // Bytes inside `owner` (a file's representation): referenced, not copied; the sink keeps
     // `owner` alive until they are sent, whatever generation is live by then.
     virtual void reference(std::string_view bytes, const cache::Snapshot& owner) = 0;

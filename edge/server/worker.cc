@@ -160,6 +160,7 @@ struct Worker::Impl {
     uint64_t snapshot_version = ~uint64_t(0);
     char date_line[64] = {};
     size_t date_len = 0;
+    http::HeadFields date_fields;  // date_line for HTTP/2 and HTTP/3, made once a second
     time_t date_second = 0;
     bool stopping = false;
     int64_t stop_deadline = 0;
@@ -290,6 +291,7 @@ void Worker::Impl::event(uint32_t index, F&& f) {
            .now_ms = now,
            .wall_ms = wall_ms,
            .date_line = std::string_view(date_line, date_len),
+           .date_fields = &date_fields,
            .live = &snapshot,
            .previous = &previous,
            .force_close = stopping || shared.draining.load(std::memory_order_relaxed),
@@ -314,6 +316,7 @@ void Worker::Impl::refresh_turn_state() {
             sec, std::span<char, http::kHttpDateLength>(date_line + 6, http::kHttpDateLength));
         memcpy(date_line + 6 + http::kHttpDateLength, "\r\n", 2);
         date_len = 6 + http::kHttpDateLength + 2;
+        date_fields = http::HeadFields::of_lines(std::string_view(date_line, date_len));
     }
     const uint64_t v = shared.version();
     if (v != snapshot_version) {
@@ -486,7 +489,9 @@ void Worker::Impl::arm_udp(size_t i) {
 void Worker::Impl::set_turn(QuicListener& q) {
     ResponseContext ctx;
     ctx.date_line = std::string_view(date_line, date_len);
-    ctx.extra_headers = options.connection.tls_extra_headers;
+    ctx.date_fields = &date_fields;
+    ctx.extra_headers = options.connection.tls_extra_headers.text;
+    ctx.extra_fields = &options.connection.tls_extra_headers.fields;
     ctx.acme_thumbprint = options.connection.acme_thumbprint;
     ctx.fallback = previous.get();
     ctx.wall_ms = wall_ms;

@@ -32,7 +32,7 @@ Fields fields_of(CaptureSink& sink) {
 
 TEST(ResponseHead, FieldsAreLowerCaseWithoutConnectionSpecificOnes) {
     const auto f = http::HeadFields::of(kHead);
-    ASSERT_FALSE(f.empty());
+    ASSERT_TRUE(f.has_status);
     EXPECT_EQ(f.bytes.substr(0, 3), "200");
     Fields got;
     for (const auto& s : f.spans) {
@@ -57,7 +57,7 @@ TEST(ResponseHead, PrebuiltFieldsGiveWhatParsingTheHeadGives) {
     parsed.copy(kHead);
     parsed.copy(kPerResponse);
     CaptureSink fast(body_b, head_b);
-    fast.copy_head(kHead, prebuilt);
+    fast.copy_prebuilt(kHead, prebuilt);
     // The per-response lines arrive in pieces, the blank line split across two of them.
     fast.copy(kPerResponse.substr(0, 40));
     fast.copy(kPerResponse.substr(40, kPerResponse.size() - 40 - 7));
@@ -74,13 +74,48 @@ TEST(ResponseHead, PrebuiltFieldsGiveWhatParsingTheHeadGives) {
     EXPECT_EQ(body_b.queued_bytes(), 4u);
 }
 
+// The hot path's order: a file's head, then the Date line and the listener's lines, each
+// prebuilt, then the blank line as text; and a generated response's order: text, then the
+// prebuilt lines, then "Connection: close" and the blank line. Both give what parsing the whole
+// text gives, and the body starts after the blank line.
+TEST(ResponseHead, PrebuiltAndTextRunsInAnyOrderGiveWhatParsingGives) {
+    const std::string date = "Date: Mon, 07 Dec 2026 00:00:00 GMT\r\n";
+    const std::string extra = "Alt-Svc: h3=\":443\"; ma=60\r\nStrict-Transport-Security: x\r\n";
+    const http::HeaderLines date_lines(date), extra_lines(extra);
+    EXPECT_FALSE(date_lines.fields.has_status);
+    ASSERT_EQ(extra_lines.fields.spans.size(), 2u);
+    const auto prebuilt = http::HeadFields::of(kHead);
+    const std::string generated = "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n";
+    for (const std::string& head : {std::string(kHead), generated}) {
+        const std::string tail = head == generated ? "Connection: close\r\n\r\nbody" : "\r\nbody";
+        OutputQueue body_a, body_b;
+        std::string head_a, head_b;
+        CaptureSink parsed(body_a, head_a);
+        parsed.copy(head + date + extra + tail);
+        CaptureSink fast(body_b, head_b);
+        if (head == generated) {
+            fast.copy(head);
+        } else {
+            fast.copy_prebuilt(head, prebuilt);
+        }
+        fast.copy_prebuilt(date, date_lines.fields);
+        fast.copy_prebuilt(extra, extra_lines.fields);
+        fast.copy(tail);
+        const Fields a = fields_of(parsed);
+        EXPECT_EQ(a, fields_of(fast)) << head;
+        EXPECT_EQ(a.back().first, "strict-transport-security");
+        EXPECT_EQ(body_a.queued_bytes(), 4u);
+        EXPECT_EQ(body_b.queued_bytes(), 4u);
+    }
+}
+
 TEST(ResponseHead, APrebuiltHeadAfterOtherBytesIsCopiedAsText) {
     const auto prebuilt = http::HeadFields::of(kHead);
     OutputQueue body;
     std::string head;
     CaptureSink sink(body, head);
     sink.copy("HTTP/1.1 304 Not Modified\r\n");
-    sink.copy_head("ETag: \"x\"\r\n", prebuilt);  // not at the start: only text makes sense
+    sink.copy_prebuilt("ETag: \"x\"\r\n", prebuilt);  // not at the start: only text makes sense
     sink.copy("\r\n");
     const Fields f = fields_of(sink);
     ASSERT_EQ(f.size(), 2u);
