@@ -36,7 +36,12 @@ bool next_head_field(std::string& head, size_t& pos, size_t end, std::string_vie
 }
 
 std::string_view status_digits(std::string_view head) {
-    return head.size() >= 12 ? head.substr(9, 3) : std::string_view("500");
+    const auto digit = [&](size_t i) { return head[i] >= '0' && head[i] <= '9'; };
+    if (head.size() >= 12 && head.substr(0, 5) == "HTTP/" && head[8] == ' ' && digit(9) &&
+        digit(10) && digit(11)) {
+        return head.substr(9, 3);
+    }
+    return "500";
 }
 
 namespace {

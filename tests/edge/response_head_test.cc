@@ -46,6 +46,7 @@ TEST(ResponseHead, FieldsAreLowerCaseWithoutConnectionSpecificOnes) {
     EXPECT_EQ(got, want);
     EXPECT_EQ(http::status_digits("HTTP/1.1 404 Not Found\r\n"), "404");
     EXPECT_EQ(http::status_digits("junk"), "500");
+    EXPECT_EQ(http::status_digits("date: Mon, 07 Dec 2026"), "500");
 }
 
 TEST(ResponseHead, PrebuiltFieldsGiveWhatParsingTheHeadGives) {
