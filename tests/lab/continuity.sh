@@ -253,7 +253,8 @@ lab_spawn h3-straddle c1 "$LAB_DIR/h.log" timeout 60 gtlsclient --exit-on-all-st
 h_pid=$LAB_LAST_PID
 wait_queued e1 01BB
 lab_assert "H: the client's first Initial waits at e1" test "$(udp_queued e1 01BB)" -gt 0
-client_pid=$(awk '{ print $1 }' "/proc/$h_pid/task/$h_pid/children" 2>/dev/null)
+client_pid=$(pgrep -P "$h_pid" | head -1)  # gtlsclient, the child of `timeout`
+lab_assert "H: the client runs" test -n "$client_pid"
 kill -STOP "${client_pid:-$h_pid}"
 lab_birdc r1 disable e1_v4 >/dev/null
 lab_wait_served_by c1 4 e2 10 || lab_assert "H: route moved to e2" false
