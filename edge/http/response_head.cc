@@ -66,6 +66,7 @@ HeadFields translate(std::string_view head, bool with_status) {
         f.bytes.append(value);
         f.spans.push_back(s);
     }
+    f.translated = true;
     return f;
 }
 

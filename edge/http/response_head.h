@@ -32,6 +32,9 @@ struct HeadFields {
     std::string bytes;
     std::vector<Span> spans;
     bool has_status = false;
+    // False when the text could not be translated (over 64 KB: the offsets are 16-bit), or
+    // for a default-constructed value: a sink then uses the text.
+    bool translated = false;
 
     // `head`: a status line and header lines, each ending "\r\n", no blank line.
     static HeadFields of(std::string_view head);

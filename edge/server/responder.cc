@@ -78,19 +78,19 @@ ResponseInfo small_response(int status, const http::Request& req, std::string_vi
     return info;
 }
 
+void copy_lines(ResponseSink& out, std::string_view text, const http::HeadFields* fields) {
+    if (fields != nullptr) {
+        out.copy_prebuilt(text, *fields);
+    } else {
+        out.copy(text);
+    }
+}
+
 // Per-response lines after the static ones: Date, listener extras, Connection, blank line.
 bool finish_to_sink(ResponseSink& out, const http::Request& req, const ResponseContext& ctx) {
     const bool keep = req.keep_alive && !ctx.force_close;
-    if (ctx.date_fields != nullptr) {
-        out.copy_prebuilt(ctx.date_line, *ctx.date_fields);
-    } else {
-        out.copy(ctx.date_line);
-    }
-    if (ctx.extra_fields != nullptr) {
-        out.copy_prebuilt(ctx.extra_headers, *ctx.extra_fields);
-    } else {
-        out.copy(ctx.extra_headers);
-    }
+    copy_lines(out, ctx.date_line, ctx.date_fields);
+    copy_lines(out, ctx.extra_headers, ctx.extra_fields);
     if (!keep) {
         out.copy("Connection: close\r\n\r\n");
     } else if (req.version < 11) {

@@ -41,9 +41,9 @@ void CaptureSink::text_appended(size_t begin) {
 }
 
 void CaptureSink::copy_prebuilt(std::string_view http1, const http::HeadFields& fields) {
-    // A status belongs at the start only; and a table with room for one more run keeps the
-    // rest as text (so that text can always follow).
-    if (head_done_ || (fields.has_status && !head_.empty()) ||
+    // Untranslated lines, a status anywhere but at the start, or a table without room for
+    // one more run (so that text can always follow): the text, as it is.
+    if (!fields.translated || head_done_ || (fields.has_status && !head_.empty()) ||
         segment_count_ + 1 >= segments_.size()) {
         copy(http1);
         return;

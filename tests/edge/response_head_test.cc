@@ -110,6 +110,29 @@ TEST(ResponseHead, PrebuiltAndTextRunsInAnyOrderGiveWhatParsingGives) {
     }
 }
 
+// Lines too long for 16-bit offsets are not translated, and a sink given them uses the text:
+// nothing of the head is lost.
+TEST(ResponseHead, LinesThatCannotBeTranslatedAreCopiedAsText) {
+    const std::string huge = "X-Big: " + std::string(70000, 'a') + "\r\n";
+    const http::HeaderLines lines(huge);
+    EXPECT_FALSE(lines.fields.translated);
+    EXPECT_FALSE(http::HeadFields().translated);
+    EXPECT_TRUE(http::HeaderLines("Alt-Svc: x\r\n").fields.translated);
+    const auto prebuilt = http::HeadFields::of(kHead);
+    OutputQueue body;
+    std::string head;
+    CaptureSink sink(body, head);
+    sink.copy_prebuilt(kHead, prebuilt);
+    sink.copy_prebuilt(huge, lines.fields);
+    sink.copy_prebuilt("", http::HeadFields());
+    sink.copy("\r\n");
+    const Fields f = fields_of(sink);
+    ASSERT_EQ(f.size(), 6u);
+    EXPECT_EQ(f[0].second, "200");
+    EXPECT_EQ(f[5].first, "x-big");
+    EXPECT_EQ(f[5].second.size(), 70000u);
+}
+
 TEST(ResponseHead, APrebuiltHeadAfterOtherBytesIsCopiedAsText) {
     const auto prebuilt = http::HeadFields::of(kHead);
     OutputQueue body;
