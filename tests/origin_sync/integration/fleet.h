@@ -224,12 +224,20 @@ class OriginServer {
         return out;
     }
     void watch() {
+        std::string changed;  // the tree as last seen changing
         while (!stopping_.load()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(30));
             std::string now = fingerprint();
             {
                 std::lock_guard<std::mutex> lock(mu_);
                 if (now == seen_) continue;
+            }
+            // Reload only a tree that stood still for one poll: a reload in the middle of a
+            // publish could load the new `current` without a blob written after the scan
+            // (a node then fetches a 404 and retries; a fixture race, not the product's).
+            if (now != changed) {
+                changed = std::move(now);
+                continue;
             }
             Response r = http_once(admin_port_, "POST", "/reload", "Content-Length: 0\r\n");
             if (r.ok && r.status == 200) {
