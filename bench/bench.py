@@ -660,6 +660,7 @@ def run_h2load(case, port, duration, client_cpu, env, tmp):
 H3LOAD = None  # bench/h3load in the build dir, set by main()
 H3LOAD_REQ_RE = re.compile(r"requests: (\d+) total, (\d+) succeeded, (\d+) failed")
 H3LOAD_TRAFFIC_RE = re.compile(r"traffic: (\d+) bytes body")
+H3LOAD_DROPS_RE = re.compile(r"socket drops: (\d+) datagrams")
 
 
 def run_h3load(case, port, duration, client_cpu, env, tmp):
@@ -676,8 +677,12 @@ def run_h3load(case, port, duration, client_cpu, env, tmp):
     if rc != 0 or not m or not t:
         raise RunFailed(f"h3load failed (exit {rc}): {' '.join(argv)}\n{text[-1000:]}")
     _, ok, failed = (int(x) for x in m.groups())
+    drops = H3LOAD_DROPS_RE.search(text)
+    # Datagrams the client's own sockets dropped: the server then spent CPU on loss recovery
+    # that a client keeping up would not cause. Kept with the run and shown in its log line.
     return dict(requests=ok, bytes=int(t.group(1)), client_cpu_s=cpu,
-                errors={"failed": failed} if failed else {}, client_cmd=" ".join(argv))
+                errors={"failed": failed} if failed else {}, client_cmd=" ".join(argv),
+                client_socket_drops=int(drops.group(1)) if drops else None)
 
 
 STIME_RE = re.compile(r"(\d+) connections in \d+ real seconds, (\d+) bytes read per connection")
@@ -847,6 +852,8 @@ def measure(srv, case, duration, args, env, tmp):
                server_core_busy_pct=round(100 * (c0_busy1 - c0_busy0) /
                                           max(1, c0_total1 - c0_total0), 1),
                errors=r["errors"], client_cmd=r["client_cmd"])
+    if r.get("client_socket_drops") is not None:
+        res["client_socket_drops"] = r["client_socket_drops"]
     # Everything else the machine did meanwhile, in % of one core: both cores'
     # busy time minus server, client and this driver. Includes the kernel's
     # softirq network work (similar for both servers); a large value means
@@ -1269,6 +1276,8 @@ def main(argv):
                         cpu = (f"{r['server_cpu_ms_per_mib']:.3f} ms/MiB" if case["unit"] == "mib"
                                else f"{r['server_cpu_us_per_req']:.2f} µs/req")
                         warn = f"  ERRORS {r['errors']}" if r["errors"] else ""
+                        if r.get("client_socket_drops"):
+                            warn += f"  client socket drops {r['client_socket_drops']}"
                         log(f"[{n:3d}/{runs}] r{rnd} {cname:9s} {srv.name:8s} {rate}  "
                             f"server {cpu}  busy srv {r['server_busy_pct']:.0f}% "
                             f"core {r['server_core_busy_pct']:.0f}% "
