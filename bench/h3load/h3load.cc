@@ -16,6 +16,7 @@
 //   requests: N total, N succeeded, N failed
 //   traffic: BYTES bytes body
 //   socket drops: N datagrams (dropped by this client's full sockets: loss the server repaired)
+//   largest datagram: N bytes (received)
 //   finished in S s, R req/s
 // Certificates are not verified (the bench serves a throwaway one).
 #include <arpa/inet.h>
@@ -74,7 +75,8 @@ struct Totals {
     uint64_t started = 0;
     int64_t printed_stream = -1;  // the stream whose response --print shows
     uint64_t slow_resets = 0;
-    uint64_t socket_drops = 0;  // datagrams the kernel dropped for want of socket buffer
+    uint64_t socket_drops = 0;    // datagrams the kernel dropped for want of socket buffer
+    size_t largest_datagram = 0;  // received: shows whether the server's PMTUD took effect
     double first_slow_reset_ms = -1;
     std::string body;
 };
@@ -498,6 +500,7 @@ void Client::read(Conn& c) {
         for (size_t off = 0; off < size_t(n); off += segment) {
             ngtcp2_pkt_info pi{};
             const size_t len = std::min(segment, size_t(n) - off);
+            t_.largest_datagram = std::max(t_.largest_datagram, len);
             if (ngtcp2_conn_read_pkt(c.conn, &path, &pi, buf + off, len, now_ns()) != 0) {
                 c.dead = true;
                 return;
@@ -601,6 +604,7 @@ int Client::run() {
            (unsigned long long)t_.connect_failures);
     printf("traffic: %llu bytes body\n", (unsigned long long)t_.bytes);
     printf("socket drops: %llu datagrams\n", (unsigned long long)t_.socket_drops);
+    printf("largest datagram: %zu bytes\n", t_.largest_datagram);
     printf("finished in %.2f s, %.2f req/s\n", secs, double(t_.ok) / secs);
     if (o_.slow) {
         printf("slow requests: %llu of %d reset by the server, the first after %.0f ms\n",

@@ -71,6 +71,42 @@ std::string_view view(const nghttp3_rcbuf* b) {
     return {reinterpret_cast<const char*>(v.base), v.len};
 }
 
+// A stream's data that nghttp3 handed out for sending, as packets take it.
+struct PendingStreamData {
+    static constexpr size_t kMaxVecs = 16;
+    int64_t stream_id = -1;
+    int fin = 0;
+    nghttp3_vec vec[kMaxVecs];
+    size_t first = 0, count = 0;
+    bool asked = false;  // whether nghttp3 was asked since the last run ended
+
+    bool empty() const { return !asked; }
+    void reset(size_t n) {
+        first = 0;
+        count = n;
+        // Nothing to send (no stream, or none with data or a FIN): ask again next packet.
+        asked = stream_id >= 0 && (n > 0 || fin);
+    }
+    void clear() {
+        asked = false;
+        stream_id = -1;
+        fin = 0;
+        first = count = 0;
+    }
+    // Packets took `n` bytes (a FIN goes with the last of them, or alone).
+    void consume(size_t n) {
+        while (n > 0 && first < count) {
+            const size_t take = std::min(n, vec[first].len);
+            vec[first].base += take;
+            vec[first].len -= take;
+            n -= take;
+            if (vec[first].len == 0) ++first;
+        }
+        while (first < count && vec[first].len == 0) ++first;
+        if (first == count) clear();  // all taken, the FIN with it when there was one
+    }
+};
+
 }  // namespace
 
 struct H3Connection::Impl {
@@ -670,10 +706,14 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
         return;
     }
 
-    const size_t max_packet =
-        std::min<size_t>(ngtcp2_conn_get_path_max_tx_udp_payload_size(s.conn), kTxBuffer);
+    // Every packet is offered room for the largest size this endpoint may send, not the path's
+    // current one: ngtcp2 shapes ordinary packets to the path itself, and writes a PMTUD probe
+    // only when it fits. With the path's size here no probe ever went out, and every packet
+    // stayed at QUIC's 1,200-byte minimum.
+    const size_t room =
+        std::min<size_t>(ngtcp2_conn_get_max_tx_udp_payload_size(s.conn), kTxBuffer);
     const size_t quantum =
-        std::clamp<size_t>(ngtcp2_conn_get_send_quantum(s.conn), max_packet, kTxBuffer);
+        std::clamp<size_t>(ngtcp2_conn_get_send_quantum(s.conn), room, kTxBuffer);
     // One buffer per thread, not per connection: every datagram written here is sent before
     // write() returns (the sink sends synchronously), so an idle connection holds none.
     static thread_local std::unique_ptr<uint8_t[]> tx(new uint8_t[kTxBuffer]);
@@ -686,38 +726,47 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
     };
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
+    // What nghttp3 last gave to send, less what packets have taken since. Nothing else can
+    // queue data while write() runs, so nghttp3 would hand back exactly this rest; asking it
+    // once per stream's run instead of once per packet saved ~12% of an h3 request's
+    // instructions (callgrind).
+    PendingStreamData pending;
     for (int guard = 0; guard < 4096; ++guard) {
-        int64_t stream_id = -1;
-        int fin = 0;
-        nghttp3_vec vec[16];
-        nghttp3_ssize veccnt = 0;
-        if (s.h3 != nullptr && ngtcp2_conn_get_max_data_left(s.conn) > 0) {
-            veccnt = nghttp3_conn_writev_stream(s.h3, &stream_id, &fin, vec, 16);
+        const bool may_send = s.h3 != nullptr && ngtcp2_conn_get_max_data_left(s.conn) > 0;
+        if (may_send && pending.empty()) {
+            const nghttp3_ssize veccnt = nghttp3_conn_writev_stream(
+                s.h3, &pending.stream_id, &pending.fin, pending.vec, PendingStreamData::kMaxVecs);
             if (veccnt < 0) {
                 s.app_error(int(veccnt));
                 flush();
                 write(now, out);
                 return;
             }
+            pending.reset(size_t(veccnt));
         }
+        const int64_t stream_id = may_send ? pending.stream_id : -1;
         uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
-        if (fin) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+        if (may_send && pending.fin) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
         ngtcp2_ssize written_data = -1;
         ngtcp2_pkt_info pi{};
         const ngtcp2_ssize n = ngtcp2_conn_writev_stream(
-            s.conn, &ps.path, &pi, buf + used, max_packet, &written_data, flags, stream_id,
-            reinterpret_cast<const ngtcp2_vec*>(vec), size_t(veccnt), now);
+            s.conn, &ps.path, &pi, buf + used, room, &written_data, flags, stream_id,
+            reinterpret_cast<const ngtcp2_vec*>(pending.vec + pending.first),
+            may_send ? pending.count - pending.first : 0, now);
         if (n < 0) {
             if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
                 nghttp3_conn_block_stream(s.h3, stream_id);
+                pending.clear();
                 continue;
             }
             if (n == NGTCP2_ERR_STREAM_SHUT_WR) {
                 nghttp3_conn_shutdown_stream_write(s.h3, stream_id);
+                pending.clear();
                 continue;
             }
             if (n == NGTCP2_ERR_WRITE_MORE) {
                 nghttp3_conn_add_write_offset(s.h3, stream_id, size_t(written_data));
+                pending.consume(size_t(written_data));
                 continue;
             }
             last_error_ = ngtcp2_strerror(int(n));
@@ -726,7 +775,10 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
             write(now, out);
             return;
         }
-        if (written_data >= 0) nghttp3_conn_add_write_offset(s.h3, stream_id, size_t(written_data));
+        if (written_data >= 0) {
+            nghttp3_conn_add_write_offset(s.h3, stream_id, size_t(written_data));
+            pending.consume(size_t(written_data));
+        }
         if (n == 0) break;
         const PathAddr packet_path{from_ngtcp2(ps.path.local), from_ngtcp2(ps.path.remote)};
         if (used > 0 && (size_t(n) > segment || !same(packet_path.remote, batch_path.remote) ||
@@ -742,7 +794,7 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
         }
         used += size_t(n);
         ++count;
-        if (size_t(n) < segment || count == kMaxSegments || used + max_packet > quantum) flush();
+        if (size_t(n) < segment || count == kMaxSegments || used + room > quantum) flush();
     }
     flush();
     // Pacing only once the handshake has measured the path: before that ngtcp2 0.12 paces by

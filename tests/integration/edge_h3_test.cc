@@ -186,6 +186,21 @@ TEST_F(EdgeH3, RangesConditionalsEncodingsAndLimitsAnswerAsOverTcp) {
     EXPECT_NE(out.find("< :status: 431"), std::string::npos) << out;
 }
 
+// Path MTU discovery (RFC 9000 §14.3): once a probe is acknowledged, packets grow past QUIC's
+// 1,200-byte minimum to the largest size the edge sends (1,452 bytes, ngtcp2's default for a
+// 1,500-byte Ethernet path). Before, no probe ever fitted the buffer offered for it.
+TEST_F(EdgeH3, PathMtuDiscoveryGrowsPacketsPastTheMinimum) {
+    const std::string out =
+        run_command("timeout 30 " + std::string(ANYEDGE_BINARY_DIR) +
+                    "/bench/h3load -c 1 -m 1 -n 2 -D 20 https://127.0.0.1:" + port() + "/big.bin");
+    EXPECT_NE(out.find("2 succeeded"), std::string::npos) << out;
+    const size_t at = out.find("largest datagram: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    const int largest = std::atoi(out.c_str() + at + 18);
+    EXPECT_GT(largest, 1200) << out;
+    EXPECT_LE(largest, 1452) << out;
+}
+
 TEST_F(EdgeH3, TcpResponsesAdvertiseHttp3OnTheSamePort) {
     const std::string out = run_command(
         "timeout 20 curl -s --http1.1 -D- -o /dev/null --cacert " + (dir_ / "a.pem").string() +
