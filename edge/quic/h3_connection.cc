@@ -62,8 +62,8 @@ Address from_ngtcp2(const ngtcp2_addr& a) {
     return out;
 }
 
-bool same(const Address& a, const Address& b) {
-    return a.len == b.len && std::memcmp(&a.addr, &b.addr, a.len) == 0;
+bool same(const ngtcp2_addr& a, const Address& b) {
+    return a.addrlen == b.len && std::memcmp(a.addr, &b.addr, b.len) == 0;
 }
 
 std::string_view view(const nghttp3_rcbuf* b) {
@@ -780,9 +780,8 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
             pending.consume(size_t(written_data));
         }
         if (n == 0) break;
-        const PathAddr packet_path{from_ngtcp2(ps.path.local), from_ngtcp2(ps.path.remote)};
-        if (used > 0 && (size_t(n) > segment || !same(packet_path.remote, batch_path.remote) ||
-                         !same(packet_path.local, batch_path.local))) {
+        if (used > 0 && (size_t(n) > segment || !same(ps.path.remote, batch_path.remote) ||
+                         !same(ps.path.local, batch_path.local))) {
             // This packet cannot join the batch: send the batch, then start a new one with it.
             const size_t start = used;
             flush();
@@ -790,7 +789,7 @@ void H3Connection::write(Timestamp now, DatagramSink& out) {
         }
         if (used == 0) {
             segment = size_t(n);
-            batch_path = packet_path;
+            batch_path = {from_ngtcp2(ps.path.local), from_ngtcp2(ps.path.remote)};
         }
         used += size_t(n);
         ++count;

@@ -58,6 +58,7 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
     }
 
     quic::H3Response response;
+    response.fields.reserve(16);  // a file's answer has ~10: one allocation, not five
     cap.for_each_field(
         [&](std::string_view n, std::string_view v) { response.fields.emplace_back(n, v); });
     response.body = held->body.gather_all();
