@@ -273,6 +273,10 @@ int main(int argc, char** argv) {
             return fail("quic_forward_listen: " +
                         (addr ? std::string("needs a port") : addr.error()));
         }
+        if (auto held = server::refuse_if_port_held(addr->addr, addr->addr_len, SOCK_DGRAM);
+            !held) {
+            return fail("quic_forward_listen: " + held.error());
+        }
         for (unsigned i = 0; i < cfg.threads; ++i) {
             auto fd = quic::open_udp_socket(addr->addr, addr->addr_len);
             if (!fd) return fail("quic_forward_listen " + addr->to_string() + ": " + fd.error());

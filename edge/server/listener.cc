@@ -79,8 +79,37 @@ Result<ListenAddress> parse_listen_address(const std::string& text) {
     return a;
 }
 
+Status refuse_if_port_held(const sockaddr_storage& addr, socklen_t len, int type) {
+    const bool v6 = addr.ss_family == AF_INET6;
+    const uint16_t port = ntohs(v6 ? reinterpret_cast<const sockaddr_in6&>(addr).sin6_port
+                                   : reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+    if (port == 0) return ok_status();
+    const int fd = ::socket(addr.ss_family, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) return ok_status();  // the real socket() will say why
+    const int one = 1;
+    // TCP: connections an earlier run left in TIME_WAIT do not hold the port; a listener does.
+    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    const bool held =
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 && errno == EADDRINUSE;
+    ::close(fd);
+    if (!held) return ok_status();
+    char host[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(addr.ss_family,
+              v6 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr)
+                 : static_cast<const void*>(&reinterpret_cast<const sockaddr_in&>(addr).sin_addr),
+              host, sizeof host);
+    return make_error(std::string(type == SOCK_STREAM ? "TCP" : "UDP") + " " +
+                      (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" +
+                      std::to_string(port) +
+                      " is already in use by another socket (another cdn-edge still running?)");
+}
+
 Result<std::vector<int>> open_listeners(ListenAddress& address, unsigned count, int backlog,
                                         int send_buffer) {
+    if (auto held = refuse_if_port_held(address.addr, address.addr_len, SOCK_STREAM); !held) {
+        return held.forward_error();
+    }
     std::vector<int> fds;
     auto fail = [&](const std::string& what) -> Result<std::vector<int>> {
         const std::string msg = what + " " + address.to_string() + ": " + std::strerror(errno);
@@ -133,6 +162,14 @@ Result<TlsListeners> open_tls_listeners(ListenAddress& address, unsigned count, 
         if (!tcp) return tcp.forward_error();
         TlsListeners out;
         out.tcp = std::move(*tcp);
+        if (http3) {
+            if (auto held = refuse_if_port_held(a.addr, a.addr_len, SOCK_DGRAM); !held) {
+                for (int fd : out.tcp) ::close(fd);
+                if (!any_port) return held.forward_error();
+                last_error = held.error();
+                continue;  // an ephemeral TCP port whose UDP twin is taken: try another
+            }
+        }
         for (unsigned i = 0; http3 && i < count; ++i) {
             auto fd = quic::open_udp_socket(a.addr, a.addr_len);
             if (!fd) {

@@ -25,6 +25,12 @@ Result<ListenAddress> parse_listen_address(const std::string& text);
 // "ADDR:PORT" of a socket address as the access log shows a client ("?:0" if not IP).
 std::string peer_text(const sockaddr_storage& addr);
 
+// SO_REUSEPORT lets any process of the same user join a port's group and take a share of its
+// clients: a second or stale cdn-edge would answer some of them, perhaps from an old site. A
+// socket without SO_REUSEPORT cannot bind while anyone holds the port, so one is tried (and
+// closed) before a group is opened: an error names the port when it is taken. Port 0 passes.
+Status refuse_if_port_held(const sockaddr_storage& addr, socklen_t len, int type);
+
 // Opens `count` listeners on the same address. Port 0 picks an ephemeral port once; every
 // listener shares it (the returned address carries the real port).
 // send_buffer > 0 fixes SO_SNDBUF for the accepted sockets (they inherit it from the listener),

@@ -1,4 +1,5 @@
 // cdn-edge as a black box: a real process on an ephemeral port, raw HTTP/1.1 over sockets.
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -518,6 +519,70 @@ TEST(EdgeCli, BadConfigKeyIsNamed) {
     }
     EXPECT_NE(r.log().find("tls_cipher_preference"), std::string::npos) << r.log();
     fs::remove(cfg);
+}
+
+// Listeners use SO_REUSEPORT, which would let a second cdn-edge of the same user share the
+// port (and answer some clients from whatever site it serves): it is refused with the port named.
+TEST(EdgeCli, ASecondEdgeOnATakenPortIsRefused) {
+    ANYEDGE_REQUIRE_IO_URING();
+    const std::string site = source_dir() + "/site";
+    EdgeProcess first(edge_binary(),
+                      {"--site", site, "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"},
+                      3);
+    ASSERT_TRUE(first.started()) << first.log();
+    const std::string http = "127.0.0.1:" + std::to_string(first.port_of("http"));
+    const std::string https = "127.0.0.1:" + std::to_string(first.port_of("https"));
+    auto refused = [&](std::vector<std::string> args, const std::string& what) {
+        args.insert(args.begin(), {"--site", site});
+        // It may print its plain listener before it reaches the taken one, then exits.
+        EdgeProcess second(edge_binary(), args, 1);
+        const std::string expected = what + " is already in use";
+        for (int i = 0; i < 250 && second.log().find(expected) == std::string::npos; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        EXPECT_NE(second.log().find(expected), std::string::npos) << second.log();
+        EXPECT_NE(second.stop(), 0) << what;
+    };
+    refused({"--listen", http}, "TCP " + http);
+    refused({"--listen", "127.0.0.1:0", "--tls-listen", https}, "TCP " + https);
+    // Only the UDP side taken, by a socket that would let us share it (SO_REUSEPORT, the same
+    // user): HTTP/3 there is refused; with HTTP/3 off the port is free for TCP.
+    int udp = -1;
+    sockaddr_in a{};
+    for (int attempt = 0; attempt < 20 && udp < 0; ++attempt) {  // a port whose TCP twin is free
+        udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const int one = 1;
+        ASSERT_EQ(::setsockopt(udp, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
+        a = sockaddr_in{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        ASSERT_EQ(::bind(udp, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ::getsockname(udp, reinterpret_cast<sockaddr*>(&a), &len);
+        const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const bool tcp_free = ::bind(tcp, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        ::close(tcp);
+        if (!tcp_free) {
+            ::close(udp);
+            udp = -1;
+        }
+    }
+    ASSERT_GE(udp, 0);
+    const std::string taken = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    refused({"--listen", "127.0.0.1:0", "--tls-listen", taken}, "UDP " + taken);
+    EdgeProcess tcp_only(
+        edge_binary(),
+        {"--site", site, "--listen", "127.0.0.1:0", "--tls-listen", taken, "--no-http3"}, 2);
+    EXPECT_TRUE(tcp_only.started()) << tcp_only.log();
+    EXPECT_EQ(tcp_only.stop(), 0);
+    ::close(udp);
+    // The first edge serves on, untouched.
+    RawClient c(first.port_of("http"));
+    ASSERT_TRUE(c.send_all("GET /robots.txt HTTP/1.1\r\nHost: a\r\n\r\n"));
+    const std::vector<std::string> got = c.read_responses(1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(got[0].starts_with("HTTP/1.1 200")) << got[0];
+    EXPECT_EQ(first.stop(), 0);
 }
 
 TEST(EdgeCli, ConfigFileAndIpv6AndGracefulStop) {
