@@ -94,14 +94,7 @@ Status refuse_if_port_held(const sockaddr_storage& addr, socklen_t len, int type
         ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 && errno == EADDRINUSE;
     ::close(fd);
     if (!held) return ok_status();
-    char host[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(addr.ss_family,
-              v6 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr)
-                 : static_cast<const void*>(&reinterpret_cast<const sockaddr_in&>(addr).sin_addr),
-              host, sizeof host);
-    return make_error(std::string(type == SOCK_STREAM ? "TCP" : "UDP") + " " +
-                      (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" +
-                      std::to_string(port) +
+    return make_error(std::string(type == SOCK_STREAM ? "TCP " : "UDP ") + peer_text(addr) +
                       " is already in use by another socket (another cdn-edge still running?)");
 }
 
