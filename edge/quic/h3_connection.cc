@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "edge/quic/client_hello_psk.h"
+#include "origin-sync/base/block_pool.h"
 
 #include <gnutls/gnutls.h>
 #include <nghttp3/nghttp3.h>
@@ -21,6 +22,11 @@
 
 namespace anyedge::quic {
 namespace {
+
+// ngtcp2 and nghttp3 take and free small blocks for every packet, frame and stream; the
+// per-thread pool keeps them (block_pool.h).
+const ngtcp2_mem kPooledTransportMemory = block_pool_hooks<ngtcp2_mem>();
+const nghttp3_mem kPooledHttpMemory = block_pool_hooks<nghttp3_mem>();
 
 constexpr size_t kTxBuffer = 64 * 1024;
 constexpr size_t kMaxSegments = 32;
@@ -412,7 +418,7 @@ int H3Connection::Impl::setup_h3() {
     settings.qpack_max_dtable_capacity = 4096;
     settings.qpack_blocked_streams = 100;
     settings.max_field_section_size = shared.limits.max_field_section;
-    if (nghttp3_conn_server_new(&h3, &cb, &settings, nullptr, this) != 0) return -1;
+    if (nghttp3_conn_server_new(&h3, &cb, &settings, &kPooledHttpMemory, this) != 0) return -1;
     nghttp3_conn_set_max_client_streams_bidi(h3, shared.limits.max_streams_bidi);
     int64_t control = -1, encoder = -1, decoder = -1;
     if (ngtcp2_conn_open_uni_stream(conn, &control, nullptr) != 0 ||
@@ -611,7 +617,7 @@ Accepted H3Connection::accept(const H3Shared& shared, const PathAddr& path,
 
     const ngtcp2_path np = to_ngtcp2(path);
     if (int rv = ngtcp2_conn_server_new(&s.conn, &hd.scid, &scid, &np, hd.version, &cb, &settings,
-                                        &params, nullptr, &s);
+                                        &params, &kPooledTransportMemory, &s);
         rv != 0) {
         result.error = std::string("ngtcp2_conn_server_new: ") + ngtcp2_strerror(rv);
         return result;

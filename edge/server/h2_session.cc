@@ -11,6 +11,7 @@
 #include "edge/server/output_queue.h"
 #include "edge/server/request_fields.h"
 #include "edge/server/response_fields.h"
+#include "origin-sync/base/block_pool.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -238,7 +239,9 @@ H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
     // No closed streams kept for the priority tree (RFC 9113 deprecates it, and we ignore
     // it): they made every stream lookup and close walk a map of dead streams.
     nghttp2_option_set_no_closed_streams(opt, 1);
-    nghttp2_session_server_new2(&session_, cb, this, opt);
+    // nghttp2 takes and frees a few small blocks per stream; the per-thread pool keeps them.
+    static nghttp2_mem pooled = block_pool_hooks<nghttp2_mem>();
+    nghttp2_session_server_new3(&session_, cb, this, opt, &pooled);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
 }
