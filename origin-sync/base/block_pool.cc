@@ -19,7 +19,11 @@ namespace anyedge {
 #if defined(ANYEDGE_BLOCK_POOL_PASSTHROUGH)
 
 void* block_malloc(std::size_t size) { return std::malloc(size); }
-void* block_calloc(std::size_t count, std::size_t size) { return std::calloc(count, size); }
+void* block_calloc(std::size_t count, std::size_t size) {
+    // Refused here as in the pool: ASan's calloc aborts on an overflowing product.
+    if (size != 0 && count > std::numeric_limits<std::size_t>::max() / size) return nullptr;
+    return std::calloc(count, size);
+}
 void* block_realloc(void* block, std::size_t size) { return std::realloc(block, size); }
 void block_free(void* block) { std::free(block); }
 std::size_t block_pool_cached(std::size_t) { return 0; }
