@@ -9,8 +9,8 @@
 namespace anyedge::quic {
 namespace {
 
-std::string key_of(std::span<const uint8_t> cid) {
-    return std::string(reinterpret_cast<const char*>(cid.data()), cid.size());
+std::string_view key_of(std::span<const uint8_t> cid) {
+    return {reinterpret_cast<const char*>(cid.data()), cid.size()};
 }
 
 }  // namespace
@@ -30,10 +30,12 @@ Endpoint::~Endpoint() {
 }
 
 void Endpoint::add_cid(std::span<const uint8_t> cid, H3Connection& conn) {
-    by_cid_[key_of(cid)] = &conn;
+    by_cid_[std::string(key_of(cid))] = &conn;
 }
 
-void Endpoint::remove_cid(std::span<const uint8_t> cid) { by_cid_.erase(key_of(cid)); }
+void Endpoint::remove_cid(std::span<const uint8_t> cid) {
+    if (auto it = by_cid_.find(key_of(cid)); it != by_cid_.end()) by_cid_.erase(it);
+}
 
 bool Endpoint::over_handshake_rate(Timestamp now) {
     const double rate = shared_.limits.retry_above_per_s;
@@ -175,16 +177,24 @@ void Endpoint::settle(H3Connection& conn, Timestamp now) {
     conn.write(now, out_);
     counters_.header_timeouts += conn.take_header_timeouts();
     counters_.resumed += conn.take_resumed();
-    if (auto t = timer_of_.find(&conn); t != timer_of_.end()) {
-        timers_.erase(t->second);
-        timer_of_.erase(t);
-    }
-    if (conn.finished()) {
-        conns_.erase(&conn);  // its destructor removes its IDs from by_cid_
+    const auto t = timer_of_.find(&conn);
+    const Timestamp at = conn.finished() ? kNever : conn.expiry();
+    if (at == kNever) {
+        if (t != timer_of_.end()) {
+            timers_.erase(t->second);
+            timer_of_.erase(t);
+        }
+        if (conn.finished()) conns_.erase(&conn);  // its destructor removes its IDs from by_cid_
         return;
     }
-    const Timestamp at = conn.expiry();
-    if (at != kNever) timer_of_[&conn] = timers_.emplace(at, &conn);
+    if (t == timer_of_.end()) {
+        timer_of_.emplace(&conn, timers_.emplace(at, &conn));
+    } else if (t->second->first != at) {
+        // Every packet moves the timer: the node moves with it, no allocation.
+        auto node = timers_.extract(t->second);
+        node.key() = at;
+        t->second = timers_.insert(std::move(node));
+    }
 }
 
 void Endpoint::on_timers(Timestamp now) {

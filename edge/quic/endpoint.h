@@ -9,10 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "edge/quic/h3_connection.h"
@@ -78,7 +80,12 @@ class Endpoint final : public CidRegistry {
     double handshake_tokens_ = 0;
     Timestamp bucket_at_ = 0;
     bool over_handshake_rate(Timestamp now);
-    std::unordered_map<std::string, H3Connection*> by_cid_;
+    // Looked up by a view of the packet's bytes (no key copied per datagram).
+    struct CidHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view cid) const { return std::hash<std::string_view>{}(cid); }
+    };
+    std::unordered_map<std::string, H3Connection*, CidHash, std::equal_to<>> by_cid_;
     std::unordered_map<H3Connection*, std::unique_ptr<H3Connection>> conns_;
     std::multimap<Timestamp, H3Connection*> timers_;
     std::unordered_map<H3Connection*, std::multimap<Timestamp, H3Connection*>::iterator> timer_of_;

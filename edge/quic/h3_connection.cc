@@ -5,9 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "edge/quic/client_hello_psk.h"
@@ -115,12 +112,30 @@ struct PendingStreamData {
 
 }  // namespace
 
+// Spare stream objects a connection keeps for its next requests (their buffers keep their
+// capacity), as many as h3load's or a browser's usual concurrency; they go when it is idle.
+constexpr size_t kSpareStreams = 16;
+
 struct H3Connection::Impl {
     struct Stream {
         H3Request request;
         H3Response response;
+        size_t slot = 0;       // index in `streams`
         size_t body_next = 0;  // next iovec of response.body for nghttp3
         bool too_large = false;
+
+        // Ready for another request; what the response pinned (snapshots) goes now.
+        void recycle() {
+            request.clear();
+            response.clear();
+            body_next = 0;
+            too_large = false;
+        }
+    };
+    // A request stream whose header section has not arrived whole, and its deadline.
+    struct HeaderDeadline {
+        Timestamp deadline;
+        int64_t stream_id;
     };
 
     H3Connection* self = nullptr;
@@ -130,12 +145,13 @@ struct H3Connection::Impl {
     gnutls_session_t session = nullptr;
     ngtcp2_crypto_conn_ref conn_ref{};
     nghttp3_conn* h3 = nullptr;
-    std::unordered_map<int64_t, std::unique_ptr<Stream>> streams;
+    std::vector<std::unique_ptr<Stream>> streams;  // open request streams (Stream::slot)
+    std::vector<std::unique_ptr<Stream>> spare_streams;
     std::vector<std::string> cids;  // registered with the endpoint
-    // Request streams whose header section has not arrived whole, by deadline (streams open in
-    // order and share one timeout, so the deque stays sorted).
-    std::deque<std::pair<Timestamp, int64_t>> header_deadlines;
-    std::unordered_set<int64_t> awaiting_headers;
+    // Request streams whose header section has not arrived whole, in deadline order (they share
+    // one timeout): at most the open streams, and usually none, as a request's headers come in
+    // the packet that opens its stream.
+    std::vector<HeaderDeadline> awaiting_headers;
     Timestamp now = 0;  // of the event being handled
     ngtcp2_connection_close_error ccerr{};
     bool close_pending = false;
@@ -173,6 +189,40 @@ struct H3Connection::Impl {
 
     int setup_h3();
     void answer(int64_t stream_id, Stream& st);
+
+    // Whether the stream was still waiting for its header section (it is no more).
+    bool stop_awaiting_headers(int64_t stream_id) {
+        for (size_t i = awaiting_headers.size(); i-- > 0;) {
+            if (awaiting_headers[i].stream_id == stream_id) {
+                awaiting_headers.erase(awaiting_headers.begin() + std::ptrdiff_t(i));
+                return true;
+            }
+        }
+        return false;
+    }
+    Stream& open_stream() {
+        std::unique_ptr<Stream> st;
+        if (spare_streams.empty()) {
+            st = std::make_unique<Stream>();
+        } else {
+            st = std::move(spare_streams.back());
+            spare_streams.pop_back();
+        }
+        st->slot = streams.size();
+        streams.push_back(std::move(st));
+        return *streams.back();
+    }
+    void close_stream(Stream& closing) {
+        const size_t slot = closing.slot;
+        std::unique_ptr<Stream> st = std::move(streams[slot]);
+        if (slot + 1 != streams.size()) {
+            streams[slot] = std::move(streams.back());
+            streams[slot]->slot = slot;
+        }
+        streams.pop_back();
+        st->recycle();
+        if (spare_streams.size() < kSpareStreams) spare_streams.push_back(std::move(st));
+    }
 
     static Impl& of(void* user_data) { return *static_cast<Impl*>(user_data); }
 
@@ -266,7 +316,7 @@ struct H3Connection::Impl {
                 return NGTCP2_ERR_CALLBACK_FAILURE;
             }
         }
-        s.awaiting_headers.erase(stream_id);
+        s.stop_awaiting_headers(stream_id);
         // A finished request stream makes room for another (client-initiated bidi: id % 4 == 0).
         if ((stream_id & 0x3) == 0) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
         return 0;
@@ -274,9 +324,9 @@ struct H3Connection::Impl {
     static int stream_open(ngtcp2_conn*, int64_t stream_id, void* user_data) {
         Impl& s = of(user_data);
         if ((stream_id & 0x3) != 0) return 0;  // only client-initiated bidirectional: requests
-        s.awaiting_headers.insert(stream_id);
-        s.header_deadlines.emplace_back(
-            s.now + Timestamp(s.shared.limits.header_timeout_ms) * NGTCP2_MILLISECONDS, stream_id);
+        s.awaiting_headers.push_back(
+            {s.now + Timestamp(s.shared.limits.header_timeout_ms) * NGTCP2_MILLISECONDS,
+             stream_id});
         return 0;
     }
     static int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t, void* user_data,
@@ -302,8 +352,11 @@ struct H3Connection::Impl {
     }
 
     // ---- nghttp3 callbacks ----
-    static int h3_stream_close(nghttp3_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
-        of(user_data).streams.erase(stream_id);
+    static int h3_stream_close(nghttp3_conn*, int64_t, uint64_t, void* user_data,
+                               void* stream_user_data) {
+        if (stream_user_data != nullptr) {
+            of(user_data).close_stream(*static_cast<Stream*>(stream_user_data));
+        }
         return 0;
     }
     static int h3_recv_data(nghttp3_conn*, int64_t stream_id, const uint8_t*, size_t len,
@@ -325,10 +378,9 @@ struct H3Connection::Impl {
     }
     static int h3_begin_headers(nghttp3_conn* h3, int64_t stream_id, void* user_data, void*) {
         Impl& s = of(user_data);
-        auto st = std::make_unique<Stream>();
-        st->request.early = !ngtcp2_conn_get_handshake_completed(s.conn);
-        nghttp3_conn_set_stream_user_data(h3, stream_id, st.get());
-        s.streams[stream_id] = std::move(st);
+        Stream& st = s.open_stream();
+        st.request.early = !ngtcp2_conn_get_handshake_completed(s.conn);
+        nghttp3_conn_set_stream_user_data(h3, stream_id, &st);
         return 0;
     }
     static int h3_recv_header(nghttp3_conn*, int64_t, int32_t, nghttp3_rcbuf* name,
@@ -358,7 +410,7 @@ struct H3Connection::Impl {
         return 0;
     }
     static int h3_end_headers(nghttp3_conn*, int64_t stream_id, int, void* user_data, void*) {
-        of(user_data).awaiting_headers.erase(stream_id);
+        of(user_data).stop_awaiting_headers(stream_id);
         return 0;
     }
     static int h3_end_stream(nghttp3_conn*, int64_t stream_id, void* user_data,
@@ -434,10 +486,10 @@ int H3Connection::Impl::setup_h3() {
 void H3Connection::Impl::answer(int64_t stream_id, Stream& st) {
     if (st.too_large) {
         static const char kStatus[] = "431";
-        st.response = H3Response{};
+        st.response.clear();
         st.response.fields.emplace_back(":status", kStatus);
     } else {
-        st.response = shared.handler->on_request(st.request, self->path_);
+        shared.handler->on_request(st.request, self->path_, st.response);
     }
     // The fields stay valid until the stream closes (response.hold), so nghttp3 references
     // them rather than copying and lowering them again (they are lower-case already).
@@ -812,8 +864,8 @@ Timestamp H3Connection::expiry() const {
     if (state_ == State::kClosing || state_ == State::kDraining) return close_deadline_;
     if (state_ == State::kDone) return 0;
     const Timestamp t = ngtcp2_conn_get_expiry(impl_->conn);
-    const auto& d = impl_->header_deadlines;
-    return d.empty() ? t : std::min(t, d.front().first);
+    const auto& d = impl_->awaiting_headers;
+    return d.empty() ? t : std::min(t, d.front().deadline);
 }
 
 void H3Connection::on_timer(Timestamp now) {
@@ -826,14 +878,23 @@ void H3Connection::on_timer(Timestamp now) {
     s.now = now;
     // Slowloris: a request whose header section is still incomplete at its deadline is
     // refused (RESET_STREAM and STOP_SENDING), and its stream counts no more.
-    while (!s.header_deadlines.empty() && s.header_deadlines.front().first <= now) {
-        const int64_t id = s.header_deadlines.front().second;
-        s.header_deadlines.pop_front();
-        if (s.awaiting_headers.erase(id) > 0) {
-            ngtcp2_conn_shutdown_stream(s.conn, id, NGHTTP3_H3_REQUEST_REJECTED);
+    size_t expired = 0;
+    while (expired < s.awaiting_headers.size() && s.awaiting_headers[expired].deadline <= now) {
+        ++expired;
+    }
+    if (expired > 0) {
+        // Taken out first: shutting a stream down may call back into stop_awaiting_headers.
+        const std::vector<Impl::HeaderDeadline> due(
+            s.awaiting_headers.begin(), s.awaiting_headers.begin() + std::ptrdiff_t(expired));
+        s.awaiting_headers.erase(s.awaiting_headers.begin(),
+                                 s.awaiting_headers.begin() + std::ptrdiff_t(expired));
+        for (const Impl::HeaderDeadline& d : due) {
+            ngtcp2_conn_shutdown_stream(s.conn, d.stream_id, NGHTTP3_H3_REQUEST_REJECTED);
             ++s.requests_timed_out;
         }
     }
+    // Quiet: the spare streams go (a busy connection's timers fire too, with streams open).
+    if (s.streams.empty()) std::vector<std::unique_ptr<Impl::Stream>>().swap(s.spare_streams);
     const int rv = ngtcp2_conn_handle_expiry(impl_->conn, now);
     if (rv == 0) return;
     last_error_ = ngtcp2_strerror(rv);

@@ -42,19 +42,49 @@ struct H3Request {
     size_t field_bytes = 0;
     uint64_t body_bytes = 0;  // request content received (and dropped)
     bool early = false;       // arrived in 0-RTT data, before the handshake completed
+
+    // For the stream's next request: the strings keep their capacity.
+    void clear() {
+        method.clear();
+        scheme.clear();
+        authority.clear();
+        path.clear();
+        fields.clear();
+        field_bytes = 0;
+        body_bytes = 0;
+        early = false;
+    }
+};
+
+// What a response's fields and body point into, made by the handler and kept by the stream
+// until it closes. A stream object serves many requests in turn: release() lets go of what
+// pins memory elsewhere (snapshots) and keeps its own buffers' capacity for the next response.
+class H3Held {
+  public:
+    virtual ~H3Held() = default;
+    virtual void release() = 0;
 };
 
 struct H3Response {
     // The first is ":status". Views into memory that `hold` keeps alive.
     std::vector<std::pair<std::string_view, std::string_view>> fields;
     std::vector<iovec> body;
-    std::shared_ptr<void> hold;  // released when the stream closes
+    std::unique_ptr<H3Held> hold;
+
+    // Empty, with `hold` released but kept for the handler to fill again.
+    void clear() {
+        fields.clear();
+        body.clear();
+        if (hold) hold->release();
+    }
 };
 
 class H3Handler {
   public:
     virtual ~H3Handler() = default;
-    virtual H3Response on_request(const H3Request& request, const PathAddr& path) = 0;
+    // Answers into `out`, which arrives cleared; `out.hold` may hold what this handler made for
+    // an earlier response on the same stream object, released, to be filled again.
+    virtual void on_request(const H3Request& request, const PathAddr& path, H3Response& out) = 0;
 };
 
 }  // namespace anyedge::quic

@@ -10,17 +10,29 @@ namespace anyedge::server {
 namespace {
 
 // What one response's stream keeps until it closes: the head its fields view and the body.
-struct HeldResponse {
+// Reused by the stream's next request; release() lets the body's snapshots go.
+struct HeldResponse final : quic::H3Held {
     RequestFields fields;
     std::string head;
     OutputQueue body;
+
+    void release() override {
+        fields.clear();
+        head.clear();
+        body.clear();
+    }
 };
 
 }  // namespace
 
-quic::H3Response H3Responder::on_request(const quic::H3Request& request,
-                                         const quic::PathAddr& path) {
-    auto held = std::make_shared<HeldResponse>();
+void H3Responder::on_request(const quic::H3Request& request, const quic::PathAddr& path,
+                             quic::H3Response& response) {
+    // Only this responder fills the holds of the streams it answers.
+    auto* held = static_cast<HeldResponse*>(response.hold.get());
+    if (held == nullptr) {
+        response.hold = std::make_unique<HeldResponse>();
+        held = static_cast<HeldResponse*>(response.hold.get());
+    }
     RequestFields& f = held->fields;
     f.add(":method", request.method, limits_);
     f.add(":path", request.path, limits_);
@@ -57,13 +69,10 @@ quic::H3Response H3Responder::on_request(const quic::H3Request& request,
         publish_counters(before, session_counters_, *counters_, &counters_->requests_h3);
     }
 
-    quic::H3Response response;
     response.fields.reserve(16);  // a file's answer has ~10: one allocation, not five
     cap.for_each_field(
         [&](std::string_view n, std::string_view v) { response.fields.emplace_back(n, v); });
-    response.body = held->body.gather_all();
-    response.hold = std::move(held);
-    return response;
+    held->body.gather_all(response.body);
 }
 
 }  // namespace anyedge::server

@@ -27,8 +27,8 @@ class H3Responder final : public quic::H3Handler {
         log_ = log;
         counters_ = counters;
     }
-    quic::H3Response on_request(const quic::H3Request& request,
-                                const quic::PathAddr& path) override;
+    void on_request(const quic::H3Request& request, const quic::PathAddr& path,
+                    quic::H3Response& response) override;
 
   private:
     http::ParserLimits limits_;

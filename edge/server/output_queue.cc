@@ -49,10 +49,9 @@ size_t OutputQueue::gather(iovec* iov, size_t max_iov, size_t max_bytes) const {
     return n;
 }
 
-std::vector<iovec> OutputQueue::gather_all() const {
-    std::vector<iovec> iov(segments_.size() - head_segment_);
-    iov.resize(gather(iov.data(), iov.size(), SIZE_MAX));
-    return iov;
+void OutputQueue::gather_all(std::vector<iovec>& out) const {
+    out.resize(segments_.size() - head_segment_);
+    out.resize(gather(out.data(), out.size(), SIZE_MAX));
 }
 
 void OutputQueue::consume(size_t n) {

@@ -27,8 +27,9 @@ class OutputQueue final : public ResponseSink {
     bool empty() const { return sent_ == total_; }
     // Fills up to max_iov iovecs (at most max_bytes) from the unsent head; returns the count.
     size_t gather(iovec* iov, size_t max_iov, size_t max_bytes) const;
-    // Every unsent byte as iovecs (for a framer that references them until the stream ends).
-    std::vector<iovec> gather_all() const;
+    // Every unsent byte as iovecs, in `out` (for a framer that references them until the stream
+    // ends; `out` keeps its capacity from one response to the next).
+    void gather_all(std::vector<iovec>& out) const;
     // Marks n bytes as sent; resets the queue when everything is.
     void consume(size_t n);
     void clear();

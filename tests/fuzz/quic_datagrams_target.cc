@@ -33,14 +33,13 @@ class DropSink final : public quic::DatagramSink {
 
 class SmallHandler final : public quic::H3Handler {
   public:
-    quic::H3Response on_request(const quic::H3Request& request, const quic::PathAddr&) override {
+    void on_request(const quic::H3Request& request, const quic::PathAddr&,
+                    quic::H3Response& r) override {
         static const std::string status = "200", body = "hello";
-        quic::H3Response r;
         r.fields.emplace_back(":status", status);
         if (request.method != "HEAD") {
             r.body.push_back({const_cast<char*>(body.data()), body.size()});
         }
-        return r;
     }
 };
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -154,6 +155,35 @@ TEST_F(EdgeH3, AnswersLikeTheOtherProtocols) {
 }
 
 // bench/h3load sends the fields gtlsclient cannot: the responder's answers are HTTP/3's too.
+// More requests on one connection than it may have open at once (100): later requests reuse
+// the stream objects of finished ones, and each still gets its own answer, never a leftover.
+TEST_F(EdgeH3, ManyRequestsOnOneConnectionEachGetTheirOwnAnswer) {
+    const std::string base = "https://a.example:" + port();
+    const std::string out = run_command(
+        "timeout 30 gtlsclient --exit-on-all-streams-close --no-quic-dump --no-http-dump "
+        "--timeout=5s -n 250 127.0.0.1 " +
+        port() + " " + base + "/robots.txt " + base + "/no-such-page " + base + "/index.html 2>&1");
+    // gtlsclient opens streams 0, 4, 8, ... and takes the URIs in turn.
+    const std::string expected[3][2] = {
+        {"200", std::to_string(fs::file_size(dir_ / "site/robots.txt"))},
+        {"404", ""},
+        {"200", std::to_string(fs::file_size(dir_ / "site/index.html"))}};
+    size_t answered = 0;
+    for (size_t i = 0; i < 250; ++i) {
+        char id[32];
+        std::snprintf(id, sizeof id, "stream 0x%zx [", i * 4);
+        const std::string status = std::string(id) + ":status: " + expected[i % 3][0] + "]";
+        if (out.find(status) == std::string::npos) continue;
+        ++answered;
+        if (!expected[i % 3][1].empty()) {
+            EXPECT_NE(out.find(std::string(id) + "content-length: " + expected[i % 3][1] + "]"),
+                      std::string::npos)
+                << "request " << i;
+        }
+    }
+    EXPECT_EQ(answered, 250u) << out.substr(0, 4000);
+}
+
 TEST_F(EdgeH3, RangesConditionalsEncodingsAndLimitsAnswerAsOverTcp) {
     const std::string h3load = std::string(ANYEDGE_BINARY_DIR) + "/bench/h3load";
     const fs::path body = dir_ / "h3load.body";
