@@ -4,6 +4,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "edge/http/tokens.h"
+
 namespace anyedge::http {
 namespace {
 
@@ -88,16 +90,6 @@ std::optional<std::int64_t> to_unix(unsigned y, unsigned mon, unsigned d, unsign
     }
     std::int64_t day_count = sys_days{ymd}.time_since_epoch().count();
     return day_count * 86400 + h * 3600 + mi * 60 + s;
-}
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".

@@ -25,7 +25,7 @@ using tests::from_hex;
 
 // "provider=..." (not "?provider=..."): these tests must not fall back to the default one.
 std::string ours() { return std::string("provider=") + kCryptoProviderName; }
-constexpr const char* kOpenssl = "provider=default";
+constexpr const char* kDefaultProvider = "provider=default";
 
 struct PkeyFree {
     void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -164,15 +164,15 @@ TEST_F(X25519Libsodium, Rfc7748Vectors) {
 TEST_F(X25519Libsodium, AgreesWithOpenssl) {
     for (int i = 0; i < 20; ++i) {
         Pkey mine = generated_key(ours());
-        Pkey theirs = generated_key(kOpenssl);
+        Pkey theirs = generated_key(kDefaultProvider);
         ASSERT_TRUE(mine && theirs);
         EXPECT_EQ(provider_of(mine.get()), kCryptoProviderName);
         EXPECT_EQ(provider_of(theirs.get()), "default");
         Pkey theirs_pub = peer_key(public_of(theirs.get()), ours());
-        Pkey mine_pub = peer_key(public_of(mine.get()), kOpenssl);
+        Pkey mine_pub = peer_key(public_of(mine.get()), kDefaultProvider);
         ASSERT_TRUE(theirs_pub && mine_pub);
         const Bytes a = derive(mine.get(), theirs_pub.get(), ours());
-        const Bytes b = derive(theirs.get(), mine_pub.get(), kOpenssl);
+        const Bytes b = derive(theirs.get(), mine_pub.get(), kDefaultProvider);
         ASSERT_EQ(a.size(), 32u);
         EXPECT_EQ(a, b);
     }
@@ -193,7 +193,7 @@ TEST_F(X25519Libsodium, GeneratedPublicKeysAreWhatOpensslComputes) {
             ASSERT_EQ(EVP_PKEY_get_raw_private_key(mine.get(), priv.data(), &len), 1);
             EXPECT_EQ(priv[0] & 7, 0);
             EXPECT_EQ(priv[31] & 0xc0, 0x40);
-            Pkey theirs = private_key(priv, kOpenssl);
+            Pkey theirs = private_key(priv, kDefaultProvider);
             ASSERT_TRUE(theirs);
             EXPECT_EQ(public_of(mine.get()), public_of(theirs.get())) << i;
             seen.push_back(public_of(mine.get()));
@@ -286,8 +286,8 @@ TEST_F(X25519Libsodium, KeysCopyCompareAndExport) {
     EXPECT_EQ(Bytes(raw, raw + n), kBobPub);
 
     // Derive with OpenSSL's key exchange from our key: EVP exports it to the default provider.
-    Pkey bob_pub = peer_key(kBobPub, kOpenssl);
-    EXPECT_EQ(derive(alice.get(), bob_pub.get(), kOpenssl), kShared);
+    Pkey bob_pub = peer_key(kBobPub, kDefaultProvider);
+    EXPECT_EQ(derive(alice.get(), bob_pub.get(), kDefaultProvider), kShared);
 
     // The key pair checks: a public key that does not match the private one fails.
     EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, alice.get(), ours().c_str());

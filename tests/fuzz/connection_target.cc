@@ -23,10 +23,6 @@
 namespace anyedge::fuzz {
 namespace {
 
-void check(bool ok) {
-    if (!ok) std::abort();
-}
-
 // A real client's first flight, offering h2 and http/1.1.
 std::string client_hello() {
     static const std::string hello = [] {

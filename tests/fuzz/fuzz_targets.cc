@@ -18,11 +18,6 @@ std::string_view view(const uint8_t* data, size_t size) {
     return {reinterpret_cast<const char*>(data), size};
 }
 
-// Invariant checks abort, which both libFuzzer and the replay test report.
-void check(bool ok) {
-    if (!ok) std::abort();
-}
-
 }  // namespace
 
 void request_parser(const uint8_t* data, size_t size) {

@@ -5,8 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 namespace anyedge::fuzz {
+
+// Invariant checks abort, which both libFuzzer and the replay test report.
+inline void check(bool ok) {
+    if (!ok) std::abort();
+}
 
 void request_parser(const uint8_t* data, size_t size);  // edge/http/request_parser
 void range(const uint8_t* data, size_t size);           // edge/http/range + conditional

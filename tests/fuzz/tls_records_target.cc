@@ -25,10 +25,6 @@
 namespace anyedge::fuzz {
 namespace {
 
-void check(bool ok) {
-    if (!ok) std::abort();
-}
-
 SSL_CTX* client_context() {
     static SSL_CTX* ctx = [] {
         SSL_CTX* c = SSL_CTX_new(TLS_client_method());

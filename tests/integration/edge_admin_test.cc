@@ -19,8 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string run(const std::string& cmd) { return run_command(cmd); }
-
 std::string cdnctl() { return ANYEDGE_BINARY_DIR "/origin-sync/cdnctl"; }
 
 class EdgeAdmin : public ::testing::Test {
@@ -30,7 +28,7 @@ class EdgeAdmin : public ::testing::Test {
         dir_ = fresh_test_dir("admin");
         fs::create_directories(dir_ / "site");
         fs::copy(source_dir() + "/site", dir_ / "site", fs::copy_options::recursive);
-        run(cdnctl() + " keygen --out " + (dir_ / "keys").string());
+        run_command(cdnctl() + " keygen --out " + (dir_ / "keys").string());
         publish();
         std::ofstream(dir_ / "token") << "s3cret\n";
     }
@@ -39,8 +37,9 @@ class EdgeAdmin : public ::testing::Test {
         if (!dir_.empty()) fs::remove_all(dir_);
     }
     std::string publish() {
-        return run(cdnctl() + " publish " + (dir_ / "site").string() + " --origin " +
-                   (dir_ / "state").string() + " --key " + (dir_ / "keys/private.pem").string());
+        return run_command(cdnctl() + " publish " + (dir_ / "site").string() + " --origin " +
+                           (dir_ / "state").string() + " --key " +
+                           (dir_ / "keys/private.pem").string());
     }
     void start(std::vector<std::string> extra = {}) {
         std::vector<std::string> args = {"--state",

@@ -22,13 +22,6 @@ namespace anyedge::testing {
 namespace {
 namespace fs = std::filesystem;
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 size_t count_of(const std::string& text, const std::string& needle) {
     size_t n = 0;
     for (size_t pos = text.find(needle); pos != std::string::npos;
@@ -129,10 +122,11 @@ TEST_F(EdgeH3, ServesTheSameBytesAsOverTcp) {
         const std::string out = h3("", path, dl);
         EXPECT_NE(out.find("[:status: 200]"), std::string::npos) << out;
         const std::string name = fs::path(path).filename().string();
-        EXPECT_EQ(read_file(dl / name), read_file(dir_ / "site" / path.substr(1))) << path;
+        EXPECT_EQ(read_file_bytes(dl / name), read_file_bytes(dir_ / "site" / path.substr(1)))
+            << path;
     }
     // The access log says which protocol carried each request.
-    const std::string log = read_file(dir_ / "access.log");
+    const std::string log = read_file_bytes(dir_ / "access.log");
     EXPECT_NE(log.find(R"("target":"/big.bin","version":"3","status":200,"bytes":2097159)"),
               std::string::npos)
         << log;
@@ -191,13 +185,13 @@ TEST_F(EdgeH3, RangesConditionalsEncodingsAndLimitsAnswerAsOverTcp) {
         return run_command("timeout 20 " + h3load + " -n 1 -D 10 --print --body " + body.string() +
                            " " + fields + " https://127.0.0.1:" + port() + path + " 2>&1");
     };
-    const std::string full = read_file(dir_ / "site" / "robots.txt");
+    const std::string full = read_file_bytes(dir_ / "site" / "robots.txt");
     std::string out = get("-H 'Range: bytes=0-9'", "/robots.txt");
     EXPECT_NE(out.find("< :status: 206"), std::string::npos) << out;
     EXPECT_NE(out.find("< content-range: bytes 0-9/" + std::to_string(full.size())),
               std::string::npos)
         << out;
-    EXPECT_EQ(read_file(body), full.substr(0, 10));
+    EXPECT_EQ(read_file_bytes(body), full.substr(0, 10));
 
     out = get("", "/robots.txt");
     const size_t at = out.find("< etag: ");

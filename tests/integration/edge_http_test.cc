@@ -25,8 +25,6 @@ namespace anyedge::testing {
 namespace {
 namespace fs = std::filesystem;
 
-std::string read_file(const fs::path& p) { return read_file_bytes(p.string()); }
-
 class EdgeHttp : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
@@ -85,7 +83,7 @@ class EdgeHttp : public ::testing::Test {
 TEST_F(EdgeHttp, GetAndHeadOfHome) {
     const std::string r = get1("/");
     ASSERT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r.substr(0, 200);
-    const std::string expected = read_file(root_ / "site" / "index.html");
+    const std::string expected = read_file_bytes(root_ / "site" / "index.html");
     EXPECT_EQ(body_of(r), expected);
     EXPECT_EQ(header_of(r, "ETag"), "\"" + sha256_hex_of(expected) + "\"");
     EXPECT_EQ(header_of(r, "Content-Type"), "text/html; charset=utf-8");
@@ -103,13 +101,13 @@ TEST_F(EdgeHttp, GetAndHeadOfHome) {
     c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
     auto next = c.read_responses(1);
     ASSERT_EQ(next.size(), 1u);
-    EXPECT_EQ(body_of(next[0]), read_file(root_ / "site" / "robots.txt"));
+    EXPECT_EQ(body_of(next[0]), read_file_bytes(root_ / "site" / "robots.txt"));
 }
 
 TEST_F(EdgeHttp, NotFoundServes404Page) {
     const std::string r = get1("/no/such/page");
     EXPECT_TRUE(r.starts_with("HTTP/1.1 404 Not Found\r\n"));
-    EXPECT_EQ(body_of(r), read_file(root_ / "site" / "404.html"));
+    EXPECT_EQ(body_of(r), read_file_bytes(root_ / "site" / "404.html"));
 }
 
 TEST_F(EdgeHttp, PipelinedKeepAliveInOrder) {
@@ -120,11 +118,11 @@ TEST_F(EdgeHttp, PipelinedKeepAliveInOrder) {
     ASSERT_TRUE(c.send_all(batch));
     auto rs = c.read_responses(5);
     ASSERT_EQ(rs.size(), 5u);
-    EXPECT_EQ(body_of(rs[0]), read_file(root_ / "site" / "robots.txt"));
-    EXPECT_EQ(body_of(rs[1]), read_file(root_ / "site" / "index.html"));
+    EXPECT_EQ(body_of(rs[0]), read_file_bytes(root_ / "site" / "robots.txt"));
+    EXPECT_EQ(body_of(rs[1]), read_file_bytes(root_ / "site" / "index.html"));
     EXPECT_TRUE(rs[2].starts_with("HTTP/1.1 404"));
-    EXPECT_EQ(body_of(rs[3]), read_file(root_ / "site" / "sitemap.xml"));
-    EXPECT_EQ(body_of(rs[4]), read_file(root_ / "site" / "robots.txt"));
+    EXPECT_EQ(body_of(rs[3]), read_file_bytes(root_ / "site" / "sitemap.xml"));
+    EXPECT_EQ(body_of(rs[4]), read_file_bytes(root_ / "site" / "robots.txt"));
     // Still open for more (keep-alive).
     c.send_all("GET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_EQ(c.read_responses(1).size(), 1u);
@@ -141,7 +139,7 @@ TEST_F(EdgeHttp, ManyPipelinedRequestsByteAtATime) {
 TEST_F(EdgeHttp, Http10WithAndWithoutKeepAlive) {
     const std::string r = ask("GET /robots.txt HTTP/1.0\r\n\r\n");
     EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n"));
-    EXPECT_EQ(body_of(r), read_file(root_ / "site" / "robots.txt"));  // then closed by server
+    EXPECT_EQ(body_of(r), read_file_bytes(root_ / "site" / "robots.txt"));  // then closed by server
 
     RawClient c(edge_->port());
     c.send_all("GET /robots.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -213,11 +211,11 @@ TEST_F(EdgeHttp, TraversalAndSymlinksNeverLeak) {
         EXPECT_TRUE(r.starts_with("HTTP/1.1 400") || r.starts_with("HTTP/1.1 404")) << t << r;
     }
     // A symlink that stays inside the site is served.
-    EXPECT_EQ(body_of(get1("/robots-link.txt")), read_file(root_ / "site" / "robots.txt"));
+    EXPECT_EQ(body_of(get1("/robots-link.txt")), read_file_bytes(root_ / "site" / "robots.txt"));
 }
 
 TEST_F(EdgeHttp, LargeFileBytesMatch) {
-    const std::string expected = read_file(root_ / "site" / "big.bin");
+    const std::string expected = read_file_bytes(root_ / "site" / "big.bin");
     RawClient c(edge_->port());
     c.send_all(
         "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\nGET /robots.txt HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -225,7 +223,7 @@ TEST_F(EdgeHttp, LargeFileBytesMatch) {
     ASSERT_EQ(rs.size(), 2u);
     EXPECT_EQ(sha256_hex_of(body_of(rs[0])), sha256_hex_of(expected));
     EXPECT_EQ(header_of(rs[0], "ETag"), "\"" + sha256_hex_of(expected) + "\"");
-    EXPECT_EQ(body_of(rs[1]), read_file(root_ / "site" / "robots.txt"));
+    EXPECT_EQ(body_of(rs[1]), read_file_bytes(root_ / "site" / "robots.txt"));
 }
 
 TEST_F(EdgeHttp, OtherMethods405WithAllow) {
@@ -246,7 +244,7 @@ TEST_F(EdgeHttp, OtherMethods405WithAllow) {
 TEST(EdgeCompress, PlainFolderTextIsServedCompressedOnlyWhenAsked) {
     ANYEDGE_REQUIRE_IO_URING();
     const std::string site = source_dir() + "/site";
-    const std::string page = read_file(site + "/index.html");
+    const std::string page = read_file_bytes(site + "/index.html");
     const auto get = [](uint16_t port, const std::string& extra) {
         RawClient c(port);
         c.send_all("GET /index.html HTTP/1.1\r\nHost: h\r\n" + extra + "\r\n");

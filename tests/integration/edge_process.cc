@@ -24,7 +24,7 @@
 namespace anyedge::testing {
 using namespace std::chrono;
 
-std::string read_file_bytes(const std::string& path) {
+std::string read_file_bytes(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
 }

@@ -68,7 +68,7 @@ class RawClient {
 };
 
 // The whole file, bytes as they are; empty when it cannot be read.
-std::string read_file_bytes(const std::string& path);
+std::string read_file_bytes(const std::filesystem::path& path);
 
 // Empty when io_uring works here, else why not.
 std::string io_uring_unavailable();

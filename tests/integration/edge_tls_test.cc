@@ -27,10 +27,6 @@ namespace anyedge::testing {
 namespace {
 namespace fs = std::filesystem;
 
-std::string run(const std::string& cmd) { return run_command(cmd); }
-
-std::string read_file(const fs::path& p) { return read_file_bytes(p.string()); }
-
 class EdgeTls : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
@@ -43,11 +39,13 @@ class EdgeTls : public ::testing::Test {
         fs::create_directories(dir_);
         const std::string d = dir_.string();
         // An ECDSA P-256 certificate for a.example (the default) and an RSA one for *.w.example.
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        run_command(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
             "-subj /CN=a.example -addext subjectAltName=DNS:a.example,DNS:localhost,IP:127.0.0.1 "
             "-keyout " +
             d + "/a.key -out " + d + "/a.pem");
-        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=w.example "
+        run_command(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=w.example "
             "-addext subjectAltName=DNS:*.w.example -keyout " +
             d + "/w.key -out " + d + "/w.pem");
         // A shared ticket key file, valid from a minute ago for an hour.
@@ -84,15 +82,15 @@ class EdgeTls : public ::testing::Test {
     }
     static std::string port(int i) { return std::to_string(edges_[i]->port()); }
     static std::string s_client(int i, const std::string& args) {
-        return run(
+        return run_command(
             "printf 'GET /robots.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: "
             "close\\r\\n\\r\\n' | timeout 10 openssl s_client -connect 127.0.0.1:" +
             port(i) + " -ign_eof " + args);
     }
     static std::string curl(int i, const std::string& args, const std::string& path = "/") {
-        return run("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
-                   " --resolve a.example:" + port(i) + ":127.0.0.1 " + args +
-                   " https://a.example:" + port(i) + path);
+        return run_command("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
+                           " --resolve a.example:" + port(i) + ":127.0.0.1 " + args +
+                           " https://a.example:" + port(i) + path);
     }
 
     // A third cdn-edge on its own site with extra config keys (a JSON fragment such as
@@ -226,11 +224,11 @@ TEST_F(EdgeTls, CurlGetsTheSiteWithHstsAndVerifiedCertificate) {
     EXPECT_NE(out.find("Sitemap:"), std::string::npos);
     const std::string body = curl(0, "--tlsv1.2 --tls-max 1.2", "/assets/img/content-store.png");
     EXPECT_EQ(sha256_hex_of(body),
-              sha256_hex_of(read_file(source_dir() + "/site/assets/img/content-store.png")));
+              sha256_hex_of(read_file_bytes(source_dir() + "/site/assets/img/content-store.png")));
 }
 
 TEST_F(EdgeTls, RangesAndConditionalsOverHttps) {
-    const std::string full = read_file(source_dir() + "/site/robots.txt");
+    const std::string full = read_file_bytes(source_dir() + "/site/robots.txt");
     std::string out = curl(0, "-r 0-9", "/robots.txt");
     EXPECT_EQ(out, full.substr(0, 10));
     const std::string etag = "\"" + sha256_hex_of(full) + "\"";
@@ -255,7 +253,7 @@ TEST_F(EdgeTls, TicketFromOneProcessResumesOnAnother) {
 TEST_F(EdgeTls, TicketCountAndLifetimeComeFromTheConfig) {
     const std::string site = source_dir() + "/site";
     auto s_client_to = [](const EdgeProcess& edge, const std::string& version) {
-        return run(
+        return run_command(
             "printf 'GET /robots.txt HTTP/1.1\\r\\nHost: a.example\\r\\nConnection: "
             "close\\r\\n\\r\\n' | timeout 10 openssl s_client -ign_eof " +
             version + " -connect 127.0.0.1:" + std::to_string(edge.port()));
@@ -288,8 +286,8 @@ TEST_F(EdgeTls, TicketCountAndLifetimeComeFromTheConfig) {
 // handshake and sends nothing (a browser's preconnect) still gets one once it is idle.
 TEST_F(EdgeTls, IdleTls13ConnectionStillGetsATicket) {
     const std::string sess = (dir_ / "idle.pem").string();
-    run("(sleep 1) | timeout 10 openssl s_client -connect 127.0.0.1:" + port(0) +
-        " -tls1_3 -servername a.example -sess_out " + sess);
+    run_command("(sleep 1) | timeout 10 openssl s_client -connect 127.0.0.1:" + port(0) +
+                " -tls1_3 -servername a.example -sess_out " + sess);
     const std::string out = s_client(1, "-tls1_3 -servername a.example -sess_in " + sess);
     EXPECT_NE(out.find("Reused, TLSv1.3"), std::string::npos) << out;
 }
@@ -298,7 +296,7 @@ TEST_F(EdgeTls, IdleTls13ConnectionStillGetsATicket) {
 // after its request and still read the answer, whenever its alert reaches the server: before
 // the response, while it is being sent, or just as the server closes.
 TEST_F(EdgeTls, HalfClosingTls13ClientReadsTheWholeResponse) {
-    const std::string body = read_file(source_dir() + "/site/robots.txt");
+    const std::string body = read_file_bytes(source_dir() + "/site/robots.txt");
     ASSERT_FALSE(body.empty());
     const ClientContext ctx = client_context();
     ASSERT_TRUE(ctx);
@@ -355,7 +353,7 @@ TEST_F(EdgeTls, HandshakeOrRecordDribbledInIsClosedByTheHeaderTimeout) {
         closed = !slow.send_all(hello.substr(i, 1)) ||
                  slow.closed_by_peer(std::chrono::milliseconds(100));
         if (i == 1) {  // the slow one is open (the timeout is 400 ms): others are served
-            const std::string served = run(
+            const std::string served = run_command(
                 "timeout 10 curl -s -o /dev/null -w '%{http_code}' --cacert " +
                 (dir_ / "a.pem").string() + " --resolve a.example:" + std::to_string(edge->port()) +
                 ":127.0.0.1 https://a.example:" + std::to_string(edge->port()) + "/robots.txt");
@@ -414,9 +412,9 @@ TEST_F(EdgeTls, ReaderThatNeverReadsIsDroppedWithoutStallingOthers) {
 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const std::string other =
-        run("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
-            " --resolve a.example:" + std::to_string(edge->port()) +
-            ":127.0.0.1 https://a.example:" + std::to_string(edge->port()) + "/index.html");
+        run_command("timeout 10 curl -s --cacert " + (dir_ / "a.pem").string() +
+                    " --resolve a.example:" + std::to_string(edge->port()) +
+                    ":127.0.0.1 https://a.example:" + std::to_string(edge->port()) + "/index.html");
     EXPECT_EQ(other, "hello\n");
 
     // Send timeout 600 ms, swept every 250 ms: reading now ends early, with a reset or EOF.
@@ -480,13 +478,14 @@ TEST_F(EdgeTls, LargeResponsesBeforeACloseArriveWhole) {
     for (int round = 0; round < 3; ++round) {
         for (size_t size : sizes) {
             const fs::path out = dir_ / "large.out";
-            run("timeout 20 curl -s -H 'Connection: close' -o " + out.string() + " --cacert " +
-                (dir_ / "a.pem").string() + " --resolve a.example:" + port +
-                ":127.0.0.1 https://a.example:" + port + "/" + std::to_string(size) + ".bin");
-            const std::string got = read_file(out);
+            run_command("timeout 20 curl -s -H 'Connection: close' -o " + out.string() +
+                        " --cacert " + (dir_ / "a.pem").string() + " --resolve a.example:" + port +
+                        ":127.0.0.1 https://a.example:" + port + "/" + std::to_string(size) +
+                        ".bin");
+            const std::string got = read_file_bytes(out);
             EXPECT_EQ(got.size(), size) << "round " << round;
             EXPECT_EQ(sha256_hex_of(got),
-                      sha256_hex_of(read_file(site / (std::to_string(size) + ".bin"))))
+                      sha256_hex_of(read_file_bytes(site / (std::to_string(size) + ".bin"))))
                 << size << " round " << round;
         }
     }
@@ -502,7 +501,8 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     const fs::path d = dir_ / "renew";
     fs::create_directories(d);
     for (const std::string stem : {"old", "new"}) {
-        run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        run_command(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
             "-subj /CN=a.example -addext subjectAltName=DNS:a.example -keyout " +
             (d / stem).string() + ".key -out " + (d / stem).string() + ".pem 2>&1");
     }
@@ -521,12 +521,12 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
 
     const std::string fingerprint = "openssl x509 -noout -fingerprint -sha256";
     auto served = [&] {
-        return run(
+        return run_command(
             "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(edge->port()) +
             " -servername a.example </dev/null 2>/dev/null | " + fingerprint);
     };
     auto of_file = [&](const char* stem) {
-        return run(fingerprint + " -in " + (d / stem).string() + ".pem");
+        return run_command(fingerprint + " -in " + (d / stem).string() + ".pem");
     };
     ASSERT_EQ(served(), of_file("old"));
     // SIGHUP, then wait (bounded) for the edge to say how the reload went.
@@ -570,7 +570,8 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
               std::string::npos)
         << status();
     // The new certificate's expiry, as openssl prints it ("notAfter=Nov 26 21:50:00 2026 GMT").
-    const std::string end = run("openssl x509 -noout -enddate -in " + (d / "new.pem").string());
+    const std::string end =
+        run_command("openssl x509 -noout -enddate -in " + (d / "new.pem").string());
     std::tm tm{};
     ASSERT_NE(strptime(end.c_str(), "notAfter=%b %d %H:%M:%S %Y GMT", &tm), nullptr) << end;
     EXPECT_NE(
@@ -596,8 +597,8 @@ TEST_F(EdgeTls, RenewedCertificateIsServedAfterSighup) {
     EXPECT_NE(metrics().find("anyedge_tls_certificate_reload_failures_total 2\n"),
               std::string::npos);
     // A client that speaks only TLS 1.1 fails its handshake, and is counted.
-    run("timeout 10 openssl s_client -tls1_1 -connect 127.0.0.1:" + std::to_string(edge->port()) +
-        " </dev/null 2>&1");
+    run_command("timeout 10 openssl s_client -tls1_1 -connect 127.0.0.1:" +
+                std::to_string(edge->port()) + " </dev/null 2>&1");
     EXPECT_NE(metrics().find("anyedge_tls_handshake_failures_total 1\n"), std::string::npos)
         << metrics();
 
@@ -627,13 +628,13 @@ TEST_F(EdgeTls, WithoutACertificateASelfSignedOneServesLocalhost) {
         3);
     ASSERT_TRUE(edge.started()) << edge.log();
     const std::string port = std::to_string(edge.port(0));
-    EXPECT_EQ(
-        run("timeout 10 curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:" + port + "/"),
-        "200");
+    EXPECT_EQ(run_command("timeout 10 curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1:" +
+                          port + "/"),
+              "200");
     const std::string subject =
-        run("timeout 10 openssl s_client -connect 127.0.0.1:" + port +
-            " -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -ext "
-            "subjectAltName");
+        run_command("timeout 10 openssl s_client -connect 127.0.0.1:" + port +
+                    " -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -ext "
+                    "subjectAltName");
     EXPECT_NE(subject.find("DNS:localhost"), std::string::npos) << subject;
     EXPECT_NE(subject.find("IP Address:127.0.0.1"), std::string::npos) << subject;
     const std::string status = admin_request(edge.port_of("admin"), "GET", "/status").body;
