@@ -376,7 +376,11 @@ struct H3Connection::Impl {
         ngtcp2_conn_extend_max_offset(s.conn, consumed);
         return 0;
     }
-    static int h3_begin_headers(nghttp3_conn* h3, int64_t stream_id, void* user_data, void*) {
+    static int h3_begin_headers(nghttp3_conn* h3, int64_t stream_id, void* user_data,
+                                void* stream_user_data) {
+        // One request per stream: a stream that has its object keeps it (a second header
+        // section is trailers, which nghttp3 reports apart).
+        if (stream_user_data != nullptr) return 0;
         Impl& s = of(user_data);
         Stream& st = s.open_stream();
         st.request.early = !ngtcp2_conn_get_handshake_completed(s.conn);
