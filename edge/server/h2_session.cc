@@ -115,6 +115,7 @@ struct H2Session::Callbacks {
         st->id = frame->hd.stream_id;
         st->slot = s.streams_.size();
         nghttp2_session_set_stream_user_data(session, st->id, st.get());
+        s.receiving_ = st.get();
         s.streams_.push_back(std::move(st));
         ++s.header_blocks_open_;
         return 0;
@@ -127,8 +128,11 @@ struct H2Session::Callbacks {
         if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
             return 0;  // trailers: nothing we use
         }
-        auto* st = static_cast<Stream*>(
-            nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+        Stream* st = s.receiving_;
+        if (st == nullptr || st->id != frame->hd.stream_id) {
+            st = static_cast<Stream*>(
+                nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+        }
         if (st == nullptr || st->error_status != 0) return 0;
         const std::string_view name(reinterpret_cast<const char*>(name_p), namelen);
         const std::string_view value(reinterpret_cast<const char*>(value_p), valuelen);
@@ -170,6 +174,7 @@ struct H2Session::Callbacks {
             nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
         if (st == nullptr) return 0;
         if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            s.receiving_ = nullptr;
             --s.header_blocks_open_;
             st->headers_done = true;
             st->request_ended = end_stream;
@@ -201,6 +206,7 @@ struct H2Session::Callbacks {
         auto* found =
             static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, stream_id));
         if (found == nullptr) return 0;
+        if (s.receiving_ == found) s.receiving_ = nullptr;
         // Out of streams_ by swapping the last one into its slot.
         std::unique_ptr<Stream> st = std::move(s.streams_[found->slot]);
         if (found->slot + 1 != s.streams_.size()) {

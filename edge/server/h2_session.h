@@ -79,6 +79,9 @@ class H2Session final : public ProtocolSession {
     // Closed streams kept for the next ones (a few): their strings and queues keep their
     // capacity, so a request costs no allocations for them. Given back when idle.
     std::vector<std::unique_ptr<Stream>> spare_streams_;
+    // The stream whose header block is being received: a block is never interleaved with
+    // other frames (RFC 9113 §4.3), so its fields need no lookup each.
+    Stream* receiving_ = nullptr;
     // Set for the duration of on_receive()/resume(): what the callbacks answer with.
     ResponseSink* out_ = nullptr;
     const cache::Snapshot* snapshot_ = nullptr;
