@@ -17,11 +17,9 @@
 
 #include "edge/http/http_date.h"
 #include "edge/io/ring.h"
-#include "edge/quic/endpoint.h"
-#include "edge/quic/udp_socket.h"
 #include "edge/server/connection.h"
-#include "edge/server/h3_responder.h"
 #include "edge/server/listener.h"
+#include "edge/server/quic_ports.h"
 
 #include <malloc.h>
 
@@ -45,12 +43,7 @@ constexpr uint32_t gen_of(uint64_t ud) { return uint32_t(ud); }
 // At most this often: a trim walks the heap.
 constexpr int64_t kTrimIntervalMs = 1000;
 constexpr uint16_t kBufferGroup = 1;
-// Datagrams: a recvmsg header, the peer's address, the destination-address control message and
-// a QUIC packet (at most ~1500 bytes on real paths; larger ones are truncated and dropped).
-constexpr uint16_t kUdpBufferGroup = 2;
-constexpr unsigned kUdpBufferSize = 4096;
-// A worker that has received nothing for this long gives its receive buffers' pages back.
-constexpr int64_t kReleaseBuffersAfterMs = 1000;
+constexpr uint16_t kUdpBufferGroup = 2;  // the datagram buffers (QuicPorts)
 
 // Gives this thread's free heap back to the kernel. malloc_trim() returns the free pages
 // inside every arena, but not the free top of a thread's own arena: glibc shrinks that only
@@ -64,30 +57,6 @@ void trim_heap() {
     std::free(block);
     malloc_trim(0);
 }
-
-quic::Timestamp now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);  // precise: QUIC measures round trips with it
-    return quic::Timestamp(ts.tv_sec) * 1000000000 + quic::Timestamp(ts.tv_nsec);
-}
-
-// One UDP socket's HTTP/3: the socket, what receives on it, what answers, what sends.
-struct QuicListener {
-    int fd = -1;
-    quic::Address bound;
-    msghdr recv_template{};  // tells multishot recvmsg how much room name and control take
-    std::unique_ptr<quic::UdpSender> sender;
-    std::unique_ptr<H3Responder> responder;
-    std::unique_ptr<quic::Endpoint> endpoint;
-};
-
-// The socket that takes QUIC packets peers forward here and sends this node's strays to them.
-struct QuicForwardSocket {
-    int fd = -1;
-    msghdr recv_template{};
-    std::unique_ptr<quic::SocketPeerForwarder> forwarder;
-    uint64_t published = 0;  // forwarded packets when the per-peer counters were last copied
-};
 
 int64_t now_ms() {
     timespec ts{};
@@ -146,10 +115,7 @@ struct Worker::Impl {
 
     std::unique_ptr<io::Ring> ring;
     std::unique_ptr<io::BufferRing> buffers;
-    std::unique_ptr<io::BufferRing> udp_buffers;
-    QuicForwardSocket quic_forward;  // fd -1: no forwarding
-    std::vector<QuicListener> quic;
-    bool quic_draining = false;  // the endpoints were told to GOAWAY for this drain
+    QuicPorts quic{index, options};
     SlotSlab slots;
     std::vector<uint32_t> free_slots;
     uint32_t open = 0;
@@ -172,20 +138,12 @@ struct Worker::Impl {
     bool trim_pending = false;  // buffers were released since the last malloc_trim
     int64_t last_recv_ms = 0;
     bool recv_buffers_touched = false;  // since their pages were last given back
-    int64_t last_udp_ms = 0;
-    int64_t last_stream_count_ms = 0;
-    bool udp_buffers_touched = false;
 
     std::string run();
     void refresh_turn_state();
     void arm_accept(size_t listener_index);
-    Status start_quic();
-    void arm_udp(size_t quic_index);
-    void on_udp(size_t quic_index, const io_uring_cqe& cqe);
-    void on_forwarded(std::span<const uint8_t> data, const sockaddr_storage& from);
-    void set_turn(QuicListener& q);
-    void quic_turn();
-    size_t quic_connections() const;
+    void arm_udp(size_t socket);
+    QuicTurn quic_turn() const;
     void on_accept(size_t listener_index, int res, uint32_t flags);
     // Runs one event on a connection and queues its flush when it asks for one.
     template <typename F>
@@ -399,12 +357,8 @@ void Worker::Impl::sweep() {
     trim_pending = trim_pending || released > 0;
     // sweep() runs between waits with every buffer back in the ring (they are leased only
     // within on_recv): the one moment release_pages() allows.
-    // The datagram buffers likewise (leased only within on_udp).
-    if (udp_buffers_touched && now - last_udp_ms > kReleaseBuffersAfterMs) {
-        udp_buffers->release_pages();
-        udp_buffers_touched = false;
-    }
-    if (recv_buffers_touched && now - last_recv_ms > kReleaseBuffersAfterMs) {
+    quic.release_idle_buffers(now);  // the datagram buffers likewise
+    if (recv_buffers_touched && now - last_recv_ms > io::kIdleBufferRingMs) {
         buffers->release_pages();
         recv_buffers_touched = false;
     }
@@ -418,7 +372,7 @@ void Worker::Impl::sweep() {
 void Worker::Impl::start_stop() {
     stopping = true;
     stop_deadline = now + options.stop_timeout_ms;
-    for (QuicListener& q : quic) q.endpoint->shutdown(now_ns(), true);
+    quic.shutdown(true);
     for (size_t i = 0; i < listeners.size(); ++i) {
         if (listeners[i].udp) continue;
         io_uring_sqe* sqe = ring->get_sqe();
@@ -429,216 +383,18 @@ void Worker::Impl::start_stop() {
     sweep();
 }
 
-Status Worker::Impl::start_quic() {
-    for (const ListenerSocket& l : listeners) {
-        if (!l.udp) continue;
-        if (l.forward) {
-            if (options.quic_peers == nullptr)
-                return make_error("QUIC forward socket without peers");
-            quic_forward.fd = l.fd;
-            quic_forward.recv_template.msg_namelen = sizeof(sockaddr_storage);
-            quic_forward.forwarder =
-                std::make_unique<quic::SocketPeerForwarder>(l.fd, *options.quic_peers);
-            continue;
-        }
-        if (options.quic_tls == nullptr || options.quic_ids == nullptr) {
-            return make_error("HTTP/3 listener without QUIC TLS or connection IDs");
-        }
-        QuicListener q;
-        q.fd = l.fd;
-        q.bound.len = sizeof q.bound.addr;
-        getsockname(l.fd, reinterpret_cast<sockaddr*>(&q.bound.addr), &q.bound.len);
-        q.recv_template.msg_namelen = sizeof(sockaddr_storage);
-        q.recv_template.msg_controllen = 64;
-        q.sender = std::make_unique<quic::UdpSender>(l.fd, q.bound);
-        q.responder = std::make_unique<H3Responder>(options.connection.session.parser, l.handler);
-        quic::H3Shared shared;
-        shared.tls = options.quic_tls;
-        shared.ids = options.quic_ids;
-        shared.handler = q.responder.get();
-        shared.limits = options.h3;
-        shared.worker = uint8_t(index);
-        q.endpoint = std::make_unique<quic::Endpoint>(shared, *q.sender, options.max_connections);
-        quic.push_back(std::move(q));
-    }
-    if (quic.empty()) return ok_status();
-    auto b = io::BufferRing::create(*ring, kUdpBufferGroup, options.udp_buffers, kUdpBufferSize);
-    if (!b) return make_error(b.error());
-    udp_buffers = std::move(*b);
-    for (size_t i = 0; i < quic.size(); ++i) arm_udp(i);
-    if (quic_forward.fd >= 0) {
-        for (QuicListener& q : quic) q.endpoint->set_peer_forwarder(quic_forward.forwarder.get());
-        arm_udp(quic.size());
-    }
-    return ok_status();
+void Worker::Impl::arm_udp(size_t socket) {
+    quic.arm(*ring, socket, pack(Op::kUdpRecv, uint32_t(socket), 0));
 }
 
-// Index quic.size() is the forward socket.
-void Worker::Impl::arm_udp(size_t i) {
-    io_uring_sqe* sqe = ring->get_sqe();
-    if (i == quic.size()) {
-        io_uring_prep_recvmsg_multishot(sqe, quic_forward.fd, &quic_forward.recv_template, 0);
-    } else {
-        io_uring_prep_recvmsg_multishot(sqe, quic[i].fd, &quic[i].recv_template, 0);
-    }
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = kUdpBufferGroup;
-    io_uring_sqe_set_data64(sqe, pack(Op::kUdpRecv, uint32_t(i), 0));
-}
-
-void Worker::Impl::set_turn(QuicListener& q) {
-    ResponseContext ctx;
-    ctx.date_line = std::string_view(date_line, date_len);
-    ctx.date_fields = &date_fields;
-    ctx.extra_headers = options.connection.tls_extra_headers.text;
-    ctx.extra_fields = &options.connection.tls_extra_headers.fields;
-    ctx.acme_thumbprint = options.connection.acme_thumbprint;
-    ctx.fallback = previous.get();
-    ctx.wall_ms = wall_ms;
-    q.responder->set_turn(snapshot.get(), ctx, access_log.get(), &counters);
-}
-
-// A packet another node forwarded: to the listener the client sent it to, as if it had come
-// from the client. Only from a configured peer's forward address.
-void Worker::Impl::on_forwarded(std::span<const uint8_t> data, const sockaddr_storage& from) {
-    bool known = false;
-    for (const auto& [node, addr] : *options.quic_peers) {
-        if (addr.len > 0 && std::memcmp(&addr.addr, &from, addr.len) == 0) known = true;
-    }
-    auto f = quic::decode_forwarded(data);
-    if (!known || !f) {
-        counters.quic_forward_refused.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
-    for (QuicListener& q : quic) {
-        const sockaddr_storage& b = q.bound.addr;
-        const sockaddr_storage& l = f->path.local.addr;
-        if (b.ss_family != l.ss_family) continue;
-        bool match;
-        if (b.ss_family == AF_INET) {
-            const auto* bv = reinterpret_cast<const sockaddr_in*>(&b);
-            const auto* lv = reinterpret_cast<const sockaddr_in*>(&l);
-            match = bv->sin_port == lv->sin_port && (bv->sin_addr.s_addr == INADDR_ANY ||
-                                                     bv->sin_addr.s_addr == lv->sin_addr.s_addr);
-        } else {
-            const auto* bv = reinterpret_cast<const sockaddr_in6*>(&b);
-            const auto* lv = reinterpret_cast<const sockaddr_in6*>(&l);
-            match = bv->sin6_port == lv->sin6_port &&
-                    (IN6_IS_ADDR_UNSPECIFIED(&bv->sin6_addr) ||
-                     std::memcmp(&bv->sin6_addr, &lv->sin6_addr, 16) == 0);
-        }
-        if (!match) continue;
-        set_turn(q);
-        q.endpoint->on_datagram(f->path, f->datagram, now_ns(), quic::Timestamp(wall_ms) * 1000000,
-                                /*from_peer=*/true);
-        return;
-    }
-    counters.quic_forward_refused.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Worker::Impl::on_udp(size_t i, const io_uring_cqe& cqe) {
-    const bool forward = i == quic.size() && quic_forward.fd >= 0;
-    if (!forward && i >= quic.size()) return;
-    if (!(cqe.flags & IORING_CQE_F_MORE)) arm_udp(i);  // ended (e.g. out of buffers): re-arm
-    if (cqe.res < 0 || !(cqe.flags & IORING_CQE_F_BUFFER)) return;
-    const uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    last_udp_ms = now;
-    udp_buffers_touched = true;
-    msghdr& tmpl = forward ? quic_forward.recv_template : quic[i].recv_template;
-    auto* out =
-        io_uring_recvmsg_validate(const_cast<char*>(udp_buffers->buffer(bid)), cqe.res, &tmpl);
-    if (out != nullptr && !(out->flags & MSG_TRUNC) && out->namelen <= sizeof(sockaddr_storage)) {
-        quic::Address from;
-        from.len = out->namelen;
-        std::memcpy(&from.addr, io_uring_recvmsg_name(out), out->namelen);
-        auto* payload = static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &tmpl));
-        const std::span<const uint8_t> data(payload,
-                                            io_uring_recvmsg_payload_length(out, cqe.res, &tmpl));
-        if (forward) {
-            on_forwarded(data, from.addr);
-        } else {
-            QuicListener& q = quic[i];
-            quic::PathAddr path;
-            path.remote = from;
-            msghdr control{};
-            control.msg_control = static_cast<char*>(io_uring_recvmsg_name(out)) + tmpl.msg_namelen;
-            control.msg_controllen = out->controllen;
-            path.local = quic::local_address(control, q.bound);
-            set_turn(q);
-            q.endpoint->on_datagram(path, data, now_ns(), quic::Timestamp(wall_ms) * 1000000);
-        }
-    }
-    udp_buffers->recycle(bid);
-}
-
-void Worker::Impl::quic_turn() {
-    if (quic.empty()) return;
-    const bool draining = shared.draining.load(std::memory_order_relaxed);
-    const quic::Timestamp t = now_ns();
-    quic::EndpointCounters sum;
-    uint64_t open_now = 0, out = 0, streams_open = 0;
-    // Open requests, for the drain's "nothing in flight": a walk of every connection, so at
-    // most every 50 ms and only while draining.
-    const bool count_streams = draining && now - last_stream_count_ms >= 50;
-    if (count_streams) last_stream_count_ms = now;
-    for (QuicListener& q : quic) {
-        // A drain: GOAWAY to every open connection (open streams finish); new ones still come
-        // in while the route is being withdrawn.
-        if (draining && !quic_draining) q.endpoint->shutdown(t, false);
-        q.endpoint->on_timers(t);
-        const quic::EndpointCounters& e = q.endpoint->counters();
-        sum.datagrams_in += e.datagrams_in;
-        sum.connections_opened += e.connections_opened;
-        sum.dropped_garbage += e.dropped_garbage;
-        sum.dropped_other_node += e.dropped_other_node;
-        sum.forwarded_other_node += e.forwarded_other_node;
-        sum.from_peers += e.from_peers;
-        sum.dropped_unknown += e.dropped_unknown;
-        sum.stateless_resets += e.stateless_resets;
-        sum.version_negotiations += e.version_negotiations;
-        sum.retries += e.retries;
-        sum.invalid_tokens += e.invalid_tokens;
-        sum.header_timeouts += e.header_timeouts;
-        sum.resumed += e.resumed;
-        open_now += q.endpoint->connections();
-        if (count_streams) streams_open += q.endpoint->open_streams();
-        out += q.sender->datagrams_out();
-    }
-    quic_draining = draining;
-    constexpr auto kRelaxed = std::memory_order_relaxed;
-    counters.quic_open.store(open_now, kRelaxed);
-    if (count_streams || !draining) counters.quic_streams_open.store(streams_open, kRelaxed);
-    counters.quic_opened.store(sum.connections_opened, kRelaxed);
-    counters.quic_datagrams_in.store(sum.datagrams_in, kRelaxed);
-    counters.quic_datagrams_out.store(out, kRelaxed);
-    counters.quic_dropped_garbage.store(sum.dropped_garbage, kRelaxed);
-    counters.quic_dropped_other_node.store(sum.dropped_other_node, kRelaxed);
-    counters.quic_forwarded.store(sum.forwarded_other_node, kRelaxed);
-    counters.quic_from_peers.store(sum.from_peers, kRelaxed);
-    // Per-peer counts change only while packets are forwarded: copied out only then.
-    if (quic_forward.forwarder && sum.forwarded_other_node != quic_forward.published) {
-        quic_forward.published = sum.forwarded_other_node;
-        size_t k = 0;
-        for (const auto& [node, addr] : *options.quic_peers) {
-            if (k == counters.quic_forwarded_to.size()) break;
-            auto it = quic_forward.forwarder->sent().find(node);
-            counters.quic_forwarded_to[k++].store(
-                it == quic_forward.forwarder->sent().end() ? 0 : it->second, kRelaxed);
-        }
-    }
-    counters.quic_dropped_unknown.store(sum.dropped_unknown, kRelaxed);
-    counters.quic_stateless_resets.store(sum.stateless_resets, kRelaxed);
-    counters.quic_version_negotiations.store(sum.version_negotiations, kRelaxed);
-    counters.quic_retries.store(sum.retries, kRelaxed);
-    counters.quic_invalid_tokens.store(sum.invalid_tokens, kRelaxed);
-    counters.h3_header_timeouts.store(sum.header_timeouts, kRelaxed);
-    counters.quic_resumed.store(sum.resumed, kRelaxed);
-}
-
-size_t Worker::Impl::quic_connections() const {
-    size_t n = 0;
-    for (const QuicListener& q : quic) n += q.endpoint->connections();
-    return n;
+QuicTurn Worker::Impl::quic_turn() const {
+    return QuicTurn{.now_ms = now,
+                    .wall_ms = wall_ms,
+                    .date_line = std::string_view(date_line, date_len),
+                    .date_fields = &date_fields,
+                    .live = snapshot.get(),
+                    .previous = previous.get(),
+                    .access_log = access_log.get()};
 }
 
 std::string Worker::Impl::run() {
@@ -655,22 +411,14 @@ std::string Worker::Impl::run() {
     for (size_t i = 0; i < listeners.size(); ++i) {
         if (!listeners[i].udp) arm_accept(i);
     }
-    if (auto st = start_quic(); !st) return st.error();
+    if (auto st = quic.start(listeners, *ring, kUdpBufferGroup); !st) return st.error();
+    for (size_t i = 0; i < quic.sockets(); ++i) arm_udp(i);
 
     int64_t last_sweep = now;
     for (;;) {
         __kernel_timespec ts{};
         ts.tv_nsec = 200 * 1000 * 1000;
-        if (!quic.empty()) {
-            // QUIC's timers (loss detection, acknowledgement delay) want milliseconds.
-            quic::Timestamp next = quic::kNever;
-            for (const QuicListener& q : quic) next = std::min(next, q.endpoint->next_expiry());
-            const quic::Timestamp t = now_ns();
-            if (next != quic::kNever) {
-                const quic::Timestamp wait = next > t ? next - t : 0;
-                ts.tv_nsec = long(std::clamp<quic::Timestamp>(wait, 100000, 200000000));
-            }
-        }
+        ts.tv_nsec = quic.wait_ns(ts.tv_nsec);
         io_uring_cqe* cqe = nullptr;
         int rc = io_uring_submit_and_wait_timeout(ring->raw(), &cqe, 1, &ts, nullptr);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
@@ -693,7 +441,7 @@ std::string Worker::Impl::run() {
                 continue;
             }
             if (op == Op::kUdpRecv) {
-                on_udp(slot, *cqe);
+                if (quic.on_receive(slot, *cqe, quic_turn(), counters)) arm_udp(slot);
                 continue;
             }
             if (op == Op::kIgnore || slot >= slots.size()) continue;
@@ -745,7 +493,7 @@ std::string Worker::Impl::run() {
             event(slot, [](Connection& c, Turn& t) { c.flush(t); });
         }
         dirty.clear();
-        quic_turn();
+        quic.on_turn(shared.draining.load(std::memory_order_relaxed), now, counters);
         if (access_log) {
             const std::string_view batch = access_log->start_write();
             if (!batch.empty()) {
@@ -761,9 +509,9 @@ std::string Worker::Impl::run() {
             last_sweep = now;
             sweep();
         }
-        if (stopping && ((open == 0 && quic_connections() == 0) || now > stop_deadline)) break;
+        if (stopping && ((open == 0 && quic.connections() == 0) || now > stop_deadline)) break;
     }
-    quic.clear();  // before their sockets close
+    quic.close();  // before their sockets close
     for (auto& l : listeners) ::close(l.fd);
     if (access_log) {
         // Exiting: whatever is still buffered goes out synchronously (a file, not a socket).
