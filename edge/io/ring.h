@@ -34,12 +34,12 @@ class Ring {
     bool initialized_ = false;
 };
 
-// Buffers handed to the kernel for multishot receive. A completed receive names a buffer id;
-// the caller copies the bytes out and gives the buffer back at once with recycle().
 // A worker that has received nothing into a buffer ring for this long gives its pages back
 // (BufferRing::release_pages).
 constexpr int64_t kIdleBufferRingMs = 1000;
 
+// Buffers handed to the kernel for multishot receive. A completed receive names a buffer id;
+// the caller copies the bytes out and gives the buffer back at once with recycle().
 class BufferRing {
   public:
     static Result<std::unique_ptr<BufferRing>> create(Ring& ring, uint16_t group_id, unsigned count,

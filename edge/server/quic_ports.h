@@ -20,7 +20,6 @@
 namespace anyedge::server {
 
 class AccessLog;
-class H3Responder;
 
 // What a datagram's responses need from the worker's loop turn.
 struct QuicTurn {
