@@ -36,6 +36,24 @@ struct EndpointCounters {
     uint64_t invalid_tokens = 0;   // an Initial with a forged or expired Retry token
     uint64_t header_timeouts = 0;  // requests refused: header section incomplete in time
     uint64_t resumed = 0;          // handshakes resumed from a session ticket
+
+    // A worker sums its listeners' counters before publishing them.
+    EndpointCounters& operator+=(const EndpointCounters& o) {
+        datagrams_in += o.datagrams_in;
+        connections_opened += o.connections_opened;
+        dropped_garbage += o.dropped_garbage;
+        dropped_other_node += o.dropped_other_node;
+        forwarded_other_node += o.forwarded_other_node;
+        from_peers += o.from_peers;
+        dropped_unknown += o.dropped_unknown;
+        stateless_resets += o.stateless_resets;
+        version_negotiations += o.version_negotiations;
+        retries += o.retries;
+        invalid_tokens += o.invalid_tokens;
+        header_timeouts += o.header_timeouts;
+        resumed += o.resumed;
+        return *this;
+    }
 };
 
 class Endpoint final : public CidRegistry {

@@ -203,20 +203,7 @@ void QuicPorts::on_turn(bool draining, int64_t now_ms, WorkerCounters& counters)
         // in while the route is being withdrawn.
         if (draining && !draining_) q.endpoint->shutdown(t, false);
         q.endpoint->on_timers(t);
-        const quic::EndpointCounters& e = q.endpoint->counters();
-        sum.datagrams_in += e.datagrams_in;
-        sum.connections_opened += e.connections_opened;
-        sum.dropped_garbage += e.dropped_garbage;
-        sum.dropped_other_node += e.dropped_other_node;
-        sum.forwarded_other_node += e.forwarded_other_node;
-        sum.from_peers += e.from_peers;
-        sum.dropped_unknown += e.dropped_unknown;
-        sum.stateless_resets += e.stateless_resets;
-        sum.version_negotiations += e.version_negotiations;
-        sum.retries += e.retries;
-        sum.invalid_tokens += e.invalid_tokens;
-        sum.header_timeouts += e.header_timeouts;
-        sum.resumed += e.resumed;
+        sum += q.endpoint->counters();
         open_now += q.endpoint->connections();
         if (count_streams) streams_open += q.endpoint->open_streams();
         out += q.sender->datagrams_out();
