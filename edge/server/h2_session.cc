@@ -245,11 +245,6 @@ H2Session::H2Session(const SessionLimits& limits, RequestHandler* handler)
     // No closed streams kept for the priority tree (RFC 9113 deprecates it, and we ignore
     // it): they made every stream lookup and close walk a map of dead streams.
     nghttp2_option_set_no_closed_streams(opt, 1);
-    // RFC 9218 priorities instead (SETTINGS_NO_RFC7540_PRIORITIES, sent in start()): the
-    // `priority` field and PRIORITY_UPDATE frames order responses by urgency, and equal ones
-    // go out whole in request order (non-incremental) or interleaved (incremental). nghttp2
-    // then keeps no dependency tree, which also costs less per stream.
-    nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
     // nghttp2 takes and frees a few small blocks per stream; the per-thread pool keeps them.
     static nghttp2_mem pooled = block_pool_hooks<nghttp2_mem>();
     nghttp2_session_server_new3(&session_, cb, this, opt, &pooled);
@@ -273,10 +268,9 @@ void H2Session::set_access_log(AccessLog* log, std::string peer, bool tls) {
 }
 
 void H2Session::start(ResponseSink& out) {
-    const std::array<nghttp2_settings_entry, 3> settings{{
+    const std::array<nghttp2_settings_entry, 2> settings{{
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.parser.max_header_bytes},
-        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     }};
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
     send(out);
@@ -313,7 +307,7 @@ void H2Session::resume(const cache::Snapshot& snapshot, const ResponseContext& c
 }
 
 // Frame boundaries, counted here rather than read from nghttp2's callbacks: frames it ignores
-// (unknown types, DATA for closed streams) get no "received" callback,
+// (unknown types such as PRIORITY_UPDATE, DATA for closed streams) get no "received" callback,
 // and a connection must not look mid-request because of one.
 void H2Session::track_frames(std::string_view bytes) {
     constexpr size_t kPrefaceBytes = 24;  // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"

@@ -40,19 +40,14 @@ struct Response {
     std::map<std::string, std::string> headers;  // ":status" included
     std::string body;
     bool closed = false;
-    uint32_t error_code = 0;          // RST_STREAM's, or the close's
-    int close_order = 0;              // 1 for the first stream to close, 2 for the next...
-    size_t others_body_at_close = 0;  // body bytes the other streams had by then
+    uint32_t error_code = 0;  // RST_STREAM's, or the close's
 };
 
 // An HTTP/2 client (nghttp2) wired to an H2Session.
 class H2Pair {
   public:
-    // `client_window`: the client's flow-control windows (stream and connection), when not
-    // nghttp2's default 64 KB.
     explicit H2Pair(SessionLimits limits = {},
-                    std::shared_ptr<const cache::Snapshot> snapshot = site(),
-                    uint32_t client_window = 0)
+                    std::shared_ptr<const cache::Snapshot> snapshot = site())
         : server_(limits) {
         nghttp2_session_callbacks* cb = nullptr;
         nghttp2_session_callbacks_new(&cb);
@@ -73,14 +68,9 @@ class H2Pair {
             });
         nghttp2_session_callbacks_set_on_stream_close_callback(
             cb, [](nghttp2_session*, int32_t id, uint32_t code, void* u) {
-                auto* self = static_cast<H2Pair*>(u);
-                auto& r = self->responses_[id];
+                auto& r = static_cast<H2Pair*>(u)->responses_[id];
                 r.closed = true;
                 r.error_code = code;
-                r.close_order = ++self->closes_;
-                for (const auto& [other, o] : self->responses_) {
-                    if (other != id) r.others_body_at_close += o.body.size();
-                }
                 return 0;
             });
         nghttp2_session_callbacks_set_on_frame_recv_callback(
@@ -95,15 +85,7 @@ class H2Pair {
             });
         nghttp2_session_client_new(&client_, cb, this);
         nghttp2_session_callbacks_del(cb);
-        if (client_window > 0) {
-            const nghttp2_settings_entry window{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
-                                                client_window};
-            nghttp2_submit_settings(client_, NGHTTP2_FLAG_NONE, &window, 1);
-            nghttp2_session_set_local_window_size(client_, NGHTTP2_FLAG_NONE, 0,
-                                                  static_cast<int32_t>(client_window));
-        } else {
-            nghttp2_submit_settings(client_, NGHTTP2_FLAG_NONE, nullptr, 0);
-        }
+        nghttp2_submit_settings(client_, NGHTTP2_FLAG_NONE, nullptr, 0);
         ctx_.date_line = "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n";
         live_ = std::move(snapshot);
         server_.start(sink_);
@@ -161,7 +143,6 @@ class H2Pair {
     }
 
     H2Session& server() { return server_; }
-    nghttp2_session* client() { return client_; }
     StringSink& sink() { return sink_; }
     ResponseContext& context() { return ctx_; }
     Response& response(int32_t id) { return responses_[id]; }
@@ -176,7 +157,6 @@ class H2Pair {
     ResponseContext ctx_;
     std::shared_ptr<const cache::Snapshot> live_, previous_;
     std::map<int32_t, Response> responses_;
-    int closes_ = 0;
     bool goaway_ = false;
     int32_t goaway_last_stream_ = -1;
     uint32_t goaway_error_ = 0;
@@ -273,51 +253,6 @@ TEST(H2Session, AReloadMidResponseKeepsTheOldBytesAlive) {
     h2.pump();
     EXPECT_EQ(h2.response(id).headers[":status"], "200");
     EXPECT_TRUE(h2.response(id).body == bytes);
-}
-
-// RFC 9218: the server declares RFC 7540's priority tree unused, and orders responses by the
-// `priority` field's urgency; equal urgencies go out whole in request order, unless
-// incremental, when they share the connection.
-TEST(H2Session, ResponsesFollowRfc9218Priorities) {
-    SessionLimits limits;
-    limits.output_budget = 64 * 1024;
-    const size_t size = file("/big.bin").size();
-    // Windows wide enough for both bodies: which stream goes first is the scheduler's choice,
-    // not flow control's.
-    constexpr uint32_t kWindow = 16 * 1024 * 1024;
-    {
-        H2Pair h2(limits, site(), kWindow);
-        const int32_t background = h2.request("GET", "/big.bin", {{"priority", "u=6"}});
-        const int32_t urgent = h2.request("GET", "/big.bin", {{"priority", "u=0"}});
-        h2.pump();
-        EXPECT_EQ(nghttp2_session_get_remote_settings(h2.client(),
-                                                      NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES),
-                  1u);
-        EXPECT_EQ(h2.response(urgent).close_order, 1);
-        // The background stream had begun before the urgent request arrived (one budget's worth).
-        EXPECT_LT(h2.response(urgent).others_body_at_close, size / 4);
-        EXPECT_EQ(h2.response(background).close_order, 2);
-        EXPECT_TRUE(h2.response(urgent).body == file("/big.bin"));
-        EXPECT_TRUE(h2.response(background).body == file("/big.bin"));
-    }
-    {
-        H2Pair h2(limits, site(), kWindow);
-        const int32_t first = h2.request("GET", "/big.bin");
-        const int32_t second = h2.request("GET", "/big.bin");
-        h2.pump();
-        EXPECT_EQ(h2.response(first).close_order, 1);
-        EXPECT_EQ(h2.response(first).others_body_at_close, 0u);
-        EXPECT_EQ(h2.response(second).body.size(), size);
-    }
-    {
-        H2Pair h2(limits, site(), kWindow);
-        const int32_t first = h2.request("GET", "/big.bin", {{"priority", "u=3, i"}});
-        const int32_t second = h2.request("GET", "/big.bin", {{"priority", "u=3, i"}});
-        h2.pump();
-        EXPECT_EQ(h2.response(first).close_order, 1);
-        EXPECT_GT(h2.response(first).others_body_at_close, size / 2);
-        EXPECT_EQ(h2.response(second).body.size(), size);
-    }
 }
 
 TEST(H2Session, RequestErrorsEndTheStreamNotTheConnection) {
