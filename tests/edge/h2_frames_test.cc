@@ -11,7 +11,8 @@
 #include "edge/server/h2_session.h"
 #include "tests/edge/string_sink.h"
 
-namespace anyedge::server {
+// A namespace of its own: unity builds compile several test files as one.
+namespace anyedge::server::h2_frames {
 namespace {
 
 // Frame types, flags and error codes (RFC 9113 §6, §7).
@@ -238,4 +239,4 @@ TEST(H2Frames, AMalformedRequestLeavesTheConnectionServing) {
 }
 
 }  // namespace
-}  // namespace anyedge::server
+}  // namespace anyedge::server::h2_frames

@@ -16,7 +16,7 @@
 namespace anyedge::server {
 namespace {
 
-std::shared_ptr<const cache::Snapshot> site() {
+std::shared_ptr<const cache::Snapshot> h2_site() {
     static auto snap = [] {
         auto files =
             cache::load_site_dir(ANYEDGE_SOURCE_DIR "/site", {.mmap_threshold = 64 * 1024});
@@ -32,7 +32,7 @@ std::shared_ptr<const cache::Snapshot> site() {
 }
 
 std::string file(const std::string& path) {
-    const cache::Lookup l = site()->find(path);
+    const cache::Lookup l = h2_site()->find(path);
     return l.entry == nullptr ? "" : std::string(l.entry->identity.body);
 }
 
@@ -47,7 +47,7 @@ struct Response {
 class H2Pair {
   public:
     explicit H2Pair(SessionLimits limits = {},
-                    std::shared_ptr<const cache::Snapshot> snapshot = site())
+                    std::shared_ptr<const cache::Snapshot> snapshot = h2_site())
         : server_(limits) {
         nghttp2_session_callbacks* cb = nullptr;
         nghttp2_session_callbacks_new(&cb);
@@ -248,7 +248,7 @@ TEST(H2Session, AReloadMidResponseKeepsTheOldBytesAlive) {
     const int32_t id = h2.request("GET", "/old.bin");
     h2.pump(false);  // answered; most of the body still to send
     ASSERT_LT(h2.sink().out.size(), bytes.size());
-    h2.replace_live(site());
+    h2.replace_live(h2_site());
     old_snapshot.reset();
     h2.pump();
     EXPECT_EQ(h2.response(id).headers[":status"], "200");
@@ -290,7 +290,7 @@ TEST(H2Session, CloseAfterCurrentSendsGoawayAndEndsCleanly) {
     h2.pump();
     EXPECT_EQ(h2.response(first).headers[":status"], "200");
     h2.server().close_after_current();
-    h2.server().resume(*site(), h2.context(), h2.sink());
+    h2.server().resume(*h2_site(), h2.context(), h2.sink());
     h2.pump();
     EXPECT_TRUE(h2.goaway());
     EXPECT_EQ(h2.goaway_error(), 0u);
@@ -326,7 +326,7 @@ TEST(H2Session, NotHttp2IsAProtocolError) {
     ResponseContext ctx;
     s.start(sink);
     sink.out.clear();
-    s.on_receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", *site(), ctx, sink);
+    s.on_receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n", *h2_site(), ctx, sink);
     EXPECT_TRUE(s.closing());
     EXPECT_FALSE(s.ended_cleanly());
     EXPECT_FALSE(s.last_error().empty());
@@ -380,9 +380,9 @@ TEST(H2Session, SurvivesCorruptedInputAtEveryOffset) {
             s.start(sink);
             // In pieces of 7 bytes, as a slow network would deliver them.
             for (size_t i = 0; i < bad.size() && !s.closing(); i += 7) {
-                s.on_receive(std::string_view(bad).substr(i, 7), *site(), ctx, sink);
+                s.on_receive(std::string_view(bad).substr(i, 7), *h2_site(), ctx, sink);
                 sink.out.clear();
-                s.resume(*site(), ctx, sink);
+                s.resume(*h2_site(), ctx, sink);
             }
             answered += s.requests();
         }

@@ -252,8 +252,8 @@ TEST(HttpSession, ExpectContinueGetsA100BeforeTheBodyIsRead) {
 // RFC 9112: a request with invalid framing gets its 4xx and "close", is never answered 2xx
 // first, and nothing after it on the connection is read, whatever the receives' sizes.
 TEST(HttpSession, HostileRequestsGetOneErrorAndNothingAfter) {
-    for (const auto& c : testing::hostile_requests()) {
-        const std::string in = c.bytes + testing::kPipelinedAfterHostile;
+    for (const auto& c : anyedge::testing::hostile_requests()) {
+        const std::string in = c.bytes + anyedge::testing::kPipelinedAfterHostile;
         for (size_t piece : {size_t(0), size_t(1), size_t(7), size_t(64)}) {
             const auto r = exchange(in, piece);
             EXPECT_TRUE(r.out.starts_with("HTTP/1.1 " + std::to_string(c.status) + " "))
@@ -270,11 +270,11 @@ TEST(HttpSession, HostileRequestsGetOneErrorAndNothingAfter) {
 // request is the one after it.
 TEST(HttpSession, BodyIsReadToItsEndBeforeTheAnswer) {
     const std::string chunked =
-        testing::chunked_get("5;a=\"x\"\r\nhello\r\n0\r\nX-Checksum: 1\r\n\r\n");
+        anyedge::testing::chunked_get("5;a=\"x\"\r\nhello\r\n0\r\nX-Checksum: 1\r\n\r\n");
     const std::string sized =
         "GET / HTTP/1.1\r\nHost: blog.example\r\nContent-Length: 5\r\n\r\nhello";
     for (const auto& request : {chunked, sized}) {
-        const std::string in = request + testing::kPipelinedAfterHostile;
+        const std::string in = request + anyedge::testing::kPipelinedAfterHostile;
         for (size_t piece : {size_t(0), size_t(1), size_t(5)}) {
             const auto r = exchange(in, piece);
             EXPECT_EQ(count(r.out, "HTTP/1.1 200 OK"), 2) << piece << request;
