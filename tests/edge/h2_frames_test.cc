@@ -103,6 +103,8 @@ struct Case {
     std::string bytes;
     bool connection_error;  // false: a stream error, on stream 1
     uint32_t code;
+    // A malformed request (RFC 9113 §8.1.1): its stream is reset, never the connection.
+    bool request = false;
 };
 
 std::vector<Case> cases() {
@@ -173,27 +175,28 @@ std::vector<Case> cases() {
          get + frame(kPushPromise, kEndHeaders, 1, u32(2) + kGetFields), true, kProtocolError},
         // §8.1.1, §8.2, §8.3: malformed requests are stream errors.
         {"an upper-case field name", malformed(kGetFields + literal("User-Agent", "x")), false,
-         kProtocolError},
+         kProtocolError, true},
         {"a connection-specific field", malformed(kGetFields + literal("connection", "keep-alive")),
-         false, kProtocolError},
+         false, kProtocolError, true},
         {"te other than trailers", malformed(kGetFields + literal("te", "gzip")), false,
-         kProtocolError},
+         kProtocolError, true},
         {"a field value with a line feed", malformed(kGetFields + literal("x-a", "a\nb")), false,
-         kProtocolError},
+         kProtocolError, true},
         {"a field name with a space", malformed(kGetFields + literal("x a", "b")), false,
-         kProtocolError},
+         kProtocolError, true},
         {"no :path", malformed(std::string{char(0x82), char(0x87), 0x01, 12} + "blog.example"),
-         false, kProtocolError},
-        {"an empty :path", malformed(kGetFields + literal(":path", "")), false, kProtocolError},
-        {"two :method fields", malformed(kGetFields + char(0x82)), false, kProtocolError},
+         false, kProtocolError, true},
+        {"an empty :path", malformed(kGetFields + literal(":path", "")), false, kProtocolError,
+         true},
+        {"two :method fields", malformed(kGetFields + char(0x82)), false, kProtocolError, true},
         {"a pseudo-field after a regular one", malformed(literal("accept", "*/*") + kGetFields),
-         false, kProtocolError},
+         false, kProtocolError, true},
         {"an unknown pseudo-field", malformed(kGetFields + literal(":foo", "bar")), false,
-         kProtocolError},
+         kProtocolError, true},
         {"a response pseudo-field", malformed(kGetFields + literal(":status", "200")), false,
-         kProtocolError},
+         kProtocolError, true},
         {"DATA shorter than content-length", post + frame(kData, kEndStream, 1, "abc"), false,
-         kProtocolError},
+         kProtocolError, true},
     };
 }
 
@@ -208,6 +211,7 @@ TEST(H2Frames, EveryMalformedFrameGetsTheRfcAnswer) {
                 ASSERT_GE(f.payload.size(), 8u);
                 EXPECT_EQ(u32_at(f.payload, 4), c.code);
                 answered = true;
+                EXPECT_FALSE(c.request) << "a malformed request ended the connection";
             } else if (f.type == kRstStream && !c.connection_error) {
                 EXPECT_EQ(f.stream, 1u);
                 EXPECT_EQ(u32_at(f.payload, 0), c.code);
