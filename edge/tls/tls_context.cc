@@ -226,8 +226,9 @@ Status TlsContext::configure(SSL_CTX* ctx, const CertificateSet* set) {
     if (!alpn_.empty()) {
         SSL_CTX_set_alpn_select_cb(ctx, &TlsContext::on_alpn, this);
     }
-    // TlsSession takes the traffic secrets at the end of a TLS 1.3 handshake.
-    catch_traffic_secrets(ctx);
+    // TlsSession takes the traffic secrets at the end of a TLS 1.3 handshake: from our KDF
+    // when it is the one libssl uses, else from the key-log callback.
+    if (!config_.tls13_kdf_by_anyedge) catch_traffic_secrets(ctx);
     return ok_status();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <openssl/err.h>
 
@@ -274,7 +275,10 @@ TlsIo TlsSession::handshake() {
     }
     written_before_step_ = BIO_number_written(SSL_get_wbio(ssl_.get()));
     clear_stale_errors();
+    std::optional<CatchFromKdf> catching;
+    if (secrets_) catching.emplace(secrets_.get());
     const int ret = SSL_do_handshake(ssl_.get());
+    catching.reset();
     if (ret == 1) {
         after_progress();
         take_records();

@@ -1,5 +1,6 @@
 #include "edge/tls/traffic_secrets.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include <openssl/crypto.h>
@@ -44,7 +45,18 @@ void on_key_log(const SSL* ssl, const char* line) {
     sodium_memzero(&secret, sizeof secret);
 }
 
+void take_from_kdf(void* arg, bool client, const unsigned char* secret, std::size_t size) {
+    auto* into = static_cast<HandshakeSecrets*>(arg);
+    TrafficSecret& target = client ? into->client : into->server;
+    if (size == 0 || size > target.bytes.size()) return;
+    std::copy_n(secret, size, target.bytes.data());
+    target.size = size;
+}
+
 }  // namespace
+
+CatchFromKdf::CatchFromKdf(HandshakeSecrets* into)
+    : scope_(ApplicationSecretSink{.take = &take_from_kdf, .arg = into}) {}
 
 HandshakeSecrets::~HandshakeSecrets() {
     OPENSSL_cleanse(&client, sizeof client);

@@ -10,6 +10,7 @@
 
 #include <openssl/ssl.h>
 
+#include "edge/tls/provider/tls13_kdf.h"
 #include "edge/tls/record_layer.h"
 
 namespace anyedge::tls {
@@ -23,10 +24,22 @@ struct HandshakeSecrets {
     ~HandshakeSecrets();
 };
 
-// Installs the key-log callback on a server context.
+// Installs the key-log callback on a server context: for contexts whose TLS 1.3 key schedule
+// is OpenSSL's own. With anyedge's (provider/tls13_kdf.h) the secrets come from the KDF itself
+// (CatchFromKdf) and the callback, which formats each secret as hex first, stays off.
 void catch_traffic_secrets(SSL_CTX* ctx);
 // Where the callback puts this connection's secrets (null: nowhere). `into` must outlive the
 // SSL's handshake or be detached first.
 void attach_traffic_secrets(SSL* ssl, HandshakeSecrets* into);
+
+// While it lives (one OpenSSL call on this thread), the application traffic secrets that
+// anyedge's TLS13-KDF derives go into `into`.
+class CatchFromKdf {
+  public:
+    explicit CatchFromKdf(HandshakeSecrets* into);
+
+  private:
+    ScopedApplicationSecretSink scope_;
+};
 
 }  // namespace anyedge::tls

@@ -1345,6 +1345,36 @@ TEST(TlsOwnRecords, EverySuiteBothWaysWithoutTheSsl) {
     }
 }
 
+// The record layer's two secrets come from anyedge's TLS13-KDF when libssl uses it (no key-log
+// callback, which formats every secret as hex first), and from the key-log callback when the
+// key schedule is OpenSSL's: either way the session takes over its records.
+TEST(TlsOwnRecords, EitherKeyScheduleHandsTheSecretsOver) {
+    for (const bool by_anyedge : {true, false}) {
+        SCOPED_TRACE(by_anyedge ? "anyedge's KDF" : "OpenSSL's KDF");
+        TlsConfig cfg = base_config();
+        cfg.tls13_kdf_by_anyedge = by_anyedge;
+        auto ctx = make_context(cfg);
+        ASSERT_TRUE(ctx);
+        auto cctx = client_context({.min_version = TLS1_3_VERSION});
+        TlsSession client = make_client(cctx.get(), {.sni = "www.example.com"});
+        TlsSession server = make_server(*ctx);
+        ASSERT_NE(server.native_handle(), nullptr);
+        EXPECT_EQ(SSL_CTX_get_keylog_callback(SSL_get_SSL_CTX(server.native_handle())) == nullptr,
+                  by_anyedge);
+        ASSERT_EQ(handshake(client, server).server, TlsStatus::ok) << server.error_reason();
+        EXPECT_TRUE(server.owns_records());
+        settle(client, server);
+        const std::string data = "over the record layer";
+        const iovec piece{const_cast<char*>(data.data()), data.size()};
+        ASSERT_EQ(server.write_plaintext(std::span<const iovec>(&piece, 1)).status, TlsStatus::ok);
+        transfer(server, client);
+        char buf[64];
+        const TlsIo r = client.read_plaintext(buf);
+        ASSERT_EQ(r.status, TlsStatus::ok);
+        EXPECT_EQ(std::string(buf, r.bytes), data);
+    }
+}
+
 TEST(TlsOwnRecords, Tls12KeepsOpenSslAndResumptionKeepsOwnRecords) {
     auto ctx = make_context(base_config());
     ASSERT_TRUE(ctx);

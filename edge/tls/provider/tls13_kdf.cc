@@ -352,6 +352,18 @@ bool extract(Hmac& hmac, const Kdf& kdf, unsigned char* out, std::size_t out_len
 }
 
 thread_local unsigned long t_derivations = 0;
+thread_local ApplicationSecretSink t_application_secrets;
+
+// Hands the secret just derived to this thread's sink when it is one of the two application
+// traffic secrets.
+void offer_application_secret(const Kdf& kdf, const unsigned char* out, std::size_t out_len) {
+    if (t_application_secrets.take == nullptr) return;
+    const std::string_view prefix(reinterpret_cast<const char*>(kdf.prefix.data()),
+                                  kdf.prefix.size());
+    const std::string_view label(reinterpret_cast<const char*>(kdf.label.data()), kdf.label.size());
+    if (prefix != "tls13 " || (label != "c ap traffic" && label != "s ap traffic")) return;
+    t_application_secrets.take(t_application_secrets.arg, label.front() == 'c', out, out_len);
+}
 
 int kdf_derive(void* vctx, unsigned char* out, std::size_t out_len, const OSSL_PARAM params[]) {
     auto& kdf = *static_cast<Kdf*>(vctx);
@@ -366,12 +378,13 @@ int kdf_derive(void* vctx, unsigned char* out, std::size_t out_len, const OSSL_P
     switch (kdf.mode) {
         case EVP_KDF_HKDF_MODE_EXTRACT_ONLY:
             return extract(*hmac, kdf, out, out_len) ? 1 : 0;
-        case EVP_KDF_HKDF_MODE_EXPAND_ONLY:
-            return kdf.key.present() &&
-                           expand_label(*hmac, kdf.key.data(), kdf.key.size(), kdf.prefix,
-                                        kdf.label, kdf.data.data(), kdf.data.size(), out, out_len)
-                       ? 1
-                       : 0;
+        case EVP_KDF_HKDF_MODE_EXPAND_ONLY: {
+            const bool ok = kdf.key.present() &&
+                            expand_label(*hmac, kdf.key.data(), kdf.key.size(), kdf.prefix,
+                                         kdf.label, kdf.data.data(), kdf.data.size(), out, out_len);
+            if (ok) offer_application_secret(kdf, out, out_len);
+            return ok ? 1 : 0;
+        }
         default:
             return 0;
     }
@@ -380,6 +393,13 @@ int kdf_derive(void* vctx, unsigned char* out, std::size_t out_len, const OSSL_P
 }  // namespace
 
 unsigned long tls13_kdf_derivations_on_this_thread() { return t_derivations; }
+
+ScopedApplicationSecretSink::ScopedApplicationSecretSink(ApplicationSecretSink sink)
+    : previous_(t_application_secrets) {
+    t_application_secrets = sink;
+}
+
+ScopedApplicationSecretSink::~ScopedApplicationSecretSink() { t_application_secrets = previous_; }
 
 void tls13_kdf_forget_keys() { thread_hmacs().forget_keys(); }
 
