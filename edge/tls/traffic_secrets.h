@@ -1,11 +1,12 @@
 // traffic_secrets: the application traffic secrets of a TLS 1.3 handshake that OpenSSL runs,
-// caught from its key-log callback (the one public way OpenSSL 3.0 hands them out), so that
+// caught as our own TLS13-KDF derives them (CatchFromKdf), or from OpenSSL's key-log callback
+// (the one public way OpenSSL 3.0 hands them out) when the key schedule is OpenSSL's, so that
 // TlsSession can protect the connection's records itself once the handshake is done
 // (record_layer.h).
 // Invariants: only the two application secrets are kept (never the handshake or exporter
 // secrets); they are cleansed when the holder goes, which TlsSession does as soon as the
 // record layer has derived its keys.
-// Threads: the callback runs on the thread of the SSL call that derives the secret.
+// Threads: both run on the thread of the SSL call that derives the secret.
 #pragma once
 
 #include <openssl/ssl.h>
