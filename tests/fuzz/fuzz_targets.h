@@ -22,5 +22,6 @@ void bird_reply(const uint8_t* data, size_t size);      // bgp-hooks/bird/reply
 void connection(const uint8_t* data, size_t size);      // edge/server/connection (events)
 void tls_records(const uint8_t* data, size_t size);     // edge/tls own records (events)
 void quic_datagrams(const uint8_t* data, size_t size);  // edge/quic endpoint (datagrams)
+void h2_session(const uint8_t* data, size_t size);      // edge/server/h2_session (events)
 
 }  // namespace anyedge::fuzz
