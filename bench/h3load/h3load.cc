@@ -2,7 +2,7 @@
 // nghttp3's client API and GnuTLS, single-threaded, one UDP socket per connection.
 //
 //   h3load -c CONNS -m STREAMS -D SECONDS [-n REQUESTS] [--new] [-H 'name: value']...
-//          [--print] [--body FILE] [--ack-every N] https://HOST:PORT/PATH
+//          [--raw-first] [--print] [--body FILE] [--ack-every N] https://HOST:PORT/PATH
 //
 // Keeps CONNS connections with STREAMS requests in flight on each for SECONDS (or until
 // REQUESTS answers); with --new, every connection makes one request and closes (a new
@@ -11,7 +11,10 @@
 // status is 2xx or 3xx. --slow-request opens a request and never finishes its header section
 // (slowloris), and reports when the server refuses the stream. --ack-every N (default 10, as
 // Chrome acknowledges on a busy connection) sets how many packets each acknowledgement waits
-// for. Prints h2load-like lines that
+// for. --raw-first sends each connection's first request with exactly the -H fields, in their
+// order, names as given and pseudo-fields included (for tests of malformed requests), and the
+// later ones as usual; a stream the server resets counts as failed, and its error code is
+// printed ("stream resets: N, codes 0x10e"). Prints h2load-like lines that
 // bench.py reads:
 //   requests: N total, N succeeded, N failed
 //   traffic: BYTES bytes body
@@ -67,6 +70,7 @@ struct Options {
     // --slow-request: each connection opens one request stream, sends the first bytes of a
     // HEADERS frame and nothing more (slowloris); reports when the server resets the stream.
     bool slow = false;
+    bool raw_first = false;  // --raw-first
     std::string host, port, path, authority;
 };
 
@@ -78,6 +82,7 @@ struct Totals {
     uint64_t socket_drops = 0;    // datagrams the kernel dropped for want of socket buffer
     size_t largest_datagram = 0;  // received: shows whether the server's PMTUD took effect
     double first_slow_reset_ms = -1;
+    std::vector<uint64_t> reset_codes;  // of request streams the server reset, in order
     std::string body;
 };
 
@@ -111,6 +116,7 @@ struct Conn {
     int64_t slow_stream = -1;
     bool slow_pending = false;
     std::vector<int> statuses;
+    std::vector<int64_t> open_requests;  // submitted, not yet ended or reset
 
     ~Conn() {
         if (h3) nghttp3_conn_del(h3);
@@ -184,8 +190,13 @@ int peer_refused(Conn& c, int64_t stream_id) {
     return 0;
 }
 
-int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t, void* user_data, void*) {
-    return peer_refused(conn_of(user_data), stream_id);
+int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t code, void* user_data, void*) {
+    Conn& c = conn_of(user_data);
+    if (std::find(c.open_requests.begin(), c.open_requests.end(), stream_id) !=
+        c.open_requests.end()) {
+        c.client->t_.reset_codes.push_back(code);
+    }
+    return peer_refused(c, stream_id);
 }
 
 int stream_stop_sending(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
@@ -249,8 +260,23 @@ int h3_recv_header(nghttp3_conn*, int64_t stream_id, int32_t, nghttp3_rcbuf* nam
     return 0;
 }
 
+// A request stream is over: answered (end_stream), or reset by the server (stream_close first).
+bool take_open_request(Conn& c, int64_t stream_id) {
+    const auto it = std::find(c.open_requests.begin(), c.open_requests.end(), stream_id);
+    if (it == c.open_requests.end()) return false;
+    c.open_requests.erase(it);
+    return true;
+}
+
+int h3_stream_close(nghttp3_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
+    Conn& c = conn_of(user_data);
+    if (take_open_request(c, stream_id)) c.client->finish_request(c, false, stream_id);
+    return 0;
+}
+
 int h3_end_stream(nghttp3_conn*, int64_t stream_id, void* user_data, void*) {
     Conn& c = conn_of(user_data);
+    if (!take_open_request(c, stream_id)) return 0;
     const int status = size_t(stream_id / 4) < c.statuses.size() ? c.statuses[stream_id / 4] : 0;
     const bool ok = status >= 200 && status < 400;
     c.client->finish_request(c, ok, stream_id);
@@ -375,6 +401,7 @@ bool setup_h3(Conn& c) {
     cb.deferred_consume = h3_deferred_consume;
     cb.recv_header = h3_recv_header;
     cb.end_stream = h3_end_stream;
+    cb.stream_close = h3_stream_close;
     nghttp3_settings s;
     nghttp3_settings_default(&s);
     s.qpack_max_dtable_capacity = 4096;
@@ -402,9 +429,21 @@ void Client::submit(Conn& c) {
                           v.size(), NGHTTP3_NV_FLAG_NONE};
     };
     static const std::string get = "GET", https = "https";
-    std::vector<nghttp3_nv> h = {nv(":method", get), nv(":scheme", https),
-                                 nv(":authority", o_.authority), nv(":path", o_.path)};
-    for (const auto& [name, value] : o_.headers) h.push_back(nv(name.c_str(), value));
+    std::vector<nghttp3_nv> h;
+    const bool raw = o_.raw_first && c.started == 0;
+    if (!raw) {
+        h = {nv(":method", get), nv(":scheme", https), nv(":authority", o_.authority),
+             nv(":path", o_.path)};
+    }
+    if (raw || !o_.raw_first) {
+        for (const auto& [name, value] : o_.headers) h.push_back(nv(name.c_str(), value));
+    }
+    // nghttp3 lower-cases the names it copies; a raw request's fields go as they are (they
+    // live as long as the options).
+    if (raw) {
+        for (nghttp3_nv& f : h)
+            f.flags = NGHTTP3_NV_FLAG_NO_COPY_NAME | NGHTTP3_NV_FLAG_NO_COPY_VALUE;
+    }
     if (int rv = nghttp3_conn_submit_request(c.h3, id, h.data(), h.size(), nullptr, nullptr);
         rv != 0) {
         return;
@@ -412,6 +451,7 @@ void Client::submit(Conn& c) {
     ++t_.started;
     ++c.in_flight;
     ++c.started;
+    c.open_requests.push_back(id);
 }
 
 bool Client::write(Conn& c) {
@@ -606,6 +646,11 @@ int Client::run() {
     printf("socket drops: %llu datagrams\n", (unsigned long long)t_.socket_drops);
     printf("largest datagram: %zu bytes\n", t_.largest_datagram);
     printf("finished in %.2f s, %.2f req/s\n", secs, double(t_.ok) / secs);
+    if (!t_.reset_codes.empty()) {
+        printf("stream resets: %zu, codes", t_.reset_codes.size());
+        for (uint64_t code : t_.reset_codes) printf(" 0x%llx", (unsigned long long)code);
+        printf("\n");
+    }
     if (o_.slow) {
         printf("slow requests: %llu of %d reset by the server, the first after %.0f ms\n",
                (unsigned long long)t_.slow_resets, o_.conns, t_.first_slow_reset_ms);
@@ -651,13 +696,15 @@ int main(int argc, char** argv) {
             o.print = true;
         } else if (a == "--body") {
             o.body_file = next();
+        } else if (a == "--raw-first") {
+            o.raw_first = true;
         } else if (a == "-H") {
-            // "name: value"; field names go lower-case on the wire (RFC 9114 §4.2).
+            // "name: value" (a pseudo-field's name starts with its colon); field names go
+            // lower-case on the wire (RFC 9114 §4.2), except with --raw-first.
             std::string line = next();
-            const size_t colon = line.find(':');
+            const size_t colon = line.find(':', 1);
             if (colon == std::string::npos) return usage();
             std::string name = line.substr(0, colon);
-            for (char& ch : name) ch = char(tolower(static_cast<unsigned char>(ch)));
             std::string value = line.substr(colon + 1);
             value.erase(0, value.find_first_not_of(' '));
             o.headers.emplace_back(name, value);
@@ -668,6 +715,11 @@ int main(int argc, char** argv) {
         }
     }
     if (url.empty()) return usage();
+    if (!o.raw_first) {
+        for (auto& field : o.headers) {
+            for (char& ch : field.first) ch = char(tolower(static_cast<unsigned char>(ch)));
+        }
+    }
     const std::string rest = url.substr(8);
     const size_t slash = rest.find('/');
     o.authority = rest.substr(0, slash);

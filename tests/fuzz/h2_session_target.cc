@@ -135,7 +135,8 @@ void h2_session(const uint8_t* data, size_t size) {
     server::SessionLimits limits;
     if (data[0] & 2) limits.output_budget = 4 * 1024;
     BodyEcho echo;
-    auto live = make_site(1);
+    static const std::shared_ptr<const cache::Snapshot> first = make_site(1);
+    std::shared_ptr<const cache::Snapshot> live = first;
     server::ResponseContext ctx;
     ctx.date_line = "Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n";
     server::OutputQueue out;
