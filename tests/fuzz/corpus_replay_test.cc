@@ -33,6 +33,7 @@ TEST(FuzzCorpus, Connection) { EXPECT_GT(replay("connection", connection), 0); }
 TEST(FuzzCorpus, TlsRecords) { EXPECT_GT(replay("tls_records", tls_records), 0); }
 TEST(FuzzCorpus, QuicDatagrams) { EXPECT_GT(replay("quic_datagrams", quic_datagrams), 0); }
 TEST(FuzzCorpus, H2Session) { EXPECT_GT(replay("h2_session", h2_session), 0); }
+TEST(FuzzCorpus, H3Requests) { EXPECT_GT(replay("h3_requests", h3_requests), 0); }
 
 }  // namespace
 }  // namespace anyedge::fuzz

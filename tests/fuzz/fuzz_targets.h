@@ -23,5 +23,6 @@ void connection(const uint8_t* data, size_t size);      // edge/server/connectio
 void tls_records(const uint8_t* data, size_t size);     // edge/tls own records (events)
 void quic_datagrams(const uint8_t* data, size_t size);  // edge/quic endpoint (datagrams)
 void h2_session(const uint8_t* data, size_t size);      // edge/server/h2_session (events)
+void h3_requests(const uint8_t* data, size_t size);     // edge/quic + h3_responder (a client)
 
 }  // namespace anyedge::fuzz
