@@ -286,6 +286,18 @@ struct H3Connection::Impl {
         const nghttp3_ssize n = nghttp3_conn_read_stream(
             s.h3, stream_id, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
         if (n < 0) {
+            // A malformed request (content that does not match its content-length) is a
+            // stream error, RFC 9114 §4.1.2: that stream is reset with H3_MESSAGE_ERROR and the
+            // connection serves on. nghttp3 0.8 returns it here instead of resetting the
+            // stream itself; its state stays usable (the error is not fatal).
+            if ((n == NGHTTP3_ERR_MALFORMED_HTTP_MESSAGING ||
+                 n == NGHTTP3_ERR_MALFORMED_HTTP_HEADER) &&
+                (stream_id & 0x3) == 0) {
+                nghttp3_conn_shutdown_stream_read(s.h3, stream_id);
+                ngtcp2_conn_shutdown_stream(conn, stream_id, NGHTTP3_H3_MESSAGE_ERROR);
+                ngtcp2_conn_extend_max_offset(conn, len);  // the connection's credit comes back
+                return 0;
+            }
             s.app_error(int(n));
             return NGTCP2_ERR_CALLBACK_FAILURE;
         }
