@@ -37,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/h3load/quic_client_setup.h"
+
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
@@ -332,23 +334,10 @@ std::unique_ptr<Conn> Client::connect() {
     c->ref.user_data = c.get();
     gnutls_session_set_ptr(c->session, &c->ref);
     gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, g_cred);
-    gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("h3")),
-                        2};
-    gnutls_alpn_set_protocols(c->session, &alpn, 1, GNUTLS_ALPN_MANDATORY);
-    gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, o_.host.data(), o_.host.size());
+    anyedge::quic_client::offer_h3(c->session, o_.host.c_str());
 
     ngtcp2_callbacks cb{};
-    cb.client_initial = ngtcp2_crypto_client_initial_cb;
-    cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-    cb.encrypt = ngtcp2_crypto_encrypt_cb;
-    cb.decrypt = ngtcp2_crypto_decrypt_cb;
-    cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
-    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
-    cb.update_key = ngtcp2_crypto_update_key_cb;
-    cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-    cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-    cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-    cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    anyedge::quic_client::set_crypto_callbacks(cb);
     cb.rand = rand_cb;
     cb.get_new_connection_id = get_new_cid;
     cb.recv_stream_data = recv_stream_data;

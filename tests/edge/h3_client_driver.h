@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/h3load/quic_client_setup.h"
 #include "edge/cache/snapshot.h"
 #include "edge/quic/endpoint.h"
 #include "edge/server/h3_responder.h"
@@ -194,23 +195,10 @@ inline std::unique_ptr<Client> make_client(Timestamp now) {
     c->ref.user_data = c.get();
     gnutls_session_set_ptr(c->session, &c->ref);
     gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, server_side().client_credentials);
-    gnutls_datum_t alpn{const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>("h3")),
-                        2};
-    gnutls_alpn_set_protocols(c->session, &alpn, 1, GNUTLS_ALPN_MANDATORY);
-    gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, "localhost", 9);
+    quic_client::offer_h3(c->session, "localhost");
 
     ngtcp2_callbacks cb{};
-    cb.client_initial = ngtcp2_crypto_client_initial_cb;
-    cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-    cb.encrypt = ngtcp2_crypto_encrypt_cb;
-    cb.decrypt = ngtcp2_crypto_decrypt_cb;
-    cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
-    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
-    cb.update_key = ngtcp2_crypto_update_key_cb;
-    cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-    cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-    cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-    cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    quic_client::set_crypto_callbacks(cb);
     cb.rand = client_rand;
     cb.get_new_connection_id = client_new_cid;
     cb.recv_stream_data = client_recv_stream_data;
