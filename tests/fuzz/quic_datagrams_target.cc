@@ -17,7 +17,7 @@
 #include <string>
 
 #include "edge/quic/endpoint.h"
-#include "edge/tls/self_signed.h"
+#include "tests/edge/h3_client_driver.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace anyedge::fuzz {
@@ -43,33 +43,6 @@ class SmallHandler final : public quic::H3Handler {
     }
 };
 
-struct Shared {
-    std::unique_ptr<quic::QuicTlsStore> tls;
-    std::optional<quic::ConnectionIds> ids;
-    SmallHandler handler;
-};
-
-Shared& shared() {
-    static Shared s = [] {
-        Shared made;
-        const auto dir = std::filesystem::temp_directory_path() /
-                         ("anyedge-fuzz-quic-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        const std::string crt = (dir / "c.pem").string(), key = (dir / "k.pem").string();
-        if (!tls::generate_self_signed(crt, key).ok()) std::abort();
-        auto tls = quic::QuicTls::load({{crt, key}});
-        std::filesystem::remove_all(dir);
-        if (!tls.ok()) std::abort();
-        made.tls = std::make_unique<quic::QuicTlsStore>(std::move(*tls));
-        const std::array<uint8_t, 16> key_bytes{7, 7, 7, 7, 7, 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8};
-        auto ids = quic::ConnectionIds::create(key_bytes, 1);
-        if (!ids.ok()) std::abort();
-        made.ids.emplace(std::move(*ids));
-        return made;
-    }();
-    return s;
-}
-
 quic::PathAddr loopback_path() {
     quic::PathAddr p;
     auto* local = reinterpret_cast<sockaddr_in*>(&p.local.addr);
@@ -85,12 +58,14 @@ quic::PathAddr loopback_path() {
 }  // namespace
 
 void quic_datagrams(const uint8_t* data, size_t size) {
-    Shared& s = shared();
+    // The certificate and the fleet's connection-ID key, made once (the test client's server).
+    quic::testing::ServerSide& s = quic::testing::server_side();
+    SmallHandler handler;
     DropSink sink;
     quic::H3Shared config;
     config.tls = s.tls.get();
     config.ids = &*s.ids;
-    config.handler = &s.handler;
+    config.handler = &handler;
     config.limits.retry_above_per_s = 1000;
     quic::Endpoint endpoint(config, sink, 64);
     const quic::PathAddr path = loopback_path();
