@@ -6,8 +6,8 @@ set_name=${1:-build}
 
 pkgs=(build-essential cmake pkg-config clang libbpf-dev libboost1.81-dev libssl-dev liburing-dev
       nlohmann-json3-dev libgtest-dev libcli11-dev zlib1g-dev libbrotli-dev libzstd-dev libsodium-dev
-      libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libgnutls28-dev
-      openssl curl)
+      libgcrypt20-dev libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev
+      libgnutls28-dev openssl curl)
 if [[ $set_name == test || $set_name == bench ]]; then
     # pebble: Let's Encrypt's test CA, and certutil (libnss3-tools) to put its root into
     # Chromium's NSS store, for the fleet-certificate lab scenario (tests/lab/acme.sh).

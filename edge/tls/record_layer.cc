@@ -15,7 +15,7 @@
 namespace anyedge::tls {
 namespace {
 
-constexpr std::size_t kIvSize = 12;
+constexpr std::size_t kIvSize = kAeadNonceSize;
 
 // HKDF-Expand-Label(secret, label, "", size) (RFC 8446 §7.1).
 bool expand_label(EVP_KDF* kdf, const char* digest, const TrafficSecret& secret,
@@ -80,18 +80,21 @@ Result<std::unique_ptr<RecordAlgorithms>> RecordAlgorithms::fetch(OSSL_LIB_CTX* 
     if (sodium_init() < 0) {
         return make_error("libsodium failed to initialise");
     }
+    if (!RecordAead::initialise()) {
+        return make_error("libgcrypt is older than the version anyedge was built against");
+    }
     std::unique_ptr<RecordAlgorithms> a(new RecordAlgorithms());
     struct Spec {
         std::uint16_t id;
-        const char* cipher;
+        AeadAlgorithm aead;
         std::size_t key_size;
         const char* digest;
         std::size_t secret_size;
     };
     static constexpr Spec kSpecs[] = {
-        {0x1301, "AES-128-GCM", 16, "SHA256", 32},
-        {0x1302, "AES-256-GCM", 32, "SHA384", 48},
-        {0x1303, "ChaCha20-Poly1305", 32, "SHA256", 32},
+        {0x1301, AeadAlgorithm::aes_128_gcm, 16, "SHA256", 32},
+        {0x1302, AeadAlgorithm::aes_256_gcm, 32, "SHA384", 48},
+        {0x1303, AeadAlgorithm::chacha20_poly1305, 32, "SHA256", 32},
     };
     for (std::size_t i = 0; i < a->suites_.size(); ++i) {
         RecordSuite& s = a->suites_[i];
@@ -99,10 +102,7 @@ Result<std::unique_ptr<RecordAlgorithms>> RecordAlgorithms::fetch(OSSL_LIB_CTX* 
         s.key_size = kSpecs[i].key_size;
         s.digest = kSpecs[i].digest;
         s.secret_size = kSpecs[i].secret_size;
-        s.cipher = EVP_CIPHER_fetch(libctx, kSpecs[i].cipher, property_query);
-        if (s.cipher == nullptr) {
-            return make_error(openssl_error(std::string("fetching ") + kSpecs[i].cipher));
-        }
+        s.aead = kSpecs[i].aead;
     }
     a->kdf_ = EVP_KDF_fetch(libctx, "TLS13-KDF", property_query);
     if (a->kdf_ == nullptr) {
@@ -111,12 +111,7 @@ Result<std::unique_ptr<RecordAlgorithms>> RecordAlgorithms::fetch(OSSL_LIB_CTX* 
     return a;
 }
 
-RecordAlgorithms::~RecordAlgorithms() {
-    for (RecordSuite& s : suites_) {
-        EVP_CIPHER_free(s.cipher);
-    }
-    EVP_KDF_free(kdf_);
-}
+RecordAlgorithms::~RecordAlgorithms() { EVP_KDF_free(kdf_); }
 
 const RecordSuite* RecordAlgorithms::suite(std::uint16_t id) const {
     for (const RecordSuite& s : suites_) {
@@ -151,9 +146,10 @@ Result<RecordLayer> RecordLayer::create(const RecordAlgorithms& algorithms,
 }
 
 RecordLayer::RecordLayer(RecordLayer&& o) noexcept
-    : algorithms_(o.algorithms_), suite_(o.suite_), read_(o.read_), write_(o.write_) {
-    o.read_.context = nullptr;
-    o.write_.context = nullptr;
+    : algorithms_(o.algorithms_),
+      suite_(o.suite_),
+      read_(std::move(o.read_)),
+      write_(std::move(o.write_)) {
     wipe(o.read_);
     wipe(o.write_);
 }
@@ -164,10 +160,8 @@ RecordLayer& RecordLayer::operator=(RecordLayer&& o) noexcept {
         wipe(write_);
         algorithms_ = o.algorithms_;
         suite_ = o.suite_;
-        read_ = o.read_;
-        write_ = o.write_;
-        o.read_.context = nullptr;
-        o.write_.context = nullptr;
+        read_ = std::move(o.read_);
+        write_ = std::move(o.write_);
         wipe(o.read_);
         wipe(o.write_);
     }
@@ -180,8 +174,7 @@ RecordLayer::~RecordLayer() {
 }
 
 void RecordLayer::wipe(Direction& d) {
-    EVP_CIPHER_CTX_free(d.context);  // cleanses the key schedule
-    d.context = nullptr;
+    d.aead.release();  // wipes the key schedule
     OPENSSL_cleanse(&d.secret, sizeof d.secret);
     OPENSSL_cleanse(d.key.data(), d.key.size());
     OPENSSL_cleanse(d.iv.data(), d.iv.size());
@@ -208,8 +201,7 @@ bool RecordLayer::update(Direction& d) {
     next.size = d.secret.size;
     bool ok = expand(d.secret, "traffic upd", next.bytes.data(), next.size);
     if (ok) {
-        EVP_CIPHER_CTX_free(d.context);
-        d.context = nullptr;
+        d.aead.release();
         ok = derive(d, next);
         d.sequence = 0;
     }
@@ -221,31 +213,19 @@ bool RecordLayer::update(Direction& d) {
 bool RecordLayer::update_read() { return update(read_); }
 bool RecordLayer::update_write() { return update(write_); }
 
-bool RecordLayer::ensure_context(Direction& d, bool encrypt) {
-    if (d.context != nullptr) {
-        return true;
-    }
-    d.context = EVP_CIPHER_CTX_new();
-    if (d.context == nullptr || EVP_CipherInit_ex2(d.context, suite_->cipher, d.key.data(), nullptr,
-                                                   encrypt ? 1 : 0, nullptr) != 1) {
-        EVP_CIPHER_CTX_free(d.context);
-        d.context = nullptr;
-        return false;
-    }
-    return true;
+bool RecordLayer::ensure_context(Direction& d) {
+    return d.aead.holds() ||
+           d.aead.open(suite_->aead, std::span<const std::uint8_t>(d.key.data(), suite_->key_size));
 }
 
 void RecordLayer::release_contexts() {
-    EVP_CIPHER_CTX_free(read_.context);
-    EVP_CIPHER_CTX_free(write_.context);
-    read_.context = write_.context = nullptr;
+    read_.aead.release();
+    write_.aead.release();
 }
 
-bool RecordLayer::holds_contexts() const {
-    return read_.context != nullptr || write_.context != nullptr;
-}
+bool RecordLayer::holds_contexts() const { return read_.aead.holds() || write_.aead.holds(); }
 
-void RecordLayer::nonce(const Direction& d, std::uint8_t out[12]) const {
+void RecordLayer::nonce(const Direction& d, std::uint8_t (&out)[kAeadNonceSize]) const {
     // RFC 8446 §5.3: the 64-bit sequence number, big-endian and left-padded to the IV's length,
     // XORed with the IV.
     std::memcpy(out, d.iv.data(), kIvSize);
@@ -266,7 +246,7 @@ Result<std::size_t> RecordLayer::seal(ContentType type, std::span<const iovec> p
     if (write_.sequence == std::numeric_limits<std::uint64_t>::max()) {
         return make_error("record sequence number exhausted");
     }
-    if (!ensure_context(write_, true)) {
+    if (!ensure_context(write_)) {
         return make_error("record cipher context");
     }
     const std::size_t length = total + 1 + kRecordTagSize;
@@ -276,29 +256,23 @@ Result<std::size_t> RecordLayer::seal(ContentType type, std::span<const iovec> p
     header[2] = 0x03;
     header[3] = static_cast<unsigned char>(length >> 8);
     header[4] = static_cast<unsigned char>(length);
-    std::uint8_t iv[kIvSize];
+    std::uint8_t iv[kAeadNonceSize];
     nonce(write_, iv);
-    EVP_CIPHER_CTX* c = write_.context;
+    RecordAead& aead = write_.aead;
     unsigned char* body = header + kRecordHeaderSize;
     std::size_t done = 0;
-    int n = 0;
-    bool ok = EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
-              EVP_EncryptUpdate(c, nullptr, &n, header, kRecordHeaderSize) == 1;
+    bool ok = aead.start(iv, std::span<const std::uint8_t>(header, kRecordHeaderSize));
     for (const iovec& p : pieces) {
         if (!ok || p.iov_len == 0) {
             continue;
         }
-        ok = EVP_EncryptUpdate(c, body + done, &n, static_cast<const unsigned char*>(p.iov_base),
-                               static_cast<int>(p.iov_len)) == 1;
-        done += static_cast<std::size_t>(n);
+        ok = aead.encrypt(p.iov_base, p.iov_len, body + done);
+        done += p.iov_len;
     }
     const unsigned char inner_type = static_cast<unsigned char>(type);
-    ok = ok && EVP_EncryptUpdate(c, body + done, &n, &inner_type, 1) == 1;
-    done += static_cast<std::size_t>(n);
-    ok = ok && EVP_EncryptFinal_ex(c, body + done, &n) == 1;
-    done += static_cast<std::size_t>(n);
-    ok = ok && done == total + 1 &&
-         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, kRecordTagSize, body + done) == 1;
+    ok = ok && aead.encrypt(&inner_type, 1, body + done);
+    ++done;
+    ok = ok && aead.tag(body + done);
     if (!ok) {
         return make_error("record encryption failed");
     }
@@ -335,23 +309,17 @@ bool RecordLayer::open(std::span<char> record, OpenedRecord& opened, RecordError
         error = {AlertCode::internal_error, "record sequence number exhausted"};
         return false;
     }
-    if (!ensure_context(read_, false)) {
+    if (!ensure_context(read_)) {
         error = {AlertCode::internal_error, "record cipher context"};
         return false;
     }
-    std::uint8_t iv[kIvSize];
+    std::uint8_t iv[kAeadNonceSize];
     nonce(read_, iv);
-    EVP_CIPHER_CTX* c = read_.context;
+    RecordAead& aead = read_.aead;
     unsigned char* body = header + kRecordHeaderSize;
     const std::size_t sealed = length - kRecordTagSize;
-    int n = 0;
-    int m = 0;
-    const bool ok =
-        EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
-        EVP_DecryptUpdate(c, nullptr, &n, header, kRecordHeaderSize) == 1 &&
-        EVP_DecryptUpdate(c, body, &n, body, static_cast<int>(sealed)) == 1 &&
-        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kRecordTagSize, body + sealed) == 1 &&
-        EVP_DecryptFinal_ex(c, body + n, &m) == 1 && static_cast<std::size_t>(n + m) == sealed;
+    const bool ok = aead.start(iv, std::span<const std::uint8_t>(header, kRecordHeaderSize)) &&
+                    aead.decrypt_in_place(body, sealed) && aead.check_tag(body + sealed);
     if (!ok) {
         error = {AlertCode::bad_record_mac, "decryption failed"};
         return false;

@@ -6,7 +6,8 @@
 // bytes) instead of an SSL object (about 15 KB), and records are sealed straight from the
 // response's buffers into the send buffer, and opened in place, without OpenSSL's record
 // buffers and BIO copies between them. The same move the kernel's kTLS makes; this kernel has
-// no TLS ULP. The cryptography stays OpenSSL's: EVP AEADs and the TLS13-KDF.
+// no TLS ULP. The cryptography stays in libraries: libgcrypt's AEADs (record_aead.h), OpenSSL's
+// TLS13-KDF and libsodium's HMAC-SHA256.
 // Invariants: secrets, keys and cipher contexts are cleansed when replaced or released;
 // sequence numbers never repeat under one key (a record past 2^64 - 1 is refused).
 // Threads: one connection's object, one thread at a time.
@@ -24,6 +25,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include "edge/tls/record_aead.h"
 #include "origin-sync/base/result.h"
 
 namespace anyedge::tls {
@@ -56,7 +58,7 @@ enum class AlertCode : std::uint8_t {
 // name maps and takes locks: not per connection). Owned by TlsContext.
 struct RecordSuite {
     std::uint16_t id = 0;  // 0x1301, 0x1302, 0x1303
-    EVP_CIPHER* cipher = nullptr;
+    AeadAlgorithm aead = AeadAlgorithm::aes_128_gcm;
     std::size_t key_size = 0;
     const char* digest = nullptr;  // "SHA256", "SHA384": the suite's hash (secret size)
     std::size_t secret_size = 0;
@@ -64,7 +66,7 @@ struct RecordSuite {
 
 class RecordAlgorithms {
   public:
-    // Fetches the three suites' AEADs and the TLS13-KDF from libctx (null: OpenSSL's default).
+    // Fetches the TLS13-KDF from libctx (null: OpenSSL's default) and readies the AEADs.
     static Result<std::unique_ptr<RecordAlgorithms>> fetch(OSSL_LIB_CTX* libctx,
                                                            const char* property_query);
     ~RecordAlgorithms();
@@ -120,7 +122,7 @@ class RecordLayer {
     bool update_read();
     bool update_write();
 
-    // Frees the two cipher contexts (about 1.5 KB) while the connection is idle; the next seal
+    // Frees the two cipher handles (about 2 KB) while the connection is idle; the next seal
     // or open makes them again from the keys kept here.
     void release_contexts();
     bool holds_contexts() const;
@@ -135,7 +137,7 @@ class RecordLayer {
         std::array<std::uint8_t, 32> key{};
         std::array<std::uint8_t, 12> iv{};
         std::uint64_t sequence = 0;
-        EVP_CIPHER_CTX* context = nullptr;  // made on demand, keyed with `key`
+        RecordAead aead;  // made on demand, keyed with `key`
     };
 
     RecordLayer(const RecordAlgorithms& algorithms, const RecordSuite& suite);
@@ -144,8 +146,8 @@ class RecordLayer {
                 std::size_t size) const;
     bool derive(Direction& d, const TrafficSecret& secret);
     bool update(Direction& d);
-    bool ensure_context(Direction& d, bool encrypt);
-    void nonce(const Direction& d, std::uint8_t out[12]) const;
+    bool ensure_context(Direction& d);
+    void nonce(const Direction& d, std::uint8_t (&out)[kAeadNonceSize]) const;
     static void wipe(Direction& d);
 
     const RecordAlgorithms* algorithms_ = nullptr;
