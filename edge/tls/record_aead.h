@@ -25,7 +25,8 @@ constexpr std::size_t kAeadTagSize = 16;
 class RecordAead {
   public:
     // Readies libgcrypt once per process (without secure memory: keys stay in handles that are
-    // wiped on close). False when the library in use is older than the headers built against.
+    // wiped on close). False when the library in use is older than the headers built against,
+    // or refuses to seal a record (FIPS mode).
     static bool initialise();
 
     RecordAead() = default;

@@ -81,7 +81,9 @@ Result<std::unique_ptr<RecordAlgorithms>> RecordAlgorithms::fetch(OSSL_LIB_CTX* 
         return make_error("libsodium failed to initialise");
     }
     if (!RecordAead::initialise()) {
-        return make_error("libgcrypt is older than the version anyedge was built against");
+        return make_error(
+            "libgcrypt cannot seal TLS records (older than the version built against, or in "
+            "FIPS mode)");
     }
     std::unique_ptr<RecordAlgorithms> a(new RecordAlgorithms());
     struct Spec {

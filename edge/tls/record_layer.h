@@ -122,7 +122,7 @@ class RecordLayer {
     bool update_read();
     bool update_write();
 
-    // Frees the two cipher handles (about 2 KB) while the connection is idle; the next seal
+    // Frees the two cipher handles (about 2 KB each) while the connection is idle; the next seal
     // or open makes them again from the keys kept here.
     void release_contexts();
     bool holds_contexts() const;
