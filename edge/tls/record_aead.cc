@@ -4,7 +4,10 @@
 
 namespace anyedge::tls {
 
-bool RecordAead::initialise() {
+namespace {
+
+// The library's one-time set-up; open() needs it before its first handle.
+bool library_ready() {
     static const bool ready = [] {
         if (gcry_check_version(GCRYPT_VERSION) == nullptr) {
             return false;
@@ -14,22 +17,27 @@ bool RecordAead::initialise() {
             gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
             gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
         }
-        // One record's worth of work, so that a library that refuses it (in FIPS mode it
-        // refuses GCM with a caller's nonce) fails the start-up, not every connection.
-        gcry_cipher_hd_t h = nullptr;
-        const unsigned char key[16] = {};
-        const unsigned char nonce[12] = {};
-        unsigned char block[16] = {};
-        unsigned char tag[16];
-        const bool works = gcry_cipher_open(&h, GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, 0) == 0 &&
-                           gcry_cipher_setkey(h, key, sizeof key) == 0 &&
-                           gcry_cipher_setiv(h, nonce, sizeof nonce) == 0 &&
-                           gcry_cipher_encrypt(h, block, sizeof block, nullptr, 0) == 0 &&
-                           gcry_cipher_gettag(h, tag, sizeof tag) == 0;
-        gcry_cipher_close(h);
-        return works;
+        return true;
     }();
     return ready;
+}
+
+}  // namespace
+
+bool RecordAead::initialise() {
+    // One record through the same calls every record makes, so that a library that refuses
+    // them (in FIPS mode it refuses GCM with a caller's nonce) fails the start-up, not every
+    // connection.
+    static const bool works = [] {
+        const std::uint8_t key[16] = {};
+        const std::uint8_t nonce[kAeadNonceSize] = {};
+        std::uint8_t block[16] = {};
+        std::uint8_t tag[kAeadTagSize];
+        RecordAead aead;
+        return aead.open(AeadAlgorithm::aes_128_gcm, key) && aead.start(nonce, {}) &&
+               aead.encrypt(block, sizeof block, block) && aead.tag(tag);
+    }();
+    return works;
 }
 
 RecordAead& RecordAead::operator=(RecordAead&& o) noexcept {
@@ -64,7 +72,7 @@ bool RecordAead::open(AeadAlgorithm algorithm, std::span<const std::uint8_t> key
     if (key.size() != key_size) {
         return false;
     }
-    if (!initialise() || gcry_cipher_open(&handle_, cipher, mode, 0) != 0) {
+    if (!library_ready() || gcry_cipher_open(&handle_, cipher, mode, 0) != 0) {
         handle_ = nullptr;
         return false;
     }

@@ -4,7 +4,8 @@
 // Why libgcrypt and not OpenSSL's EVP: Debian 12's libgcrypt 1.10 runs AES-GCM with VAES and
 // VPCLMULQDQ where the CPU has them, and its per-record set-up is a few calls without OSSL_PARAM
 // look-ups. Sealing an 8 KB record took 1.75 µs against OpenSSL 3.0's 2.27 µs, a 64-byte one
-// 0.11 against 0.30 µs (pinned, this fleet's EPYC; README "What makes it fast").
+// 0.11 against 0.30 µs (pinned, on the bench machine's AMD EPYC; README "What makes it fast").
+// On a CPU without VAES libgcrypt falls back to AES-NI, not measured here against OpenSSL.
 // Invariants: the key schedule lives only inside the handle, which libgcrypt wipes on close.
 // Threads: one connection's object, one thread at a time; initialise() is safe from any thread.
 #pragma once

@@ -15,8 +15,6 @@
 namespace anyedge::tls {
 namespace {
 
-constexpr std::size_t kIvSize = kAeadNonceSize;
-
 // HKDF-Expand-Label(secret, label, "", size) (RFC 8446 §7.1).
 bool expand_label(EVP_KDF* kdf, const char* digest, const TrafficSecret& secret,
                   std::string_view label, std::uint8_t* out, std::size_t size) {
@@ -195,7 +193,7 @@ bool RecordLayer::expand(const TrafficSecret& secret, std::string_view label, st
 bool RecordLayer::derive(Direction& d, const TrafficSecret& secret) {
     d.secret = secret;
     return expand(secret, "key", d.key.data(), suite_->key_size) &&
-           expand(secret, "iv", d.iv.data(), kIvSize);
+           expand(secret, "iv", d.iv.data(), d.iv.size());
 }
 
 bool RecordLayer::update(Direction& d) {
@@ -230,9 +228,9 @@ bool RecordLayer::holds_contexts() const { return read_.aead.holds() || write_.a
 void RecordLayer::nonce(const Direction& d, std::uint8_t (&out)[kAeadNonceSize]) const {
     // RFC 8446 §5.3: the 64-bit sequence number, big-endian and left-padded to the IV's length,
     // XORed with the IV.
-    std::memcpy(out, d.iv.data(), kIvSize);
+    std::memcpy(out, d.iv.data(), kAeadNonceSize);
     for (int i = 0; i < 8; ++i) {
-        out[kIvSize - 1 - i] ^= static_cast<std::uint8_t>(d.sequence >> (8 * i));
+        out[kAeadNonceSize - 1 - i] ^= static_cast<std::uint8_t>(d.sequence >> (8 * i));
     }
 }
 

@@ -135,7 +135,7 @@ class RecordLayer {
     struct Direction {
         TrafficSecret secret;
         std::array<std::uint8_t, 32> key{};
-        std::array<std::uint8_t, 12> iv{};
+        std::array<std::uint8_t, kAeadNonceSize> iv{};
         std::uint64_t sequence = 0;
         RecordAead aead;  // made on demand, keyed with `key`
     };

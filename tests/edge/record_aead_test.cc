@@ -3,6 +3,7 @@
 // changed byte anywhere fails the tag.
 #include "edge/tls/record_aead.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
