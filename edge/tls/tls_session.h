@@ -55,7 +55,10 @@ struct TlsIo {
     std::size_t bytes = 0;  // plaintext bytes read or accepted; may be > 0 with want_*
 };
 
-// One send's worth of ciphertext: fits one GSO/TSO packet (see output_buffer below).
+// The most ciphertext one send carries. Just under 64 KiB: TCP cuts a send into segments of
+// at most 65,483 bytes on loopback (under the 64 KiB GSO limit elsewhere), so a 64 KiB send
+// left a 53-byte runt that went out as a packet of its own (`net:net_dev_xmit`: 0.26 packets
+// per h2_8k response at 64 KiB, 0.19 at this size).
 constexpr std::size_t kSendChunkBytes = 64000;
 
 struct TlsSessionOptions {
@@ -63,10 +66,7 @@ struct TlsSessionOptions {
     // (RFC 8446 §5.2: 2^14 + 256 bytes plus a 5-byte header) avoids partial-record round trips.
     std::size_t input_buffer = 16 * 1024 + 256 + 5 + 251;
     // Ciphertext the session can queue before write_plaintext() says want_write; the largest
-    // chunk a single send() gets. Just under 64 KiB: TCP cuts a send into segments of at most
-    // the GSO/TSO limit (65,536 bytes less headers, 65,483 on loopback), so a 64 KiB send left
-    // a runt of about 50 bytes that went out as a packet of its own (`net:net_dev_xmit`: 0.26
-    // packets per h2_8k response at 64 KiB, 0.19 at this size).
+    // chunk a single send() gets.
     std::size_t output_buffer = kSendChunkBytes;
     // Free OpenSSL's own record buffers while idle (SSL_MODE_RELEASE_BUFFERS): ~34 KiB less per
     // idle keep-alive connection, an allocation per record more.

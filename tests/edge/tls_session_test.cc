@@ -1,8 +1,13 @@
 // Two TlsSessions wired memory to memory: a server made by TlsContext and a client SSL built
-// here. No sockets; certificates and ticket keys are made on the fly in a temporary directory.
+// here. No sockets, but for one loopback connection that measures TCP's segment size;
+// certificates and ticket keys are made on the fly in a temporary directory.
 #include "edge/tls/tls_session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -11,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -697,6 +703,93 @@ TEST(TlsSession, WriteRetryKeepsTheSameBytes) {
         }
     }
     EXPECT_EQ(received, data);
+}
+
+// The largest segment TCP sends on a loopback connection (TCP_MAXSEG), once data has flowed:
+// a new connection reports half that until the peer's window has grown.
+int loopback_segment_size() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int mss = 0;
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::listen(listener, 1) == 0 &&
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        const int server = ::accept(listener, nullptr, nullptr);
+        const timeval bound{10, 0};  // neither side waits for ever on a broken peer
+        ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof bound);
+        ::setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+        constexpr std::size_t kFlow = 8 << 20;
+        std::thread reader([server] {
+            std::vector<char> buf(1 << 20);
+            for (std::size_t got = 0; got < kFlow;) {
+                const ssize_t n = ::recv(server, buf.data(), buf.size(), 0);
+                if (n <= 0) break;
+                got += std::size_t(n);
+            }
+        });
+        const std::vector<char> chunk(1 << 20, 'x');
+        for (std::size_t sent = 0; sent < kFlow; sent += chunk.size()) {
+            if (::send(client, chunk.data(), chunk.size(), MSG_NOSIGNAL) != ssize_t(chunk.size())) {
+                break;
+            }
+        }
+        ::shutdown(client, SHUT_WR);
+        reader.join();
+        socklen_t n = sizeof mss;
+        if (::getsockopt(client, IPPROTO_TCP, TCP_MAXSEG, &mss, &n) != 0) mss = 0;
+        ::close(server);
+    }
+    ::close(client);
+    ::close(listener);
+    return mss;
+}
+
+// With the default options, no send the session offers is larger than one loopback segment:
+// a send a little over it went out as a full packet and a runt of its own.
+TEST(TlsSession, EachSendFitsOneLoopbackSegment) {
+    const int segment = loopback_segment_size();
+    ASSERT_GT(segment, 0);
+    if (std::size_t(segment) < kSendChunkBytes) {
+        GTEST_SKIP() << "loopback segments are " << segment
+                     << " bytes here: lo's MTU is below Linux's default of 65,536";
+    }
+    auto ctx = make_context(base_config());
+    ASSERT_TRUE(ctx);
+    auto cctx = client_context({});
+    TlsSession client = make_client(cctx.get(), {});
+    TlsSession server = make_server(*ctx);
+    ASSERT_EQ(handshake(client, server).server, TlsStatus::ok);
+    settle(client, server);
+    std::string data(1 << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        data[i] = static_cast<char>(i * 7 + i / 4096);
+    }
+    std::size_t accepted = 0;
+    std::size_t largest = 0;
+    std::string received;
+    char buf[16384];
+    for (int round = 0; round < 1000 && received.size() < data.size(); ++round) {
+        if (accepted < data.size()) {
+            const TlsIo io = server.write_plaintext(
+                std::string_view(data.data() + accepted, data.size() - accepted));
+            ASSERT_NE(io.status, TlsStatus::error) << server.error_reason();
+            accepted += io.bytes;
+        }
+        // One send's worth: what the server offers before any of it is consumed.
+        largest = std::max(largest, server.pending_ciphertext().size());
+        transfer(server, client);
+        for (TlsIo r; (r = client.read_plaintext(buf)).status == TlsStatus::ok;) {
+            received.append(buf, r.bytes);
+        }
+    }
+    EXPECT_EQ(received, data);
+    EXPECT_GT(largest, std::size_t(segment) / 2);  // sends are not needlessly small either
+    EXPECT_LE(largest, std::size_t(segment));
 }
 
 TEST(TlsSession, CloseNotifyBothWays) {
